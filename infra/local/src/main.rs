@@ -1,0 +1,17 @@
+//! `cargo run -p local`: every route on 127.0.0.1 (port from `PORT`, default 8080).
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use shared::config::Env;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init();
+    let env = Env::from_process();
+    let port: u16 = env.parse_or("PORT", 8080)?;
+    let server = local::start(&env, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+    println!("Pipedrive ↔ QuickBooks app running at {}", server.url());
+    println!("  health: {}/healthz", server.url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

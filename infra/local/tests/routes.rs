@@ -1,0 +1,111 @@
+//! The three lists of routes agree: what the functions serve (and so the local server), what
+//! template.yaml wires in API Gateway, and what infra/openapi.yaml describes.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use shared::config::Env;
+
+const TEMPLATE: &str = include_str!("../../../template.yaml");
+const OPENAPI: &str = include_str!("../../openapi.yaml");
+
+type RouteSet = BTreeSet<(String, String)>;
+
+/// `Method:` / `Path:` pairs of the template's HttpApi events.
+fn template_routes() -> RouteSet {
+    let mut out = RouteSet::new();
+    let mut method: Option<String> = None;
+    for line in TEMPLATE.lines() {
+        let t = line.trim();
+        if let Some(m) = t.strip_prefix("Method: ") {
+            method = Some(m.trim().to_ascii_uppercase());
+        } else if let Some(p) = t.strip_prefix("Path: ") {
+            if let Some(m) = method.take() {
+                out.insert((m, p.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Path keys (2 spaces in under `paths:`) and their method keys (4 spaces in).
+fn openapi_routes() -> RouteSet {
+    let mut out = RouteSet::new();
+    let mut in_paths = false;
+    let mut path: Option<String> = None;
+    for line in OPENAPI.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            in_paths = line.starts_with("paths:");
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("  ")
+            && !rest.starts_with(' ')
+            && rest.trim_end().ends_with(':')
+        {
+            path = Some(rest.trim_end().trim_end_matches(':').trim_matches('"').to_string());
+        } else if let Some(rest) = line.strip_prefix("    ")
+            && !rest.starts_with(' ')
+        {
+            let key = rest.trim_end().trim_end_matches(':');
+            if ["get", "put", "post", "delete", "patch"].contains(&key) {
+                if let Some(p) = &path {
+                    out.insert((key.to_ascii_uppercase(), p.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn function_routes() -> RouteSet {
+    local::function_routes()
+        .into_iter()
+        .map(|(_, r)| (r.method.to_string(), r.path.to_string()))
+        .collect()
+}
+
+#[test]
+fn template_wires_exactly_the_functions_routes() {
+    let template = template_routes();
+    assert!(!template.is_empty(), "no routes parsed from template.yaml");
+    assert_eq!(template, function_routes());
+}
+
+#[test]
+fn openapi_describes_exactly_the_functions_routes() {
+    let documented = openapi_routes();
+    assert!(!documented.is_empty(), "no routes parsed from openapi.yaml");
+    assert_eq!(documented, function_routes());
+}
+
+#[tokio::test]
+async fn the_local_server_serves_every_route() {
+    let server = local::start(&Env::default(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("starts");
+    let client = reqwest::Client::new();
+    let all = local::function_routes()
+        .into_iter()
+        .map(|(_, r)| r)
+        .chain(local::LOCAL_ONLY_ROUTES.iter().copied());
+    for route in all {
+        let path = route.path.replace('{', "").replace('}', "");
+        let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
+        let response = client
+            .request(method, format!("{}{}", server.url(), path))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(
+            !(status == 404 && body.contains("no such route")) && status != 405,
+            "{} {} is not served: {status} {body}",
+            route.method,
+            route.path
+        );
+    }
+}

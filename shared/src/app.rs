@@ -1,0 +1,279 @@
+//! What every function builds once per cold start: configuration, the app's credentials, the
+//! record store and the token vault. Handlers receive it as axum state; it is cheap to clone.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use serde::Deserialize;
+
+use crate::auth::JwtKeys;
+use crate::config::{ConfigError, Env, StorageConfig};
+use crate::domain::QuickBooksEnvironment;
+use crate::pipedrive::client::{PipedriveClient, PipedriveEndpoints};
+use crate::quickbooks::client::{QuickBooksClient, QuickBooksEndpoints};
+use crate::store::ItemStore;
+use crate::store::dynamo::DynamoStore;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::records::Records;
+use crate::tokens::embedded::EmbeddedSecrets;
+use crate::tokens::secrets_manager::SecretsManagerStore;
+use crate::tokens::manager::TokenManager;
+use crate::tokens::{SecretStore, SecretString, TokenVault};
+
+/// The app's own credentials: one secret (`APP_SECRET_ID`) in AWS, environment variables locally.
+#[derive(Clone, Deserialize)]
+pub struct AppCredentials {
+    pub pipedrive_client_id: String,
+    pub pipedrive_client_secret: SecretString,
+    /// The custom UI extensions' JWT secret; Pipedrive signs with the client secret when unset.
+    #[serde(default)]
+    pub pipedrive_jwt_secret: Option<SecretString>,
+    pub quickbooks_client_id: String,
+    pub quickbooks_client_secret: SecretString,
+    pub quickbooks_webhook_verifier: SecretString,
+    /// Signs OAuth `state` values (any long random string).
+    pub state_signing_key: SecretString,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("pipedrive_client_id", &self.pipedrive_client_id)
+            .field("quickbooks_client_id", &self.quickbooks_client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppCredentials {
+    /// From environment variables of the same names, upper-cased.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(AppCredentials {
+            pipedrive_client_id: env.required("PIPEDRIVE_CLIENT_ID")?,
+            pipedrive_client_secret: env.required("PIPEDRIVE_CLIENT_SECRET")?.into(),
+            pipedrive_jwt_secret: env.optional("PIPEDRIVE_JWT_SECRET").map(Into::into),
+            quickbooks_client_id: env.required("QUICKBOOKS_CLIENT_ID")?,
+            quickbooks_client_secret: env.required("QUICKBOOKS_CLIENT_SECRET")?.into(),
+            quickbooks_webhook_verifier: env.required("QUICKBOOKS_WEBHOOK_VERIFIER")?.into(),
+            state_signing_key: env.required("STATE_SIGNING_KEY")?.into(),
+        })
+    }
+
+    /// The key that verifies Pipedrive's iframe and SDK tokens.
+    pub fn jwt_keys(&self) -> JwtKeys {
+        JwtKeys::new(
+            self.pipedrive_jwt_secret
+                .as_ref()
+                .unwrap_or(&self.pipedrive_client_secret),
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the app secret {name} could not be read: {reason}")]
+    AppSecret { name: String, reason: String },
+    #[error("local state could not be opened: {0}")]
+    LocalState(String),
+}
+
+/// Where this deployment lives and which upstreams it talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Our own public base URL (API Gateway's, or the local server's): OAuth redirect URIs and
+    /// links are built from it.
+    pub public_base_url: String,
+    pub quickbooks_environment: QuickBooksEnvironment,
+    pub quickbooks: QuickBooksEndpoints,
+    pub pipedrive: PipedriveEndpoints,
+    /// Origins allowed to frame our pages (`frame-ancestors`).
+    pub frame_ancestors: Vec<String>,
+}
+
+impl Deployment {
+    /// `PUBLIC_BASE_URL` (required), `QUICKBOOKS_ENVIRONMENT` (`sandbox` | `production`, default
+    /// sandbox), `QUICKBOOKS_BASE_URL` / `PIPEDRIVE_OAUTH_BASE_URL` (simulators; default the real
+    /// hosts), `FRAME_ANCESTORS` (space-separated; default Pipedrive's origins).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let environment = match env.optional("QUICKBOOKS_ENVIRONMENT").as_deref() {
+            None | Some("sandbox") => QuickBooksEnvironment::Sandbox,
+            Some("production") => QuickBooksEnvironment::Production,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "QUICKBOOKS_ENVIRONMENT",
+                    reason: format!("`{other}` is not one of sandbox, production"),
+                });
+            }
+        };
+        let quickbooks = match env.optional("QUICKBOOKS_BASE_URL") {
+            Some(_) => QuickBooksEndpoints::simulated(&env.url_or("QUICKBOOKS_BASE_URL", "")?),
+            None => QuickBooksEndpoints::intuit(environment),
+        };
+        let pipedrive = match env.optional("PIPEDRIVE_OAUTH_BASE_URL") {
+            Some(_) => {
+                PipedriveEndpoints::simulated(&env.url_or("PIPEDRIVE_OAUTH_BASE_URL", "")?)
+            }
+            None => PipedriveEndpoints::pipedrive(),
+        };
+        let frame_ancestors = env
+            .optional("FRAME_ANCESTORS")
+            .unwrap_or_else(|| "https://*.pipedrive.com".to_string())
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        Ok(Deployment {
+            public_base_url: env.url_or("PUBLIC_BASE_URL", "")?,
+            quickbooks_environment: environment,
+            quickbooks,
+            pipedrive,
+            frame_ancestors,
+        })
+    }
+
+    /// A deployment whose upstreams are at the given bases (tests, local runs).
+    pub fn simulated(public_base_url: &str, quickbooks_base: &str, pipedrive_base: &str) -> Self {
+        Deployment {
+            public_base_url: public_base_url.trim_end_matches('/').to_string(),
+            quickbooks_environment: QuickBooksEnvironment::Sandbox,
+            quickbooks: QuickBooksEndpoints::simulated(quickbooks_base),
+            pipedrive: PipedriveEndpoints::simulated(pipedrive_base),
+            frame_ancestors: vec![public_base_url.trim_end_matches('/').to_string()],
+        }
+    }
+}
+
+/// The state every handler gets.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub records: Records,
+    pub vault: Arc<TokenVault>,
+    /// Access tokens for every QuickBooks and Pipedrive call (refresh, single flight, reconnect).
+    pub tokens: Arc<TokenManager>,
+    pub credentials: Arc<AppCredentials>,
+    pub jwt: JwtKeys,
+    pub deployment: Arc<Deployment>,
+    pub quickbooks: QuickBooksClient,
+    pub pipedrive: PipedriveClient,
+}
+
+impl FromRef<App> for JwtKeys {
+    fn from_ref(app: &App) -> JwtKeys {
+        app.jwt.clone()
+    }
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        secrets: Arc<dyn SecretStore>,
+        secret_prefix: &str,
+        credentials: AppCredentials,
+        deployment: Deployment,
+    ) -> Self {
+        let http = crate::outbound::http_client();
+        let records = Records::new(store);
+        let vault = Arc::new(TokenVault::new(secrets, secret_prefix));
+        let quickbooks = QuickBooksClient::with_http(http.clone(), deployment.quickbooks.clone());
+        let pipedrive = PipedriveClient::with_http(http, deployment.pipedrive.clone());
+        let tokens = Arc::new(TokenManager::new(
+            records.clone(),
+            vault.clone(),
+            &credentials,
+            quickbooks.clone(),
+            pipedrive.clone(),
+        ));
+        App {
+            records,
+            vault,
+            tokens,
+            jwt: credentials.jwt_keys(),
+            credentials: Arc::new(credentials),
+            quickbooks,
+            pipedrive,
+            deployment: Arc::new(deployment),
+        }
+    }
+
+    /// Builds everything from the environment: on Lambda, the SDK clients (once) and the app
+    /// secret (one read, which also opens the TLS connection later token reads reuse); locally,
+    /// the embedded backends.
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let deployment = Deployment::from_env(env)?;
+        match StorageConfig::from_env(env)? {
+            StorageConfig::Aws {
+                table_name,
+                secret_prefix,
+            } => {
+                let sdk = aws_config::load_from_env().await;
+                let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+                let credentials = match env.optional("APP_SECRET_ID") {
+                    Some(name) => read_app_secret(&secrets_client, &name).await?,
+                    None => AppCredentials::from_env(env)?,
+                };
+                Ok(App::new(
+                    Arc::new(DynamoStore::new(
+                        aws_sdk_dynamodb::Client::new(&sdk),
+                        table_name,
+                    )),
+                    Arc::new(SecretsManagerStore::new(secrets_client)),
+                    &secret_prefix,
+                    credentials,
+                    deployment,
+                ))
+            }
+            StorageConfig::Embedded { state_dir } => {
+                let credentials = AppCredentials::from_env(env)?;
+                let (store, secrets) = match state_dir {
+                    Some(dir) => {
+                        let dir = Path::new(&dir);
+                        (
+                            EmbeddedStore::persisted(dir.join("records.json"))
+                                .map_err(|e| StartupError::LocalState(e.to_string()))?,
+                            EmbeddedSecrets::persisted(dir.join("secrets.json"))
+                                .map_err(|e| StartupError::LocalState(e.to_string()))?,
+                        )
+                    }
+                    None => (EmbeddedStore::in_memory(), EmbeddedSecrets::in_memory()),
+                };
+                Ok(App::new(
+                    Arc::new(store),
+                    Arc::new(secrets),
+                    "local",
+                    credentials,
+                    deployment,
+                ))
+            }
+        }
+    }
+}
+
+async fn read_app_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<AppCredentials, StartupError> {
+    let failed = |reason: String| StartupError::AppSecret {
+        name: name.to_string(),
+        reason,
+    };
+    let output = client
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| failed(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    let raw = output
+        .secret_string()
+        .ok_or_else(|| failed("the secret has no string value".into()))?;
+    serde_json::from_str(raw).map_err(|e| {
+        // Name a missing field, but never echo the content (serde may quote values).
+        let message = e.to_string();
+        let what = if message.starts_with("missing field") {
+            message.split(" at line").next().unwrap_or("missing field").to_string()
+        } else {
+            "not JSON of the expected shape".to_string()
+        };
+        failed(format!("{what} (line {}, column {})", e.line(), e.column()))
+    })
+}

@@ -1,0 +1,246 @@
+//! The records the app keeps (see the data table in the README). Pure data; the store decides
+//! where they live.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{CompanyId, DealId, Settings, UserId};
+
+/// Which QuickBooks environment a connection lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuickBooksEnvironment {
+    Sandbox,
+    Production,
+}
+
+/// The state of a company's QuickBooks connection, as the UI shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    Connected,
+    /// QuickBooks refused the refresh token (revoked or expired): a human must reconnect.
+    NeedsReconnect,
+    Disconnected,
+}
+
+/// The company's one QuickBooks connection (tokens live in the token vault, not here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuickBooksConnection {
+    pub realm_id: String,
+    pub environment: QuickBooksEnvironment,
+    pub state: ConnectionState,
+    pub connected_by: UserId,
+    pub connected_at: DateTime<Utc>,
+    /// Why the state last changed (shown to users for `needs_reconnect`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One Pipedrive company that installed the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyProfile {
+    pub company_id: CompanyId,
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub quickbooks: Option<QuickBooksConnection>,
+    /// The realm the company's invoice links point at; set by the first connection and kept after a
+    /// disconnect so that a different QuickBooks company is never mixed in silently.
+    #[serde(default)]
+    pub linked_realm_id: Option<String>,
+    /// IANA time zone used for issue dates and overdue transitions.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Start of the next CDC window for the scheduled sync.
+    #[serde(default)]
+    pub sync_watermark: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Stored version, for optimistic locking (filled in by the store).
+    #[serde(skip)]
+    pub version: u64,
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_string()
+}
+
+impl CompanyProfile {
+    pub fn new(company_id: CompanyId, now: DateTime<Utc>) -> Self {
+        CompanyProfile {
+            company_id,
+            settings: Settings::default(),
+            quickbooks: None,
+            linked_realm_id: None,
+            time_zone: default_time_zone(),
+            sync_watermark: None,
+            created_at: now,
+            version: 0,
+        }
+    }
+
+    /// The realm of an active (connected) QuickBooks connection.
+    pub fn connected_realm(&self) -> Option<&str> {
+        self.quickbooks
+            .as_ref()
+            .filter(|q| q.state == ConnectionState::Connected)
+            .map(|q| q.realm_id.as_str())
+    }
+}
+
+/// One user's installation of the app (Pipedrive installs are per user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInstall {
+    pub company_id: CompanyId,
+    pub user_id: UserId,
+    pub scopes: Vec<String>,
+    pub api_domain: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_admin: bool,
+    pub installed_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// An invoice's status as reps see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Open,
+    Overdue,
+    PartiallyPaid,
+    Paid,
+    Voided,
+    Deleted,
+}
+
+/// A QuickBooks invoice linked to a deal, with what the panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLink {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub realm_id: String,
+    pub invoice_id: String,
+    #[serde(default)]
+    pub doc_number: Option<String>,
+    pub currency: String,
+    pub total: Decimal,
+    pub balance: Decimal,
+    pub txn_date: NaiveDate,
+    #[serde(default)]
+    pub due_date: Option<NaiveDate>,
+    pub status: InvoiceStatus,
+    pub customer_id: String,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub email_sent: bool,
+    /// QuickBooks `SyncToken` last seen.
+    #[serde(default)]
+    pub sync_token: Option<String>,
+    /// QuickBooks `MetaData.LastUpdatedTime` last seen: newer data wins, older is ignored.
+    #[serde(default)]
+    pub qbo_updated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// The Pipedrive party a QuickBooks customer is linked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Party {
+    Organization(u64),
+    Person(u64),
+}
+
+/// A Pipedrive organisation or person linked to a QuickBooks customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLink {
+    pub company_id: CompanyId,
+    pub party: Party,
+    pub realm_id: String,
+    pub customer_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub linked_by: UserId,
+    pub linked_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// A Pipedrive product linked to a QuickBooks item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductLink {
+    pub company_id: CompanyId,
+    pub product_id: u64,
+    pub realm_id: String,
+    pub item_id: String,
+    pub item_name: String,
+    pub linked_by: UserId,
+    pub linked_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// The state of an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IdempotencyState {
+    /// Someone is working on it until `until`; after that a retry may take over.
+    InProgress { until: DateTime<Utc> },
+    /// Finished: replay this answer.
+    Complete { status: u16, body: serde_json::Value },
+}
+
+/// What we remember of an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub company_id: CompanyId,
+    pub key: String,
+    /// sha256 of the canonical request, so that the same key with another body is refused.
+    pub request_hash: String,
+    pub state: IdempotencyState,
+    /// Work done so far (e.g. the QuickBooks invoice id once created), so a retry can finish.
+    #[serde(default)]
+    pub progress: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    /// When the record may be forgotten.
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// How an activity ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+/// One line of a deal's activity log: what was sent to QuickBooks, what came back, what failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityEvent {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub at: DateTime<Utc>,
+    pub id: String,
+    /// Short machine name, e.g. `invoice.created`, `invoice.voided`, `status.changed`.
+    pub kind: String,
+    pub outcome: Outcome,
+    /// Human sentence shown in the panel.
+    pub message: String,
+    #[serde(default)]
+    pub invoice_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    /// QuickBooks `intuit_tid` of the call, for support.
+    #[serde(default)]
+    pub intuit_tid: Option<String>,
+}

@@ -1,0 +1,3 @@
+//! Test support: moto server, simulators, fixtures.
+
+pub mod moto;

@@ -1,0 +1,133 @@
+//! The token-storage contract (`shared::tokens::contract`) against every `SecretStore`
+//! implementation.
+
+use std::sync::Arc;
+
+use shared::tokens::SecretStore;
+use shared::tokens::embedded::EmbeddedSecrets;
+
+mod embedded {
+    use super::*;
+
+    shared::token_contract_suite!(async {
+        Arc::new(EmbeddedSecrets::in_memory()) as Arc<dyn SecretStore>
+    });
+}
+
+mod embedded_persisted {
+    use super::*;
+
+    async fn store() -> Arc<dyn SecretStore> {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("token-contract")
+            .join(format!("{}.json", uuid::Uuid::new_v4().simple()));
+        match EmbeddedSecrets::persisted(&path) {
+            Ok(store) => Arc::new(store),
+            Err(e) => panic!("opening {}: {e}", path.display()),
+        }
+    }
+
+    shared::token_contract_suite!(store());
+}
+
+mod secrets_manager {
+    shared::token_contract_suite!(integration_tests::moto::secrets_store());
+}
+
+/// Secrets Manager specifics beyond the shared contract (against moto).
+mod secrets_manager_extra {
+    use std::sync::Arc;
+
+    use shared::tokens::SecretStore;
+    use shared::tokens::secrets_manager::SecretsManagerStore;
+
+    fn ns() -> String {
+        format!("x{}", uuid::Uuid::new_v4().simple())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_writes_all_succeed() {
+        let store = integration_tests::moto::secrets_store().await;
+        let name = format!("{}/company/1", ns());
+        let mut tasks = Vec::new();
+        for n in 0..8 {
+            let store = store.clone();
+            let name = name.clone();
+            tasks.push(tokio::spawn(async move {
+                store.put(&name, &format!("{{\"n\":{n}}}")).await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("join").expect("put");
+        }
+        let value = store.get(&name).await.expect("get").expect("present");
+        assert!(value.starts_with("{\"n\":"), "one writer's value wins");
+        store.delete(&name).await.expect("delete");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_pages_and_keeps_only_the_prefix() {
+        let store = integration_tests::moto::secrets_store().await;
+        let base = ns();
+        let mut expected = Vec::new();
+        for i in 0..105 {
+            let name = format!("{base}/company/{i:03}");
+            store.put(&name, "{}").await.expect("put");
+            expected.push(name);
+        }
+        // Shares the filter's word but not the prefix.
+        store
+            .put(&format!("{base}/companyx"), "{}")
+            .await
+            .expect("put");
+        let listed = store.list(&format!("{base}/company/")).await.expect("list");
+        assert_eq!(listed, expected);
+        for name in expected.iter().chain([&format!("{base}/companyx")]) {
+            store.delete(name).await.expect("delete");
+        }
+        assert!(
+            store
+                .list(&format!("{base}/"))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn secrets_scheduled_for_deletion_read_as_absent_and_can_be_written() {
+        let client = integration_tests::moto::secrets_client().await;
+        let store: Arc<dyn SecretStore> = Arc::new(SecretsManagerStore::new(client.clone()));
+        let name = format!("{}/company/1", ns());
+        store.put(&name, "{\"old\":true}").await.expect("put");
+        // Deleted elsewhere with a recovery window (e.g. from the console).
+        client
+            .delete_secret()
+            .secret_id(&name)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .expect("schedule deletion");
+        assert_eq!(store.get(&name).await.expect("get"), None);
+        assert!(store.list(&name).await.expect("list").is_empty());
+        store
+            .put(&name, "{\"new\":true}")
+            .await
+            .expect("put restores");
+        assert_eq!(
+            store.get(&name).await.expect("get").as_deref(),
+            Some("{\"new\":true}")
+        );
+        store.delete(&name).await.expect("delete");
+        assert_eq!(store.get(&name).await.expect("get"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn errors_do_not_reveal_secret_values() {
+        let store = integration_tests::moto::secrets_store().await;
+        // An invalid name makes the service refuse the write.
+        let result = store.put("", "super-secret-value").await;
+        let message = format!("{:?}", result.expect_err("an empty name is refused"));
+        assert!(!message.contains("super-secret-value"), "{message}");
+    }
+}
