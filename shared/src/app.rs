@@ -17,8 +17,8 @@ use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::records::Records;
 use crate::tokens::embedded::EmbeddedSecrets;
-use crate::tokens::secrets_manager::SecretsManagerStore;
 use crate::tokens::manager::TokenManager;
+use crate::tokens::secrets_manager::SecretsManagerStore;
 use crate::tokens::{SecretStore, SecretString, TokenVault};
 
 /// The app's own credentials: one secret (`APP_SECRET_ID`) in AWS, environment variables locally.
@@ -112,9 +112,7 @@ impl Deployment {
             None => QuickBooksEndpoints::intuit(environment),
         };
         let pipedrive = match env.optional("PIPEDRIVE_OAUTH_BASE_URL") {
-            Some(_) => {
-                PipedriveEndpoints::simulated(&env.url_or("PIPEDRIVE_OAUTH_BASE_URL", "")?)
-            }
+            Some(_) => PipedriveEndpoints::simulated(&env.url_or("PIPEDRIVE_OAUTH_BASE_URL", "")?),
             None => PipedriveEndpoints::pipedrive(),
         };
         let frame_ancestors = env
@@ -270,7 +268,11 @@ async fn read_app_secret(
         // Name a missing field, but never echo the content (serde may quote values).
         let message = e.to_string();
         let what = if message.starts_with("missing field") {
-            message.split(" at line").next().unwrap_or("missing field").to_string()
+            message
+                .split(" at line")
+                .next()
+                .unwrap_or("missing field")
+                .to_string()
         } else {
             "not JSON of the expected shape".to_string()
         };

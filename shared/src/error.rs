@@ -58,7 +58,10 @@ pub enum ApiError {
     },
     /// QuickBooks needs a human to reconnect the company.
     #[error("{detail}")]
-    ReconnectRequired { detail: String, reconnect_url: String },
+    ReconnectRequired {
+        detail: String,
+        reconnect_url: String,
+    },
     #[error("{detail}")]
     TooManyRequests {
         detail: String,
@@ -238,8 +241,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::BadCursor => ApiError::bad_request("The page cursor is not valid."),
             StoreError::Conflict { .. } => ApiError::Conflict {
-                detail: "The record was changed by another request; reload and try again."
-                    .into(),
+                detail: "The record was changed by another request; reload and try again.".into(),
                 current: None,
             },
             other => ApiError::Internal(other.to_string()),

@@ -8,8 +8,8 @@
 //! - [`pipedrive`], [`quickbooks`]: API clients and the wire types both the app and the
 //!   simulators use.
 
-pub mod app;
 pub mod access;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod domain;
@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod pipedrive;
 pub mod quickbooks;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tokens;
 

@@ -1,36 +1,68 @@
-//! The `settings` function: the caller's company settings.
+//! The `settings` function: the caller's company settings, the Pipedrive fields they can point
+//! at, and what the connected QuickBooks company offers.
 //!
-//! | route | what |
-//! |---|---|
-//! | `GET /api/settings` | the settings (defaults until an admin saves) and their version |
-//! | `PUT /api/settings` | save, if nobody saved since `version` was read (else 409 with the current ones) |
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /api/settings` | installed users | the settings (defaults until an admin saves) and their version |
+//! | `PUT /api/settings` | Pipedrive admins | save, checked against the company's real fields; refused with 409 (and the current settings) if someone saved since `version` |
+//! | `GET /api/settings/fields` | installed users | the company's deal, organisation and person fields (standard and custom), with the slots each can fill; `?fresh=true` skips the one-minute cache |
+//! | `GET /api/quickbooks/reference` | installed users | home currency, multi-currency and currencies, tax model and codes, terms, custom numbering, custom fields — one round of parallel QuickBooks calls |
 
-use axum::extract::State;
+pub mod catalog;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use shared::access::{require_admin, require_install};
 use shared::app::App;
+use shared::auth::JwtKeys;
 use shared::domain::{DueDateRule, Settings, Tenant};
 use shared::error::{ApiError, FieldError};
-use shared::http::{JsonBody, Route};
+use shared::http::{JsonBody, QueryParams, Route};
+use shared::quickbooks::reference::{self, CompanyReference};
 use shared::store::StoreError;
+
+use catalog::{Catalog, CatalogCache, check_mapping};
 
 /// Every route this function serves (checked against template.yaml and the OpenAPI description).
 pub const ROUTES: &[Route] = &[
     Route::new("GET", "/api/settings"),
     Route::new("PUT", "/api/settings"),
+    Route::new("GET", "/api/settings/fields"),
+    Route::new("GET", "/api/quickbooks/reference"),
 ];
+
+/// The function's state: the app and the per-instance field-catalog cache.
+#[derive(Clone)]
+pub struct SettingsState {
+    pub app: App,
+    pub catalogs: Arc<CatalogCache>,
+}
+
+impl FromRef<SettingsState> for JwtKeys {
+    fn from_ref(state: &SettingsState) -> JwtKeys {
+        state.app.jwt.clone()
+    }
+}
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/api/settings", get(read_settings).put(save_settings))
-        .with_state(app)
+        .route("/api/settings/fields", get(read_fields))
+        .route("/api/quickbooks/reference", get(read_reference))
+        .with_state(SettingsState {
+            app,
+            catalogs: Arc::new(CatalogCache::default()),
+        })
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct SettingsDocument {
     pub settings: Settings,
     /// Pass back when saving; a save from an older version is refused.
@@ -38,10 +70,10 @@ pub struct SettingsDocument {
 }
 
 async fn read_settings(
-    State(app): State<App>,
+    State(state): State<SettingsState>,
     tenant: Tenant,
 ) -> Result<Json<SettingsDocument>, ApiError> {
-    let (profile, _) = require_install(&app.records, tenant).await?;
+    let (profile, _) = require_install(&state.app.records, tenant).await?;
     Ok(Json(SettingsDocument {
         settings: profile.settings,
         version: profile.version,
@@ -49,10 +81,11 @@ async fn read_settings(
 }
 
 async fn save_settings(
-    State(app): State<App>,
+    State(state): State<SettingsState>,
     tenant: Tenant,
     JsonBody(body): JsonBody<SettingsDocument>,
 ) -> Result<Json<SettingsDocument>, ApiError> {
+    let app = &state.app;
     let (mut profile, _) = require_admin(&app.records, tenant).await?;
     let errors = validate(&body.settings);
     if !errors.is_empty() {
@@ -60,6 +93,11 @@ async fn save_settings(
     }
     if body.version != profile.version {
         return Err(conflict(&profile.settings, profile.version));
+    }
+    let catalog = state.catalogs.get(app, tenant, false).await?;
+    let errors = check_mapping(&body.settings.mapping, &catalog);
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors));
     }
     profile.settings = body.settings;
     match app.records.save_company(&profile).await {
@@ -119,4 +157,29 @@ pub fn validate(settings: &Settings) -> Vec<FieldError> {
         }
     }
     errors
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldsQuery {
+    #[serde(default)]
+    fresh: bool,
+}
+
+async fn read_fields(
+    State(state): State<SettingsState>,
+    tenant: Tenant,
+    QueryParams(query): QueryParams<FieldsQuery>,
+) -> Result<Json<Catalog>, ApiError> {
+    require_install(&state.app.records, tenant).await?;
+    let catalog = state.catalogs.get(&state.app, tenant, query.fresh).await?;
+    Ok(Json((*catalog).clone()))
+}
+
+async fn read_reference(
+    State(state): State<SettingsState>,
+    tenant: Tenant,
+) -> Result<Json<CompanyReference>, ApiError> {
+    let (profile, _) = require_install(&state.app.records, tenant).await?;
+    Ok(Json(reference::load(&state.app, &profile).await?))
 }

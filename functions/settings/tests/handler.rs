@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use shared::testing::{embedded_app, seed_install, sign_token, tenant};
 use tower::ServiceExt;
 
-const EVENT: &str = include_str!("../../../tests/fixtures/apigw/http-api-v2-put-settings.json");
+const PUT_EVENT: &str = include_str!("../../../tests/fixtures/apigw/http-api-v2-put-settings.json");
+const GET_EVENT: &str = include_str!("../../../tests/fixtures/apigw/http-api-v2-get-settings.json");
 
 async fn call(
     app: &shared::app::App,
@@ -22,7 +23,12 @@ async fn call(
     (status, headers, body)
 }
 
-fn request(method: &str, token: &str, content_type: &str, body: impl Into<Body>) -> http::Request<Body> {
+fn request(
+    method: &str,
+    token: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> http::Request<Body> {
     http::Request::builder()
         .method(method)
         .uri("/api/settings")
@@ -33,28 +39,37 @@ fn request(method: &str, token: &str, content_type: &str, body: impl Into<Body>)
 }
 
 #[tokio::test]
-async fn an_api_gateway_v2_event_reaches_the_handler() {
+async fn api_gateway_v2_events_reach_the_handler() {
     let app = embedded_app();
     let t = tenant(54235233, 777);
     seed_install(&app, t, true).await;
-    let body = json!({"version": 1, "settings": {
-        "mapping": {"to": {"entity": "organization", "key": "name"}, "address": null,
-                    "email": {"entity": "person", "key": "emails"}, "tax_id": null},
-        "due_date": {"kind": "days_after_issue", "days": 7},
-        "access": "connected_user_only", "update_customer": true, "note_on_paid": false}});
-    let event = EVENT
-        .replace("{{TOKEN}}", &sign_token(t))
-        .replace("{{BODY}}", &body.to_string().replace('"', "\\\""));
-    let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
     let router = shared::http::finish(settings::router(app.clone()));
-    let response = router.oneshot(request).await.unwrap();
+
+    let event = GET_EVENT.replace("{{TOKEN}}", &sign_token(t));
+    let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+    let response = router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
-    let saved: Value =
+    let body: Value =
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert_eq!(saved["version"], 2);
-    assert_eq!(saved["settings"]["due_date"]["days"], 7);
-    let stored = app.records.get_company(t.company_id).await.unwrap().unwrap();
-    assert_eq!(stored.settings.access, shared::domain::AccessPolicy::ConnectedUserOnly);
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["settings"]["access"], "all_installed_users");
+
+    // A PUT event with a body: validated before anything is stored.
+    let mut doc = json!({"version": 1, "settings": serde_json::to_value(shared::domain::Settings::default()).unwrap()});
+    doc["settings"]["due_date"] = json!({"kind": "days_after_issue", "days": 366});
+    let event = PUT_EVENT
+        .replace("{{TOKEN}}", &sign_token(t))
+        .replace("{{BODY}}", &doc.to_string().replace('"', "\\\""));
+    let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 422);
+    let stored = app
+        .records
+        .get_company(t.company_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.version, 1, "nothing saved");
 }
 
 #[tokio::test]
@@ -62,9 +77,16 @@ async fn defaults_exist_before_anyone_saves() {
     let app = embedded_app();
     let t = tenant(1, 2);
     seed_install(&app, t, false).await;
-    let (status, _, body) = call(&app, request("GET", &sign_token(t), "application/json", Body::empty())).await;
+    let (status, _, body) = call(
+        &app,
+        request("GET", &sign_token(t), "application/json", Body::empty()),
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(body["settings"]["mapping"]["to"], json!({"entity": "organization", "key": "name"}));
+    assert_eq!(
+        body["settings"]["mapping"]["to"],
+        json!({"entity": "organization", "key": "name"})
+    );
     assert_eq!(body["settings"]["access"], "all_installed_users");
 }
 
@@ -73,8 +95,11 @@ async fn malformed_json_is_a_400_problem() {
     let app = embedded_app();
     let t = tenant(1, 2);
     seed_install(&app, t, true).await;
-    let (status, headers, body) =
-        call(&app, request("PUT", &sign_token(t), "application/json", "{\"version\": ")).await;
+    let (status, headers, body) = call(
+        &app,
+        request("PUT", &sign_token(t), "application/json", "{\"version\": "),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(body["status"], 400);
@@ -87,10 +112,17 @@ async fn an_oversized_body_is_a_413_problem() {
     let t = tenant(1, 2);
     seed_install(&app, t, true).await;
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
-    let (status, headers, body) = call(&app, request("PUT", &sign_token(t), "application/json", huge)).await;
+    let (status, headers, body) = call(
+        &app,
+        request("PUT", &sign_token(t), "application/json", huge),
+    )
+    .await;
     assert_eq!(status, 413);
     assert_eq!(headers["content-type"], "application/problem+json");
-    assert_eq!(body["type"], "urn:pipedrive-quickbooks:problem:payload-too-large");
+    assert_eq!(
+        body["type"],
+        "urn:pipedrive-quickbooks:problem:payload-too-large"
+    );
 }
 
 #[tokio::test]
@@ -110,27 +142,38 @@ async fn out_of_range_and_unknown_fields_are_422() {
     seed_install(&app, t, true).await;
     let mut doc = json!({"version": 1, "settings": serde_json::to_value(shared::domain::Settings::default()).unwrap()});
     doc["settings"]["due_date"] = json!({"kind": "days_after_issue", "days": 400});
-    let (status, _, body) = call(&app, request("PUT", &sign_token(t), "application/json", doc.to_string())).await;
+    let (status, _, body) = call(
+        &app,
+        request("PUT", &sign_token(t), "application/json", doc.to_string()),
+    )
+    .await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["field"], "settings.due_date.days");
     doc["settings"]["due_date"] = json!({"kind": "days_after_issue", "days": 3});
     doc["settings"]["surprise"] = json!(true);
-    let (status, _, _) = call(&app, request("PUT", &sign_token(t), "application/json", doc.to_string())).await;
+    let (status, _, _) = call(
+        &app,
+        request("PUT", &sign_token(t), "application/json", doc.to_string()),
+    )
+    .await;
     assert_eq!(status, 422);
 }
 
 #[tokio::test]
-async fn a_stale_save_gets_409_with_the_current_settings() {
+async fn a_save_from_an_old_version_gets_409_with_the_current_settings() {
     let app = embedded_app();
     let t = tenant(1, 2);
     seed_install(&app, t, true).await;
     let settings = serde_json::to_value(shared::domain::Settings::default()).unwrap();
-    let first = json!({"version": 1, "settings": settings});
-    let (status, _, _) = call(&app, request("PUT", &sign_token(t), "application/json", first.to_string())).await;
-    assert_eq!(status, 200);
-    let (status, _, body) = call(&app, request("PUT", &sign_token(t), "application/json", first.to_string())).await;
+    let stale = json!({"version": 0, "settings": settings});
+    let (status, _, body) = call(
+        &app,
+        request("PUT", &sign_token(t), "application/json", stale.to_string()),
+    )
+    .await;
     assert_eq!(status, 409);
-    assert_eq!(body["current"]["version"], 2);
+    assert_eq!(body["current"]["version"], 1);
+    assert_eq!(body["current"]["settings"]["access"], "all_installed_users");
 }
 
 #[tokio::test]
@@ -138,24 +181,46 @@ async fn requests_without_a_valid_token_are_401_and_other_companies_see_nothing(
     let app = embedded_app();
     let a = tenant(1, 2);
     seed_install(&app, a, true).await;
-    let (status, _, body) = call(&app, request("GET", "not-a-jwt", "application/json", Body::empty())).await;
+    let (status, _, body) = call(
+        &app,
+        request("GET", "not-a-jwt", "application/json", Body::empty()),
+    )
+    .await;
     assert_eq!(status, 401);
-    assert_eq!(body["type"], "urn:pipedrive-quickbooks:problem:unauthorized");
+    assert_eq!(
+        body["type"],
+        "urn:pipedrive-quickbooks:problem:unauthorized"
+    );
     let b = tenant(99, 2);
-    let (status, _, _) = call(&app, request("GET", &sign_token(b), "application/json", Body::empty())).await;
+    let (status, _, _) = call(
+        &app,
+        request("GET", &sign_token(b), "application/json", Body::empty()),
+    )
+    .await;
     assert_eq!(status, 403, "a company that never installed gets nothing");
-    let (status, _, _) = call(&app, request("PUT", &sign_token(b), "application/json", "{}")).await;
+    let (status, _, _) = call(
+        &app,
+        request("PUT", &sign_token(b), "application/json", "{}"),
+    )
+    .await;
     assert!(status.is_client_error());
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problem_json() {
     let app = embedded_app();
-    let req = http::Request::builder().uri("/api/nope").body(Body::empty()).unwrap();
+    let req = http::Request::builder()
+        .uri("/api/nope")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, _) = call(&app, req).await;
     assert_eq!(status, 404);
     assert_eq!(headers["content-type"], "application/problem+json");
-    let req = http::Request::builder().method("DELETE").uri("/api/settings").body(Body::empty()).unwrap();
+    let req = http::Request::builder()
+        .method("DELETE")
+        .uri("/api/settings")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, _) = call(&app, req).await;
     assert_eq!(status, 405);
     assert_eq!(headers["content-type"], "application/problem+json");

@@ -14,19 +14,23 @@ use tokio::net::TcpListener;
 /// Every route of every Lambda function, by function name: what `routes` serves besides the
 /// local-only ones, and what template.yaml and infra/openapi.yaml must list.
 pub fn function_routes() -> Vec<(&'static str, Route)> {
-    let mut all = Vec::new();
-    for (function, routes) in [("settings", settings::ROUTES)] {
-        all.extend(routes.iter().map(|r| (function, *r)));
-    }
-    all
+    FUNCTIONS
+        .iter()
+        .flat_map(|(function, routes)| routes.iter().map(move |r| (*function, *r)))
+        .collect()
 }
+
+/// Each Lambda function with its routes.
+pub const FUNCTIONS: &[(&str, &[Route])] = &[("settings", settings::ROUTES)];
 
 /// Routes only the local server has (not deployed).
 pub const LOCAL_ONLY_ROUTES: &[Route] = &[Route::new("GET", "/healthz")];
 
 /// Every route of every function, as API Gateway would route them.
 pub fn routes(app: App) -> Router {
-    let api = Router::new().merge(settings::router(app));
+    let api = Router::new()
+        .merge(settings::router(app.clone()))
+        .merge(install::router(app));
     shared::http::finish(api.route("/healthz", get(healthz)))
 }
 

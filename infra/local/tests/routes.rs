@@ -19,10 +19,10 @@ fn template_routes() -> RouteSet {
         let t = line.trim();
         if let Some(m) = t.strip_prefix("Method: ") {
             method = Some(m.trim().to_ascii_uppercase());
-        } else if let Some(p) = t.strip_prefix("Path: ") {
-            if let Some(m) = method.take() {
-                out.insert((m, p.trim().to_string()));
-            }
+        } else if let Some(p) = t.strip_prefix("Path: ")
+            && let Some(m) = method.take()
+        {
+            out.insert((m, p.trim().to_string()));
         }
     }
     out
@@ -45,15 +45,20 @@ fn openapi_routes() -> RouteSet {
             && !rest.starts_with(' ')
             && rest.trim_end().ends_with(':')
         {
-            path = Some(rest.trim_end().trim_end_matches(':').trim_matches('"').to_string());
+            path = Some(
+                rest.trim_end()
+                    .trim_end_matches(':')
+                    .trim_matches('"')
+                    .to_string(),
+            );
         } else if let Some(rest) = line.strip_prefix("    ")
             && !rest.starts_with(' ')
         {
             let key = rest.trim_end().trim_end_matches(':');
-            if ["get", "put", "post", "delete", "patch"].contains(&key) {
-                if let Some(p) = &path {
-                    out.insert((key.to_ascii_uppercase(), p.clone()));
-                }
+            if ["get", "put", "post", "delete", "patch"].contains(&key)
+                && let Some(p) = &path
+            {
+                out.insert((key.to_ascii_uppercase(), p.clone()));
             }
         }
     }
@@ -92,7 +97,7 @@ async fn the_local_server_serves_every_route() {
         .map(|(_, r)| r)
         .chain(local::LOCAL_ONLY_ROUTES.iter().copied());
     for route in all {
-        let path = route.path.replace('{', "").replace('}', "");
+        let path = route.path.replace(['{', '}'], "");
         let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
         let response = client
             .request(method, format!("{}{}", server.url(), path))

@@ -76,9 +76,17 @@ fn id_from_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u6
 
 #[derive(Debug, Deserialize)]
 struct Claims {
-    #[serde(rename = "companyId", default, deserialize_with = "id_from_number_or_string")]
+    #[serde(
+        rename = "companyId",
+        default,
+        deserialize_with = "id_from_number_or_string"
+    )]
     company_id: Option<u64>,
-    #[serde(rename = "userId", default, deserialize_with = "id_from_number_or_string")]
+    #[serde(
+        rename = "userId",
+        default,
+        deserialize_with = "id_from_number_or_string"
+    )]
     user_id: Option<u64>,
     #[serde(default)]
     iat: Option<i64>,
@@ -118,7 +126,9 @@ pub fn verify_pipedrive_jwt(
     {
         return Err(JwtError::NotYetValid);
     }
-    let company_id = claims.company_id.ok_or(JwtError::MissingClaim("companyId"))?;
+    let company_id = claims
+        .company_id
+        .ok_or(JwtError::MissingClaim("companyId"))?;
     let user_id = claims.user_id.ok_or(JwtError::MissingClaim("userId"))?;
     Ok(Tenant {
         company_id: CompanyId(company_id),
@@ -132,7 +142,9 @@ impl From<JwtError> for ApiError {
             JwtError::Expired => " Reload the page to get a new one.",
             _ => "",
         };
-        ApiError::Unauthorized(format!("Pipedrive's signed token was refused: {error}.{hint}"))
+        ApiError::Unauthorized(format!(
+            "Pipedrive's signed token was refused: {error}.{hint}"
+        ))
     }
 }
 
@@ -288,17 +300,29 @@ mod tests {
 
     #[test]
     fn missing_claims_are_refused() {
-        let no_exp = sign(Algorithm::HS256, json!({"userId": 1, "companyId": 2}), SECRET);
+        let no_exp = sign(
+            Algorithm::HS256,
+            json!({"userId": 1, "companyId": 2}),
+            SECRET,
+        );
         assert_eq!(
             verify_pipedrive_jwt(&no_exp, &keys(), Utc::now()),
             Err(JwtError::MissingClaim("exp"))
         );
-        let no_company = sign(Algorithm::HS256, json!({"userId": 1, "exp": now() + 60}), SECRET);
+        let no_company = sign(
+            Algorithm::HS256,
+            json!({"userId": 1, "exp": now() + 60}),
+            SECRET,
+        );
         assert_eq!(
             verify_pipedrive_jwt(&no_company, &keys(), Utc::now()),
             Err(JwtError::MissingClaim("companyId"))
         );
-        let no_user = sign(Algorithm::HS256, json!({"companyId": 1, "exp": now() + 60}), SECRET);
+        let no_user = sign(
+            Algorithm::HS256,
+            json!({"companyId": 1, "exp": now() + 60}),
+            SECRET,
+        );
         assert_eq!(
             verify_pipedrive_jwt(&no_user, &keys(), Utc::now()),
             Err(JwtError::MissingClaim("userId"))

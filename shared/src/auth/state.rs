@@ -231,10 +231,7 @@ mod tests {
         let mut json: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         json["c"] = serde_json::json!(2002);
-        let forged = format!(
-            "{}.{signature}",
-            URL_SAFE_NO_PAD.encode(json.to_string())
-        );
+        let forged = format!("{}.{signature}", URL_SAFE_NO_PAD.encode(json.to_string()));
         assert_eq!(
             signer().verify(&forged, StatePurpose::QuickBooksConnect, Utc::now()),
             Err(StateError::BadSignature)

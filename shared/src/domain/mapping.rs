@@ -137,9 +137,15 @@ fn custom(fields: &CustomFields, key: &str) -> Option<FieldValue> {
 }
 
 fn looks_like_address(map: &serde_json::Map<String, Value>) -> bool {
-    ["locality", "route", "postal_code", "country", "formatted_address"]
-        .iter()
-        .any(|k| map.contains_key(*k))
+    [
+        "locality",
+        "route",
+        "postal_code",
+        "country",
+        "formatted_address",
+    ]
+    .iter()
+    .any(|k| map.contains_key(*k))
 }
 
 /// Resolves one field reference; `None` when the record is missing or the field is empty.
@@ -151,7 +157,11 @@ pub fn resolve(field: &FieldRef, sources: Sources<'_>) -> Option<FieldValue> {
             match key {
                 "title" => non_empty(&deal.title).map(FieldValue::Text),
                 "value" => deal.value.map(|v| FieldValue::Text(v.to_string())),
-                "currency" => deal.currency.as_deref().and_then(non_empty).map(FieldValue::Text),
+                "currency" => deal
+                    .currency
+                    .as_deref()
+                    .and_then(non_empty)
+                    .map(FieldValue::Text),
                 _ => custom(&deal.custom_fields, key),
             }
         }
@@ -165,7 +175,11 @@ pub fn resolve(field: &FieldRef, sources: Sources<'_>) -> Option<FieldValue> {
                     .map(PostalAddress::from_pipedrive)
                     .filter(|a| !a.is_empty())
                     .map(FieldValue::Address),
-                "website" => org.website.as_deref().and_then(non_empty).map(FieldValue::Text),
+                "website" => org
+                    .website
+                    .as_deref()
+                    .and_then(non_empty)
+                    .map(FieldValue::Text),
                 _ => custom(&org.custom_fields, key),
             }
         }
@@ -173,7 +187,9 @@ pub fn resolve(field: &FieldRef, sources: Sources<'_>) -> Option<FieldValue> {
             let person = sources.person?;
             match key {
                 "name" => non_empty(&person.name).map(FieldValue::Text),
-                "emails" | "email" => person.primary_email().map(|e| FieldValue::Text(e.to_string())),
+                "emails" | "email" => person
+                    .primary_email()
+                    .map(|e| FieldValue::Text(e.to_string())),
                 "phones" | "phone" => person
                     .phones
                     .iter()
@@ -291,7 +307,11 @@ mod tests {
         ]));
         let block = customer_block(
             &FieldMapping::default(),
-            Sources { deal: &d, organization: Some(&o), person: Some(&p) },
+            Sources {
+                deal: &d,
+                organization: Some(&o),
+                person: Some(&p),
+            },
         );
         assert_eq!(block.name, "Acme AS");
         assert_eq!(block.email.as_deref(), Some("kari@acme.no"));
@@ -307,24 +327,56 @@ mod tests {
     fn every_field_type_resolves() {
         let (d, o) = (deal(), org());
         let p = person(json!([{"value": "kari@acme.no", "primary": true}]));
-        let s = Sources { deal: &d, organization: Some(&o), person: Some(&p) };
+        let s = Sources {
+            deal: &d,
+            organization: Some(&o),
+            person: Some(&p),
+        };
         let text = |e, k: &str| resolve(&FieldRef::new(e, k), s).map(|v| v.text());
-        assert_eq!(text(FieldEntity::Deal, "title").as_deref(), Some("Big deal"));
-        assert_eq!(text(FieldEntity::Deal, "value").as_deref(), Some("1250.5"));
-        assert_eq!(text(FieldEntity::Deal, TAX_KEY).as_deref(), Some("NO 999 888 777 MVA"));
         assert_eq!(
-            text(FieldEntity::Deal, "1111111111222222222233333333334444444444").as_deref(),
+            text(FieldEntity::Deal, "title").as_deref(),
+            Some("Big deal")
+        );
+        assert_eq!(text(FieldEntity::Deal, "value").as_deref(), Some("1250.5"));
+        assert_eq!(
+            text(FieldEntity::Deal, TAX_KEY).as_deref(),
+            Some("NO 999 888 777 MVA")
+        );
+        assert_eq!(
+            text(
+                FieldEntity::Deal,
+                "1111111111222222222233333333334444444444"
+            )
+            .as_deref(),
             Some("17"),
             "numeric custom field"
         );
         assert_eq!(
-            text(FieldEntity::Deal, "5555555555666666666677777777778888888888").as_deref(),
+            text(
+                FieldEntity::Deal,
+                "5555555555666666666677777777778888888888"
+            )
+            .as_deref(),
             Some("99.5"),
             "monetary custom field reads its value"
         );
-        assert_eq!(text(FieldEntity::Deal, "9999999999999999999999999999999999999999"), None, "empty");
-        assert_eq!(text(FieldEntity::Organization, TAX_KEY).as_deref(), Some("NO 123"), "wrapped value");
-        assert_eq!(text(FieldEntity::Person, "phone").as_deref(), Some("+47 22 00 00 00"));
+        assert_eq!(
+            text(
+                FieldEntity::Deal,
+                "9999999999999999999999999999999999999999"
+            ),
+            None,
+            "empty"
+        );
+        assert_eq!(
+            text(FieldEntity::Organization, TAX_KEY).as_deref(),
+            Some("NO 123"),
+            "wrapped value"
+        );
+        assert_eq!(
+            text(FieldEntity::Person, "phone").as_deref(),
+            Some("+47 22 00 00 00")
+        );
         match resolve(&FieldRef::new(FieldEntity::Deal, ADDR_KEY), s) {
             Some(FieldValue::Address(a)) => {
                 assert_eq!(a.line1.as_deref(), Some("1 Karl Johans gate"));
@@ -339,14 +391,28 @@ mod tests {
     fn missing_org_or_person_gives_none_and_name_falls_back() {
         let d = deal();
         let p = person(json!([]));
-        let s = Sources { deal: &d, organization: None, person: Some(&p) };
-        assert_eq!(resolve(&FieldRef::new(FieldEntity::Organization, "name"), s), None);
+        let s = Sources {
+            deal: &d,
+            organization: None,
+            person: Some(&p),
+        };
+        assert_eq!(
+            resolve(&FieldRef::new(FieldEntity::Organization, "name"), s),
+            None
+        );
         let block = customer_block(&FieldMapping::default(), s);
         assert_eq!(block.name, "Kari Nordmann", "falls back to the person");
         assert_eq!(block.email, None, "person without email");
         assert_eq!(block.address, None);
-        let nobody = Sources { deal: &d, organization: None, person: None };
-        assert_eq!(customer_block(&FieldMapping::default(), nobody).name, "Big deal");
+        let nobody = Sources {
+            deal: &d,
+            organization: None,
+            person: None,
+        };
+        assert_eq!(
+            customer_block(&FieldMapping::default(), nobody).name,
+            "Big deal"
+        );
     }
 
     #[test]
@@ -357,14 +423,24 @@ mod tests {
             address: Some(FieldRef::new(FieldEntity::Deal, "title")),
             ..FieldMapping::default()
         };
-        let block = customer_block(&mapping, Sources { deal: &d, organization: Some(&o), person: None });
+        let block = customer_block(
+            &mapping,
+            Sources {
+                deal: &d,
+                organization: Some(&o),
+                person: None,
+            },
+        );
         assert_eq!(block.tax_id.as_deref(), Some("NO 999 888 777 MVA"));
         assert_eq!(block.address.unwrap().line1.as_deref(), Some("Big deal"));
     }
 
     #[test]
     fn an_address_without_components_uses_the_typed_text() {
-        let address = Address { value: Some("Somewhere 1, Town".into()), ..Address::default() };
+        let address = Address {
+            value: Some("Somewhere 1, Town".into()),
+            ..Address::default()
+        };
         let postal = PostalAddress::from_pipedrive(&address);
         assert_eq!(postal.line1.as_deref(), Some("Somewhere 1, Town"));
         assert!(PostalAddress::from_pipedrive(&Address::default()).is_empty());
@@ -375,7 +451,9 @@ mod tests {
         for ok in ["a@b.co", "kari.nordmann+x@acme.no"] {
             assert!(is_plausible_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a@b.", "a b@c.de", "a@b@c.de"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a@b.", "a b@c.de", "a@b@c.de",
+        ] {
             assert!(!is_plausible_email(bad), "{bad}");
         }
     }

@@ -1,9 +1,11 @@
 //! Pure domain logic and the records the app keeps. No I/O here.
 
+pub mod draft;
+pub mod links;
 pub mod mapping;
 pub mod records;
-pub mod status;
 pub mod settings;
+pub mod status;
 
 pub use records::*;
 pub use settings::*;

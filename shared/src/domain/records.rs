@@ -195,7 +195,10 @@ pub enum IdempotencyState {
     /// Someone is working on it until `until`; after that a retry may take over.
     InProgress { until: DateTime<Utc> },
     /// Finished: replay this answer.
-    Complete { status: u16, body: serde_json::Value },
+    Complete {
+        status: u16,
+        body: serde_json::Value,
+    },
 }
 
 /// What we remember of an `Idempotency-Key`.

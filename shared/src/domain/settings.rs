@@ -83,7 +83,7 @@ pub enum AccessPolicy {
     AllInstalledUsers,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub mapping: FieldMapping,
@@ -93,16 +93,4 @@ pub struct Settings {
     pub update_customer: bool,
     /// Add a note to the deal when one of its invoices becomes paid.
     pub note_on_paid: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            mapping: FieldMapping::default(),
-            due_date: DueDateRule::default(),
-            access: AccessPolicy::default(),
-            update_customer: false,
-            note_on_paid: false,
-        }
-    }
 }

@@ -220,7 +220,10 @@ mod tests {
         let paid = fixture("invoice-paid-with-payment-linkedtxn.json");
         assert_eq!(invoice_status(&paid, None, far_past), InvoiceStatus::Paid);
         let voided = fixture("invoice-void-response.json");
-        assert_eq!(invoice_status(&voided, None, far_past), InvoiceStatus::Voided);
+        assert_eq!(
+            invoice_status(&voided, None, far_past),
+            InvoiceStatus::Voided
+        );
         let created = fixture("invoice-create-response.json");
         let status = invoice_status(&created, None, far_past);
         assert_eq!(status, InvoiceStatus::Open);
@@ -243,7 +246,12 @@ mod tests {
             InvoiceStatus::Open
         );
         assert_eq!(
-            status_on(InvoiceStatus::PartiallyPaid, dec!(10), due, date("2026-04-01")),
+            status_on(
+                InvoiceStatus::PartiallyPaid,
+                dec!(10),
+                due,
+                date("2026-04-01")
+            ),
             InvoiceStatus::PartiallyPaid
         );
         assert_eq!(

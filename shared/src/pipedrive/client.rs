@@ -252,7 +252,12 @@ impl PipedriveClient {
         let retry = retry_after(&response);
         let request_id = header_string(&response, "x-request-id");
         let body = response.bytes().await.map_err(transport)?;
-        tracing::debug!(status = status.as_u16(), pipedrive_request_id = request_id.as_deref().unwrap_or(""), what, "pipedrive call");
+        tracing::debug!(
+            status = status.as_u16(),
+            pipedrive_request_id = request_id.as_deref().unwrap_or(""),
+            what,
+            "pipedrive call"
+        );
         match status.as_u16() {
             200..=299 => Ok(body),
             401 => Err(PipedriveError::Unauthorized),
@@ -397,8 +402,13 @@ impl PipedriveClient {
         token: &SecretString,
         id: u64,
     ) -> Result<Product, PipedriveError> {
-        self.get_one(api_domain, token, &format!("api/v2/products/{id}"), "product")
-            .await
+        self.get_one(
+            api_domain,
+            token,
+            &format!("api/v2/products/{id}"),
+            "product",
+        )
+        .await
     }
 
     /// Every field of a catalog, standard and custom (all pages).

@@ -222,10 +222,18 @@ pub struct ApiError {
     pub error_code: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_info: Option<String>,
-    /// `Some(Value::Null)` serialises as `"data": null`; `None` leaves the key out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `Some(Value::Null)` is `"data": null`; `None` is a missing key (kept apart both ways).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub additional_data: Option<Value>,
 }
 
@@ -1013,6 +1021,11 @@ fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Err
     deserializer.deserialize_any(IdVisitor)
 }
 
+/// Reads a key that is present (even as `null`) as `Some`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
 /// Reads a string, accepting a number or boolean (rendered as text) or `null` (empty).
 fn lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
@@ -1075,6 +1088,8 @@ mod tests {
         assert!(!e401.success);
         let e404: ApiError = parse("v2-error-404-response.json");
         assert_eq!(e404.error, "Entity was not found");
+        assert_eq!(e404, ApiError::not_found());
+        assert_eq!(e401.data, None);
         assert_eq!(
             serde_json::to_value(ApiError::not_found()).unwrap(),
             serde_json::from_str::<Value>(&fixture("v2-error-404-response.json")).unwrap()

@@ -4,4 +4,5 @@
 pub mod client;
 pub mod model;
 pub mod query;
+pub mod reference;
 pub mod webhook;

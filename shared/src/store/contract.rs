@@ -56,9 +56,9 @@ pub fn namespace() -> String {
 
 fn company(ns: &str, n: u64) -> CompanyId {
     // Company ids derived from the namespace keep parallel runs apart on a shared backend.
-    let hash = ns
-        .bytes()
-        .fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+    let hash = ns.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(1099511628211)
+    });
     CompanyId((hash % 1_000_000_000) * 10 + n)
 }
 
@@ -95,7 +95,10 @@ pub async fn conditional_create_race_has_one_winner(store: Arc<dyn ItemStore>, n
         let pk = pk.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .put(Item::new(pk, "ONE", json!({ "writer": n })), Condition::Absent)
+                .put(
+                    Item::new(pk, "ONE", json!({ "writer": n })),
+                    Condition::Absent,
+                )
                 .await
         }));
     }
@@ -182,10 +185,16 @@ pub async fn get_put_delete_round_trip(store: Arc<dyn ItemStore>, ns: &str) {
         Some(format!("{ns}#G").as_str())
     );
     assert!(store.get(&pk, "B").await.expect("get").is_none());
-    store.delete(&pk, "A", Condition::Always).await.expect("delete");
+    store
+        .delete(&pk, "A", Condition::Always)
+        .await
+        .expect("delete");
     assert!(store.get(&pk, "A").await.expect("get").is_none());
     // Deleting what is not there is fine; a versioned delete of it is a conflict.
-    store.delete(&pk, "A", Condition::Always).await.expect("idempotent delete");
+    store
+        .delete(&pk, "A", Condition::Always)
+        .await
+        .expect("idempotent delete");
     assert!(store.delete(&pk, "A", Condition::Version(3)).await.is_err());
 }
 
@@ -194,20 +203,50 @@ pub async fn invoice_link_found_by_realm_and_invoice_id(store: Arc<dyn ItemStore
     let realm = format!("{ns}-realm");
     let c1 = company(ns, 1);
     let c2 = company(ns, 2);
-    records.create_invoice_link(&link(c1, 42, "130", &realm)).await.expect("link 1");
-    records.create_invoice_link(&link(c1, 43, "130", &realm)).await.expect("same invoice, other deal");
-    records.create_invoice_link(&link(c2, 42, "1301", &realm)).await.expect("prefix sibling");
-    records.create_invoice_link(&link(c2, 42, "130", &format!("{realm}-other"))).await.expect("other realm");
-    let dup = records.create_invoice_link(&link(c1, 42, "130", &realm)).await;
-    assert!(matches!(dup, Err(StoreError::Conflict { .. })), "no duplicate link");
+    records
+        .create_invoice_link(&link(c1, 42, "130", &realm))
+        .await
+        .expect("link 1");
+    records
+        .create_invoice_link(&link(c1, 43, "130", &realm))
+        .await
+        .expect("same invoice, other deal");
+    records
+        .create_invoice_link(&link(c2, 42, "1301", &realm))
+        .await
+        .expect("prefix sibling");
+    records
+        .create_invoice_link(&link(c2, 42, "130", &format!("{realm}-other")))
+        .await
+        .expect("other realm");
+    let dup = records
+        .create_invoice_link(&link(c1, 42, "130", &realm))
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict { .. })),
+        "no duplicate link"
+    );
 
-    let found = records.find_invoice_links(&realm, "130").await.expect("find");
+    let found = records
+        .find_invoice_links(&realm, "130")
+        .await
+        .expect("find");
     let mut deals: Vec<u64> = found.iter().map(|l| l.deal_id.0).collect();
     deals.sort();
     assert_eq!(deals, vec![42, 43]);
-    assert!(found.iter().all(|l| l.company_id == c1 && l.invoice_id == "130"));
+    assert!(
+        found
+            .iter()
+            .all(|l| l.company_id == c1 && l.invoice_id == "130")
+    );
     assert!(found.iter().all(|l| l.version == 1));
-    assert!(records.find_invoice_links(&realm, "13").await.expect("find").is_empty());
+    assert!(
+        records
+            .find_invoice_links(&realm, "13")
+            .await
+            .expect("find")
+            .is_empty()
+    );
 }
 
 pub async fn deal_links_paginate_past_one_page(store: Arc<dyn ItemStore>, ns: &str) {
@@ -221,7 +260,10 @@ pub async fn deal_links_paginate_past_one_page(store: Arc<dyn ItemStore>, ns: &s
             .expect("create");
     }
     // A neighbouring deal whose id shares a prefix must not leak in.
-    records.create_invoice_link(&link(c, 70, "9", &realm)).await.expect("create");
+    records
+        .create_invoice_link(&link(c, 70, "9", &realm))
+        .await
+        .expect("create");
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
@@ -242,7 +284,14 @@ pub async fn deal_links_paginate_past_one_page(store: Arc<dyn ItemStore>, ns: &s
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 25, "every link once, none twice");
-    assert_eq!(records.all_deal_invoice_links(c, DealId(7)).await.expect("all").len(), 25);
+    assert_eq!(
+        records
+            .all_deal_invoice_links(c, DealId(7))
+            .await
+            .expect("all")
+            .len(),
+        25
+    );
     // The index pages too.
     let mut by_realm = 0;
     let mut cursor: Option<String> = None;
@@ -282,27 +331,45 @@ pub async fn ttl_is_set_and_expired_items_read_as_absent(store: Arc<dyn ItemStor
         .await
         .expect("get")
         .expect("present");
-    assert_eq!(raw.ttl, Some((now + Duration::hours(24)).timestamp()), "TTL attribute set");
+    assert_eq!(
+        raw.ttl,
+        Some((now + Duration::hours(24)).timestamp()),
+        "TTL attribute set"
+    );
     // An item whose TTL has passed reads as absent and may be replaced.
     let pk = format!("{ns}#TTL");
     let past = now.timestamp() - 10;
     store
-        .put(Item::new(&pk, "OLD", json!({})).with_ttl(past), Condition::Always)
+        .put(
+            Item::new(&pk, "OLD", json!({})).with_ttl(past),
+            Condition::Always,
+        )
         .await
         .expect("put expired");
     assert!(store.get(&pk, "OLD").await.expect("get").is_none());
-    assert!(store.query(&pk, "", PageRequest::default()).await.expect("q").items.is_empty());
+    assert!(
+        store
+            .query(&pk, "", PageRequest::default())
+            .await
+            .expect("q")
+            .items
+            .is_empty()
+    );
     store
         .put(
             Item::new(&pk, "OLD", json!({"fresh": true})),
-            Condition::AbsentOrExpired { now: now.timestamp() },
+            Condition::AbsentOrExpired {
+                now: now.timestamp(),
+            },
         )
         .await
         .expect("expired item may be replaced");
     let live = store
         .put(
             Item::new(&pk, "OLD", json!({})),
-            Condition::AbsentOrExpired { now: now.timestamp() },
+            Condition::AbsentOrExpired {
+                now: now.timestamp(),
+            },
         )
         .await;
     assert!(matches!(live, Err(StoreError::Conflict { .. })));
@@ -328,7 +395,9 @@ pub async fn idempotency_key_claimed_once(store: Arc<dyn ItemStore>, ns: &str) {
     for _ in 0..10 {
         let records = records.clone();
         let record = record.clone();
-        tasks.push(tokio::spawn(async move { records.begin_idempotent(&record, now).await }));
+        tasks.push(tokio::spawn(async move {
+            records.begin_idempotent(&record, now).await
+        }));
     }
     let mut started = Vec::new();
     let mut existing = 0;
@@ -379,7 +448,10 @@ pub async fn leases_exclude_each_other(store: Arc<dyn ItemStore>, ns: &str) {
         .await
         .expect("acquire")
         .expect("expired lease is taken over");
-    records.release_lease(&first).await.expect("stale release is a no-op");
+    records
+        .release_lease(&first)
+        .await
+        .expect("stale release is a no-op");
     assert!(
         records
             .acquire_lease(c, "tokens", Duration::seconds(30), later)
@@ -433,7 +505,10 @@ pub async fn purge_removes_one_company_only(store: Arc<dyn ItemStore>, ns: &str)
             .create_company(&CompanyProfile::new(c, Utc::now()))
             .await
             .expect("profile");
-        records.create_invoice_link(&link(c, 1, "5", &realm)).await.expect("link");
+        records
+            .create_invoice_link(&link(c, 1, "5", &realm))
+            .await
+            .expect("link");
     }
     let removed = records.purge_company(a).await.expect("purge");
     assert_eq!(removed, 2);

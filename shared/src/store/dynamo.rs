@@ -410,7 +410,10 @@ impl DynamoStore {
         let now = now_epoch();
         let mut live: Vec<Item> = Vec::with_capacity(limit.min(MAX_QUERY_BATCH) + 1);
         loop {
-            let want = (limit + 1 - live.len()).min(MAX_QUERY_BATCH);
+            let want = limit
+                .saturating_add(1)
+                .saturating_sub(live.len())
+                .min(MAX_QUERY_BATCH);
             let want = i32::try_from(want).unwrap_or(i32::MAX);
             let response = self
                 .client

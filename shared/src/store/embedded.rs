@@ -186,7 +186,14 @@ impl ItemStore for EmbeddedStore {
         };
         let start = (pk.to_string(), sk_prefix.to_string());
         let candidates: Box<dyn Iterator<Item = (&Key, &Item)>> = if page.descending {
-            Box::new(items.range(start..).take_while(|(k, _)| in_prefix(k)).collect::<Vec<_>>().into_iter().rev())
+            Box::new(
+                items
+                    .range(start..)
+                    .take_while(|(k, _)| in_prefix(k))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev(),
+            )
         } else {
             Box::new(items.range(start..).take_while(|(k, _)| in_prefix(k)))
         };
@@ -245,7 +252,14 @@ impl ItemStore for EmbeddedStore {
         let limit = page.limit.max(1) as usize;
         let mut rest = matching.into_iter().filter(|i| match &after {
             None => true,
-            Some(c) => order(i) > (c.gsi_sk.clone().unwrap_or_default(), c.pk.clone(), c.sk.clone()),
+            Some(c) => {
+                order(i)
+                    > (
+                        c.gsi_sk.clone().unwrap_or_default(),
+                        c.pk.clone(),
+                        c.sk.clone(),
+                    )
+            }
         });
         let out: Vec<Item> = rest.by_ref().take(limit).cloned().collect();
         let next = if rest.next().is_some() {

@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 
 use super::{Condition, Item, ItemStore, PageRequest, StoreError};
 use crate::domain::{
-    ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, IdempotencyRecord,
-    InvoiceLink, Party, ProductLink, UserId, UserInstall,
+    ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, IdempotencyRecord, InvoiceLink,
+    Party, ProductLink, UserId, UserInstall,
 };
 
 /// How long activity events are kept.
@@ -192,7 +192,10 @@ impl Records {
         &self,
         page: PageRequest<'_>,
     ) -> Result<(Vec<CompanyId>, Option<String>), StoreError> {
-        let page = self.store.query_index("CONNECTED", "COMPANY#", page).await?;
+        let page = self
+            .store
+            .query_index("CONNECTED", "COMPANY#", page)
+            .await?;
         let ids = page
             .items
             .iter()
@@ -244,7 +247,11 @@ impl Records {
         user: UserId,
     ) -> Result<(), StoreError> {
         self.store
-            .delete(&company_pk(company), &format!("USER#{user}"), Condition::Always)
+            .delete(
+                &company_pk(company),
+                &format!("USER#{user}"),
+                Condition::Always,
+            )
             .await
     }
 

@@ -61,34 +61,59 @@ pub async fn secret_round_trip_and_delete(backend: Arc<dyn SecretStore>, ns: &st
     assert_eq!(backend.get(&name).await.expect("get"), None);
     backend.put(&name, "{\"a\":1}").await.expect("create");
     backend.put(&name, "{\"a\":2}").await.expect("update");
-    assert_eq!(backend.get(&name).await.expect("get").as_deref(), Some("{\"a\":2}"));
-    assert_eq!(backend.list(&format!("{ns}/")).await.expect("list"), vec![name.clone()]);
+    assert_eq!(
+        backend.get(&name).await.expect("get").as_deref(),
+        Some("{\"a\":2}")
+    );
+    assert_eq!(
+        backend.list(&format!("{ns}/")).await.expect("list"),
+        vec![name.clone()]
+    );
     backend.delete(&name).await.expect("delete");
     assert_eq!(backend.get(&name).await.expect("get"), None);
-    backend.delete(&name).await.expect("deleting an absent secret is fine");
+    backend
+        .delete(&name)
+        .await
+        .expect("deleting an absent secret is fine");
     // A deleted name can be created again at once (no recovery window in the way).
     backend.put(&name, "{}").await.expect("re-create");
-    assert_eq!(backend.get(&name).await.expect("get").as_deref(), Some("{}"));
+    assert_eq!(
+        backend.get(&name).await.expect("get").as_deref(),
+        Some("{}")
+    );
     backend.delete(&name).await.expect("delete");
 }
 
 pub async fn vault_reads_and_writes_token_sets(backend: Arc<dyn SecretStore>, ns: &str) {
     let vault = TokenVault::new(backend.clone(), ns);
     let company = CompanyId(7);
-    assert_eq!(vault.read(company).await.expect("read"), CompanySecrets::default());
-    let mut secrets = CompanySecrets::default();
-    secrets.quickbooks = Some(qbo("9341", "qa-1", "qr-1"));
+    assert_eq!(
+        vault.read(company).await.expect("read"),
+        CompanySecrets::default()
+    );
+    let mut secrets = CompanySecrets {
+        quickbooks: Some(qbo("9341", "qa-1", "qr-1")),
+        ..CompanySecrets::default()
+    };
     secrets.pipedrive.insert(777, pd("pa-777"));
     vault.write(company, &secrets).await.expect("write");
     // Another instance (a new vault on the same backend) sees the same.
     let other = TokenVault::new(backend, ns);
     assert_eq!(other.read(company).await.expect("read"), secrets);
     assert_eq!(
-        other.pipedrive(company, UserId(777)).await.expect("pd").map(|t| t.api_domain),
+        other
+            .pipedrive(company, UserId(777))
+            .await
+            .expect("pd")
+            .map(|t| t.api_domain),
         Some("https://acme.pipedrive.com".to_string())
     );
     assert_eq!(
-        other.quickbooks(company).await.expect("qbo").map(|t| t.realm_id),
+        other
+            .quickbooks(company)
+            .await
+            .expect("qbo")
+            .map(|t| t.realm_id),
         Some("9341".to_string())
     );
     // Debug output never shows a token.
@@ -107,10 +132,17 @@ pub async fn vault_serves_reads_from_memory(backend: Arc<dyn SecretStore>, ns: &
     let mut changed = secrets.clone();
     changed.pipedrive.insert(1, pd("second"));
     backend
-        .put(&vault.secret_name(company), &serde_json::to_string(&changed).expect("json"))
+        .put(
+            &vault.secret_name(company),
+            &serde_json::to_string(&changed).expect("json"),
+        )
         .await
         .expect("put");
-    let cached = vault.pipedrive(company, UserId(1)).await.expect("read").expect("present");
+    let cached = vault
+        .pipedrive(company, UserId(1))
+        .await
+        .expect("read")
+        .expect("present");
     assert_eq!(cached.access_token.expose(), "first");
     // …and a fresh read sees the change.
     let fresh = vault.read_fresh(company).await.expect("fresh");
@@ -137,8 +169,15 @@ pub async fn vault_update_keeps_other_users_tokens(backend: Arc<dyn SecretStore>
     let stored = a.read_fresh(company).await.expect("fresh");
     assert_eq!(stored.pipedrive.len(), 2);
     // Removing the last token set deletes the secret.
-    a.update(company, |s| s.pipedrive.clear()).await.expect("clear");
-    assert!(!a.list_company_secrets().await.expect("list").contains(&a.secret_name(company)));
+    a.update(company, |s| s.pipedrive.clear())
+        .await
+        .expect("clear");
+    assert!(
+        !a.list_company_secrets()
+            .await
+            .expect("list")
+            .contains(&a.secret_name(company))
+    );
 }
 
 pub async fn purge_leaves_other_companies(backend: Arc<dyn SecretStore>, ns: &str) {

@@ -47,8 +47,7 @@ impl EmbeddedSecrets {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let bytes =
-            serde_json::to_vec(secrets).map_err(|e| TokenError::Backend(e.to_string()))?;
+        let bytes = serde_json::to_vec(secrets).map_err(|e| TokenError::Backend(e.to_string()))?;
         let tmp = path.with_extension("tmp");
         write_private(&tmp, &bytes).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)

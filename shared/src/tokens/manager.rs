@@ -374,11 +374,21 @@ impl TokenManager {
         locks.entry(company).or_default().clone()
     }
 
-    fn is_usable(&self, expires_at: DateTime<Utc>, token: &SecretString, failed: Option<&SecretString>) -> bool {
+    fn is_usable(
+        &self,
+        expires_at: DateTime<Utc>,
+        token: &SecretString,
+        failed: Option<&SecretString>,
+    ) -> bool {
         expires_at > self.now() + self.options.refresh_margin && Some(token) != failed
     }
 
-    fn usable(&self, secrets: &CompanySecrets, target: Target, failed: Option<&SecretString>) -> bool {
+    fn usable(
+        &self,
+        secrets: &CompanySecrets,
+        target: Target,
+        failed: Option<&SecretString>,
+    ) -> bool {
         match target {
             Target::QuickBooks => secrets
                 .quickbooks
@@ -472,12 +482,10 @@ impl TokenManager {
         match &profile.quickbooks {
             Some(connection) => match connection.state {
                 ConnectionState::Connected => Ok(connection.realm_id.clone()),
-                ConnectionState::NeedsReconnect => {
-                    Err(TokenFailure::QuickBooksReconnectRequired {
-                        reason: reason_text(connection.reason.as_deref()),
-                        reconnect_url: self.reconnect_url(profile.company_id, None).await,
-                    })
-                }
+                ConnectionState::NeedsReconnect => Err(TokenFailure::QuickBooksReconnectRequired {
+                    reason: reason_text(connection.reason.as_deref()),
+                    reconnect_url: self.reconnect_url(profile.company_id, None).await,
+                }),
                 ConnectionState::Disconnected => Err(TokenFailure::QuickBooksNotConnected),
             },
             None => Err(TokenFailure::QuickBooksNotConnected),
@@ -490,8 +498,7 @@ impl TokenManager {
         failed: Option<&SecretString>,
         realm: Option<&str>,
     ) -> Result<QuickBooksAccess, TokenFailure> {
-        let matches_realm =
-            |t: &QuickBooksTokens| realm.is_none_or(|r| r == t.realm_id.as_str());
+        let matches_realm = |t: &QuickBooksTokens| realm.is_none_or(|r| r == t.realm_id.as_str());
         // 1. Fast path: the cached secret.
         let cached = self.vault.read(company).await?;
         if let Some(t) = &cached.quickbooks
@@ -535,9 +542,7 @@ impl TokenManager {
             }
             LeaseOutcome::Held(lease, secrets) => (lease, secrets),
         };
-        let result = self
-            .refresh_quickbooks_held(company, secrets, failed)
-            .await;
+        let result = self.refresh_quickbooks_held(company, secrets, failed).await;
         self.release(&lease).await;
         result.map(|t| quickbooks_access(&t))
     }
@@ -621,7 +626,8 @@ impl TokenManager {
         description: &str,
     ) -> TokenFailure {
         let reason = if description.trim().is_empty() {
-            "QuickBooks refused the stored authorization (it was revoked or has expired)".to_string()
+            "QuickBooks refused the stored authorization (it was revoked or has expired)"
+                .to_string()
         } else {
             format!(
                 "QuickBooks refused the stored authorization: {}",
@@ -709,7 +715,11 @@ impl TokenManager {
         let domain = match api_domain {
             Some(d) => Some(d.to_string()),
             None => match self.vault.read(company).await {
-                Ok(secrets) => secrets.pipedrive.values().next().map(|t| t.api_domain.clone()),
+                Ok(secrets) => secrets
+                    .pipedrive
+                    .values()
+                    .next()
+                    .map(|t| t.api_domain.clone()),
                 Err(_) => None,
             },
         };
@@ -878,7 +888,9 @@ impl TokenManager {
                             let dead = current.refresh_token.clone();
                             if let Err(error) = self
                                 .persist(company, |s| {
-                                    if s.pipedrive.get(&user.0).is_some_and(|t| t.refresh_token == dead)
+                                    if s.pipedrive
+                                        .get(&user.0)
+                                        .is_some_and(|t| t.refresh_token == dead)
                                     {
                                         s.pipedrive.remove(&user.0);
                                     }
@@ -948,7 +960,10 @@ impl TokenManager {
                 return Ok(LeaseOutcome::Ready(secrets));
             }
             if started.elapsed() >= self.options.wait_budget {
-                tracing::warn!(company_id = company.0, "gave up waiting for another instance's token refresh");
+                tracing::warn!(
+                    company_id = company.0,
+                    "gave up waiting for another instance's token refresh"
+                );
                 return Err(TokenFailure::Busy);
             }
             tokio::time::sleep(pause).await;
@@ -956,8 +971,8 @@ impl TokenManager {
         }
     }
 
-    /// Takes the lease, waiting (≤ the wait budget) while someone else holds it.
-    async fn acquire(&self, company: CompanyId) -> Result<Lease, TokenFailure> {
+    /// Takes the lease, waiting (≤ `wait`) while someone else holds it.
+    async fn acquire(&self, company: CompanyId, wait: StdDuration) -> Result<Lease, TokenFailure> {
         let started = Instant::now();
         let mut pause = self.options.poll_initial;
         loop {
@@ -968,7 +983,7 @@ impl TokenManager {
             {
                 return Ok(lease);
             }
-            if started.elapsed() >= self.options.wait_budget {
+            if started.elapsed() >= wait {
                 return Err(TokenFailure::Busy);
             }
             tokio::time::sleep(pause).await;
@@ -1015,20 +1030,44 @@ impl TokenManager {
         change: impl FnOnce(&mut CompanySecrets),
     ) -> Result<CompanySecrets, TokenFailure> {
         self.with_lease(company, |vault| async move {
-            vault.update(company, change).await.map_err(TokenFailure::from)
+            vault
+                .update(company, change)
+                .await
+                .map_err(TokenFailure::from)
         })
         .await
     }
 
-    /// Runs `work` while holding the company's `tokens` lease (and the in-process lock).
-    pub async fn with_lease<T, F, Fut>(&self, company: CompanyId, work: F) -> Result<T, TokenFailure>
+    /// Runs `work` while holding the company's `tokens` lease (and the in-process lock),
+    /// waiting up to the wait budget for the lease.
+    pub async fn with_lease<T, F, Fut>(
+        &self,
+        company: CompanyId,
+        work: F,
+    ) -> Result<T, TokenFailure>
+    where
+        F: FnOnce(Arc<TokenVault>) -> Fut,
+        Fut: Future<Output = Result<T, TokenFailure>>,
+    {
+        self.with_lease_waiting(company, self.options.wait_budget, work)
+            .await
+    }
+
+    /// [`Self::with_lease`] with another wait (e.g. the uninstall callback, which Pipedrive
+    /// never retries, waits out a whole lease rather than give up).
+    pub async fn with_lease_waiting<T, F, Fut>(
+        &self,
+        company: CompanyId,
+        wait: StdDuration,
+        work: F,
+    ) -> Result<T, TokenFailure>
     where
         F: FnOnce(Arc<TokenVault>) -> Fut,
         Fut: Future<Output = Result<T, TokenFailure>>,
     {
         let lock = self.company_lock(company);
         let _guard = lock.lock().await;
-        let lease = self.acquire(company).await?;
+        let lease = self.acquire(company, wait).await?;
         let result = work(self.vault.clone()).await;
         self.release(&lease).await;
         result
@@ -1087,7 +1126,13 @@ mod tests {
         assert_eq!(reinstall.status(), 403);
         assert!(reinstall.to_string().contains("Reinstall"));
         let busy: ApiError = TokenFailure::Busy.into();
-        assert!(matches!(busy, ApiError::Upstream { retryable: true, .. }));
+        assert!(matches!(
+            busy,
+            ApiError::Upstream {
+                retryable: true,
+                ..
+            }
+        ));
         let throttled: ApiError = TokenFailure::QuickBooks(QuickBooksError::Throttled {
             retry_after_secs: 60,
             intuit_tid: None,
@@ -1096,7 +1141,13 @@ mod tests {
         assert_eq!(throttled.status(), 429);
         let down: ApiError =
             TokenFailure::Pipedrive(PipedriveError::Transport("reset".into())).into();
-        assert!(matches!(down, ApiError::Upstream { retryable: true, .. }));
+        assert!(matches!(
+            down,
+            ApiError::Upstream {
+                retryable: true,
+                ..
+            }
+        ));
     }
 
     #[test]

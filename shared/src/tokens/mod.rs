@@ -244,7 +244,9 @@ impl TokenVault {
 
     /// Names of every company secret of this deployment (for the data-lifecycle checks).
     pub async fn list_company_secrets(&self) -> Result<Vec<String>, TokenError> {
-        self.backend.list(&format!("{}/company/", self.prefix)).await
+        self.backend
+            .list(&format!("{}/company/", self.prefix))
+            .await
     }
 
     /// Forgets what this instance cached about a company.

@@ -41,8 +41,8 @@ pub struct Caller {
 /// and `security`.
 fn endpoint_rule(route: &str) -> (u64, &'static [&'static str]) {
     match route {
-        "/api/v1/users/me" => (2, &["base"]),
-        "/api/v1/notes" => (10, &["deals:full", "contacts:full"]),
+        "/api/v1/users/me" | "/v1/users/me" => (2, &["base"]),
+        "/api/v1/notes" | "/v1/notes" => (10, &["deals:full", "contacts:full"]),
         "/api/v2/deals/{id}" => (1, &["deals:read", "deals:full"]),
         "/api/v2/deals/{id}/products" => (
             10,
@@ -301,6 +301,9 @@ pub fn routes(sim: PipedriveSim) -> Router<PipedriveSim> {
     Router::new()
         .route("/api/v1/users/me", get(users_me))
         .route("/api/v1/notes", post(post_note))
+        // v1 also answers without the `/api` prefix (the official scaffold calls `/v1/users/me`).
+        .route("/v1/users/me", get(users_me))
+        .route("/v1/notes", post(post_note))
         .route("/api/v2/deals/{id}", get(get_deal))
         .route("/api/v2/deals/{id}/products", get(deal_products))
         .route("/api/v2/deals/{id}/discounts", get(deal_discounts))

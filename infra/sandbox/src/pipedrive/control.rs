@@ -16,7 +16,7 @@
 //! | GET / PUT | `/_sim/knobs` | [`Knobs`] |
 //! | PUT | `/_sim/burst-limit` | `{"limit": n}` → `{}` |
 //! | POST | `/_sim/clock/advance` | `{"seconds": n}` → `{"now": …}` |
-//! | POST | `/_sim/tokens/issue` | `{"company_id","user_id"}` → token answer (install without browser) |
+//! | POST | `/_sim/tokens/issue` | `{"company_id","user_id","scope"?}` → token answer (install without browser) |
 //! | POST | `/_sim/tokens/expire` | `{"company_id","user_id"}` → `{"expired": n}` |
 //! | POST | `/_sim/jwt` | `{"company_id","user_id","ttl_secs"?}` → `{"token","claims"}` |
 //! | POST | `/_sim/uninstall` | `{"company_id","user_id"}` → `{"callback_status"}` |
@@ -233,11 +233,16 @@ struct UserRef {
     user_id: u64,
     #[serde(default)]
     ttl_secs: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 async fn issue_tokens(State(sim): State<PipedriveSim>, body: Bytes) -> ControlResult {
     let who: UserRef = parse(&body)?;
-    let tokens = sim.issue_tokens(who.company_id, who.user_id)?;
+    let tokens = match &who.scope {
+        Some(scope) => sim.issue_tokens_with_scope(who.company_id, who.user_id, scope)?,
+        None => sim.issue_tokens(who.company_id, who.user_id)?,
+    };
     Ok(Json(json!(tokens)))
 }
 

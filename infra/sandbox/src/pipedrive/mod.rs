@@ -6,7 +6,7 @@
 //! | area | routes |
 //! |---|---|
 //! | OAuth | `GET/POST /oauth/authorize`, `POST /oauth/token`, `POST /oauth/revoke` |
-//! | API v1 | `GET /api/v1/users/me`, `POST /api/v1/notes` |
+//! | API v1 | `GET /api/v1/users/me`, `POST /api/v1/notes` (also without the `/api` prefix) |
 //! | API v2 | `GET /api/v2/deals/{id}`, `/deals/{id}/products`, `/deals/{id}/discounts`, `/organizations/{id}`, `/persons/{id}`, `/products/{id}`, `/dealFields`, `/organizationFields`, `/personFields` |
 //! | control | `/_sim/…` (see [`control`]) |
 //!
@@ -163,9 +163,9 @@ impl std::fmt::Debug for PipedriveSim {
 }
 
 /// Renders injected faults in Pipedrive's error format.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PipedriveFaults {
-    burst_limit: u32,
+    sim: PipedriveSim,
 }
 
 impl FaultResponses for PipedriveFaults {
@@ -178,7 +178,7 @@ impl FaultResponses for PipedriveFaults {
     }
 
     fn throttled(&self) -> Response {
-        api::too_many_requests(RateLimitHeaders::exhausted(self.burst_limit))
+        api::too_many_requests(RateLimitHeaders::exhausted(self.sim.burst_limit()))
     }
 }
 
@@ -217,9 +217,7 @@ impl PipedriveSim {
 
     /// The whole simulator (OAuth, API, control) as a router, behind the harness middleware.
     pub fn router(&self) -> Router {
-        let faults = Arc::new(PipedriveFaults {
-            burst_limit: self.burst_limit(),
-        });
+        let faults = Arc::new(PipedriveFaults { sim: self.clone() });
         Router::new()
             .merge(oauth::routes())
             .merge(api::routes(self.clone()))
@@ -342,8 +340,19 @@ impl PipedriveSim {
     /// Installs the app for a user without the browser step: the token answer an
     /// `authorization_code` exchange would give.
     pub fn issue_tokens(&self, company_id: u64, user_id: u64) -> Result<TokenResponse, SimError> {
+        self.issue_tokens_with_scope(company_id, user_id, &self.inner.config.scope)
+    }
+
+    /// Like [`Self::issue_tokens`] with other scopes (comma-separated), e.g. to test a token
+    /// that lacks `deals:full`.
+    pub fn issue_tokens_with_scope(
+        &self,
+        company_id: u64,
+        user_id: u64,
+        scope: &str,
+    ) -> Result<TokenResponse, SimError> {
         self.check_user(company_id, user_id)?;
-        let scope = self.inner.config.scope.clone();
+        let scope = scope.to_string();
         Ok(lock(&self.inner.grants).issue(
             oauth::Install {
                 company_id,

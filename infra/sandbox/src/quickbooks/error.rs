@@ -159,7 +159,7 @@ pub fn gateway_unauthorized(detail: &str, now: DateTime<Utc>) -> Response {
                 message: "message=AuthenticationFailed; errorCode=003200; statusCode=401".into(),
                 detail: Some(detail.to_string()),
                 code: "3200".into(),
-                element: None,
+                element: Some(String::new()),
             }],
             r#type: "AUTHENTICATION".into(),
         },
@@ -177,7 +177,7 @@ pub fn forbidden_realm(now: DateTime<Utc>) -> Response {
                 .into(),
             detail: Some(String::new()),
             code: "3100".into(),
-            element: None,
+            element: Some(String::new()),
         }],
         r#type: "SERVICE".into(),
     };
@@ -191,7 +191,7 @@ pub fn throttled(now: DateTime<Utc>) -> Response {
             message: "message=ThrottleExceeded; errorCode=003001; statusCode=429".into(),
             detail: Some("The request limit was reached.  Try again later".into()),
             code: "3001".into(),
-            element: None,
+            element: Some(String::new()),
         }],
         r#type: "SERVICE".into(),
     };
@@ -205,7 +205,7 @@ pub fn system_fault(now: DateTime<Utc>) -> Response {
             message: "An application error has occurred while processing your request".into(),
             detail: Some("System Failure Error: An unexpected error occurred while accessing or saving your data. Please wait a few minutes and try again. If the problem persists, contact customer support.".into()),
             code: "10000".into(),
-            element: None,
+            element: Some(String::new()),
         }],
         r#type: "SystemFault".into(),
     };

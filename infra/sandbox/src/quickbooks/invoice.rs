@@ -10,7 +10,8 @@
 //!   required (`TaxExcluded`: tax is added; `TaxInclusive`: the entered amounts are gross and the
 //!   net `Amount` is derived, `TaxInclusiveAmt` keeps the gross; `NotApplicable`: no tax).
 //! - Money is rounded half away from zero to 2 decimal places; tax is computed per rate on the
-//!   summed taxable amounts (on the undiscounted amounts unless `ApplyTaxAfterDiscount`).
+//!   summed taxable amounts (on the undiscounted amounts unless `ApplyTaxAfterDiscount`; tax
+//!   included in gross amounts is never reduced by a discount).
 //! - `TotalAmt` = subtotal − discount + shipping + tax (inclusive: gross − discount);
 //!   `Balance` = `TotalAmt` − `Deposit` − payments applied.
 
@@ -163,6 +164,7 @@ pub fn compute(
                     net: Decimal::ZERO,
                     gross: Decimal::ZERO,
                     tax_code: None,
+                    shipping: false,
                 });
             }
             other => return Err(ApiError::Unsupported(format!("Line.DetailType {other}"))),
@@ -349,7 +351,8 @@ pub fn compute(
     }
 
     // Assemble lines: numbered sales lines, the subtotal, discounts, then shipping.
-    let (shipping, goods): (Vec<SalesLine>, Vec<SalesLine>) = sales.into_iter().partition(|s| s.shipping);
+    let (shipping, goods): (Vec<SalesLine>, Vec<SalesLine>) =
+        sales.into_iter().partition(|s| s.shipping);
     let mut lines: Vec<Line> = Vec::new();
     for (i, mut s) in goods.into_iter().enumerate() {
         s.line.id = Some((i + 1).to_string());
@@ -467,7 +470,10 @@ pub fn compute(
         )),
         currency_ref: Some(currency_ref(&currency)),
         exchange_rate: (home_amounts && currency != home).then_some(exchange_rate),
-        sales_term_ref: term_ref.map(|r| Ref::new(r.value)),
+        sales_term_ref: term.map(|t| Ref {
+            value: t.id.clone().unwrap_or_default(),
+            name: t.name.clone(),
+        }),
         line: Some(lines),
         txn_tax_detail: Some(txn_tax),
         global_tax_calculation: gtc,
@@ -646,5 +652,175 @@ fn sales_line(
         net: amount,
         gross: amount,
         tax_code,
+        shipping,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quickbooks::config::{GB_REALM, RealmSeed, US_REALM};
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn invoice(v: serde_json::Value) -> Invoice {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn us() -> Realm {
+        let mut seed = RealmSeed::us(US_REALM);
+        seed.multi_currency = false;
+        Realm::seeded(&seed, Utc::now())
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(round2(dec!(0.845)), dec!(0.85));
+        assert_eq!(round2(dec!(-0.845)), dec!(-0.85));
+        assert_eq!(round2(dec!(0.844)), dec!(0.84));
+    }
+
+    #[test]
+    fn us_tax_group_with_two_rates_and_percent_discount() {
+        // Tucson: 7.1 % + 2 % on the taxable line only; 10 % discount on the subtotal.
+        let inv = compute(
+            &us(),
+            &invoice(json!({
+                "CustomerRef": {"value": "1"},
+                "TxnTaxDetail": {"TxnTaxCodeRef": {"value": "3"}},
+                "Line": [
+                    {"DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "4"}, "Qty": 3, "UnitPrice": 25, "TaxCodeRef": {"value": "TAX"}}},
+                    {"DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "Qty": 2, "TaxCodeRef": {"value": "NON"}}},
+                    {"DetailType": "DiscountLineDetail", "DiscountLineDetail": {"PercentBased": true, "DiscountPercent": 10}}
+                ]
+            })),
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        let tax = inv.txn_tax_detail.unwrap();
+        let lines = tax.tax_line.unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].amount, Some(dec!(5.33)), "7.1 % of 75 = 5.325");
+        assert_eq!(lines[1].amount, Some(dec!(1.50)));
+        assert_eq!(tax.total_tax, Some(dec!(6.83)));
+        // 75 + 100 (2 × the item price 50) − 17.50 discount + 6.83 tax.
+        assert_eq!(inv.total_amt, Some(dec!(164.33)));
+        assert_eq!(inv.balance, inv.total_amt);
+        let all = inv.line.unwrap();
+        assert_eq!(
+            all[1].sales_item_line_detail.as_ref().unwrap().unit_price,
+            Some(dec!(50))
+        );
+        assert_eq!(all[2].detail_type, LineDetailType::SubTotalLineDetail);
+        assert_eq!(all[2].amount, Some(dec!(175)));
+        assert_eq!(all[3].amount, Some(dec!(17.50)));
+    }
+
+    #[test]
+    fn apply_tax_after_discount_reduces_the_taxable_base() {
+        let inv = compute(
+            &us(),
+            &invoice(json!({
+                "CustomerRef": {"value": "1"},
+                "ApplyTaxAfterDiscount": true,
+                "TxnTaxDetail": {"TxnTaxCodeRef": {"value": "2"}},
+                "Line": [
+                    {"DetailType": "SalesItemLineDetail", "Amount": 100, "SalesItemLineDetail": {"ItemRef": {"value": "4"}, "TaxCodeRef": {"value": "TAX"}}},
+                    {"DetailType": "DiscountLineDetail", "Amount": 50, "DiscountLineDetail": {"PercentBased": false}}
+                ]
+            })),
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            inv.txn_tax_detail.unwrap().total_tax,
+            Some(dec!(4)),
+            "8 % of 50"
+        );
+        assert_eq!(inv.total_amt, Some(dec!(54)));
+    }
+
+    #[test]
+    fn vat_inclusive_and_exclusive() {
+        let gb = Realm::seeded(&RealmSeed::gb(GB_REALM), Utc::now());
+        let lines = json!([
+            {"DetailType": "SalesItemLineDetail", "Amount": 60, "SalesItemLineDetail": {"ItemRef": {"value": "1"}, "TaxCodeRef": {"value": "2"}}},
+            {"DetailType": "SalesItemLineDetail", "Amount": 21, "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "TaxCodeRef": {"value": "3"}}},
+            {"DetailType": "SalesItemLineDetail", "Amount": 10, "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "TaxCodeRef": {"value": "5"}}}
+        ]);
+        let excl = compute(
+            &gb,
+            &invoice(json!({"CustomerRef": {"value": "1"}, "GlobalTaxCalculation": "TaxExcluded", "Line": lines})),
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        // 20 % of 60 + 5 % of 21 (1.05) + exempt.
+        assert_eq!(excl.txn_tax_detail.unwrap().total_tax, Some(dec!(13.05)));
+        assert_eq!(excl.total_amt, Some(dec!(104.05)));
+
+        let incl = compute(
+            &gb,
+            &invoice(json!({"CustomerRef": {"value": "1"}, "GlobalTaxCalculation": "TaxInclusive", "Line": lines})),
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        let l = incl.line.as_ref().unwrap();
+        assert_eq!(l[0].amount, Some(dec!(50)), "60 / 1.2");
+        assert_eq!(l[1].amount, Some(dec!(20)), "21 / 1.05");
+        assert_eq!(l[2].amount, Some(dec!(10)));
+        assert_eq!(incl.txn_tax_detail.unwrap().total_tax, Some(dec!(11)));
+        assert_eq!(incl.total_amt, Some(dec!(91)), "the gross amounts");
+
+        let missing = compute(
+            &gb,
+            &invoice(json!({"CustomerRef": {"value": "1"}, "Line": lines})),
+            None,
+            Utc::now(),
+        );
+        assert_eq!(missing.unwrap_err().code(), "6000");
+        let na = compute(
+            &gb,
+            &invoice(json!({"CustomerRef": {"value": "1"}, "GlobalTaxCalculation": "NotApplicable",
+                            "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 5, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})),
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(na.total_amt, Some(dec!(5)));
+    }
+
+    #[test]
+    fn due_date_follows_the_term_and_email_is_checked() {
+        let realm = us();
+        let today = Utc::now();
+        let inv = compute(
+            &realm,
+            &invoice(json!({"CustomerRef": {"value": "2"}, "TxnDate": "2025-03-01",
+                            "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 1, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})),
+            None,
+            today,
+        )
+        .unwrap();
+        assert_eq!(
+            inv.due_date.unwrap().to_string(),
+            "2025-03-16",
+            "O'Brien & Sons are on Net 15"
+        );
+        assert_eq!(inv.sales_term_ref.unwrap().name.as_deref(), Some("Net 15"));
+        let bad = compute(
+            &realm,
+            &invoice(
+                json!({"CustomerRef": {"value": "2"}, "BillEmail": {"Address": "nope"},
+                            "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 1, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]}),
+            ),
+            None,
+            today,
+        );
+        assert_eq!(bad.unwrap_err().code(), "6000");
+        assert!(valid_email("a.b@c.example") && !valid_email("a@b") && !valid_email("a b@c.d"));
+    }
 }

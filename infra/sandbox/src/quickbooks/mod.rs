@@ -5,6 +5,18 @@
 //! All hosts share one port; paths mirror the real ones (`/connect/oauth2`,
 //! `/oauth2/v1/tokens/bearer`, `/oauth2/v1/tokens/revoke`, `/v3/company/{realmId}/…`).
 //!
+//! Behaviour worth knowing:
+//! - `minorversion` is accepted whatever its value: since August 2025 QuickBooks treats 1–74 as
+//!   75, so the simulator always behaves as 75.
+//! - Every answer carries an `intuit_tid` header.
+//! - Throttling (per realm, simulator clock) runs before the harness middleware, so throttled
+//!   requests are not in the request log; the harness' own injected 429/500 answers are (they use
+//!   the QuickBooks fault bodies, see [`QuickBooksFaults`]).
+//! - `QueryResponse.totalCount` equals the rows returned, as in the published samples.
+//! - `include=invoiceLink` answers a link to the simulator's own payment page
+//!   (`/_sim/pay/{realm}/{id}`) when the company has online payments on and the invoice has a
+//!   `BillEmail`.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim};

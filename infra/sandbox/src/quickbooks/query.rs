@@ -706,6 +706,8 @@ pub fn execute(statement: &Statement, rows: Vec<Value>) -> Value {
             Value::from(statement.start_position),
         );
         response.insert("maxResults".into(), Value::from(n));
+        // The published samples carry totalCount equal to the rows returned.
+        response.insert("totalCount".into(), Value::from(n));
     }
     Value::Object(response)
 }

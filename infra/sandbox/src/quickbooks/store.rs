@@ -495,22 +495,49 @@ impl Realm {
             );
         }
         // Customers.
-        let customers: Vec<(&str, &str, Option<&str>, &str)> = match seed.country {
+        // (display name, given name, family name, e-mail, currency, term id)
+        type CustomerSeed<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, &'a str);
+        let customers: Vec<CustomerSeed> = match seed.country {
             Country::US => vec![
-                ("Amy's Bird Sanctuary", "birds@sandbox.example", None, "3"),
-                ("O'Brien & Sons", "accounts@obrien.example", None, "2"),
-                ("Acme Corp", "ap@acme.example", None, "3"),
+                (
+                    "Amy's Bird Sanctuary",
+                    "Amy",
+                    "Lauterbach",
+                    "birds@sandbox.example",
+                    None,
+                    "3",
+                ),
+                (
+                    "O'Brien & Sons",
+                    "Sean",
+                    "O'Brien",
+                    "accounts@obrien.example",
+                    None,
+                    "2",
+                ),
+                ("Acme Corp", "Wile", "Coyote", "ap@acme.example", None, "3"),
                 (
                     "Acme GmbH (EUR)",
+                    "Greta",
+                    "Maier",
                     "buchhaltung@acme.example",
                     Some("EUR"),
                     "3",
                 ),
             ],
             Country::GB => vec![
-                ("O'Brien & Sons", "accounts@obrien.example", None, "3"),
+                (
+                    "O'Brien & Sons",
+                    "Sean",
+                    "O'Brien",
+                    "accounts@obrien.example",
+                    None,
+                    "3",
+                ),
                 (
                     "Bristol Bikes Ltd",
+                    "Ada",
+                    "Brunel",
                     "finance@bristolbikes.example",
                     None,
                     "2",
@@ -521,7 +548,7 @@ impl Realm {
             Country::US => ("Bayshore", "CA", "94326", "USA"),
             Country::GB => ("Bristol", "", "BS1 4DJ", "GBR"),
         };
-        for (name, email, currency, term) in customers {
+        for (name, given, family, email, currency, term) in customers {
             let id = realm.next_id("Customer");
             let bill = address(&mut realm, "1 Main St.", city, region, postal, country);
             let ship = address(&mut realm, "1 Main St.", city, region, postal, country);
@@ -535,6 +562,8 @@ impl Realm {
                     sparse: Some(false),
                     meta_data: mk_meta(),
                     display_name: Some(name.into()),
+                    given_name: Some(given.into()),
+                    family_name: Some(family.into()),
                     fully_qualified_name: Some(name.into()),
                     company_name: Some(name.into()),
                     print_on_check_name: Some(name.into()),

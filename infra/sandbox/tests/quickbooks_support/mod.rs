@@ -22,7 +22,10 @@ use shared::quickbooks::model::TokenResponse;
 pub const US_SINGLE_CURRENCY_REALM: &str = "9341453050420003";
 
 pub fn fixture_text(name: &str) -> String {
-    let path = format!("{}/../../tests/fixtures/quickbooks/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/fixtures/quickbooks/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -56,10 +59,20 @@ impl Qbo {
     }
 
     pub async fn start_with(config: QuickBooksConfig) -> Qbo {
-        let (sim, server) = QuickBooksSim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let (sim, server) = QuickBooksSim::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         let base = server.base_url();
-        Qbo { sim, server, http, base }
+        Qbo {
+            sim,
+            server,
+            http,
+            base,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -83,17 +96,22 @@ impl Qbo {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "authorize should redirect");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "authorize should redirect"
+        );
         let location = response.headers()["location"].to_str().unwrap().to_string();
         assert!(location.starts_with(&config.redirect_uris[0]), "{location}");
         let url = url::Url::parse(&location).unwrap();
         let params: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
-        let (status, body) = self.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("redirect_uri", &config.redirect_uris[0]),
-        ])
-        .await;
+        let (status, body) = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &params["code"]),
+                ("redirect_uri", &config.redirect_uris[0]),
+            ])
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (serde_json::from_value(body).unwrap(), params)
     }
@@ -115,16 +133,36 @@ impl Qbo {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(token).header("accept", "application/json").send().await.unwrap();
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
-        assert!(response.headers().contains_key("intuit_tid"), "intuit_tid header missing on {path}");
+        assert!(
+            response.headers().contains_key("intuit_tid"),
+            "intuit_tid header missing on {path}"
+        );
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
-        assert!(response.headers().contains_key("intuit_tid"), "intuit_tid header missing on {path}");
+        assert!(
+            response.headers().contains_key("intuit_tid"),
+            "intuit_tid header missing on {path}"
+        );
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
@@ -170,8 +208,18 @@ impl Shape {
             Value::Bool(_) => Shape::Bool,
             Value::Number(_) => Shape::Number,
             Value::String(_) => Shape::String,
-            Value::Array(items) => Shape::Array(items.iter().map(Shape::of).reduce(Shape::unify).map(Box::new)),
-            Value::Object(map) => Shape::Object(map.iter().map(|(k, v)| (k.clone(), (Shape::of(v), true))).collect()),
+            Value::Array(items) => Shape::Array(
+                items
+                    .iter()
+                    .map(Shape::of)
+                    .reduce(Shape::unify)
+                    .map(Box::new),
+            ),
+            Value::Object(map) => Shape::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), (Shape::of(v), true)))
+                    .collect(),
+            ),
         }
     }
 
@@ -229,10 +277,19 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn check(shape: &Shape, actual: &Value, path: &str, open: bool, t: &Tolerance<'_>, diffs: &mut Vec<String>) {
+fn check(
+    shape: &Shape,
+    actual: &Value,
+    path: &str,
+    open: bool,
+    t: &Tolerance<'_>,
+    diffs: &mut Vec<String>,
+) {
     match (shape, actual) {
         (Shape::Any, _) => {}
-        (Shape::Bool, Value::Bool(_)) | (Shape::Number, Value::Number(_)) | (Shape::String, Value::String(_)) => {}
+        (Shape::Bool, Value::Bool(_))
+        | (Shape::Number, Value::Number(_))
+        | (Shape::String, Value::String(_)) => {}
         (Shape::Array(elem), Value::Array(items)) => {
             if let Some(elem) = elem {
                 for (i, item) in items.iter().enumerate() {
@@ -243,8 +300,17 @@ fn check(shape: &Shape, actual: &Value, path: &str, open: bool, t: &Tolerance<'_
         (Shape::Object(keys), Value::Object(map)) => {
             for (k, (s, required)) in keys {
                 match map.get(k) {
-                    Some(v) => check(s, v, &format!("{path}.{k}"), t.open.contains(&k.as_str()), t, diffs),
-                    None if *required && !t.optional.contains(&k.as_str()) => diffs.push(format!("missing {path}.{k}")),
+                    Some(v) => check(
+                        s,
+                        v,
+                        &format!("{path}.{k}"),
+                        t.open.contains(&k.as_str()),
+                        t,
+                        diffs,
+                    ),
+                    None if *required && !t.optional.contains(&k.as_str()) => {
+                        diffs.push(format!("missing {path}.{k}"))
+                    }
                     None => {}
                 }
             }
@@ -256,7 +322,10 @@ fn check(shape: &Shape, actual: &Value, path: &str, open: bool, t: &Tolerance<'_
                 }
             }
         }
-        (expected, v) => diffs.push(format!("{path}: expected {expected:?}, got {} ({v})", kind(v))),
+        (expected, v) => diffs.push(format!(
+            "{path}: expected {expected:?}, got {} ({v})",
+            kind(v)
+        )),
     }
 }
 
@@ -270,7 +339,11 @@ pub fn shape_diff(published: &Value, actual: &Value, t: &Tolerance<'_>) -> Vec<S
 #[track_caller]
 pub fn assert_same_shape(name: &str, published: &Value, actual: &Value, t: &Tolerance<'_>) {
     let diffs = shape_diff(published, actual, t);
-    assert!(diffs.is_empty(), "{name}: shape differs from the published payload:\n  {}\nactual: {actual:#}", diffs.join("\n  "));
+    assert!(
+        diffs.is_empty(),
+        "{name}: shape differs from the published payload:\n  {}\nactual: {actual:#}",
+        diffs.join("\n  ")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,15 +361,23 @@ pub struct Receiver {
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> &'static str {
-    let signature = headers.get("intuit-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
-    r.received.lock().unwrap().push(Received { body, signature });
+    let signature = headers
+        .get("intuit-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    r.received
+        .lock()
+        .unwrap()
+        .push(Received { body, signature });
     "ok"
 }
 
 impl Receiver {
     /// Serves a webhook endpoint; answers its URL.
     pub async fn start(&self) -> (RunningServer, String) {
-        let router = Router::new().route("/webhooks/quickbooks", post(receive)).with_state(self.clone());
+        let router = Router::new()
+            .route("/webhooks/quickbooks", post(receive))
+            .with_state(self.clone());
         let server = serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let url = format!("{}/webhooks/quickbooks", server.base_url());
         (server, url)

@@ -1,0 +1,239 @@
+//! Request input: an optional JSON body, and the checks on what callers send (invoice ids,
+//! e-mail addresses, dates, page sizes) with clear 4xx answers.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use shared::error::{ApiError, FieldError};
+use shared::http::{MAX_BODY_BYTES, parse_json};
+
+/// A JSON body that may be left out: no body (or only whitespace) is `T::default()`; a body must
+/// be JSON (`Content-Type: application/json`, at most [`MAX_BODY_BYTES`]).
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub T);
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::PayloadTooLarge(format!(
+                    "The request body is larger than {} KiB.",
+                    MAX_BODY_BYTES / 1024
+                ))
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !is_json(content_type.as_deref()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "Send the request body as JSON with `Content-Type: application/json`.".into(),
+            ));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// `{"confirm": true}`: what void and delete require.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    #[serde(default)]
+    pub confirm: Option<bool>,
+}
+
+impl ConfirmBody {
+    /// 422 with a `confirm` field error unless the caller confirmed.
+    pub fn require(&self, why: &str) -> Result<(), ApiError> {
+        if self.confirm == Some(true) {
+            return Ok(());
+        }
+        Err(ApiError::Unprocessable {
+            detail: why.to_string(),
+            errors: vec![FieldError::new(
+                "confirm",
+                "must be true to confirm this irreversible action",
+            )],
+        })
+    }
+}
+
+/// `{"to": "someone@example.com"}` (optional): who the invoice is e-mailed to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// QuickBooks keeps at most 100 characters in `BillEmail.Address`.
+pub const MAX_EMAIL_LEN: usize = 100;
+
+/// One e-mail address as QuickBooks will accept it (`local@domain.tld`, one recipient, no spaces
+/// or list separators), trimmed; `Err` says what is wrong.
+pub fn validate_email(raw: &str) -> Result<String, &'static str> {
+    let address = raw.trim();
+    if address.is_empty() {
+        return Err("must not be empty");
+    }
+    if address.chars().count() > MAX_EMAIL_LEN {
+        return Err("must be at most 100 characters");
+    }
+    if address
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"'))
+    {
+        return Err("must be a single e-mail address, without spaces or separators");
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return Err("must contain @");
+    };
+    if local.is_empty() || domain.contains('@') {
+        return Err("must have one @ with a name before it");
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("has a misplaced dot before the @");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+    {
+        return Err("must end with a domain such as example.com");
+    }
+    if labels.last().is_some_and(|tld| tld.chars().count() < 2) {
+        return Err("must end with a domain such as example.com");
+    }
+    Ok(address.to_string())
+}
+
+/// A QuickBooks entity id from the URL: 1–20 ASCII digits (QuickBooks ids are numeric strings).
+pub fn invoice_id(raw: &str) -> Result<String, ApiError> {
+    if !raw.is_empty() && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::bad_request(
+            "The invoice id in the URL is not a QuickBooks invoice id (digits only).",
+        ))
+    }
+}
+
+/// A file name for the invoice PDF: `Invoice-<DocNumber>.pdf`, with anything but letters, digits,
+/// `-`, `_` and `.` replaced by `_` (it travels inside a quoted header parameter).
+pub fn pdf_file_name(doc_number: Option<&str>, invoice_id: &str) -> String {
+    let base = doc_number
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .unwrap_or(invoice_id);
+    let clean: String = base
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("Invoice-{clean}.pdf")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for good in [
+            "a@b.co",
+            "  billing@acme.example ",
+            "first.last+tag@sub.example.org",
+            "müller@bücher.de",
+        ] {
+            assert!(validate_email(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            validate_email(" billing@acme.example ").unwrap(),
+            "billing@acme.example"
+        );
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "@example.com",
+            "a@b",
+            "a@b.c",
+            "a@@b.com",
+            "a@b@c.com",
+            "a b@c.com",
+            "a@b.com, c@d.com",
+            "a@b.com;c@d.com",
+            "Name <a@b.com>",
+            ".a@b.com",
+            "a..b@c.com",
+            "a@-b.com",
+            "a@b..com",
+            "a@b.com\n",
+        ] {
+            if bad == "a@b.com\n" {
+                // Trimmed: a trailing newline is whitespace around a valid address.
+                assert!(validate_email(bad).is_ok());
+                continue;
+            }
+            assert!(validate_email(bad).is_err(), "{bad:?} should be refused");
+        }
+        let long = format!("{}@example.com", "x".repeat(95));
+        assert!(validate_email(&long).is_err());
+    }
+
+    #[test]
+    fn invoice_ids() {
+        assert_eq!(invoice_id("130").unwrap(), "130");
+        for bad in ["", "13a", "1#2", "../1", "123456789012345678901", "-1"] {
+            assert_eq!(invoice_id(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn pdf_names() {
+        assert_eq!(pdf_file_name(Some("1042"), "130"), "Invoice-1042.pdf");
+        assert_eq!(pdf_file_name(None, "130"), "Invoice-130.pdf");
+        assert_eq!(pdf_file_name(Some("  "), "130"), "Invoice-130.pdf");
+        assert_eq!(
+            pdf_file_name(Some("PD/2026\"1 ü"), "1"),
+            "Invoice-PD_2026_1__.pdf"
+        );
+    }
+}

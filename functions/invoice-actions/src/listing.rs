@@ -1,0 +1,220 @@
+//! The deal's invoices (from the store, and refreshed from QuickBooks) and its activity log.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+
+use shared::app::App;
+use shared::domain::links::refreshed_link;
+use shared::domain::{DealId, InvoiceLink, InvoiceStatus, Tenant};
+use shared::error::ApiError;
+use shared::http::{PathParams, QueryParams};
+use shared::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
+
+use crate::views::{ActivityLog, ActivityView, DealInvoices, RefreshReport};
+use crate::{Caller, Entry, failure_sentence, invoice_label};
+
+/// Most events one activity page returns.
+pub const MAX_ACTIVITY: u32 = 200;
+const DEFAULT_ACTIVITY: u32 = 50;
+
+/// How many status changes a refresh's activity line spells out.
+const CHANGES_IN_MESSAGE: usize = 10;
+
+pub(crate) async fn list(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(deal_id): PathParams<u64>,
+) -> Result<Json<DealInvoices>, ApiError> {
+    let caller = Caller::new(&app, tenant).await?;
+    let links = app
+        .records
+        .all_deal_invoice_links(caller.company(), DealId(deal_id))
+        .await?;
+    Ok(Json(DealInvoices::build(
+        deal_id,
+        &caller.profile,
+        &links,
+        caller.today,
+    )))
+}
+
+pub(crate) async fn refresh(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(deal_id): PathParams<u64>,
+) -> Result<Json<DealInvoices>, ApiError> {
+    let caller = Caller::new(&app, tenant).await?;
+    let deal = DealId(deal_id);
+    let links = app
+        .records
+        .all_deal_invoice_links(caller.company(), deal)
+        .await?;
+    if links.is_empty() {
+        let mut answer = DealInvoices::build(deal_id, &caller.profile, &links, caller.today);
+        answer.refresh = Some(RefreshReport {
+            checked: 0,
+            changed: 0,
+            queries: 0,
+        });
+        return Ok(Json(answer));
+    }
+    let realm = caller.realm(&app).await?;
+    // Links into another QuickBooks company (before a realm change) cannot be read any more.
+    let ids: BTreeSet<String> = links
+        .iter()
+        .filter(|l| l.realm_id == realm)
+        .map(|l| l.invoice_id.clone())
+        .collect();
+    let invoices = match fetch_invoices(&app, &caller.profile, &ids).await {
+        Ok(invoices) => invoices,
+        Err(error) => {
+            caller
+                .record(
+                    &app,
+                    deal,
+                    Entry::failed(
+                        "invoices.refresh_failed",
+                        None,
+                        format!(
+                            "Refreshing {} invoices from QuickBooks failed: {}",
+                            ids.len(),
+                            failure_sentence(&error)
+                        ),
+                        match &error {
+                            ApiError::Upstream { intuit_tid, .. } => intuit_tid.clone(),
+                            _ => None,
+                        },
+                    ),
+                )
+                .await;
+            return Err(error);
+        }
+    };
+    let outcome = apply_invoices(
+        &app.records,
+        caller.company(),
+        &realm,
+        &invoices,
+        caller.today,
+        caller.now,
+    )
+    .await?;
+    let mut updated: HashMap<String, InvoiceLink> = outcome
+        .changed
+        .into_iter()
+        .filter(|l| l.deal_id == deal)
+        .map(|l| (l.invoice_id.clone(), l))
+        .collect();
+    // Links the index did not lead to (it may lag behind the table): applied directly.
+    let by_id: HashMap<&str, _> = invoices
+        .iter()
+        .filter_map(|i| i.id.as_deref().map(|id| (id, i)))
+        .collect();
+    for link in &links {
+        if updated.contains_key(&link.invoice_id) {
+            continue;
+        }
+        if let Some(invoice) = by_id.get(link.invoice_id.as_str())
+            && link.realm_id == realm
+            && refreshed_link(link, invoice, caller.today, caller.now).is_some()
+        {
+            let fresh = caller.apply_direct(&app, link, invoice).await?;
+            updated.insert(fresh.invoice_id.clone(), fresh);
+        }
+    }
+    let mut changes: Vec<String> = Vec::new();
+    let current: Vec<InvoiceLink> = links
+        .iter()
+        .map(|old| match updated.get(&old.invoice_id) {
+            Some(new) => {
+                if new.status != old.status {
+                    changes.push(format!(
+                        "{} {} → {}",
+                        invoice_label(new.doc_number.as_deref(), &new.invoice_id),
+                        status_name(old.status),
+                        status_name(new.status)
+                    ));
+                }
+                new.clone()
+            }
+            None => old.clone(),
+        })
+        .collect();
+    if !updated.is_empty() {
+        let mut message = format!(
+            "Refreshed {} invoices from QuickBooks; {} changed.",
+            ids.len(),
+            updated.len()
+        );
+        if !changes.is_empty() {
+            let shown: Vec<&str> = changes
+                .iter()
+                .take(CHANGES_IN_MESSAGE)
+                .map(String::as_str)
+                .collect();
+            message.push(' ');
+            message.push_str(&shown.join("; "));
+            if changes.len() > CHANGES_IN_MESSAGE {
+                message.push_str(&format!(
+                    "; and {} more",
+                    changes.len() - CHANGES_IN_MESSAGE
+                ));
+            }
+            message.push('.');
+        }
+        caller
+            .record(&app, deal, Entry::ok("invoices.refreshed", None, message))
+            .await;
+    }
+    let mut answer = DealInvoices::build(deal_id, &caller.profile, &current, caller.today);
+    answer.refresh = Some(RefreshReport {
+        checked: ids.len(),
+        changed: updated.len(),
+        queries: ids.len().div_ceil(IDS_PER_QUERY),
+    });
+    Ok(Json(answer))
+}
+
+/// The status as the panel names it.
+pub(crate) fn status_name(status: InvoiceStatus) -> &'static str {
+    match status {
+        InvoiceStatus::Open => "Open",
+        InvoiceStatus::Overdue => "Overdue",
+        InvoiceStatus::PartiallyPaid => "Partially paid",
+        InvoiceStatus::Paid => "Paid",
+        InvoiceStatus::Voided => "Voided",
+        InvoiceStatus::Deleted => "Deleted",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ActivityQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+pub(crate) async fn activity(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(deal_id): PathParams<u64>,
+    QueryParams(query): QueryParams<ActivityQuery>,
+) -> Result<Json<ActivityLog>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_ACTIVITY);
+    if limit == 0 || limit > MAX_ACTIVITY {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {MAX_ACTIVITY}."
+        )));
+    }
+    let caller = Caller::new(&app, tenant).await?;
+    let events = app
+        .records
+        .deal_activity(caller.company(), DealId(deal_id), limit)
+        .await?;
+    Ok(Json(ActivityLog {
+        deal_id,
+        events: events.into_iter().map(ActivityView::from).collect(),
+    }))
+}

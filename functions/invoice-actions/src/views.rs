@@ -1,0 +1,394 @@
+//! What the panel receives: invoices as reps see them, the per-currency summary, the connection
+//! state, activity lines. Money is a decimal string (`"1250.00"`), dates are `YYYY-MM-DD` (the
+//! company's local dates, as QuickBooks keeps them), times are UTC.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use shared::domain::status::{invoice_status, status_on};
+use shared::domain::{
+    ActivityEvent, CompanyProfile, ConnectionState, InvoiceLink, InvoiceStatus, Outcome,
+    QuickBooksEnvironment,
+};
+use shared::quickbooks::model::{EmailStatus, Invoice};
+
+/// The QuickBooks customer an invoice is billed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerView {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// One invoice linked to the deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    /// QuickBooks `Invoice.Id`.
+    pub invoice_id: String,
+    /// QuickBooks `DocNumber` (the number printed on the invoice).
+    pub doc_number: Option<String>,
+    /// Issue date (`TxnDate`).
+    pub date: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub currency: String,
+    pub total: Decimal,
+    pub balance: Decimal,
+    /// As of today in the company's time zone (an open invoice past its due date is `overdue`).
+    pub status: InvoiceStatus,
+    /// QuickBooks e-mailed it (`EmailStatus = EmailSent`).
+    pub sent: bool,
+    pub customer: CustomerView,
+    /// When we last learned something about it.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl InvoiceView {
+    /// The link as of `today` (the stored status is re-evaluated for the Open → Overdue step).
+    pub fn from_link(link: &InvoiceLink, today: NaiveDate) -> Self {
+        InvoiceView {
+            invoice_id: link.invoice_id.clone(),
+            doc_number: link.doc_number.clone(),
+            date: link.txn_date,
+            due_date: link.due_date,
+            currency: link.currency.clone(),
+            total: link.total,
+            balance: link.balance,
+            status: status_on(link.status, link.balance, link.due_date, today),
+            sent: link.email_sent,
+            customer: CustomerView {
+                id: link.customer_id.clone(),
+                name: link.customer_name.clone(),
+            },
+            updated_at: link.updated_at,
+        }
+    }
+}
+
+/// Totals of one currency over a deal's invoices (voided and deleted ones excluded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencySummary {
+    pub currency: String,
+    /// Invoices counted (not voided, not deleted).
+    pub invoices: u32,
+    /// Still to be paid: the balances of open, overdue and partially paid invoices.
+    pub outstanding: Decimal,
+    /// The part of `outstanding` whose due date has passed.
+    pub overdue: Decimal,
+    /// Received: total − balance (payments and deposits), over every counted invoice.
+    pub paid: Decimal,
+}
+
+/// The per-currency summary of `views` (already evaluated for today), currencies in order.
+pub fn summarize(views: &[InvoiceView], today: NaiveDate) -> Vec<CurrencySummary> {
+    let mut by_currency: BTreeMap<&str, CurrencySummary> = BTreeMap::new();
+    for view in views {
+        if matches!(view.status, InvoiceStatus::Voided | InvoiceStatus::Deleted) {
+            continue;
+        }
+        let entry = by_currency
+            .entry(view.currency.as_str())
+            .or_insert_with(|| CurrencySummary {
+                currency: view.currency.clone(),
+                invoices: 0,
+                outstanding: Decimal::ZERO,
+                overdue: Decimal::ZERO,
+                paid: Decimal::ZERO,
+            });
+        entry.invoices += 1;
+        let open_balance = view.balance.max(Decimal::ZERO);
+        if view.status != InvoiceStatus::Paid {
+            entry.outstanding += open_balance;
+            if view.due_date.is_some_and(|due| due < today) {
+                entry.overdue += open_balance;
+            }
+        }
+        entry.paid += (view.total - open_balance).max(Decimal::ZERO);
+    }
+    by_currency.into_values().collect()
+}
+
+/// The company's QuickBooks connection, so the panel can offer "connect" or "reconnect".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    /// `connected`, `needs_reconnect`, `disconnected` or `not_connected` (never connected).
+    pub state: String,
+    pub environment: Option<QuickBooksEnvironment>,
+    /// Why it needs reconnecting, when it does.
+    pub reason: Option<String>,
+}
+
+impl ConnectionView {
+    pub fn of(profile: &CompanyProfile) -> Self {
+        match &profile.quickbooks {
+            None => ConnectionView {
+                state: "not_connected".into(),
+                environment: None,
+                reason: None,
+            },
+            Some(connection) => ConnectionView {
+                state: match connection.state {
+                    ConnectionState::Connected => "connected",
+                    ConnectionState::NeedsReconnect => "needs_reconnect",
+                    ConnectionState::Disconnected => "disconnected",
+                }
+                .into(),
+                environment: Some(connection.environment),
+                reason: match connection.state {
+                    ConnectionState::NeedsReconnect => connection.reason.clone(),
+                    _ => None,
+                },
+            },
+        }
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshReport {
+    /// Invoices asked for.
+    pub checked: usize,
+    /// Links that changed.
+    pub changed: usize,
+    /// Calls made to QuickBooks' query endpoint.
+    pub queries: usize,
+}
+
+/// `GET /api/deals/{deal_id}/invoices` and the refresh answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealInvoices {
+    pub deal_id: u64,
+    /// Today in the company's time zone (what `overdue` is measured against).
+    pub today: NaiveDate,
+    pub connection: ConnectionView,
+    /// Newest first.
+    pub invoices: Vec<InvoiceView>,
+    pub summary: Vec<CurrencySummary>,
+    /// Only on the refresh answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshReport>,
+}
+
+impl DealInvoices {
+    pub fn build(
+        deal_id: u64,
+        profile: &CompanyProfile,
+        links: &[InvoiceLink],
+        today: NaiveDate,
+    ) -> Self {
+        let mut invoices: Vec<InvoiceView> = links
+            .iter()
+            .map(|l| InvoiceView::from_link(l, today))
+            .collect();
+        invoices.sort_by(|a, b| {
+            b.date
+                .cmp(&a.date)
+                .then_with(|| b.invoice_id.len().cmp(&a.invoice_id.len()))
+                .then_with(|| b.invoice_id.cmp(&a.invoice_id))
+        });
+        let summary = summarize(&invoices, today);
+        DealInvoices {
+            deal_id,
+            today,
+            connection: ConnectionView::of(profile),
+            invoices,
+            summary,
+            refresh: None,
+        }
+    }
+}
+
+/// The answer of an action on one invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionAnswer {
+    pub invoice: InvoiceView,
+    /// A sentence for the panel ("Invoice 1042 was voided.").
+    pub message: String,
+}
+
+/// `GET …/open`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenAnswer {
+    pub url: String,
+}
+
+/// One invoice of the linked customer (`GET /api/deals/{deal_id}/customer-invoices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerInvoiceView {
+    pub invoice_id: String,
+    pub doc_number: Option<String>,
+    pub date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub currency: Option<String>,
+    pub total: Decimal,
+    pub balance: Decimal,
+    pub status: InvoiceStatus,
+    pub sent: bool,
+    /// Linked to the deal being viewed.
+    pub linked: bool,
+}
+
+impl CustomerInvoiceView {
+    pub fn of(invoice: &Invoice, id: String, linked: bool, today: NaiveDate) -> Self {
+        let total = invoice.total_amt.unwrap_or(Decimal::ZERO);
+        CustomerInvoiceView {
+            invoice_id: id,
+            doc_number: invoice.doc_number.clone(),
+            date: invoice.txn_date,
+            due_date: invoice.due_date,
+            currency: invoice.currency_ref.as_ref().map(|c| c.value.clone()),
+            total,
+            balance: invoice.balance.unwrap_or(total),
+            status: invoice_status(invoice, None, today),
+            sent: invoice.email_status == Some(EmailStatus::EmailSent),
+            linked,
+        }
+    }
+}
+
+/// The Pipedrive party and the QuickBooks customer it is linked to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedCustomerView {
+    /// `organization` or `person`.
+    pub party: String,
+    pub party_id: u64,
+    pub customer_id: String,
+    pub display_name: String,
+    pub currency: Option<String>,
+}
+
+/// `GET /api/deals/{deal_id}/customer-invoices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerInvoices {
+    pub deal_id: u64,
+    /// `null` when neither the deal's organization nor its person is linked to a customer.
+    pub customer: Option<LinkedCustomerView>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Newest first.
+    pub invoices: Vec<CustomerInvoiceView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `DELETE /api/deals/{deal_id}/customer-link`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerUnlinked {
+    pub removed: Vec<LinkedCustomerView>,
+    pub message: String,
+}
+
+/// One line of the deal's activity log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityView {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub outcome: Outcome,
+    pub message: String,
+    pub invoice_id: Option<String>,
+    pub user_id: Option<u64>,
+    /// QuickBooks' transaction id, for Intuit support.
+    pub intuit_tid: Option<String>,
+}
+
+impl From<ActivityEvent> for ActivityView {
+    fn from(event: ActivityEvent) -> Self {
+        ActivityView {
+            id: event.id,
+            at: event.at,
+            kind: event.kind,
+            outcome: event.outcome,
+            message: event.message,
+            invoice_id: event.invoice_id,
+            user_id: event.user_id.map(|u| u.0),
+            intuit_tid: event.intuit_tid,
+        }
+    }
+}
+
+/// `GET /api/deals/{deal_id}/activity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityLog {
+    pub deal_id: u64,
+    /// Newest first.
+    pub events: Vec<ActivityView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use shared::domain::{CompanyId, DealId};
+
+    fn link(
+        id: &str,
+        currency: &str,
+        total: Decimal,
+        balance: Decimal,
+        status: InvoiceStatus,
+    ) -> InvoiceLink {
+        let now = Utc::now();
+        InvoiceLink {
+            company_id: CompanyId(1),
+            deal_id: DealId(2),
+            realm_id: "r".into(),
+            invoice_id: id.into(),
+            doc_number: Some(format!("D{id}")),
+            currency: currency.into(),
+            total,
+            balance,
+            txn_date: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            due_date: NaiveDate::from_ymd_opt(2026, 3, 10),
+            status,
+            customer_id: "7".into(),
+            customer_name: None,
+            email_sent: false,
+            sync_token: None,
+            qbo_updated_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_summary_adds_up_per_currency() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        let links = vec![
+            link("1", "USD", dec!(100), dec!(100), InvoiceStatus::Open),
+            link("2", "USD", dec!(50), dec!(20), InvoiceStatus::PartiallyPaid),
+            link("3", "USD", dec!(70), dec!(0), InvoiceStatus::Paid),
+            link("4", "USD", dec!(999), dec!(0), InvoiceStatus::Voided),
+            link("5", "EUR", dec!(10), dec!(10), InvoiceStatus::Deleted),
+            link("6", "EUR", dec!(40), dec!(40), InvoiceStatus::Open),
+        ];
+        let views: Vec<InvoiceView> = links
+            .iter()
+            .map(|l| InvoiceView::from_link(l, today))
+            .collect();
+        assert_eq!(views[0].status, InvoiceStatus::Overdue, "open and past due");
+        let summary = summarize(&views, today);
+        assert_eq!(summary.len(), 2);
+        let eur = &summary[0];
+        assert_eq!((eur.currency.as_str(), eur.invoices), ("EUR", 1));
+        assert_eq!(
+            (eur.outstanding, eur.overdue, eur.paid),
+            (dec!(40), dec!(40), dec!(0))
+        );
+        let usd = &summary[1];
+        assert_eq!(usd.invoices, 3);
+        assert_eq!(usd.outstanding, dec!(120));
+        assert_eq!(usd.overdue, dec!(120));
+        assert_eq!(usd.paid, dec!(100));
+        let before_due = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
+        let views: Vec<InvoiceView> = links
+            .iter()
+            .map(|l| InvoiceView::from_link(l, before_due))
+            .collect();
+        let usd = summarize(&views, before_due).pop().unwrap();
+        assert_eq!((usd.outstanding, usd.overdue), (dec!(120), dec!(0)));
+    }
+}

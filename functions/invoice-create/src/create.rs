@@ -1,0 +1,435 @@
+//! `POST /api/deals/{deal_id}/invoices`: creates the QuickBooks invoice exactly once.
+//!
+//! 1. The `Idempotency-Key` is recorded first ([`crate::idempotency`]).
+//! 2. Checks that need no QuickBooks call: the customer link of the deal's party, currency,
+//!    items, tax codes (the company setup comes from this instance's cache, filled by the draft).
+//! 3. One QuickBooks call, with a `requestid` derived from the key: a retry after a crash gets the
+//!    invoice QuickBooks created the first time.
+//! 4. The invoice link (a conditional create: a retry finds it and goes on).
+//! 5. The deal note and the activity event, concurrently (one parallel round trip).
+//! 6. The answer is stored under the key.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::domain::draft::{self, InvoiceForm, Totals, format_money};
+use shared::domain::links::{link_from_invoice, today_in};
+use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome, Tenant};
+use shared::error::{ApiError, FieldError};
+use shared::http::{JsonBody, PathParams};
+use shared::pipedrive::model::NewNote;
+use shared::quickbooks::model::Invoice;
+use shared::store::StoreError;
+use shared::tokens::manager::CallError;
+
+use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb, qb_error};
+use crate::draft::DealPath;
+use crate::idempotency::{
+    Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
+    release_for_retry,
+};
+
+/// The invoice as the panel shows it after creation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CreatedInvoice {
+    pub id: String,
+    pub doc_number: Option<String>,
+    pub txn_date: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub currency: String,
+    pub total: rust_decimal::Decimal,
+    pub balance: rust_decimal::Decimal,
+    pub status: shared::domain::InvoiceStatus,
+    pub customer_id: String,
+    pub customer_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoteOutcome {
+    pub posted: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The answer of the create route (replayed verbatim for the same key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Created {
+    pub invoice: CreatedInvoice,
+    pub link: InvoiceLink,
+    /// The invoice in the QuickBooks web app.
+    pub open_url: String,
+    /// What the app computed before calling QuickBooks (equals QuickBooks' total).
+    pub preview: Totals,
+    pub note: NoteOutcome,
+}
+
+/// Why a create failed, and whether QuickBooks was asked.
+pub struct Failure {
+    pub error: ApiError,
+    /// QuickBooks was called (its `requestid` for this attempt is spent or may have created).
+    pub called_quickbooks: bool,
+    /// QuickBooks answered a validation fault: nothing was created, use the next attempt.
+    pub definitive: bool,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure {
+            error,
+            called_quickbooks: false,
+            definitive: false,
+        }
+    }
+}
+
+pub async fn create(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(path): PathParams<DealPath>,
+    headers: HeaderMap,
+    JsonBody(form): JsonBody<InvoiceForm>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, tenant).await?;
+    let key = idempotency_key(&headers, true)?.unwrap_or_default();
+    let hash = body_hash(&json!({"deal_id": path.deal_id, "form": form}));
+    let record = match claim(&app.records, tenant.company_id, &key, &hash).await? {
+        Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
+        Claim::Run(record) => record,
+    };
+    let attempt = attempt_of(&record);
+    match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
+        Ok(created) => {
+            let body = serde_json::to_value(&created)
+                .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
+            complete(&app.records, record, StatusCode::CREATED, &body).await;
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(failure) => {
+            if !failure.called_quickbooks && attempt == 0 {
+                forget(&app.records, &record).await;
+            } else {
+                let next = if failure.definitive { attempt + 1 } else { attempt };
+                release_for_retry(&app.records, record, next).await;
+            }
+            Err(failure.error)
+        }
+    }
+}
+
+fn missing_customer(detail: &str) -> ApiError {
+    ApiError::unprocessable(vec![FieldError::new("customer_id", detail)])
+}
+
+/// The create after the key is held (public for benchmarks and tests).
+pub async fn run(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    key: &str,
+    attempt: u32,
+) -> Result<Created, Failure> {
+    let company = caller.tenant.company_id;
+    let Some(party) = form.party else {
+        return Err(missing_customer(
+            "The invoice has no customer: link the deal's organisation (or person) to a QuickBooks customer first.",
+        )
+        .into());
+    };
+    let (link, setup) = futures::join!(
+        app.records.get_customer_link(company, party),
+        company_setup(app, caller)
+    );
+    let setup = setup?;
+    let link = link
+        .map_err(ApiError::from)?
+        .filter(|l| l.realm_id == caller.realm_id)
+        .ok_or_else(|| {
+            missing_customer(
+                "The deal's organisation (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
+            )
+        })?;
+    match form.customer_id.as_deref() {
+        None => {
+            return Err(missing_customer(
+                "Choose the QuickBooks customer for this invoice.",
+            )
+            .into());
+        }
+        Some(id) if id != link.customer_id => {
+            return Err(missing_customer(&format!(
+                "The deal is linked to the QuickBooks customer \"{}\", not to the one on this invoice. Link the deal to the customer you want first.",
+                link.display_name
+            ))
+            .into());
+        }
+        Some(_) => {}
+    }
+    let errors = draft::validate(form, &setup, link.currency.as_deref());
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors).into());
+    }
+    let totals = draft::preview(form, &setup);
+    if let Some(expected) = form.expected_total
+        && expected != totals.total
+    {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "expected_total",
+            format!(
+                "The total is {} {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
+                format_money(totals.total),
+                form.currency,
+                format_money(expected)
+            ),
+        )])
+        .into());
+    }
+    let invoice = draft::build_invoice(form, &setup);
+    let request_id = derived_request_id(company, "invoice", key, attempt);
+    let client = app.quickbooks.clone();
+    let created = qb(app, caller, |a| {
+        let client = client.clone();
+        let invoice = invoice.clone();
+        let request_id = request_id.clone();
+        async move {
+            client
+                .create_invoice(&a.realm_id, &a.token, &invoice, &request_id)
+                .await
+        }
+    })
+    .await;
+    let created: Invoice = match created {
+        Ok(invoice) => invoice,
+        Err(error) => {
+            let definitive = is_definitive(&error);
+            let tid = match &error {
+                CallError::Call(e) => e.intuit_tid().map(str::to_string),
+                CallError::Token(_) => None,
+            };
+            if definitive {
+                // QuickBooks disagreed with what we checked: re-read its settings next time.
+                forget_setup(app, &caller.realm_id);
+            }
+            let error = qb_error(error, "creating the invoice");
+            record_failure(app, caller, deal_id, &error, tid).await;
+            return Err(Failure {
+                error,
+                called_quickbooks: true,
+                definitive,
+            });
+        }
+    };
+    finish(app, caller, deal_id, created, totals)
+        .await
+        .map_err(|error| Failure {
+            error,
+            called_quickbooks: true,
+            definitive: false,
+        })
+}
+
+/// Link, note and activity for an invoice QuickBooks created (a retry lands here again with the
+/// same invoice and finishes what is missing).
+async fn finish(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    invoice: Invoice,
+    totals: Totals,
+) -> Result<Created, ApiError> {
+    let company = caller.tenant.company_id;
+    let now = Utc::now();
+    let today = today_in(&caller.profile.time_zone, now);
+    let fresh = link_from_invoice(company, DealId(deal_id), &caller.realm_id, &invoice, today, now)
+        .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
+    let (link, first_time) = match app.records.create_invoice_link(&fresh).await {
+        Ok(link) => (link, true),
+        Err(StoreError::Conflict { .. }) => {
+            let existing = app
+                .records
+                .get_invoice_link(company, DealId(deal_id), &fresh.invoice_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("the invoice link vanished during a retry"))?;
+            (existing, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
+    // On a retry the note and event may exist already: the event (written together with the
+    // note) says so.
+    let already_told = !first_time
+        && app
+            .records
+            .deal_activity(company, DealId(deal_id), 50)
+            .await?
+            .iter()
+            .any(|e| e.kind == "invoice.created" && e.invoice_id.as_deref() == Some(link.invoice_id.as_str()));
+    let note = if already_told {
+        NoteOutcome {
+            posted: true,
+            error: None,
+        }
+    } else {
+        let event = ActivityEvent {
+            company_id: company,
+            deal_id: DealId(deal_id),
+            at: now,
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: "invoice.created".into(),
+            outcome: Outcome::Succeeded,
+            message: created_sentence(&link),
+            invoice_id: Some(link.invoice_id.clone()),
+            user_id: Some(caller.tenant.user_id),
+            intuit_tid: None,
+        };
+        let (note, event) = futures::join!(
+            post_note(app, caller, deal_id, &link, &open_url),
+            app.records.append_activity(&event)
+        );
+        if let Err(error) = event {
+            tracing::warn!(%error, "could not record the activity event");
+        }
+        match note {
+            Ok(()) => NoteOutcome {
+                posted: true,
+                error: None,
+            },
+            Err(error) => {
+                let failed = ActivityEvent {
+                    company_id: company,
+                    deal_id: DealId(deal_id),
+                    at: Utc::now(),
+                    id: uuid::Uuid::new_v4().to_string(),
+                    kind: "note.failed".into(),
+                    outcome: Outcome::Failed,
+                    message: format!("The note about invoice {} could not be added to the deal: {error}", doc_label(&link)),
+                    invoice_id: Some(link.invoice_id.clone()),
+                    user_id: Some(caller.tenant.user_id),
+                    intuit_tid: None,
+                };
+                if let Err(e) = app.records.append_activity(&failed).await {
+                    tracing::warn!(error = %e, "could not record the note failure");
+                }
+                NoteOutcome {
+                    posted: false,
+                    error: Some(error),
+                }
+            }
+        }
+    };
+    Ok(Created {
+        invoice: CreatedInvoice {
+            id: link.invoice_id.clone(),
+            doc_number: link.doc_number.clone(),
+            txn_date: link.txn_date,
+            due_date: link.due_date,
+            currency: link.currency.clone(),
+            total: link.total,
+            balance: link.balance,
+            status: link.status,
+            customer_id: link.customer_id.clone(),
+            customer_name: link.customer_name.clone(),
+        },
+        open_url,
+        preview: totals,
+        note,
+        link,
+    })
+}
+
+fn doc_label(link: &InvoiceLink) -> String {
+    match &link.doc_number {
+        Some(doc) => format!("#{doc}"),
+        None => format!("(id {})", link.invoice_id),
+    }
+}
+
+/// "QuickBooks invoice #1042 created, 1,250.00 EUR, due 20 March".
+pub fn created_sentence(link: &InvoiceLink) -> String {
+    let mut s = format!(
+        "QuickBooks invoice {} created, {} {}",
+        doc_label(link),
+        format_money(link.total),
+        link.currency
+    );
+    if let Some(due) = link.due_date {
+        s.push_str(&format!(", due {}", due.format("%-d %B")));
+    }
+    s
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The note on the deal (HTML).
+pub fn note_html(link: &InvoiceLink, open_url: &str) -> String {
+    format!(
+        "<p>{}. <a href=\"{}\">Open in QuickBooks</a></p>",
+        escape_html(&created_sentence(link)),
+        escape_html(open_url)
+    )
+}
+
+async fn post_note(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    link: &InvoiceLink,
+    open_url: &str,
+) -> Result<(), String> {
+    let note = NewNote {
+        content: note_html(link, open_url),
+        deal_id: Some(deal_id),
+        ..NewNote::default()
+    };
+    let client = app.pipedrive.clone();
+    app.tokens
+        .with_pipedrive(caller.tenant, |a| {
+            let client = client.clone();
+            let note = note.clone();
+            async move { client.add_note(&a.api_domain, &a.token, &note).await }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Records in the deal's activity what QuickBooks refused and why.
+async fn record_failure(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    error: &ApiError,
+    intuit_tid: Option<String>,
+) {
+    let event = ActivityEvent {
+        company_id: caller.tenant.company_id,
+        deal_id: DealId(deal_id),
+        at: Utc::now(),
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: "invoice.create_failed".into(),
+        outcome: Outcome::Failed,
+        message: error.to_string(),
+        invoice_id: None,
+        user_id: Some(caller.tenant.user_id),
+        intuit_tid,
+    };
+    if let Err(e) = app.records.append_activity(&event).await {
+        tracing::warn!(error = %e, "could not record the failed create");
+    }
+}
+
+/// A value (used by tests): the stored answer's body.
+pub fn answer(created: &Created) -> Value {
+    serde_json::to_value(created).unwrap_or(Value::Null)
+}

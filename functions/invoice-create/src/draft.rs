@@ -1,0 +1,557 @@
+//! `GET /api/deals/{deal_id}/draft`: the pre-filled create form.
+//!
+//! Upstream reads are started as soon as what they need is known, all concurrently: the deal,
+//! its products (all pages), its discounts and the company's QuickBooks setup at once; as soon as
+//! the deal arrives, its organisation, its person and their stored customer links; as soon as the
+//! products arrive, their stored item links and a name match for the unlinked ones; QuickBooks
+//! customer matches by name and email only when no customer link is stored. (Pipedrive's v2 deal
+//! carries only the organisation and person ids, so their records are a second, dependent round.)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use shared::app::App;
+use shared::domain::draft::{
+    self, CompanySetup, DealDiscountLine, FormLine, InvoiceForm, TEMPLATE_NOTE, TaxMode, Totals,
+};
+use shared::domain::links::today_in;
+use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
+use shared::domain::{CustomerLink, Party, ProductLink, Tenant};
+use shared::error::{ApiError, FieldError};
+use shared::http::PathParams;
+use shared::pipedrive::model::{Deal, DealProduct, Organization, Person};
+use shared::quickbooks::model::{Customer, Item};
+use shared::quickbooks::query::Query;
+use shared::tokens::manager::pipedrive_api_error;
+
+use crate::context::{Caller, caller, company_setup, pd, qb_error, qb_query};
+use crate::views::{CustomerSummary, ItemSummary};
+
+#[derive(Debug, Deserialize)]
+pub struct DealPath {
+    pub deal_id: u64,
+}
+
+/// The deal as the form shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DealView {
+    pub id: u64,
+    pub title: String,
+    pub currency: Option<String>,
+    pub value: Option<rust_decimal::Decimal>,
+    pub org_id: Option<u64>,
+    pub person_id: Option<u64>,
+}
+
+/// Why a customer is suggested.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    /// The deal's organisation or person is linked to it.
+    Link,
+    Name,
+    Email,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CustomerSuggestion {
+    pub customer: CustomerSummary,
+    pub matched_by: MatchedBy,
+}
+
+/// The customer part of the form.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CustomerSection {
+    /// The organisation (or, without one, the person) the invoice's customer is linked to.
+    pub party: Option<Party>,
+    /// Pre-filled from the settings' field mapping.
+    pub block: CustomerBlock,
+    /// The stored link of the party, if any.
+    pub linked: Option<CustomerLink>,
+    /// Link first, then matches by name and by email (never more than one entry per customer).
+    pub suggestions: Vec<CustomerSuggestion>,
+    /// Whether linking pushes address, email and tax id to the customer (the setting).
+    pub update_customer: bool,
+}
+
+/// Where a line's item came from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemSource {
+    /// The product's stored item link.
+    Link,
+    /// An active QuickBooks item with the product's name.
+    NameMatch,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LineHint {
+    pub index: usize,
+    pub item_source: Option<ItemSource>,
+    /// Shown until the line has an item.
+    pub warning: Option<String>,
+}
+
+/// What the form may set besides the lines (what the API allows instead of templates).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InvoiceOptions {
+    pub customer_memo: bool,
+    pub private_note: bool,
+    pub custom_fields: Vec<shared::domain::draft::CustomFieldDef>,
+    /// Custom transaction numbers are on: the rep types the invoice number.
+    pub doc_number: bool,
+    /// No template choice: the API has no field for it.
+    pub template: bool,
+}
+
+/// The answer of the draft route.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Draft {
+    pub deal: DealView,
+    pub customer: CustomerSection,
+    /// The pre-filled form: edit it and send it to `POST /api/deals/{deal_id}/invoices`.
+    pub form: InvoiceForm,
+    pub lines: Vec<LineHint>,
+    /// What QuickBooks will compute for `form` as it is.
+    pub totals: Totals,
+    /// What the company's QuickBooks needs (US or not, tax codes, currencies).
+    pub quickbooks: CompanySetup,
+    /// What still blocks creation (same checks as the create).
+    pub problems: Vec<FieldError>,
+    pub warnings: Vec<String>,
+    pub options: InvoiceOptions,
+    pub template_note: String,
+}
+
+struct PartyData {
+    org: Option<Organization>,
+    person: Option<Person>,
+    link: Option<CustomerLink>,
+    party: Option<Party>,
+}
+
+struct Suggestions {
+    list: Vec<CustomerSuggestion>,
+}
+
+pub async fn draft(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(path): PathParams<DealPath>,
+) -> Result<Json<Draft>, ApiError> {
+    let caller = caller(&app, tenant).await?;
+    build(&app, &caller, path.deal_id).await.map(Json)
+}
+
+/// Builds the draft of `deal_id` for the caller (public for benchmarks).
+pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, ApiError> {
+    let client = app.pipedrive.clone();
+    let deal_chain = async {
+        let c = client.clone();
+        let deal: Deal = pd(app, caller, |a| {
+            let c = c.clone();
+            async move { c.deal(&a.api_domain, &a.token, deal_id).await }
+        })
+        .await
+        .map_err(|e| pd_error(e, "reading the deal"))?;
+        let parties = party_chain(app, caller, &deal).await?;
+        let suggestions = suggest_customers(app, caller, &deal, &parties).await?;
+        Ok::<_, ApiError>((deal, parties, suggestions))
+    };
+    let products_chain = async {
+        let c = client.clone();
+        let products: Vec<DealProduct> = pd(app, caller, |a| {
+            let c = c.clone();
+            async move { c.deal_products(&a.api_domain, &a.token, deal_id).await }
+        })
+        .await
+        .map_err(|e| pd_error(e, "reading the deal's products"))?;
+        let items = item_suggestions(app, caller, &products).await?;
+        Ok::<_, ApiError>((products, items))
+    };
+    let discounts = async {
+        let c = client.clone();
+        pd(app, caller, |a| {
+            let c = c.clone();
+            async move { c.deal_discounts(&a.api_domain, &a.token, deal_id).await }
+        })
+        .await
+        .map_err(|e| pd_error(e, "reading the deal's discounts"))
+    };
+    let (deal_part, products_part, discounts, setup) = futures::join!(
+        deal_chain,
+        products_chain,
+        discounts,
+        company_setup(app, caller)
+    );
+    let (deal, parties, suggestions) = deal_part?;
+    let (products, items) = products_part?;
+    let discounts = discounts?;
+    let setup = setup?;
+    Ok(assemble(
+        caller,
+        &deal,
+        &products,
+        &discounts,
+        parties,
+        suggestions,
+        items,
+        setup,
+    ))
+}
+
+fn pd_error(
+    error: shared::tokens::manager::CallError<shared::pipedrive::client::PipedriveError>,
+    doing: &str,
+) -> ApiError {
+    match error {
+        shared::tokens::manager::CallError::Token(f) => f.into(),
+        shared::tokens::manager::CallError::Call(e) => pipedrive_api_error(e, doing),
+    }
+}
+
+/// The organisation, the person and the stored customer link of the deal's party.
+async fn party_chain(app: &App, caller: &Caller, deal: &Deal) -> Result<PartyData, ApiError> {
+    let client = app.pipedrive.clone();
+    let company = caller.tenant.company_id;
+    let org = async {
+        match deal.org_id {
+            None => Ok(None),
+            Some(id) => {
+                let c = client.clone();
+                pd(app, caller, |a| {
+                    let c = c.clone();
+                    async move { c.organization(&a.api_domain, &a.token, id).await }
+                })
+                .await
+                .map(Some)
+                .map_err(|e| pd_error(e, "reading the deal's organisation"))
+            }
+        }
+    };
+    let person = async {
+        match deal.person_id {
+            None => Ok(None),
+            Some(id) => {
+                let c = client.clone();
+                pd(app, caller, |a| {
+                    let c = c.clone();
+                    async move { c.person(&a.api_domain, &a.token, id).await }
+                })
+                .await
+                .map(Some)
+                .map_err(|e| pd_error(e, "reading the deal's contact person"))
+            }
+        }
+    };
+    let party = party_of(deal);
+    let link = async {
+        match party {
+            None => Ok(None),
+            Some(p) => app.records.get_customer_link(company, p).await,
+        }
+    };
+    let (org, person, link) = futures::join!(org, person, link);
+    let link = link?.filter(|l| l.realm_id == caller.realm_id);
+    Ok(PartyData {
+        org: org?,
+        person: person?,
+        link,
+        party,
+    })
+}
+
+/// The party a deal's customer is linked through: its organisation, else its person.
+pub fn party_of(deal: &Deal) -> Option<Party> {
+    deal.org_id
+        .map(Party::Organization)
+        .or(deal.person_id.map(Party::Person))
+}
+
+/// Suggestions: the stored link first; without one, customers matching the name and the email.
+async fn suggest_customers(
+    app: &App,
+    caller: &Caller,
+    deal: &Deal,
+    parties: &PartyData,
+) -> Result<Suggestions, ApiError> {
+    let mut list = Vec::new();
+    if let Some(link) = &parties.link {
+        list.push(CustomerSuggestion {
+            customer: CustomerSummary {
+                id: link.customer_id.clone(),
+                display_name: link.display_name.clone(),
+                currency: link.currency.clone(),
+                email: None,
+                active: true,
+            },
+            matched_by: MatchedBy::Link,
+        });
+        return Ok(Suggestions { list });
+    }
+    let block = customer_block(
+        &caller.profile.settings.mapping,
+        Sources {
+            deal,
+            organization: parties.org.as_ref(),
+            person: parties.person.as_ref(),
+        },
+    );
+    let name = block.name.trim().to_string();
+    let by_name = async {
+        if name.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = Query::select("Customer")
+            .eq("DisplayName", name.as_str())
+            .max_results(10);
+        qb_query(app, caller, &q).await.map(|r| r.customer.unwrap_or_default())
+    };
+    let email = block.email.clone();
+    let by_email = async {
+        match &email {
+            None => Ok(Vec::new()),
+            Some(e) => {
+                let q = Query::select("Customer")
+                    .eq("PrimaryEmailAddr", e.as_str())
+                    .max_results(10);
+                qb_query(app, caller, &q).await.map(|r| r.customer.unwrap_or_default())
+            }
+        }
+    };
+    let (by_name, by_email) = futures::join!(by_name, by_email);
+    let doing = "searching customers";
+    let by_name: Vec<Customer> = by_name.map_err(|e| qb_error(e, doing))?;
+    let by_email: Vec<Customer> = by_email.map_err(|e| qb_error(e, doing))?;
+    let mut seen = BTreeSet::new();
+    for (customers, matched_by) in [(by_name, MatchedBy::Name), (by_email, MatchedBy::Email)] {
+        for c in customers {
+            if c.active == Some(false) {
+                continue;
+            }
+            if let Some(summary) = CustomerSummary::of(&c)
+                && seen.insert(summary.id.clone())
+            {
+                list.push(CustomerSuggestion {
+                    customer: summary,
+                    matched_by,
+                });
+            }
+        }
+    }
+    Ok(Suggestions { list })
+}
+
+/// Item per Pipedrive product: the stored link, else an active item of the same name.
+async fn item_suggestions(
+    app: &App,
+    caller: &Caller,
+    products: &[DealProduct],
+) -> Result<BTreeMap<u64, (ItemSummary, ItemSource)>, ApiError> {
+    let company = caller.tenant.company_id;
+    let ids: BTreeSet<u64> = products
+        .iter()
+        .filter(|p| p.is_enabled)
+        .filter_map(|p| p.product_id)
+        .collect();
+    let links: Vec<Result<Option<ProductLink>, _>> = futures::stream::iter(ids.iter().copied())
+        .map(|id| app.records.get_product_link(company, id))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut out = BTreeMap::new();
+    for link in links {
+        if let Some(link) = link?.filter(|l| l.realm_id == caller.realm_id) {
+            out.insert(
+                link.product_id,
+                (
+                    ItemSummary {
+                        id: link.item_id.clone(),
+                        name: link.item_name.clone(),
+                        kind: None,
+                        unit_price: None,
+                        sku: None,
+                        taxable: None,
+                        active: true,
+                    },
+                    ItemSource::Link,
+                ),
+            );
+        }
+    }
+    // Names of the products still without an item.
+    let mut by_name: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for p in products.iter().filter(|p| p.is_enabled) {
+        if let Some(id) = p.product_id
+            && !out.contains_key(&id)
+            && !p.name.trim().is_empty()
+        {
+            by_name.entry(p.name.trim().to_string()).or_default().push(id);
+        }
+    }
+    let names: Vec<String> = by_name.keys().cloned().collect();
+    let queries: Vec<Query> = names
+        .chunks(30)
+        .map(|chunk| {
+            Query::select("Item")
+                .is_in("Name", chunk)
+                .max_results(1000)
+        })
+        .collect();
+    let answers = futures::future::join_all(queries.iter().map(|q| qb_query(app, caller, q))).await;
+    let mut found: Vec<Item> = Vec::new();
+    for answer in answers {
+        found.extend(
+            answer
+                .map_err(|e| qb_error(e, "searching items"))?
+                .item
+                .unwrap_or_default(),
+        );
+    }
+    for item in found.iter().filter(|i| i.active != Some(false)) {
+        let Some(name) = item.name.as_deref() else {
+            continue;
+        };
+        if let (Some(products), Some(summary)) = (by_name.get(name.trim()), ItemSummary::of(item)) {
+            for pid in products {
+                out.entry(*pid)
+                    .or_insert_with(|| (summary.clone(), ItemSource::NameMatch));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    caller: &Caller,
+    deal: &Deal,
+    products: &[DealProduct],
+    discounts: &[shared::pipedrive::model::DealDiscount],
+    parties: PartyData,
+    suggestions: Suggestions,
+    items: BTreeMap<u64, (ItemSummary, ItemSource)>,
+    setup: CompanySetup,
+) -> Draft {
+    let settings = &caller.profile.settings;
+    let block = customer_block(
+        &settings.mapping,
+        Sources {
+            deal,
+            organization: parties.org.as_ref(),
+            person: parties.person.as_ref(),
+        },
+    );
+    let mode = if products.iter().any(|p| p.is_enabled) {
+        draft::tax_mode_of(products)
+    } else if setup.us {
+        TaxMode::Exclusive
+    } else {
+        TaxMode::None
+    };
+    let mut lines: Vec<FormLine> = draft::lines_from_deal(deal, products);
+    let mut hints = Vec::with_capacity(lines.len());
+    let mut warnings = Vec::new();
+    for (i, line) in lines.iter_mut().enumerate() {
+        let mut source = None;
+        if let Some((item, how)) = line.product_id.and_then(|p| items.get(&p)) {
+            line.item_id = Some(item.id.clone());
+            line.item_name = Some(item.name.clone());
+            source = Some(*how);
+        }
+        line.tax_code = draft::default_tax_code(&setup, mode, line);
+        let warning = line.item_id.is_none().then(|| {
+            format!(
+                "Line {} \"{}\" is not linked to a QuickBooks product or service yet.",
+                i + 1,
+                line.name
+            )
+        });
+        hints.push(LineHint {
+            index: i,
+            item_source: source,
+            warning,
+        });
+    }
+    if setup.us && mode == TaxMode::Inclusive {
+        warnings.push("The deal's prices include tax, but US sales tax is always added on top: the lines are converted to net amounts with the deal's tax percentage, and QuickBooks adds the tax of the rate you choose.".into());
+    }
+    let deal_discounts: Vec<DealDiscountLine> = draft::discounts_from_deal(discounts);
+    let today = today_in(&caller.profile.time_zone, Utc::now());
+    let currency = deal
+        .currency
+        .clone()
+        .unwrap_or_else(|| setup.home_currency.clone());
+    let linked = parties.link;
+    let customer_id = linked.as_ref().map(|l| l.customer_id.clone());
+    let customer_currency = linked.as_ref().and_then(|l| l.currency.clone());
+    if parties.party.is_none() {
+        warnings.push("The deal has no organisation or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
+    }
+    let form = InvoiceForm {
+        party: parties.party,
+        customer_id,
+        currency,
+        txn_date: today,
+        due_date: draft::due_date(settings.due_date, today),
+        tax_mode: mode,
+        txn_tax_code: setup
+            .us
+            .then(|| setup.default_txn_tax_code.clone())
+            .flatten()
+            .filter(|_| lines.iter().any(|l| l.tax_code.as_deref() == Some("TAX"))),
+        lines,
+        discounts: deal_discounts,
+        bill_email: block.email.clone(),
+        customer_memo: None,
+        private_note: Some(format!("Pipedrive deal {} \"{}\"", deal.id, deal.title.trim())),
+        doc_number: None,
+        custom_fields: Vec::new(),
+        expected_total: None,
+    };
+    let totals = draft::preview(&form, &setup);
+    let mut problems = draft::validate(&form, &setup, customer_currency.as_deref());
+    if form.customer_id.is_none() && parties.party.is_none() {
+        problems.retain(|p| p.field != "customer_id");
+        problems.push(FieldError::new(
+            "customer_id",
+            "The deal has no organisation or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
+        ));
+    }
+    let options = InvoiceOptions {
+        customer_memo: true,
+        private_note: true,
+        custom_fields: setup.custom_fields.clone(),
+        doc_number: setup.custom_txn_numbers,
+        template: false,
+    };
+    Draft {
+        deal: DealView {
+            id: deal.id,
+            title: deal.title.clone(),
+            currency: deal.currency.clone(),
+            value: deal.value,
+            org_id: deal.org_id,
+            person_id: deal.person_id,
+        },
+        customer: CustomerSection {
+            party: parties.party,
+            block,
+            linked,
+            suggestions: suggestions.list,
+            update_customer: settings.update_customer,
+        },
+        form,
+        lines: hints,
+        totals,
+        quickbooks: setup,
+        problems,
+        warnings,
+        options,
+        template_note: TEMPLATE_NOTE.into(),
+    }
+}

@@ -1,0 +1,137 @@
+//! QuickBooks items (products and services): search, and the stored link of a Pipedrive product
+//! to one (reused by every later draft).
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use shared::app::App;
+use shared::domain::{ProductLink, Tenant};
+use shared::error::{ApiError, FieldError};
+use shared::http::{JsonBody, PathParams, QueryParams};
+use shared::quickbooks::query::Query;
+use shared::store::StoreError;
+
+use crate::context::{caller, qb_error, qb_query};
+use crate::customers::SearchParams;
+use crate::views::{ItemSummary, search_term};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ItemList {
+    pub items: Vec<ItemSummary>,
+}
+
+/// `GET /api/quickbooks/items?search=…`: active items whose name starts with the term.
+pub async fn search(
+    State(app): State<App>,
+    tenant: Tenant,
+    QueryParams(params): QueryParams<SearchParams>,
+) -> Result<Json<ItemList>, ApiError> {
+    let caller = caller(&app, tenant).await?;
+    let term = search_term(params.search.as_deref())?;
+    let q = Query::select("Item")
+        .starts_with("Name", &term)
+        .eq("Active", true)
+        .order_by("Name", false)
+        .max_results(25);
+    let found = qb_query(&app, &caller, &q)
+        .await
+        .map_err(|e| qb_error(e, "searching items"))?;
+    let items = found
+        .item
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i.r#type.as_ref().is_none_or(|t| t.as_str() != "Category"))
+        .filter_map(ItemSummary::of)
+        .collect();
+    Ok(Json(ItemList { items }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProductPath {
+    pub product_id: u64,
+}
+
+/// Body of `PUT /api/products/{product_id}/item-link`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemLinkRequest {
+    pub item_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct LinkedItem {
+    pub item: ItemSummary,
+    pub link: ProductLink,
+}
+
+/// `PUT /api/products/{product_id}/item-link`: links the Pipedrive product to an active item.
+pub async fn link(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(path): PathParams<ProductPath>,
+    JsonBody(body): JsonBody<ItemLinkRequest>,
+) -> Result<Json<LinkedItem>, ApiError> {
+    let caller = caller(&app, tenant).await?;
+    let item_id = body.item_id.trim().to_string();
+    if item_id.is_empty() || item_id.len() > 40 {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "item_id",
+            "Choose a QuickBooks product or service.",
+        )]));
+    }
+    let q = Query::select("Item").eq("Id", item_id.as_str()).max_results(1);
+    let found = qb_query(&app, &caller, &q)
+        .await
+        .map_err(|e| qb_error(e, "reading the item"))?;
+    let item = found
+        .item
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("QuickBooks has no such product or service."))?;
+    if item.active == Some(false) {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "item_id",
+            "That QuickBooks product or service is inactive. Make it active in QuickBooks, or choose another.",
+        )]));
+    }
+    let summary = ItemSummary::of(&item)
+        .ok_or_else(|| ApiError::internal("QuickBooks answered an item without an Id"))?;
+    let company = caller.tenant.company_id;
+    let existing = app.records.get_product_link(company, path.product_id).await?;
+    let mut link = ProductLink {
+        company_id: company,
+        product_id: path.product_id,
+        realm_id: caller.realm_id.clone(),
+        item_id: summary.id.clone(),
+        item_name: summary.name.clone(),
+        linked_by: caller.tenant.user_id,
+        linked_at: Utc::now(),
+        version: 0,
+    };
+    if let Some(old) = &existing {
+        if old.item_id == link.item_id && old.realm_id == link.realm_id && old.item_name == link.item_name {
+            return Ok(Json(LinkedItem {
+                item: summary,
+                link: old.clone(),
+            }));
+        }
+        link.version = old.version;
+    }
+    let link = match app.records.save_product_link(&link).await {
+        Ok(saved) => saved,
+        Err(StoreError::Conflict { .. }) => {
+            return Err(ApiError::Conflict {
+                detail: "Someone linked this product at the same time. Reload and try again."
+                    .into(),
+                current: None,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Json(LinkedItem {
+        item: summary,
+        link,
+    }))
+}

@@ -1,0 +1,59 @@
+//! The `invoice-create` function: the create form of a deal and the invoice, created once.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/deals/{deal_id}/draft` | the pre-filled form: customer block and suggestions, lines with item suggestions, tax, currency, dates, totals, what the company's QuickBooks needs, what still blocks creation |
+//! | `POST /api/deals/{deal_id}/invoices` | creates the invoice (`Idempotency-Key` header required), links it to the deal, notes it on the deal |
+//! | `PUT /api/deals/{deal_id}/customer-link` | links the deal's organisation (or person) to a QuickBooks customer; optionally pushes address, email and tax id to it |
+//! | `GET /api/quickbooks/customers?search=` | active QuickBooks customers by name prefix (or email) |
+//! | `POST /api/quickbooks/customers` | creates a customer from the deal's customer block and links it (a name clash is a 409 offering the existing customer) |
+//! | `GET /api/quickbooks/items?search=` | active QuickBooks items by name prefix |
+//! | `PUT /api/products/{product_id}/item-link` | links a Pipedrive product to a QuickBooks item (reused by every later draft) |
+//!
+//! Every route takes the verified Pipedrive JWT (`Authorization: Bearer …`): the company and user
+//! come only from it; the caller must have installed the app and be allowed to invoice by the
+//! company's access policy, and the company must have QuickBooks connected.
+//!
+//! Templates: QuickBooks' public API documents no field that selects the invoice template, so
+//! the form says so (`template_note`) and offers what the API allows instead: customer memo,
+//! private note, the sales-form custom fields, and the invoice number when custom transaction
+//! numbers are on.
+
+pub mod context;
+pub mod create;
+pub mod customers;
+pub mod draft;
+pub mod idempotency;
+pub mod items;
+pub mod views;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use shared::app::App;
+use shared::http::Route;
+
+/// Every route this function serves (checked against template.yaml and the OpenAPI description).
+pub const ROUTES: &[Route] = &[
+    Route::new("GET", "/api/deals/{deal_id}/draft"),
+    Route::new("POST", "/api/deals/{deal_id}/invoices"),
+    Route::new("PUT", "/api/deals/{deal_id}/customer-link"),
+    Route::new("GET", "/api/quickbooks/customers"),
+    Route::new("POST", "/api/quickbooks/customers"),
+    Route::new("GET", "/api/quickbooks/items"),
+    Route::new("PUT", "/api/products/{product_id}/item-link"),
+];
+
+/// The routes of this function (the Lambda binary and the local server both mount this).
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/api/deals/{deal_id}/draft", get(draft::draft))
+        .route("/api/deals/{deal_id}/invoices", post(create::create))
+        .route("/api/deals/{deal_id}/customer-link", put(customers::link))
+        .route(
+            "/api/quickbooks/customers",
+            get(customers::search).post(customers::create),
+        )
+        .route("/api/quickbooks/items", get(items::search))
+        .route("/api/products/{product_id}/item-link", put(items::link))
+        .with_state(app)
+}

@@ -1,0 +1,175 @@
+//! The `quickbooks-webhook` function: QuickBooks' change notifications, verified, turned into
+//! targeted status updates.
+//!
+//! | route | auth | what |
+//! |---|---|---|
+//! | `POST /webhooks/quickbooks` | `intuit-signature` (base64 HMAC-SHA256 of the raw body, key = the app's verifier token) | re-read the changed invoices (and the invoices changed payments apply to) and update the links to them |
+//!
+//! 1. The signature is checked against the raw bytes, in constant time, **before** anything is
+//!    parsed; a missing, forged or altered signature is a 401 problem and nothing changes.
+//! 2. The body may be the legacy `{"eventNotifications":[…]}` or the CloudEvents array
+//!    ([`shared::quickbooks::webhook`]). Only `Invoice` and `Payment` events matter; the rest are
+//!    acknowledged and ignored, as are realms and invoices no company links (no call is made).
+//! 3. Per realm, [`status_sync::targeted::apply_changes`] re-reads only what changed and applies
+//!    it through the one update path ([`shared::sync::apply_invoices`]), which ignores data older
+//!    than a link already reflects (QuickBooks `LastUpdatedTime`), so duplicate and out-of-order
+//!    deliveries leave the newest state.
+//! 4. Intuit wants a 200 within 3 s. The work gets [`WORK_BUDGET`]; a realm whose update does not
+//!    finish in time, or fails in a retryable way (QuickBooks throttling, 5xx), is handed to the
+//!    sync queue as a targeted [`Job::Changes`] (idempotent) and the answer is still 200. Only if
+//!    the queue itself refuses does the answer become a 500, so Intuit delivers again.
+//!
+//! The answer (`WebhookReceipt`) says how many changes were read, how many links were updated
+//! and how many realms were queued.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use shared::app::App;
+use shared::error::ApiError;
+use shared::http::Route;
+use shared::quickbooks::webhook::{SIGNATURE_HEADER, parse_changes, verify};
+use status_sync::queue::{Job, JobQueue, local_queue};
+use status_sync::targeted::apply_changes;
+
+/// Every route this function serves (checked against template.yaml and the OpenAPI description).
+pub const ROUTES: &[Route] = &[Route::new("POST", "/webhooks/quickbooks")];
+
+/// Time the handler spends updating links before it hands the rest to the queue (Intuit retries
+/// deliveries that take longer than 3 s).
+pub const WORK_BUDGET: Duration = Duration::from_millis(2000);
+
+/// Largest webhook body accepted (Intuit sets no limit; a batch of thousands of events fits).
+pub const MAX_WEBHOOK_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Clone)]
+struct WebhookState {
+    app: App,
+    queue: Arc<dyn JobQueue>,
+    budget: Duration,
+}
+
+/// The route with the process' in-process queue (the local server; its `POST /_local/sync`
+/// delivers what the webhook queued).
+pub fn router(app: App) -> Router {
+    router_with(app, Arc::new(local_queue().clone()), WORK_BUDGET)
+}
+
+/// The route with a given queue and work budget (Lambda: SQS; tests: in-process).
+pub fn router_with(app: App, queue: Arc<dyn JobQueue>, budget: Duration) -> Router {
+    Router::new()
+        .route(ROUTES[0].path, post(receive))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .with_state(WebhookState { app, queue, budget })
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookReceipt {
+    /// Entity changes in the payload (all entities).
+    pub changes: usize,
+    /// Invoice links written.
+    pub updated: usize,
+    /// Realms handed to the sync queue.
+    pub queued: usize,
+}
+
+/// Invoice and payment ids per realm.
+#[derive(Default)]
+struct RealmChanges {
+    invoices: BTreeSet<String>,
+    payments: BTreeSet<String>,
+}
+
+async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let started = Instant::now();
+    let Some(signature) = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(ApiError::Unauthorized(
+            "The intuit-signature header is missing.".into(),
+        ));
+    };
+    if !verify(
+        state.app.credentials.quickbooks_webhook_verifier.expose(),
+        &body,
+        signature,
+    ) {
+        tracing::warn!(bytes = body.len(), "webhook with a bad signature refused");
+        return Err(ApiError::Unauthorized(
+            "The intuit-signature header does not match the body.".into(),
+        ));
+    }
+    let changes = parse_changes(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The body is neither a legacy nor a CloudEvents QuickBooks webhook payload: {e}"
+        ))
+    })?;
+    let mut realms: BTreeMap<String, RealmChanges> = BTreeMap::new();
+    for change in &changes {
+        let target = realms.entry(change.realm_id.clone()).or_default();
+        match change.entity.as_str() {
+            "Invoice" => {
+                target.invoices.insert(change.entity_id.clone());
+            }
+            "Payment" => {
+                target.payments.insert(change.entity_id.clone());
+            }
+            _ => {}
+        }
+    }
+    let mut receipt = WebhookReceipt {
+        changes: changes.len(),
+        ..WebhookReceipt::default()
+    };
+    for (realm, wanted) in realms {
+        if wanted.invoices.is_empty() && wanted.payments.is_empty() {
+            continue;
+        }
+        let left = state.budget.saturating_sub(started.elapsed());
+        let work = apply_changes(
+            &state.app,
+            &realm,
+            &wanted.invoices,
+            &wanted.payments,
+            chrono::Utc::now(),
+        );
+        let retry = match tokio::time::timeout(left, work).await {
+            Ok(Ok(outcome)) => {
+                receipt.updated += outcome.applied.changed;
+                match outcome.failures.first() {
+                    None => None,
+                    Some((company, error)) => Some(format!("company {company}: {error}")),
+                }
+            }
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some(format!("not finished within {} ms", state.budget.as_millis())),
+        };
+        if let Some(reason) = retry {
+            tracing::info!(realm_id = %realm, %reason, "webhook changes handed to the sync queue");
+            let job = Job::Changes {
+                realm_id: realm.clone(),
+                invoice_ids: wanted.invoices.into_iter().collect(),
+                payment_ids: wanted.payments.into_iter().collect(),
+            };
+            state.queue.send(&[job]).await.map_err(|e| {
+                ApiError::internal(format!("queueing webhook changes failed: {e}"))
+            })?;
+            receipt.queued += 1;
+        }
+    }
+    Ok(Json(receipt))
+}

@@ -1,0 +1,24 @@
+//! Lambda entry point of the `quickbooks-webhook` function: build the state once, serve the
+//! router; work that does not fit the 3-second answer goes to the sync queue (`SYNC_QUEUE_URL`).
+
+use std::sync::Arc;
+
+use shared::app::App;
+use shared::config::Env;
+use status_sync::queue::SqsQueue;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let env = Env::from_process();
+    let queue_url = env.required("SYNC_QUEUE_URL")?;
+    let app = App::from_env(&env).await?;
+    let sdk = aws_config::load_from_env().await;
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    lambda_http::run(shared::http::finish(quickbooks_webhook::router_with(
+        app,
+        queue,
+        quickbooks_webhook::WORK_BUDGET,
+    )))
+    .await
+}

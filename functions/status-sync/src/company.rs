@@ -1,0 +1,414 @@
+//! The scheduled sync of one company.
+//!
+//! 1. **One CDC call** (`GET /cdc?entities=Invoice,Payment&changedSince=<watermark>`). Its
+//!    invoices go through [`crate::changes::apply_for_company`] (only invoices the company links
+//!    are touched; a link is written only when something it keeps changed). A payment changes
+//!    the invoices it applies to, and QuickBooks then reports those invoices as changed in the
+//!    same answer; payments that name a linked invoice the answer does not carry get that
+//!    invoice re-read (an extra query, only then).
+//! 2. **Split full windows.** CDC answers at most [`CDC_MAX_OBJECTS`] objects, oldest first
+//!    (grouped by entity, ordered by `LastUpdatedTime`, deleted objects after the active ones).
+//!    CDC has no end bound, so a full answer is split at the newest active invoice it carries:
+//!    the next call starts there (inclusive: the boundary objects are read twice, harmlessly).
+//!    Because deleted stubs come after the active objects, a cut answer may have dropped
+//!    deletions: after a split, the company's linked invoices that are still open and were not
+//!    seen in the answers are re-read with `Id IN (…)` queries (a missing one is confirmed
+//!    deleted), so nothing is missed. If one instant alone holds 1000 objects (no progress
+//!    possible) the same re-read covers the rest.
+//! 3. **Watermark ≤ 30 days.** CDC only looks back 30 days. A watermark (or, for a first run,
+//!    the connection time) older than that is clamped to 30 days minus a margin, and the gap is
+//!    covered by the same re-read of linked open invoices.
+//! 4. **Overdue pass, no API call.** Every link of the company still Open whose due date has
+//!    passed in the company's time zone becomes Overdue ([`status_on`]). A link only turns
+//!    overdue when the local date changes (new and refreshed links get their status for today
+//!    from QuickBooks data), so the pass runs when the company's local date differs from the
+//!    previous run's, or when there was no previous run.
+//! 5. **Watermark last.** The new watermark (this run's start minus [`WATERMARK_OVERLAP`] for
+//!    clock skew) is saved with a versioned write only after every update above is stored; a
+//!    failing run leaves it where it was, so the retry reads the same changes again.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+
+use shared::app::App;
+use shared::domain::links::{qbo_updated_at, today_in};
+use shared::domain::status::status_on;
+use shared::domain::{CompanyId, CompanyProfile, InvoiceLink, InvoiceStatus};
+use shared::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
+use shared::store::{PageRequest, StoreError};
+use shared::sync::fetch_invoices;
+
+use crate::changes::{
+    Applied, Failure, StatusChange, SyncError, apply_for_company, classify, linked_statuses,
+    record_status_change,
+};
+
+/// Largest CDC answer.
+pub const CDC_MAX_OBJECTS: usize = 1000;
+/// How far back CDC reaches.
+pub const CDC_MAX_DAYS: i64 = 30;
+/// Kept between the oldest allowed `changedSince` and the one we send (clock skew).
+pub const CDC_LIMIT_MARGIN_MINUTES: i64 = 10;
+/// The next run re-reads changes of this last stretch (clock skew, late commits).
+pub const WATERMARK_OVERLAP: Duration = Duration::minutes(2);
+/// Entities read by CDC.
+pub const CDC_ENTITIES: &[&str] = &["Invoice", "Payment"];
+/// Most CDC windows one run reads before falling back to the re-read of linked open invoices.
+pub const MAX_WINDOWS: usize = 50;
+
+/// What one company's sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompanyOutcome {
+    Synced(CompanyReport),
+    /// Not synced until a human acts; the connection state already shows why.
+    Skipped { reason: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompanyReport {
+    pub company_id: Option<CompanyId>,
+    /// CDC calls made (1 unless a window was full).
+    pub cdc_calls: usize,
+    /// Other QuickBooks calls (re-reads after a split, a clamped watermark, payments).
+    pub query_calls: usize,
+    pub links_written: usize,
+    pub links_unchanged: usize,
+    pub status_changes: usize,
+    pub overdue: usize,
+    pub overdue_pass: bool,
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// Syncs one company at `now`. See the module documentation.
+pub async fn sync_company(
+    app: &App,
+    company: CompanyId,
+    now: DateTime<Utc>,
+) -> Result<CompanyOutcome, SyncError> {
+    let Some(profile) = app.records.get_company(company).await? else {
+        return Ok(CompanyOutcome::Skipped {
+            reason: "the company is not installed".into(),
+        });
+    };
+    let Some(realm) = profile.connected_realm().map(str::to_string) else {
+        let reason = match &profile.quickbooks {
+            Some(q) => format!(
+                "QuickBooks connection is {:?}{}",
+                q.state,
+                q.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            None => "QuickBooks is not connected".into(),
+        };
+        return Ok(CompanyOutcome::Skipped { reason });
+    };
+    let mut report = CompanyReport {
+        company_id: Some(company),
+        ..CompanyReport::default()
+    };
+    let mut applied = Applied::default();
+
+    let limit = now - Duration::days(CDC_MAX_DAYS) + Duration::minutes(CDC_LIMIT_MARGIN_MINUTES);
+    let wanted = profile.sync_watermark.unwrap_or_else(|| {
+        profile
+            .quickbooks
+            .as_ref()
+            .map(|q| q.connected_at)
+            .unwrap_or(limit)
+    });
+    let (mut start, mut needs_reread) = if wanted < limit {
+        (limit, true)
+    } else {
+        (wanted, false)
+    };
+
+    // Active invoices seen in the answers (a re-read skips them).
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut windows = 0;
+    loop {
+        let answer = match cdc(app, &profile, start).await {
+            Ok(answer) => answer,
+            Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
+            Err(Failure::Error(e)) => return Err(e),
+        };
+        report.cdc_calls += 1;
+        windows += 1;
+        let invoices: Vec<Invoice> = answer.invoices().cloned().collect();
+        let objects = invoices.len() + answer.payments().count();
+        let in_answer: BTreeSet<&str> = invoices.iter().filter_map(|i| i.id.as_deref()).collect();
+        let named_by_payments: BTreeSet<String> = answer
+            .payments()
+            .filter_map(|p| p.line.as_ref())
+            .flatten()
+            .flat_map(|l| l.linked_txn.iter())
+            .filter(|t| t.txn_type.eq_ignore_ascii_case("Invoice"))
+            .map(|t| t.txn_id.clone())
+            .filter(|id| !in_answer.contains(id.as_str()))
+            .collect();
+        for invoice in &invoices {
+            if invoice.status != Some(EntityStatus::Deleted)
+                && let Some(id) = &invoice.id
+            {
+                seen.insert(id.clone());
+            }
+        }
+        applied.merge(apply_for_company(app, &profile, &realm, &invoices, now).await?);
+        if !named_by_payments.is_empty() {
+            let linked = linked_statuses(
+                app,
+                company,
+                &realm,
+                named_by_payments.iter().map(String::as_str),
+            )
+            .await?;
+            let ids: BTreeSet<String> = linked.into_keys().map(|(_, id)| id).collect();
+            if !ids.is_empty() {
+                let (calls, result) = reread(app, &profile, &realm, &ids, now).await;
+                report.query_calls += calls;
+                match result {
+                    Ok(more) => applied.merge(more),
+                    Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
+                    Err(Failure::Error(e)) => return Err(e),
+                }
+                seen.extend(ids);
+            }
+        }
+        if objects < CDC_MAX_OBJECTS {
+            break;
+        }
+        // A full window: continue from its newest active invoice.
+        needs_reread = true;
+        let newest = invoices
+            .iter()
+            .filter(|i| i.status != Some(EntityStatus::Deleted))
+            .filter_map(qbo_updated_at)
+            .max();
+        match newest {
+            Some(next) if next > start && windows < MAX_WINDOWS => start = next,
+            _ => {
+                tracing::warn!(
+                    company_id = company.0,
+                    windows,
+                    "CDC windows cannot be split further; re-reading linked open invoices"
+                );
+                break;
+            }
+        }
+    }
+
+    if needs_reread {
+        let ids = open_links_not_seen(app, company, &realm, &seen).await?;
+        if !ids.is_empty() {
+            let (calls, result) = reread(app, &profile, &realm, &ids, now).await;
+            report.query_calls += calls;
+            match result {
+                Ok(more) => applied.merge(more),
+                Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
+                Err(Failure::Error(e)) => return Err(e),
+            }
+        }
+    }
+
+    let today = today_in(&profile.time_zone, now);
+    let last_run_day = profile
+        .sync_watermark
+        .map(|w| today_in(&profile.time_zone, w + WATERMARK_OVERLAP));
+    if last_run_day != Some(today) {
+        report.overdue_pass = true;
+        report.overdue = overdue_pass(app, &profile, &realm, now).await?;
+    }
+
+    let watermark = now - WATERMARK_OVERLAP;
+    save_watermark(app, profile, watermark).await?;
+    report.links_written = applied.changed + report.overdue;
+    report.links_unchanged = applied.unchanged;
+    report.status_changes = applied.status_changes.len() + report.overdue;
+    report.watermark = Some(watermark);
+    tracing::info!(
+        company_id = company.0,
+        cdc_calls = report.cdc_calls,
+        query_calls = report.query_calls,
+        links_written = report.links_written,
+        overdue = report.overdue,
+        "company synced"
+    );
+    Ok(CompanyOutcome::Synced(report))
+}
+
+async fn cdc(
+    app: &App,
+    profile: &CompanyProfile,
+    since: DateTime<Utc>,
+) -> Result<CdcResponseEnvelope, Failure> {
+    let client = app.quickbooks.clone();
+    app.tokens
+        .with_quickbooks_for(profile, |access| {
+            let client = client.clone();
+            async move {
+                client
+                    .cdc(&access.realm_id, &access.token, CDC_ENTITIES, since)
+                    .await
+            }
+        })
+        .await
+        .map_err(|e| classify(e.into()))
+}
+
+/// Re-reads `ids` and applies them; answers the number of calls made (approximately: one query
+/// per thousand ids) and the result.
+async fn reread(
+    app: &App,
+    profile: &CompanyProfile,
+    realm: &str,
+    ids: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> (usize, Result<Applied, Failure>) {
+    let calls = ids.len().div_ceil(shared::sync::IDS_PER_QUERY);
+    let invoices = match fetch_invoices(app, profile, ids).await {
+        Ok(invoices) => invoices,
+        Err(e) => return (calls, Err(classify(e))),
+    };
+    let result = apply_for_company(app, profile, realm, &invoices, now)
+        .await
+        .map_err(|e| Failure::Error(e.into()));
+    (calls, result)
+}
+
+/// Ids of the company's links in `realm` that may still change (open, overdue, partially paid)
+/// and were not seen in this run's CDC answers.
+async fn open_links_not_seen(
+    app: &App,
+    company: CompanyId,
+    realm: &str,
+    seen: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut out = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (links, next) = app
+            .records
+            .realm_invoice_links(realm, PageRequest::after(500, cursor.as_deref()))
+            .await?;
+        for link in links {
+            if link.company_id == company
+                && matches!(
+                    link.status,
+                    InvoiceStatus::Open | InvoiceStatus::Overdue | InvoiceStatus::PartiallyPaid
+                )
+                && !seen.contains(&link.invoice_id)
+            {
+                out.insert(link.invoice_id);
+            }
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Marks Overdue every Open link of the company in `realm` whose due date has passed in the
+/// company's time zone. No QuickBooks call. Answers how many links changed.
+pub async fn overdue_pass(
+    app: &App,
+    profile: &CompanyProfile,
+    realm: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let today = today_in(&profile.time_zone, now);
+    let mut changed = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let (links, next) = app
+            .records
+            .realm_invoice_links(realm, PageRequest::after(500, cursor.as_deref()))
+            .await?;
+        for link in links {
+            if link.company_id != profile.company_id || link.status != InvoiceStatus::Open {
+                continue;
+            }
+            if status_on(link.status, link.balance, link.due_date, today) != InvoiceStatus::Overdue
+            {
+                continue;
+            }
+            if let Some(saved) = mark_overdue(app, link, today, now).await? {
+                changed += 1;
+                let change = StatusChange {
+                    link: saved,
+                    from: InvoiceStatus::Open,
+                };
+                record_status_change(app, profile, &change, now).await;
+            }
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(changed),
+        }
+    }
+}
+
+/// Versioned write of the Overdue status; a link changed meanwhile is re-read and re-checked.
+async fn mark_overdue(
+    app: &App,
+    mut link: InvoiceLink,
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<InvoiceLink>, StoreError> {
+    for _ in 0..3 {
+        if link.status != InvoiceStatus::Open
+            || status_on(link.status, link.balance, link.due_date, today) != InvoiceStatus::Overdue
+        {
+            return Ok(None);
+        }
+        let mut next = link.clone();
+        next.status = InvoiceStatus::Overdue;
+        next.updated_at = now;
+        match app.records.save_invoice_link(&next).await {
+            Ok(saved) => return Ok(Some(saved)),
+            Err(StoreError::Conflict { .. }) => {
+                match app
+                    .records
+                    .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
+                    .await?
+                {
+                    Some(fresh) => link = fresh,
+                    None => return Ok(None),
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "invoice link {} kept changing while being marked overdue",
+        link.invoice_id
+    )))
+}
+
+/// Saves the watermark (versioned; on a conflict the profile is re-read and the watermark set
+/// again, keeping whatever else changed).
+async fn save_watermark(
+    app: &App,
+    mut profile: CompanyProfile,
+    watermark: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for _ in 0..3 {
+        profile.sync_watermark = Some(watermark);
+        match app.records.save_company(&profile).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => {
+                match app.records.get_company(profile.company_id).await? {
+                    Some(fresh) => profile = fresh,
+                    None => return Ok(()),
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "company {} kept changing while its sync watermark was saved",
+        profile.company_id
+    )))
+}
