@@ -82,8 +82,10 @@ pub enum StartupError {
 /// Where this deployment lives and which upstreams it talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
-    /// Our own public base URL (API Gateway's, or the local server's): OAuth redirect URIs and
-    /// links are built from it.
+    /// Our own public base URL (a custom domain, or the local server's): OAuth redirect URIs and
+    /// links are built from it. Empty on API Gateway's default domain, whose URL a function
+    /// cannot be told without a circular reference in the template: then it is taken from the
+    /// request (see [`Deployment::base_url`]).
     pub public_base_url: String,
     pub quickbooks_environment: QuickBooksEnvironment,
     pub quickbooks: QuickBooksEndpoints,
@@ -122,12 +124,41 @@ impl Deployment {
             .map(str::to_string)
             .collect();
         Ok(Deployment {
-            public_base_url: env.url_or("PUBLIC_BASE_URL", "")?,
+            public_base_url: match env.optional("PUBLIC_BASE_URL") {
+                Some(_) => env.url_or("PUBLIC_BASE_URL", "")?,
+                None => String::new(),
+            },
             quickbooks_environment: environment,
             quickbooks,
             pipedrive,
             frame_ancestors,
         })
+    }
+
+    /// Our base URL for a request: the configured one, else the scheme and host the request came
+    /// to (API Gateway passes its own domain as `Host` and the scheme as `X-Forwarded-Proto`).
+    pub fn base_url(&self, headers: &http::HeaderMap) -> String {
+        if !self.public_base_url.is_empty() {
+            return self.public_base_url.clone();
+        }
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let proto = match header("x-forwarded-proto") {
+            Some("http") => "http",
+            _ => "https",
+        };
+        let host = header("host")
+            .filter(|h| {
+                h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+            })
+            .unwrap_or("localhost");
+        format!("{proto}://{host}")
     }
 
     /// A deployment whose upstreams are at the given bases (tests, local runs).
@@ -278,4 +309,36 @@ async fn read_app_secret(
         };
         failed(format!("{what} (line {}, column {})", e.line(), e.column()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_url_comes_from_the_configuration_or_the_request() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "abc123.execute-api.eu-west-1.amazonaws.com".parse().unwrap());
+        let mut deployment = Deployment::simulated("http://127.0.0.1:8080", "http://q", "http://p");
+        assert_eq!(deployment.base_url(&headers), "http://127.0.0.1:8080");
+        deployment.public_base_url = String::new();
+        assert_eq!(
+            deployment.base_url(&headers),
+            "https://abc123.execute-api.eu-west-1.amazonaws.com"
+        );
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        headers.insert("host", "evil.example/<script>".parse().unwrap());
+        assert_eq!(deployment.base_url(&headers), "http://localhost");
+    }
+
+    #[test]
+    fn deployment_settings_are_validated() {
+        let env = Env::from_pairs([("QUICKBOOKS_ENVIRONMENT", "staging")]);
+        assert!(Deployment::from_env(&env).unwrap_err().to_string().contains("QUICKBOOKS_ENVIRONMENT"));
+        let env = Env::from_pairs([("PUBLIC_BASE_URL", "not a url")]);
+        assert!(Deployment::from_env(&env).unwrap_err().to_string().contains("PUBLIC_BASE_URL"));
+        let ok = Deployment::from_env(&Env::default()).unwrap();
+        assert_eq!(ok.public_base_url, "");
+        assert_eq!(ok.frame_ancestors, vec!["https://*.pipedrive.com".to_string()]);
+    }
 }

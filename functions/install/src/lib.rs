@@ -88,20 +88,16 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The Pipedrive redirect URI of this deployment.
-pub fn pipedrive_redirect_uri(app: &App) -> String {
-    format!(
-        "{}{PIPEDRIVE_CALLBACK_PATH}",
-        app.deployment.public_base_url
-    )
+/// The Pipedrive redirect URI of this deployment (`base` from [`Deployment::base_url`]).
+///
+/// [`Deployment::base_url`]: shared::app::Deployment::base_url
+pub fn pipedrive_redirect_uri(base: &str) -> String {
+    format!("{base}{PIPEDRIVE_CALLBACK_PATH}")
 }
 
 /// The QuickBooks redirect URI of this deployment.
-pub fn quickbooks_redirect_uri(app: &App) -> String {
-    format!(
-        "{}{QUICKBOOKS_CALLBACK_PATH}",
-        app.deployment.public_base_url
-    )
+pub fn quickbooks_redirect_uri(base: &str) -> String {
+    format!("{base}{QUICKBOOKS_CALLBACK_PATH}")
 }
 
 fn signer(app: &App) -> StateSigner {
@@ -246,15 +242,17 @@ struct PipedriveCallbackQuery {
 
 async fn pipedrive_callback(
     State(app): State<App>,
+    headers: HeaderMap,
     QueryParams(query): QueryParams<PipedriveCallbackQuery>,
 ) -> Response {
-    match install(&app, query).await {
+    let base = app.deployment.base_url(&headers);
+    match install(&app, &base, query).await {
         Ok(response) => response,
         Err(page) => page.into_response(),
     }
 }
 
-async fn install(app: &App, query: PipedriveCallbackQuery) -> Result<Response, Page> {
+async fn install(app: &App, base: &str, query: PipedriveCallbackQuery) -> Result<Response, Page> {
     if let Some(error) = query.error.as_deref() {
         return Err(if error == "access_denied" {
             Page::new(
@@ -302,7 +300,7 @@ async fn install(app: &App, query: PipedriveCallbackQuery) -> Result<Response, P
     let credentials = pipedrive_credentials(app);
     let answer = app
         .pipedrive
-        .exchange_code(&credentials, code, &pipedrive_redirect_uri(app))
+        .exchange_code(&credentials, code, &pipedrive_redirect_uri(base))
         .await
         .map_err(|error| match error {
             PipedriveError::InvalidGrant(_) => Page::new(
@@ -653,7 +651,7 @@ async fn quickbooks_connect(
     state.confirm_new_realm = request.confirm_new_realm;
     let authorize_url = app.quickbooks.authorize_url(
         &app.credentials.quickbooks_client_id,
-        &quickbooks_redirect_uri(&app),
+        &quickbooks_redirect_uri(&app.deployment.base_url(&headers)),
         &signer(&app).sign(&state),
     );
     Ok(Json(json!({
@@ -683,14 +681,16 @@ const CONNECT_AGAIN: &str =
 
 async fn quickbooks_callback(
     State(app): State<App>,
+    headers: HeaderMap,
     QueryParams(query): QueryParams<QuickBooksCallbackQuery>,
 ) -> Response {
-    match connect(&app, query).await {
+    let base = app.deployment.base_url(&headers);
+    match connect(&app, &base, query).await {
         Ok(page) | Err(page) => page.into_response(),
     }
 }
 
-async fn connect(app: &App, query: QuickBooksCallbackQuery) -> Result<Page, Page> {
+async fn connect(app: &App, base: &str, query: QuickBooksCallbackQuery) -> Result<Page, Page> {
     if let Some(error) = query.error.as_deref() {
         return Err(if error == "access_denied" {
             Page::new(
@@ -814,7 +814,7 @@ async fn connect(app: &App, query: QuickBooksCallbackQuery) -> Result<Page, Page
     let credentials = quickbooks_credentials(app);
     let answer = app
         .quickbooks
-        .exchange_code(&credentials, code, &quickbooks_redirect_uri(app))
+        .exchange_code(&credentials, code, &quickbooks_redirect_uri(base))
         .await
         .map_err(|error| match error {
             QuickBooksError::InvalidGrant { .. } => Page::new(

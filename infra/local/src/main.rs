@@ -12,6 +12,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = local::start(&env, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     println!("Pipedrive ↔ QuickBooks app running at {}", server.url());
     println!("  health: {}/healthz", server.url());
+    if let Some(sims) = &server.simulators {
+        println!("  simulated Pipedrive:  {}", sims.pipedrive_url);
+        println!("  simulated QuickBooks: {}", sims.quickbooks_url);
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -637,6 +637,7 @@ impl TokenManager {
         tracing::warn!(
             company_id = company.0,
             realm_id = dead.realm_id.as_str(),
+            alert = "quickbooks_needs_reconnect",
             "QuickBooks connection needs reconnecting"
         );
         if let Err(error) = self
