@@ -90,7 +90,7 @@ fn conflict(detail: String, caller: &Caller, link: &InvoiceLink) -> ApiError {
 }
 
 fn money(amount: Decimal, currency: &str) -> String {
-    format!("{} {currency}", amount.round_dp(2))
+    format!("{:.2} {currency}", amount)
 }
 
 /// Records a QuickBooks failure in the deal's log and turns it into the answer.
@@ -225,8 +225,8 @@ pub(crate) async fn void(
             .await;
         match result {
             Ok(voided) => {
+                // The log first: QuickBooks changed, whatever happens to the link write.
                 let was = invoice.total_amt.unwrap_or(link.total);
-                let link = caller.apply(&app, &link, &voided).await?;
                 let message = format!(
                     "{label} was voided in QuickBooks (its total was {}).",
                     money(was, &link.currency)
@@ -238,6 +238,7 @@ pub(crate) async fn void(
                         Entry::ok("invoice.voided", Some(&invoice_id), message.clone()),
                     )
                     .await;
+                let link = caller.apply(&app, &link, &voided).await?;
                 return Ok(answer(&caller, &link, message));
             }
             Err(e) if is_stale(&e) && !retried_stale => {
@@ -363,9 +364,6 @@ pub(crate) async fn delete(
             .await;
         match result {
             Ok(()) => {
-                let link = caller
-                    .apply(&app, &link, &deleted_stub(&invoice_id))
-                    .await?;
                 let message = format!("{label} was deleted from QuickBooks.");
                 caller
                     .record(
@@ -374,6 +372,9 @@ pub(crate) async fn delete(
                         Entry::ok("invoice.deleted", Some(&invoice_id), message.clone()),
                     )
                     .await;
+                let link = caller
+                    .apply(&app, &link, &deleted_stub(&invoice_id))
+                    .await?;
                 return Ok(answer(&caller, &link, message));
             }
             Err(e) if is_stale(&e) && !retried_stale => {
@@ -509,7 +510,6 @@ pub(crate) async fn send(
         .await;
     match result {
         Ok(sent) => {
-            let link = caller.apply(&app, &link, &sent).await?;
             let recipient = to
                 .or_else(|| sent.bill_email.as_ref().and_then(|e| e.address.clone()))
                 .or(bill_email)
@@ -522,6 +522,7 @@ pub(crate) async fn send(
                     Entry::ok("invoice.sent", Some(&invoice_id), message.clone()),
                 )
                 .await;
+            let link = caller.apply(&app, &link, &sent).await?;
             Ok(answer(&caller, &link, message))
         }
         Err(e) if is_not_found(&e) => {
@@ -675,4 +676,65 @@ pub(crate) async fn open(
         )
         .await;
     Ok(Json(OpenAnswer { url }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use shared::app::Deployment;
+    use shared::domain::{
+        CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
+        UserId,
+    };
+    use shared::pipedrive::client::PipedriveEndpoints;
+    use shared::testing::{embedded_app, embedded_app_with};
+
+    fn profile(environment: QuickBooksEnvironment) -> CompanyProfile {
+        let mut profile = CompanyProfile::new(CompanyId(1), Utc::now());
+        profile.quickbooks = Some(QuickBooksConnection {
+            realm_id: "9341".into(),
+            environment,
+            state: ConnectionState::Connected,
+            connected_by: UserId(2),
+            connected_at: Utc::now(),
+            reason: None,
+        });
+        profile
+    }
+
+    #[test]
+    fn deep_links_follow_the_connections_environment() {
+        let app = embedded_app_with(Deployment {
+            public_base_url: "https://api.example".into(),
+            quickbooks_environment: QuickBooksEnvironment::Sandbox,
+            quickbooks: QuickBooksEndpoints::intuit(QuickBooksEnvironment::Sandbox),
+            pipedrive: PipedriveEndpoints::pipedrive(),
+            frame_ancestors: vec![],
+        });
+        assert_eq!(
+            quickbooks_invoice_url(&app, &profile(QuickBooksEnvironment::Production), "130"),
+            "https://app.qbo.intuit.com/app/invoice?txnId=130"
+        );
+        assert_eq!(
+            quickbooks_invoice_url(&app, &profile(QuickBooksEnvironment::Sandbox), "130"),
+            "https://app.sandbox.qbo.intuit.com/app/invoice?txnId=130"
+        );
+        let simulated = embedded_app();
+        assert!(
+            quickbooks_invoice_url(&simulated, &profile(QuickBooksEnvironment::Sandbox), "7")
+                .starts_with("http://127.0.0.1:9/app")
+        );
+    }
+
+    #[test]
+    fn payments_are_seen_in_linked_transactions() {
+        let invoice: Invoice = serde_json::from_value(serde_json::json!({
+            "Id": "1", "TotalAmt": 10, "Balance": 10,
+            "LinkedTxn": [{"TxnId": "5", "TxnType": "Payment"}]
+        }))
+        .unwrap();
+        assert!(has_payments(&invoice));
+        assert!(!has_payments(&Invoice::default()));
+    }
 }

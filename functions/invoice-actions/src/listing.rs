@@ -11,6 +11,7 @@ use shared::domain::links::refreshed_link;
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus, Tenant};
 use shared::error::ApiError;
 use shared::http::{PathParams, QueryParams};
+use shared::quickbooks::model::Invoice;
 use shared::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
 
 use crate::views::{ActivityLog, ActivityView, DealInvoices, RefreshReport};
@@ -93,11 +94,30 @@ pub(crate) async fn refresh(
             return Err(error);
         }
     };
+    // Only what differs from this deal's links goes through the store: an unchanged invoice
+    // (the usual case) costs no store call at all.
+    let mine: HashMap<&str, &InvoiceLink> = links
+        .iter()
+        .filter(|l| l.realm_id == realm)
+        .map(|l| (l.invoice_id.as_str(), l))
+        .collect();
+    let changed: Vec<Invoice> = invoices
+        .into_iter()
+        .filter(|invoice| {
+            invoice
+                .id
+                .as_deref()
+                .and_then(|id| mine.get(id))
+                .is_some_and(|link| {
+                    refreshed_link(link, invoice, caller.today, caller.now).is_some()
+                })
+        })
+        .collect();
     let outcome = apply_invoices(
         &app.records,
         caller.company(),
         &realm,
-        &invoices,
+        &changed,
         caller.today,
         caller.now,
     )
@@ -109,18 +129,11 @@ pub(crate) async fn refresh(
         .map(|l| (l.invoice_id.clone(), l))
         .collect();
     // Links the index did not lead to (it may lag behind the table): applied directly.
-    let by_id: HashMap<&str, _> = invoices
-        .iter()
-        .filter_map(|i| i.id.as_deref().map(|id| (id, i)))
-        .collect();
-    for link in &links {
-        if updated.contains_key(&link.invoice_id) {
+    for invoice in &changed {
+        let Some(link) = invoice.id.as_deref().and_then(|id| mine.get(id)) else {
             continue;
-        }
-        if let Some(invoice) = by_id.get(link.invoice_id.as_str())
-            && link.realm_id == realm
-            && refreshed_link(link, invoice, caller.today, caller.now).is_some()
-        {
+        };
+        if !updated.contains_key(&link.invoice_id) {
             let fresh = caller.apply_direct(&app, link, invoice).await?;
             updated.insert(fresh.invoice_id.clone(), fresh);
         }

@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn the_summary_adds_up_per_currency() {
         let today = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
-        let links = vec![
+        let links = [
             link("1", "USD", dec!(100), dec!(100), InvoiceStatus::Open),
             link("2", "USD", dec!(50), dec!(20), InvoiceStatus::PartiallyPaid),
             link("3", "USD", dec!(70), dec!(0), InvoiceStatus::Paid),

@@ -55,7 +55,11 @@ pub async fn caller(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
 }
 
 /// Runs a QuickBooks call for the caller's company (one retry after a token refresh).
-pub async fn qb<T, F, Fut>(app: &App, caller: &Caller, call: F) -> Result<T, CallError<QuickBooksError>>
+pub async fn qb<T, F, Fut>(
+    app: &App,
+    caller: &Caller,
+    call: F,
+) -> Result<T, CallError<QuickBooksError>>
 where
     F: FnMut(QuickBooksAccess) -> Fut,
     Fut: Future<Output = Result<T, QuickBooksError>>,
@@ -80,7 +84,11 @@ pub async fn qb_query(
 }
 
 /// Runs a Pipedrive call with the caller's tokens.
-pub async fn pd<T, F, Fut>(app: &App, caller: &Caller, call: F) -> Result<T, CallError<PipedriveError>>
+pub async fn pd<T, F, Fut>(
+    app: &App,
+    caller: &Caller,
+    call: F,
+) -> Result<T, CallError<PipedriveError>>
 where
     F: FnMut(PipedriveAccess) -> Fut,
     Fut: Future<Output = Result<T, PipedriveError>>,
@@ -104,12 +112,18 @@ pub fn quickbooks_error(error: QuickBooksError, doing: &str) -> ApiError {
             let message = fault_message(fault);
             let code = fault.code().to_string();
             let hint = match code.as_str() {
-                "6000" => " Check the tax codes, currency and customer in QuickBooks, or change the invoice.",
+                "6000" => {
+                    " Check the tax codes, currency and customer in QuickBooks, or change the invoice."
+                }
                 "6140" => " Choose another invoice number.",
-                "610" | "2500" => " An item, tax code or customer it refers to was deleted or made inactive in QuickBooks; choose another.",
+                "610" | "2500" => {
+                    " An item, tax code or customer it refers to was deleted or made inactive in QuickBooks; choose another."
+                }
                 "6240" => " Another customer, vendor or employee already has that name.",
                 "6190" => " The QuickBooks subscription of the company is not active.",
-                "6210" => " The invoice date is in a closed accounting period; choose a later date.",
+                "6210" => {
+                    " The invoice date is in a closed accounting period; choose a later date."
+                }
                 _ => "",
             };
             let field = match code.as_str() {
@@ -155,6 +169,12 @@ fn setup_key(app: &App, realm: &str) -> SetupKey {
 pub fn forget_setup(app: &App, realm: &str) {
     let mut cache = SETUP_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     cache.remove(&setup_key(app, realm));
+}
+
+/// Puts a company's setup in this instance's cache (warm-up, benchmarks and tests).
+pub fn prime_setup(app: &App, realm: &str, setup: CompanySetup) {
+    let mut cache = SETUP_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    cache.insert(setup_key(app, realm), (Instant::now(), setup));
 }
 
 /// The company's setup: from this instance's cache, else one parallel round of QuickBooks reads.
@@ -241,8 +261,16 @@ async fn fetch_setup(app: &App, caller: &Caller) -> Result<CompanySetup, ApiErro
         .and_then(|s| s.custom_field.as_ref())
         .map(custom_field_defs)
         .unwrap_or_default();
+    // `Country` is ISO-2, or ISO-3 since late 2025.
+    let us = matches!(info.country.as_deref().map(str::trim), Some("US" | "USA"));
     Ok(CompanySetup {
-        us: info.country.as_deref().map(str::trim) == Some("US"),
+        us,
+        automated_sales_tax: us
+            && prefs
+                .tax_prefs
+                .as_ref()
+                .and_then(|t| t.partner_tax_enabled)
+                .unwrap_or(false),
         home_currency: home.clone(),
         multi_currency: multi,
         currencies: currencies
@@ -274,12 +302,15 @@ pub fn custom_field_defs(value: &Value) -> Vec<CustomFieldDef> {
         if let Some(n) = name.strip_prefix("SalesFormsPrefs.UseSalesCustom") {
             flags.insert(
                 n.to_string(),
-                entry.get("BooleanValue").and_then(Value::as_bool).unwrap_or(false),
+                entry
+                    .get("BooleanValue")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             );
-        } else if let Some(n) = name.strip_prefix("SalesFormsPrefs.SalesCustomName") {
-            if let Some(v) = entry.get("StringValue").and_then(Value::as_str) {
-                names.insert(n.to_string(), v.to_string());
-            }
+        } else if let Some(n) = name.strip_prefix("SalesFormsPrefs.SalesCustomName")
+            && let Some(v) = entry.get("StringValue").and_then(Value::as_str)
+        {
+            names.insert(n.to_string(), v.to_string());
         }
     };
     let groups: Vec<&Value> = match value {
@@ -304,4 +335,28 @@ pub fn custom_field_defs(value: &Value) -> Vec<CustomFieldDef> {
         .collect();
     defs.sort_by(|a, b| a.definition_id.cmp(&b.definition_id));
     defs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn enabled_custom_fields_are_read_from_the_preferences() {
+        let prefs = json!([{"CustomField": [
+            {"Name": "SalesFormsPrefs.UseSalesCustom1", "Type": "BooleanType", "BooleanValue": true},
+            {"Name": "SalesFormsPrefs.SalesCustomName1", "Type": "StringType", "StringValue": "Crew #"},
+            {"Name": "SalesFormsPrefs.UseSalesCustom2", "Type": "BooleanType", "BooleanValue": false},
+            {"Name": "SalesFormsPrefs.SalesCustomName2", "Type": "StringType", "StringValue": "Unused"}
+        ]}]);
+        assert_eq!(
+            custom_field_defs(&prefs),
+            vec![CustomFieldDef {
+                definition_id: "1".into(),
+                name: "Crew #".into()
+            }]
+        );
+        assert!(custom_field_defs(&json!({})).is_empty());
+    }
 }

@@ -113,7 +113,11 @@ pub async fn create(
             if !failure.called_quickbooks && attempt == 0 {
                 forget(&app.records, &record).await;
             } else {
-                let next = if failure.definitive { attempt + 1 } else { attempt };
+                let next = if failure.definitive {
+                    attempt + 1
+                } else {
+                    attempt
+                };
                 release_for_retry(&app.records, record, next).await;
             }
             Err(failure.error)
@@ -156,10 +160,9 @@ pub async fn run(
         })?;
     match form.customer_id.as_deref() {
         None => {
-            return Err(missing_customer(
-                "Choose the QuickBooks customer for this invoice.",
-            )
-            .into());
+            return Err(
+                missing_customer("Choose the QuickBooks customer for this invoice.").into(),
+            );
         }
         Some(id) if id != link.customer_id => {
             return Err(missing_customer(&format!(
@@ -245,8 +248,15 @@ async fn finish(
     let company = caller.tenant.company_id;
     let now = Utc::now();
     let today = today_in(&caller.profile.time_zone, now);
-    let fresh = link_from_invoice(company, DealId(deal_id), &caller.realm_id, &invoice, today, now)
-        .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
+    let fresh = link_from_invoice(
+        company,
+        DealId(deal_id),
+        &caller.realm_id,
+        &invoice,
+        today,
+        now,
+    )
+    .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
     let (link, first_time) = match app.records.create_invoice_link(&fresh).await {
         Ok(link) => (link, true),
         Err(StoreError::Conflict { .. }) => {
@@ -268,7 +278,10 @@ async fn finish(
             .deal_activity(company, DealId(deal_id), 50)
             .await?
             .iter()
-            .any(|e| e.kind == "invoice.created" && e.invoice_id.as_deref() == Some(link.invoice_id.as_str()));
+            .any(|e| {
+                e.kind == "invoice.created"
+                    && e.invoice_id.as_deref() == Some(link.invoice_id.as_str())
+            });
     let note = if already_told {
         NoteOutcome {
             posted: true,
@@ -307,7 +320,10 @@ async fn finish(
                     id: uuid::Uuid::new_v4().to_string(),
                     kind: "note.failed".into(),
                     outcome: Outcome::Failed,
-                    message: format!("The note about invoice {} could not be added to the deal: {error}", doc_label(&link)),
+                    message: format!(
+                        "The note about invoice {} could not be added to the deal: {error}",
+                        doc_label(&link)
+                    ),
                     invoice_id: Some(link.invoice_id.clone()),
                     user_id: Some(caller.tenant.user_id),
                     intuit_tid: None,

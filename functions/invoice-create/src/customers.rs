@@ -22,7 +22,7 @@ use shared::tokens::manager::CallError;
 
 use crate::context::{Caller, caller, company_setup, qb, qb_error, qb_query, quickbooks_error};
 use crate::draft::{DealPath, party_of};
-use crate::idempotency::{derived_request_id, idempotency_key};
+use crate::idempotency::{body_hash, derived_request_id, idempotency_key};
 use crate::views::{CustomerSummary, search_term};
 
 #[derive(Debug, Deserialize)]
@@ -70,7 +70,12 @@ pub async fn search(
         .filter_map(CustomerSummary::of)
         .collect();
     if let Some(emails) = emails.map_err(|e| qb_error(e, doing))? {
-        for c in emails.customer.unwrap_or_default().iter().filter_map(CustomerSummary::of) {
+        for c in emails
+            .customer
+            .unwrap_or_default()
+            .iter()
+            .filter_map(CustomerSummary::of)
+        {
             if !customers.iter().any(|x| x.id == c.id) {
                 customers.push(c);
             }
@@ -157,7 +162,11 @@ fn tax_id_fields(customer: &mut Customer, us: bool, tax_id: &str) {
     }
 }
 
-async fn find_by_name(app: &App, caller: &Caller, name: &str) -> Result<Option<Customer>, ApiError> {
+async fn find_by_name(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+) -> Result<Option<Customer>, ApiError> {
     let q = Query::select("Customer")
         .eq("DisplayName", name)
         .max_results(1);
@@ -233,16 +242,27 @@ pub async fn create(
             .map(physical_address),
         ..Customer::default()
     };
-    if let Some(tax_id) = body.tax_id.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(tax_id) = body
+        .tax_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         tax_id_fields(&mut customer, setup.us, tax_id);
     }
-    let request_id = derived_request_id(
-        caller.tenant.company_id,
-        "customer",
-        key.as_deref()
-            .unwrap_or(&crate::idempotency::body_hash(&json!({"body": serde_json::to_value(&body).unwrap_or(Value::Null)}))),
-        0,
-    );
+    // Without a key, the same body (a double click) makes the same `requestid`.
+    let key_material = match key {
+        Some(key) => key,
+        None => body_hash(&json!({
+            "deal_id": body.deal_id,
+            "display_name": name,
+            "currency": currency,
+            "email": body.email,
+            "address": body.address,
+            "tax_id": body.tax_id,
+        })),
+    };
+    let request_id = derived_request_id(caller.tenant.company_id, "customer", &key_material, 0);
     let client = app.quickbooks.clone();
     let created = qb(&app, &caller, |a| {
         let client = client.clone();
@@ -386,7 +406,9 @@ pub async fn link(
         CallError::Call(QuickBooksError::Fault { ref fault, .. })
             if fault.has_code("610") || fault.has_code("2500") =>
         {
-            ApiError::not_found("QuickBooks has no such customer (it may have been deleted or merged).")
+            ApiError::not_found(
+                "QuickBooks has no such customer (it may have been deleted or merged).",
+            )
         }
         other => qb_error(other, "reading the customer"),
     })?;
@@ -423,10 +445,19 @@ pub async fn link(
 }
 
 /// The sparse changes that bring the customer in line with the block (only what differs).
-pub fn customer_changes(customer: &Customer, block: &CustomerBlock, us: bool) -> (Value, Vec<String>) {
+pub fn customer_changes(
+    customer: &Customer,
+    block: &CustomerBlock,
+    us: bool,
+) -> (Value, Vec<String>) {
     let mut changes = serde_json::Map::new();
     let mut fields = Vec::new();
-    if let Some(email) = block.email.as_deref().map(str::trim).filter(|e| is_plausible_email(e)) {
+    if let Some(email) = block
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| is_plausible_email(e))
+    {
         let current = customer
             .primary_email_addr
             .as_ref()
@@ -454,7 +485,12 @@ pub fn customer_changes(customer: &Customer, block: &CustomerBlock, us: bool) ->
             fields.push("address".to_string());
         }
     }
-    if let Some(tax_id) = block.tax_id.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(tax_id) = block
+        .tax_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         if us {
             let note = format!("Tax ID: {tax_id}");
             if customer.notes.as_deref() != Some(note.as_str()) {
@@ -464,7 +500,14 @@ pub fn customer_changes(customer: &Customer, block: &CustomerBlock, us: bool) ->
         } else {
             // QuickBooks masks the stored value to its last characters: compare those.
             let current = customer.primary_tax_identifier.as_deref().unwrap_or("");
-            let tail: String = tax_id.chars().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = tax_id
+                .chars()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             if current.is_empty() || !current.ends_with(&tail) {
                 changes.insert("PrimaryTaxIdentifier".into(), json!(tax_id));
                 fields.push("tax_id".to_string());
@@ -494,7 +537,10 @@ async fn push_block(
         let mut body = changes;
         if let Value::Object(map) = &mut body {
             map.insert("Id".into(), json!(id));
-            map.insert("SyncToken".into(), json!(current.sync_token.clone().unwrap_or_default()));
+            map.insert(
+                "SyncToken".into(),
+                json!(current.sync_token.clone().unwrap_or_default()),
+            );
             map.insert("sparse".into(), json!(true));
         }
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -530,4 +576,71 @@ async fn push_block(
         detail: "Someone changed the customer in QuickBooks at the same time. Try again.".into(),
         current: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer() -> Customer {
+        serde_json::from_value(json!({
+            "Id": "3", "SyncToken": "0", "DisplayName": "Acme",
+            "PrimaryEmailAddr": {"Address": "AP@acme.example"},
+            "BillAddr": {"Id": "9", "Line1": "1 Main St.", "City": "Bayshore", "CountrySubDivisionCode": "CA",
+                         "PostalCode": "94326", "Country": "USA"},
+            "PrimaryTaxIdentifier": "XXXXXX56789"
+        }))
+        .unwrap()
+    }
+
+    fn block(email: Option<&str>, city: Option<&str>, tax_id: Option<&str>) -> CustomerBlock {
+        CustomerBlock {
+            name: "Acme".into(),
+            email: email.map(str::to_string),
+            address: city.map(|c| PostalAddress {
+                line1: Some("1 Main St.".into()),
+                city: Some(c.into()),
+                region: Some("CA".into()),
+                postal_code: Some("94326".into()),
+                country: Some("USA".into()),
+                ..PostalAddress::default()
+            }),
+            tax_id: tax_id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_what_differs_is_pushed() {
+        let c = customer();
+        let (changes, fields) = customer_changes(
+            &c,
+            &block(
+                Some("ap@acme.example"),
+                Some("Bayshore"),
+                Some("GB123456789"),
+            ),
+            false,
+        );
+        assert!(
+            fields.is_empty(),
+            "same email (any case), address, masked tax id: {changes}"
+        );
+        let (changes, fields) = customer_changes(
+            &c,
+            &block(Some("new@acme.example"), Some("Austin"), Some("GB999")),
+            false,
+        );
+        assert_eq!(fields, ["email", "address", "tax_id"]);
+        assert_eq!(
+            changes["PrimaryEmailAddr"],
+            json!({"Address": "new@acme.example"})
+        );
+        assert_eq!(changes["BillAddr"]["City"], "Austin");
+        assert_eq!(changes["PrimaryTaxIdentifier"], "GB999");
+        // US customers keep the tax id in Notes; an implausible email is never pushed.
+        let (changes, fields) =
+            customer_changes(&c, &block(Some("nope"), None, Some("12-3456789")), true);
+        assert_eq!(fields, ["tax_id"]);
+        assert_eq!(changes["Notes"], "Tax ID: 12-3456789");
+    }
 }

@@ -309,7 +309,9 @@ async fn suggest_customers(
         let q = Query::select("Customer")
             .eq("DisplayName", name.as_str())
             .max_results(10);
-        qb_query(app, caller, &q).await.map(|r| r.customer.unwrap_or_default())
+        qb_query(app, caller, &q)
+            .await
+            .map(|r| r.customer.unwrap_or_default())
     };
     let email = block.email.clone();
     let by_email = async {
@@ -319,7 +321,9 @@ async fn suggest_customers(
                 let q = Query::select("Customer")
                     .eq("PrimaryEmailAddr", e.as_str())
                     .max_results(10);
-                qb_query(app, caller, &q).await.map(|r| r.customer.unwrap_or_default())
+                qb_query(app, caller, &q)
+                    .await
+                    .map(|r| r.customer.unwrap_or_default())
             }
         }
     };
@@ -390,17 +394,16 @@ async fn item_suggestions(
             && !out.contains_key(&id)
             && !p.name.trim().is_empty()
         {
-            by_name.entry(p.name.trim().to_string()).or_default().push(id);
+            by_name
+                .entry(p.name.trim().to_string())
+                .or_default()
+                .push(id);
         }
     }
     let names: Vec<String> = by_name.keys().cloned().collect();
     let queries: Vec<Query> = names
         .chunks(30)
-        .map(|chunk| {
-            Query::select("Item")
-                .is_in("Name", chunk)
-                .max_results(1000)
-        })
+        .map(|chunk| Query::select("Item").is_in("Name", chunk).max_results(1000))
         .collect();
     let answers = futures::future::join_all(queries.iter().map(|q| qb_query(app, caller, q))).await;
     let mut found: Vec<Item> = Vec::new();
@@ -480,6 +483,9 @@ fn assemble(
     if setup.us && mode == TaxMode::Inclusive {
         warnings.push("The deal's prices include tax, but US sales tax is always added on top: the lines are converted to net amounts with the deal's tax percentage, and QuickBooks adds the tax of the rate you choose.".into());
     }
+    if setup.automated_sales_tax {
+        warnings.push("Your QuickBooks company uses Automated Sales Tax: QuickBooks works out the sales tax itself when the invoice is created, so the tax shown here is an estimate.".into());
+    }
     let deal_discounts: Vec<DealDiscountLine> = draft::discounts_from_deal(discounts);
     let today = today_in(&caller.profile.time_zone, Utc::now());
     let currency = deal
@@ -508,7 +514,11 @@ fn assemble(
         discounts: deal_discounts,
         bill_email: block.email.clone(),
         customer_memo: None,
-        private_note: Some(format!("Pipedrive deal {} \"{}\"", deal.id, deal.title.trim())),
+        private_note: Some(format!(
+            "Pipedrive deal {} \"{}\"",
+            deal.id,
+            deal.title.trim()
+        )),
         doc_number: None,
         custom_fields: Vec::new(),
         expected_total: None,

@@ -100,7 +100,9 @@ fn mismatch() -> ApiError {
 
 fn busy() -> ApiError {
     ApiError::Conflict {
-        detail: "A request with this Idempotency-Key is still being processed. Try again in a moment.".into(),
+        detail:
+            "A request with this Idempotency-Key is still being processed. Try again in a moment."
+                .into(),
         current: None,
     }
 }
@@ -167,7 +169,12 @@ pub async fn claim(
 }
 
 /// Stores the answer: every later request with the key gets it.
-pub async fn complete(records: &Records, mut record: IdempotencyRecord, status: StatusCode, body: &Value) {
+pub async fn complete(
+    records: &Records,
+    mut record: IdempotencyRecord,
+    status: StatusCode,
+    body: &Value,
+) {
     record.state = IdempotencyState::Complete {
         status: status.as_u16(),
         body: body.clone(),

@@ -80,7 +80,9 @@ pub async fn link(
             "Choose a QuickBooks product or service.",
         )]));
     }
-    let q = Query::select("Item").eq("Id", item_id.as_str()).max_results(1);
+    let q = Query::select("Item")
+        .eq("Id", item_id.as_str())
+        .max_results(1);
     let found = qb_query(&app, &caller, &q)
         .await
         .map_err(|e| qb_error(e, "reading the item"))?;
@@ -99,7 +101,10 @@ pub async fn link(
     let summary = ItemSummary::of(&item)
         .ok_or_else(|| ApiError::internal("QuickBooks answered an item without an Id"))?;
     let company = caller.tenant.company_id;
-    let existing = app.records.get_product_link(company, path.product_id).await?;
+    let existing = app
+        .records
+        .get_product_link(company, path.product_id)
+        .await?;
     let mut link = ProductLink {
         company_id: company,
         product_id: path.product_id,
@@ -111,7 +116,10 @@ pub async fn link(
         version: 0,
     };
     if let Some(old) = &existing {
-        if old.item_id == link.item_id && old.realm_id == link.realm_id && old.item_name == link.item_name {
+        if old.item_id == link.item_id
+            && old.realm_id == link.realm_id
+            && old.item_name == link.item_name
+        {
             return Ok(Json(LinkedItem {
                 item: summary,
                 link: old.clone(),

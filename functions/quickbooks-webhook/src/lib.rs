@@ -95,10 +95,7 @@ async fn receive(
     body: Bytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
     let started = Instant::now();
-    let Some(signature) = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
         return Err(ApiError::Unauthorized(
             "The intuit-signature header is missing.".into(),
         ));
@@ -150,13 +147,16 @@ async fn receive(
         let retry = match tokio::time::timeout(left, work).await {
             Ok(Ok(outcome)) => {
                 receipt.updated += outcome.applied.changed;
-                match outcome.failures.first() {
-                    None => None,
-                    Some((company, error)) => Some(format!("company {company}: {error}")),
-                }
+                outcome
+                    .failures
+                    .first()
+                    .map(|(company, error)| format!("company {company}: {error}"))
             }
             Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => Some(format!("not finished within {} ms", state.budget.as_millis())),
+            Err(_) => Some(format!(
+                "not finished within {} ms",
+                state.budget.as_millis()
+            )),
         };
         if let Some(reason) = retry {
             tracing::info!(realm_id = %realm, %reason, "webhook changes handed to the sync queue");
@@ -165,9 +165,11 @@ async fn receive(
                 invoice_ids: wanted.invoices.into_iter().collect(),
                 payment_ids: wanted.payments.into_iter().collect(),
             };
-            state.queue.send(&[job]).await.map_err(|e| {
-                ApiError::internal(format!("queueing webhook changes failed: {e}"))
-            })?;
+            state
+                .queue
+                .send(&[job])
+                .await
+                .map_err(|e| ApiError::internal(format!("queueing webhook changes failed: {e}")))?;
             receipt.queued += 1;
         }
     }

@@ -90,24 +90,47 @@ impl Applied {
     }
 }
 
-/// The statuses of `company`'s links to `ids` of `realm` before an update, keyed by
-/// (deal, invoice id).
+/// What a link said before an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Before {
+    pub status: InvoiceStatus,
+    pub sync_token: Option<String>,
+}
+
+/// `company`'s links to `ids` of `realm` before an update, keyed by (deal, invoice id).
 pub async fn linked_statuses(
     app: &App,
     company: CompanyId,
     realm: &str,
     ids: impl IntoIterator<Item = &str>,
-) -> Result<HashMap<(DealId, String), InvoiceStatus>, StoreError> {
+) -> Result<HashMap<(DealId, String), Before>, StoreError> {
     let mut out = HashMap::new();
     let unique: BTreeSet<&str> = ids.into_iter().collect();
     for id in unique {
         for link in app.records.find_invoice_links(realm, id).await? {
             if link.company_id == company {
-                out.insert((link.deal_id, link.invoice_id.clone()), link.status);
+                out.insert(
+                    (link.deal_id, link.invoice_id.clone()),
+                    Before {
+                        status: link.status,
+                        sync_token: link.sync_token.clone(),
+                    },
+                );
             }
         }
     }
     Ok(out)
+}
+
+/// Whether `invoice` is an older version than the one a link reflects by its `SyncToken`
+/// (QuickBooks increments it on every write; `LastUpdatedTime` has whole seconds, so two
+/// changes in one second are told apart only by the token).
+pub fn older_by_sync_token(invoice: &Invoice, known: Option<&str>) -> bool {
+    let parse = |s: Option<&str>| s.and_then(|t| t.trim().parse::<u64>().ok());
+    match (parse(invoice.sync_token.as_deref()), parse(known)) {
+        (Some(seen), Some(known)) => seen < known,
+        _ => false,
+    }
 }
 
 /// Applies `invoices` of `realm` to the company's links (only invoices it links are touched)
@@ -126,10 +149,16 @@ pub async fn apply_for_company(
         invoices.iter().filter_map(|i| i.id.as_deref()),
     )
     .await?;
-    let linked: BTreeSet<&str> = before.keys().map(|(_, id)| id.as_str()).collect();
+    // Invoices some link of the company points at and is not already newer than.
     let relevant: Vec<Invoice> = invoices
         .iter()
-        .filter(|i| i.id.as_deref().is_some_and(|id| linked.contains(id)))
+        .filter(|i| {
+            i.id.as_deref().is_some_and(|id| {
+                before.iter().any(|((_, linked), b)| {
+                    linked == id && !older_by_sync_token(i, b.sync_token.as_deref())
+                })
+            })
+        })
         .cloned()
         .collect();
     if relevant.is_empty() {
@@ -153,7 +182,7 @@ pub async fn apply_for_company(
     for link in outcome.changed {
         let from = before
             .get(&(link.deal_id, link.invoice_id.clone()))
-            .copied()
+            .map(|b| b.status)
             .unwrap_or(link.status);
         if from != link.status {
             let change = StatusChange { link, from };
@@ -208,7 +237,15 @@ pub async fn record_status_change(
         link.balance,
         link.currency
     );
-    append(app, link, "status.changed", Outcome::Succeeded, message, now).await;
+    append(
+        app,
+        link,
+        "status.changed",
+        Outcome::Succeeded,
+        message,
+        now,
+    )
+    .await;
     if link.status != InvoiceStatus::Paid
         || change.from == InvoiceStatus::Paid
         || !profile.settings.note_on_paid
@@ -349,6 +386,22 @@ mod tests {
             }),
             Failure::Error(SyncError::Rejected(_))
         ));
+    }
+
+    #[test]
+    fn an_older_sync_token_is_older_whatever_the_time_says() {
+        let invoice = |token: Option<&str>| Invoice {
+            sync_token: token.map(str::to_string),
+            ..Invoice::default()
+        };
+        assert!(older_by_sync_token(&invoice(Some("2")), Some("3")));
+        assert!(!older_by_sync_token(&invoice(Some("3")), Some("3")));
+        assert!(!older_by_sync_token(&invoice(Some("10")), Some("9")));
+        assert!(
+            !older_by_sync_token(&invoice(None), Some("3")),
+            "deleted stubs apply"
+        );
+        assert!(!older_by_sync_token(&invoice(Some("x")), Some("3")));
     }
 
     #[test]

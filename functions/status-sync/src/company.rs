@@ -62,7 +62,9 @@ pub const MAX_WINDOWS: usize = 50;
 pub enum CompanyOutcome {
     Synced(CompanyReport),
     /// Not synced until a human acts; the connection state already shows why.
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

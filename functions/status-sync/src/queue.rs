@@ -81,10 +81,7 @@ impl SqsQueue {
 impl JobQueue for SqsQueue {
     async fn send(&self, jobs: &[Job]) -> Result<(), QueueError> {
         for chunk in jobs.chunks(SQS_BATCH) {
-            let mut request = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.queue_url);
+            let mut request = self.client.send_message_batch().queue_url(&self.queue_url);
             for (i, job) in chunk.iter().enumerate() {
                 let entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                     .id(format!("m{i}"))

@@ -147,6 +147,45 @@ async fn run_record(app: &App, record: &SqsMessage, now: DateTime<Utc>) -> Optio
     }
 }
 
+/// Why a Lambda invocation failed (the scheduler retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the SQS event could not be read: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+}
+
+/// Whether a Lambda event is an SQS batch (`Records[].eventSource == "aws:sqs"`).
+pub fn is_sqs_event(event: &serde_json::Value) -> bool {
+    event
+        .get("Records")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(serde_json::Value::as_str)
+        == Some("aws:sqs")
+}
+
+/// The Lambda handler of both triggers: an SQS batch runs the worker and answers
+/// `{"batchItemFailures": [...]}`; anything else (the EventBridge Scheduler's input) schedules
+/// and answers `{"enqueued": n}`.
+pub async fn handle_event(
+    app: &App,
+    queue: &dyn JobQueue,
+    event: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, EventError> {
+    if is_sqs_event(&event) {
+        let batch: SqsEvent = serde_json::from_value(event)?;
+        let response = handle_batch(app, &batch, now).await;
+        Ok(serde_json::to_value(response)?)
+    } else {
+        let enqueued = schedule(app, queue).await?;
+        Ok(serde_json::json!({ "enqueued": enqueued }))
+    }
+}
+
 /// What [`drain_once`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct DrainReport {

@@ -9,7 +9,7 @@ use sandbox::harness::FaultSpec;
 use shared::domain::{CompanyId, ConnectionState, DealId, InvoiceStatus};
 use status_sync::company::{CompanyOutcome, sync_company};
 use status_sync::queue::{Job, JobQueue};
-use support::{GB_REALM, US_REALM, World};
+use support::{OTHER_REALM, US_REALM, World};
 
 fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
     Some(Utc::now() - Duration::hours(1))
@@ -42,7 +42,9 @@ async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_d
     w.app.records.save_company(&profile).await.unwrap();
 
     let id = |i: &shared::quickbooks::model::Invoice| i.id.clone().unwrap();
-    w.quickbooks.record_payment(US_REALM, &id(&paid), None).unwrap();
+    w.quickbooks
+        .record_payment(US_REALM, &id(&paid), None)
+        .unwrap();
     w.quickbooks
         .record_payment(US_REALM, &id(&part), Some(dec!(50)))
         .unwrap();
@@ -173,7 +175,10 @@ async fn a_window_with_more_than_1000_changes_is_split_and_nothing_is_missed() {
     let mut second = Vec::new();
     for i in 0..500u64 {
         let invoice = w.create_invoice(US_REALM, dec!(10), due).await;
-        second.push((invoice.clone(), w.link(1, 1_000 + i, US_REALM, &invoice).await));
+        second.push((
+            invoice.clone(),
+            w.link(1, 1_000 + i, US_REALM, &invoice).await,
+        ));
     }
     w.quickbooks
         .record_payment(US_REALM, second[0].0.id.as_deref().unwrap(), Some(dec!(4)))
@@ -192,11 +197,16 @@ async fn a_window_with_more_than_1000_changes_is_split_and_nothing_is_missed() {
         .unwrap();
     w.quickbooks.harness().clear_log();
 
-    let outcome = sync_company(&w.app, CompanyId(1), Utc::now()).await.unwrap();
+    let outcome = sync_company(&w.app, CompanyId(1), Utc::now())
+        .await
+        .unwrap();
     let CompanyOutcome::Synced(report) = outcome else {
         panic!("not synced: {outcome:?}");
     };
-    assert!(report.cdc_calls >= 2, "the full window was split: {report:?}");
+    assert!(
+        report.cdc_calls >= 2,
+        "the full window was split: {report:?}"
+    );
     let cdc_calls = w
         .api_calls(US_REALM)
         .into_iter()
@@ -221,17 +231,17 @@ async fn a_failing_company_does_not_stop_the_others_is_retried_and_keeps_its_wat
     let w = World::embedded().await;
     let watermark = Utc::now() - Duration::hours(1);
     w.connect(1, 11, US_REALM, Some(watermark)).await;
-    w.connect(2, 21, GB_REALM, Some(watermark)).await;
+    w.connect(2, 21, OTHER_REALM, Some(watermark)).await;
     let (us, us_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (gb, gb_link) = w.invoice_on_deal(2, 1, GB_REALM, dec!(100)).await;
+    let (gb, gb_link) = w.invoice_on_deal(2, 1, OTHER_REALM, dec!(100)).await;
     w.quickbooks
         .record_payment(US_REALM, us.id.as_deref().unwrap(), None)
         .unwrap();
     w.quickbooks
-        .record_payment(GB_REALM, gb.id.as_deref().unwrap(), None)
+        .record_payment(OTHER_REALM, gb.id.as_deref().unwrap(), None)
         .unwrap();
     w.quickbooks.harness().set_fault(
-        format!("/v3/company/{GB_REALM}/"),
+        format!("/v3/company/{OTHER_REALM}/"),
         FaultSpec {
             force_500: 100,
             ..FaultSpec::default()
@@ -311,7 +321,11 @@ async fn throttling_fails_the_job_for_a_later_retry_without_spinning() {
     );
     let (_, report) = w.scheduled_run().await;
     assert_eq!(report.failed, 1);
-    assert_eq!(w.api_calls(US_REALM).len(), 1, "no retry loop inside the job");
+    assert_eq!(
+        w.api_calls(US_REALM).len(),
+        1,
+        "no retry loop inside the job"
+    );
     assert_eq!(w.profile(1).await.sync_watermark, Some(watermark));
     assert_eq!(w.queue.visible_len(), 1);
     let retry = w.redeliver().await;
@@ -323,10 +337,10 @@ async fn throttling_fails_the_job_for_a_later_retry_without_spinning() {
 async fn a_company_that_must_reconnect_is_skipped_and_stays_visible_as_such() {
     let w = World::embedded().await;
     w.connect(1, 11, US_REALM, an_hour_ago()).await;
-    w.connect(2, 21, GB_REALM, an_hour_ago()).await;
-    let (invoice, link) = w.invoice_on_deal(2, 1, GB_REALM, dec!(80)).await;
+    w.connect(2, 21, OTHER_REALM, an_hour_ago()).await;
+    let (invoice, link) = w.invoice_on_deal(2, 1, OTHER_REALM, dec!(80)).await;
     w.quickbooks
-        .record_payment(GB_REALM, invoice.id.as_deref().unwrap(), None)
+        .record_payment(OTHER_REALM, invoice.id.as_deref().unwrap(), None)
         .unwrap();
     // The user disconnected the app in QuickBooks: every token of company 1 is dead.
     w.quickbooks.disconnect(US_REALM);
@@ -341,37 +355,50 @@ async fn a_company_that_must_reconnect_is_skipped_and_stays_visible_as_such() {
     // Later schedules do not enqueue it at all until someone reconnects.
     let (enqueued, _) = w.scheduled_run().await;
     assert_eq!(enqueued, 1);
-    let outcome = sync_company(&w.app, CompanyId(1), Utc::now()).await.unwrap();
-    assert!(matches!(outcome, CompanyOutcome::Skipped { .. }), "{outcome:?}");
+    let outcome = sync_company(&w.app, CompanyId(1), Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, CompanyOutcome::Skipped { .. }),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_watermark_older_than_30_days_is_clamped_and_the_gap_re_read() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, Some(Utc::now() - Duration::days(45)))
+    w.connect(1, 11, US_REALM, Some(Utc::now() - Duration::days(10)))
         .await;
     let (invoice, link) = w.invoice_on_deal(1, 1, US_REALM, dec!(80)).await;
-    // The invoice was paid "long ago" as far as CDC is concerned: only the re-read sees it.
+    let (_, open_link) = w.invoice_on_deal(1, 2, US_REALM, dec!(90)).await;
     w.quickbooks
         .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
         .unwrap();
-    let mut stale = w.link_of(&link).await;
-    stale.qbo_updated_at = Some(Utc::now() - Duration::days(40));
-    w.app.records.save_invoice_link(&stale).await.unwrap();
+    // 35 days pass without a sync: the payment is older than anything CDC can still report.
+    w.quickbooks.advance_clock(35 * 24 * 3600);
     w.quickbooks.harness().clear_log();
-    let outcome = sync_company(&w.app, CompanyId(1), Utc::now()).await.unwrap();
+    let now = w.quickbooks.now();
+    let outcome = sync_company(&w.app, CompanyId(1), now).await.unwrap();
     let CompanyOutcome::Synced(report) = outcome else {
         panic!("{outcome:?}")
     };
     assert_eq!(report.cdc_calls, 1);
-    let cdc = &w
-        .api_calls(US_REALM)
-        .into_iter()
-        .find(|r| r.path.ends_with("/cdc"))
-        .unwrap();
-    let query = cdc.query.clone().unwrap_or_default();
-    assert!(query.contains("changedSince"), "{query}");
+    assert!(report.query_calls >= 1, "the gap was re-read: {report:?}");
+    let calls = w.api_calls(US_REALM);
+    // (The access token expired meanwhile: a 401, a refresh, the same call again.)
+    let cdc = calls.iter().rfind(|r| r.path.ends_with("/cdc")).unwrap();
+    assert_eq!(
+        cdc.status, 200,
+        "changedSince clamped into the last 30 days"
+    );
+    assert!(calls.iter().any(|r| r.path.ends_with("/query")));
     assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+    // The other invoice is now past due (due 30 days after creation, 35 days ago).
+    assert_eq!(w.link_of(&open_link).await.status, InvoiceStatus::Overdue);
+    assert_eq!(
+        w.profile(1).await.sync_watermark,
+        Some(now - status_sync::company::WATERMARK_OVERLAP)
+    );
 }
 
 #[tokio::test]
@@ -420,4 +447,82 @@ async fn targeted_jobs_from_the_webhook_run_in_the_worker() {
     let report = w.redeliver().await;
     assert_eq!((report.processed, report.failed), (1, 0));
     assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn the_local_sync_route_schedules_and_delivers_the_jobs() {
+    let w = World::embedded().await;
+    w.connect(1, 11, US_REALM, an_hour_ago()).await;
+    let (invoice, link) = w.invoice_on_deal(1, 1, US_REALM, dec!(80)).await;
+    w.quickbooks
+        .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
+        .unwrap();
+    let server = sandbox::harness::serve(
+        shared::http::finish(status_sync::local_router_with(
+            w.app.clone(),
+            w.queue.clone(),
+        )),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let response = w
+        .http
+        .post(format!("{}/_local/sync", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"enqueued": 1, "processed": 1, "failed": 0, "batches": 1,
+                           "waiting": 0, "dead_letters": 0})
+    );
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn the_lambda_handler_tells_the_schedule_from_an_sqs_batch() {
+    let w = World::embedded().await;
+    w.connect(1, 11, US_REALM, an_hour_ago()).await;
+    w.connect(2, 21, OTHER_REALM, an_hour_ago()).await;
+    // The scheduler's input.
+    let answer = status_sync::worker::handle_event(
+        &w.app,
+        &w.queue,
+        serde_json::json!({"source": "status-sync.schedule"}),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, serde_json::json!({"enqueued": 2}));
+    // Lambda's SQS event (as the event source would deliver it), one message failing.
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{OTHER_REALM}/"),
+        FaultSpec {
+            force_500: 10,
+            ..FaultSpec::default()
+        },
+    );
+    let batch = w.queue.receive(10);
+    let event = serde_json::to_value(&batch).unwrap();
+    assert_eq!(event["Records"][0]["eventSource"], "aws:sqs");
+    let answer = status_sync::worker::handle_event(&w.app, &w.queue, event, Utc::now())
+        .await
+        .unwrap();
+    let failures = answer["batchItemFailures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{answer}");
+    let failed_id = failures[0]["itemIdentifier"].as_str().unwrap();
+    let failed = batch
+        .records
+        .iter()
+        .find(|r| r.message_id.as_deref() == Some(failed_id))
+        .unwrap();
+    assert_eq!(
+        Job::from_body(failed.body.as_deref().unwrap()).unwrap(),
+        Job::Company {
+            company_id: CompanyId(2)
+        }
+    );
 }

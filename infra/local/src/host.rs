@@ -9,6 +9,7 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /` | redirects to `/_local/` |
 //! | `GET /_local/` | start page: who is logged in, "Install the app", app settings, the company's deals |
 //! | `GET /_local/deal/{id}` | a deal view embedding the panel with a signed token in its URL |
 //! | `GET /_local/settings` | the app-settings view embedding the settings page |
@@ -36,6 +37,8 @@ use shared::http::Route;
 use crate::Simulators;
 
 pub const START_ROUTE: Route = Route::new("GET", "/_local/");
+/// `/` sends a newcomer to the start page.
+pub const ROOT_ROUTE: Route = Route::new("GET", "/");
 pub const DEAL_ROUTE: Route = Route::new("GET", "/_local/deal/{id}");
 pub const SETTINGS_ROUTE: Route = Route::new("GET", "/_local/settings");
 pub const SESSION_ROUTE: Route = Route::new("GET", "/_local/session");
@@ -61,6 +64,7 @@ struct Host {
 /// The host's routes, bound to the app and the simulators.
 pub fn router(app: App, sims: &Simulators) -> Router {
     Router::new()
+        .route(ROOT_ROUTE.path, get(to_start))
         .route("/_local", get(start))
         .route(START_ROUTE.path, get(start))
         .route(DEAL_ROUTE.path, get(deal_page))
@@ -168,7 +172,10 @@ fn page(title: &str, body: &str) -> Response {
 
 impl Host {
     fn install_url(&self, w: Who) -> String {
-        let redirect = format!("{}/oauth/pipedrive/callback", self.app.deployment.public_base_url);
+        let redirect = format!(
+            "{}/oauth/pipedrive/callback",
+            self.app.deployment.public_base_url
+        );
         format!(
             "{}/oauth/authorize?client_id={}&redirect_uri={}&company_id={}&user_id={}",
             self.pipedrive_url,
@@ -201,6 +208,10 @@ impl Host {
             w.user_id, w.company_id
         )
     }
+}
+
+async fn to_start() -> axum::response::Redirect {
+    axum::response::Redirect::to("/_local/")
 }
 
 async fn start(State(host): State<Host>, headers: HeaderMap) -> Response {
@@ -299,7 +310,10 @@ async fn deal_page(
         "/ui/panel",
         me,
         "qb-panel",
-        &format!("&resource=deal&view=details&selectedIds={}&isShared=false", deal.id),
+        &format!(
+            "&resource=deal&view=details&selectedIds={}&isShared=false",
+            deal.id
+        ),
     );
     let body = format!(
         "<main class=\"deal\" data-deal=\"{id}\" data-company=\"{c}\" data-user=\"{u}\">\

@@ -43,6 +43,7 @@ pub const LOCAL_ONLY_ROUTES: &[Route] = &[
     Route::new("GET", "/healthz"),
     status_sync::LOCAL_SYNC_ROUTE,
     seed_tenant::SEED_TENANT_ROUTE,
+    host::ROOT_ROUTE,
     host::START_ROUTE,
     host::DEAL_ROUTE,
     host::SETTINGS_ROUTE,

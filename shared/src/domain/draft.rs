@@ -134,6 +134,10 @@ pub struct CompanySetup {
     /// Custom transaction numbers: the invoice number may (and should) be typed.
     pub custom_txn_numbers: bool,
     pub custom_fields: Vec<CustomFieldDef>,
+    /// US Automated Sales Tax: QuickBooks computes the tax itself, so the preview's tax is only
+    /// the rate the form names.
+    #[serde(default)]
+    pub automated_sales_tax: bool,
 }
 
 impl CompanySetup {
@@ -998,6 +1002,7 @@ mod tests {
                 definition_id: "1".into(),
                 name: "Crew #".into(),
             }],
+            automated_sales_tax: false,
         }
     }
 
@@ -1011,6 +1016,7 @@ mod tests {
             default_txn_tax_code: None,
             custom_txn_numbers: true,
             custom_fields: Vec::new(),
+            automated_sales_tax: false,
         }
     }
 
@@ -1037,6 +1043,7 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn product(
         id: u64,
         product_id: u64,

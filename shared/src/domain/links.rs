@@ -90,6 +90,16 @@ pub fn refreshed_link(
     {
         return None;
     }
+    // `LastUpdatedTime` has whole seconds: two changes within one second look equally new, but
+    // every change increments the `SyncToken`, so an older one never overwrites a newer one.
+    let version = |token: Option<&str>| token.and_then(|t| t.trim().parse::<u64>().ok());
+    if let (Some(seen), Some(known)) = (
+        version(invoice.sync_token.as_deref()),
+        version(link.sync_token.as_deref()),
+    ) && seen < known
+    {
+        return None;
+    }
     let mut next = link.clone();
     if invoice.status == Some(EntityStatus::Deleted) {
         next.status = InvoiceStatus::Deleted;
@@ -225,6 +235,22 @@ mod tests {
             refreshed_link(&paid_link, &stale, link.txn_date, Utc::now()),
             None
         );
+    }
+
+    #[test]
+    fn within_one_second_the_sync_token_decides() {
+        let link = base();
+        let second_payment = invoice(json!({
+            "Id": "130", "SyncToken": "3", "TotalAmt": 1250.0, "Balance": 0,
+            "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
+        }));
+        let paid = refreshed_link(&link, &second_payment, link.txn_date, Utc::now()).unwrap();
+        let first_payment = invoice(json!({
+            "Id": "130", "SyncToken": "2", "TotalAmt": 1250.0, "Balance": 250.0,
+            "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
+        }));
+        assert_eq!(refreshed_link(&paid, &first_payment, link.txn_date, Utc::now()), None);
+        assert_eq!(paid.status, InvoiceStatus::Paid);
     }
 
     #[test]

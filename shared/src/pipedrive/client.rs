@@ -320,6 +320,16 @@ impl PipedriveClient {
         )))
     }
 
+    /// Pipedrive ids are positive: id 0 names nothing, and Pipedrive answers it with a 400
+    /// validation error, so it is a not-found here without a call.
+    fn existing_id(id: u64, what: &'static str) -> Result<(), PipedriveError> {
+        if id == 0 {
+            Err(PipedriveError::NotFound(what))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The user and company a token belongs to (`GET /api/v1/users/me`).
     pub async fn users_me(
         &self,
@@ -336,6 +346,7 @@ impl PipedriveClient {
         token: &SecretString,
         id: u64,
     ) -> Result<Deal, PipedriveError> {
+        Self::existing_id(id, "deal")?;
         self.get_one(api_domain, token, &format!("api/v2/deals/{id}"), "deal")
             .await
     }
@@ -347,6 +358,7 @@ impl PipedriveClient {
         token: &SecretString,
         deal_id: u64,
     ) -> Result<Vec<DealProduct>, PipedriveError> {
+        Self::existing_id(deal_id, "deal")?;
         self.get_all(
             api_domain,
             token,
@@ -362,6 +374,7 @@ impl PipedriveClient {
         token: &SecretString,
         deal_id: u64,
     ) -> Result<Vec<DealDiscount>, PipedriveError> {
+        Self::existing_id(deal_id, "deal")?;
         self.get_all(
             api_domain,
             token,
@@ -377,6 +390,7 @@ impl PipedriveClient {
         token: &SecretString,
         id: u64,
     ) -> Result<Organization, PipedriveError> {
+        Self::existing_id(id, "organization")?;
         self.get_one(
             api_domain,
             token,
@@ -392,6 +406,7 @@ impl PipedriveClient {
         token: &SecretString,
         id: u64,
     ) -> Result<Person, PipedriveError> {
+        Self::existing_id(id, "person")?;
         self.get_one(api_domain, token, &format!("api/v2/persons/{id}"), "person")
             .await
     }
@@ -402,6 +417,7 @@ impl PipedriveClient {
         token: &SecretString,
         id: u64,
     ) -> Result<Product, PipedriveError> {
+        Self::existing_id(id, "product")?;
         self.get_one(
             api_domain,
             token,
@@ -447,5 +463,42 @@ impl PipedriveClient {
         let envelope: Envelope<Note> = serde_json::from_slice(&body)
             .map_err(|e| PipedriveError::Decode(format!("note: {e}")))?;
         Ok(envelope.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn id_zero_is_not_found_without_a_call() {
+        // An address nothing listens on: a call would be a transport error, not a not-found.
+        let client = PipedriveClient::new(PipedriveEndpoints::simulated("http://127.0.0.1:9"));
+        let token = SecretString::new("t");
+        let domain = "http://127.0.0.1:9";
+        assert!(matches!(
+            client.deal(domain, &token, 0).await,
+            Err(PipedriveError::NotFound("deal"))
+        ));
+        assert!(matches!(
+            client.deal_products(domain, &token, 0).await,
+            Err(PipedriveError::NotFound("deal"))
+        ));
+        assert!(matches!(
+            client.organization(domain, &token, 0).await,
+            Err(PipedriveError::NotFound("organization"))
+        ));
+        assert!(matches!(
+            client.person(domain, &token, 0).await,
+            Err(PipedriveError::NotFound("person"))
+        ));
+        assert!(matches!(
+            client.product(domain, &token, 0).await,
+            Err(PipedriveError::NotFound("product"))
+        ));
+        assert!(!matches!(
+            client.deal(domain, &token, 1).await,
+            Err(PipedriveError::NotFound(_))
+        ));
     }
 }

@@ -122,10 +122,10 @@ fn custom_fields(raw: Option<&serde_json::Value>) -> Vec<CustomFieldChoice> {
                     .and_then(|b| b.as_bool())
                     .unwrap_or(false),
             );
-        } else if let Some(n) = name.strip_prefix("SalesFormsPrefs.SalesCustomName") {
-            if let Some(value) = entry.get("StringValue").and_then(|s| s.as_str()) {
-                names.insert(n.to_string(), value.to_string());
-            }
+        } else if let Some(n) = name.strip_prefix("SalesFormsPrefs.SalesCustomName")
+            && let Some(value) = entry.get("StringValue").and_then(|s| s.as_str())
+        {
+            names.insert(n.to_string(), value.to_string());
         }
     }
     for (n, on) in enabled {

@@ -4,7 +4,7 @@
 //! token vault directly (a `Connected` QuickBooks connection, user installs, tokens issued by the
 //! simulators). Shared by `functions/invoice-actions/tests/*` and
 //! `tests/tests/invoice_actions.rs` (moto-backed).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -211,7 +211,10 @@ impl World {
             .create_company(&profile)
             .await
             .expect("profile created");
-        let qb = self.quickbooks.issue_tokens(realm).expect("QuickBooks tokens");
+        let qb = self
+            .quickbooks
+            .issue_tokens(realm)
+            .expect("QuickBooks tokens");
         let mut pd = Vec::new();
         for (i, user) in users.iter().enumerate() {
             self.app
@@ -244,7 +247,9 @@ impl World {
                     access_token: SecretString::new(qb.access_token),
                     access_expires_at: now + Duration::seconds(qb.expires_in),
                     refresh_token: SecretString::new(qb.refresh_token),
-                    refresh_expires_at: Some(now + Duration::seconds(qb.x_refresh_token_expires_in)),
+                    refresh_expires_at: Some(
+                        now + Duration::seconds(qb.x_refresh_token_expires_in),
+                    ),
                     updated_at: now,
                 });
                 for (user, t) in pd {
@@ -277,7 +282,13 @@ impl World {
             .await;
         world.connect(COMPANY_B, GB_REALM, &[USER_B_ADMIN]).await;
         world
-            .link_customer(COMPANY_A, Party::Organization(1), US_REALM, ACME, "Acme Corp")
+            .link_customer(
+                COMPANY_A,
+                Party::Organization(1),
+                US_REALM,
+                ACME,
+                "Acme Corp",
+            )
             .await;
         world
             .link_customer(
@@ -368,7 +379,13 @@ impl World {
     }
 
     /// Links an invoice to a deal the way invoice creation does.
-    pub async fn link(&self, company: u64, deal: u64, realm: &str, invoice: &Invoice) -> InvoiceLink {
+    pub async fn link(
+        &self,
+        company: u64,
+        deal: u64,
+        realm: &str,
+        invoice: &Invoice,
+    ) -> InvoiceLink {
         let now = self.now();
         let link = link_from_invoice(
             CompanyId(company),
@@ -394,7 +411,9 @@ impl World {
     }
 
     pub fn qb_invoice(&self, realm: &str, id: &str) -> Invoice {
-        self.quickbooks.invoice(realm, id).expect("invoice in the simulator")
+        self.quickbooks
+            .invoice(realm, id)
+            .expect("invoice in the simulator")
     }
 
     pub async fn stored_link(&self, company: u64, deal: u64, id: &str) -> Option<InvoiceLink> {
@@ -460,8 +479,14 @@ impl World {
 
     /// `call` as company A's admin on deal 1.
     pub async fn a(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
-        self.call(method, &format!("/api/deals/{DEAL}{path}"), COMPANY_A, USER_A_ADMIN, body)
-            .await
+        self.call(
+            method,
+            &format!("/api/deals/{DEAL}{path}"),
+            COMPANY_A,
+            USER_A_ADMIN,
+            body,
+        )
+        .await
     }
 
     /// The deal's activity events (newest first), as the store has them.
@@ -485,7 +510,10 @@ impl World {
 pub fn dec_of(value: &Value) -> Decimal {
     match value {
         Value::String(s) => s.parse().unwrap_or_else(|_| panic!("not a decimal: {s}")),
-        Value::Number(n) => n.to_string().parse().unwrap_or_else(|_| panic!("not a decimal: {n}")),
+        Value::Number(n) => n
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a decimal: {n}")),
         other => panic!("not a decimal: {other}"),
     }
 }
@@ -503,7 +531,11 @@ pub async fn every_action_end_to_end(w: &World) {
     let id = invoice.id.clone().unwrap();
     let before = w.dump(COMPANY_A).await;
     let r = w
-        .a("POST", &format!("/invoices/{id}/void"), Some(json!({"confirm": true})))
+        .a(
+            "POST",
+            &format!("/invoices/{id}/void"),
+            Some(json!({"confirm": true})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["invoice"]["status"], "voided");
@@ -511,19 +543,37 @@ pub async fn every_action_end_to_end(w: &World) {
     let in_qb = w.qb_invoice(US_REALM, &id);
     assert_eq!(in_qb.total_amt, Some(Decimal::ZERO));
     assert_eq!(in_qb.balance, Some(Decimal::ZERO));
-    assert!(in_qb.private_note.as_deref().unwrap_or("").starts_with("Voided"));
+    assert!(
+        in_qb
+            .private_note
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Voided")
+    );
     let stored = w.stored_link(COMPANY_A, DEAL, &id).await.unwrap();
     assert_eq!(stored.status, InvoiceStatus::Voided);
     assert_eq!(stored.total, link.total, "the original total is kept");
     assert_eq!(stored.balance, Decimal::ZERO);
     assert_eq!(stored.sync_token, in_qb.sync_token);
-    assert!(w.dump(COMPANY_A).await.len() > before.len(), "an activity event was written");
+    assert!(
+        w.dump(COMPANY_A).await.len() > before.len(),
+        "an activity event was written"
+    );
     w.clear_qb_log();
     let again = w
-        .a("POST", &format!("/invoices/{id}/void"), Some(json!({"confirm": true})))
+        .a(
+            "POST",
+            &format!("/invoices/{id}/void"),
+            Some(json!({"confirm": true})),
+        )
         .await;
     assert_eq!(again.status, 200, "voiding a void invoice is not an error");
-    assert!(again.json["message"].as_str().unwrap().contains("already void"));
+    assert!(
+        again.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("already void")
+    );
     assert!(
         w.qb_calls(US_REALM).iter().all(|(m, _)| m == "GET"),
         "nothing is sent to QuickBooks for an invoice that is already void"
@@ -533,14 +583,26 @@ pub async fn every_action_end_to_end(w: &World) {
     let (invoice, _) = w.acme_invoice(dec!(250)).await;
     let id = invoice.id.clone().unwrap();
     let r = w
-        .a("POST", &format!("/invoices/{id}/send"), Some(json!({"to": " billing@acme.example "})))
+        .a(
+            "POST",
+            &format!("/invoices/{id}/send"),
+            Some(json!({"to": " billing@acme.example "})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["invoice"]["sent"], true);
-    assert!(r.json["message"].as_str().unwrap().contains("billing@acme.example"));
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing@acme.example")
+    );
     let in_qb = w.qb_invoice(US_REALM, &id);
     assert_eq!(in_qb.email_status, Some(EmailStatus::EmailSent));
-    assert_eq!(World::bill_email(&in_qb).as_deref(), Some("billing@acme.example"));
+    assert_eq!(
+        World::bill_email(&in_qb).as_deref(),
+        Some("billing@acme.example")
+    );
     let stored = w.stored_link(COMPANY_A, DEAL, &id).await.unwrap();
     assert!(stored.email_sent);
     assert_eq!(stored.status, InvoiceStatus::Open);
@@ -566,14 +628,30 @@ pub async fn every_action_end_to_end(w: &World) {
 
     // --- delete ---
     let r = w
-        .a("POST", &format!("/invoices/{id}/delete"), Some(json!({"confirm": true})))
+        .a(
+            "POST",
+            &format!("/invoices/{id}/delete"),
+            Some(json!({"confirm": true})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["invoice"]["status"], "deleted");
-    assert!(w.quickbooks.deleted_invoice_ids(US_REALM).unwrap().contains(&id));
-    assert!(w.quickbooks.invoice(US_REALM, &id).is_err(), "gone from QuickBooks");
+    assert!(
+        w.quickbooks
+            .deleted_invoice_ids(US_REALM)
+            .unwrap()
+            .contains(&id)
+    );
+    assert!(
+        w.quickbooks.invoice(US_REALM, &id).is_err(),
+        "gone from QuickBooks"
+    );
     let stored = w.stored_link(COMPANY_A, DEAL, &id).await.unwrap();
-    assert_eq!(stored.status, InvoiceStatus::Deleted, "the link stays, marked deleted");
+    assert_eq!(
+        stored.status,
+        InvoiceStatus::Deleted,
+        "the link stays, marked deleted"
+    );
 
     // --- refresh after a payment ---
     let (invoice, _) = w.acme_invoice(dec!(300)).await;

@@ -5,7 +5,7 @@
 //!
 //! Shared by `functions/status-sync/tests/*`, `functions/quickbooks-webhook/tests/*` and
 //! `tests/tests/status_sync.rs` (via `#[path]`).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,7 +36,10 @@ use status_sync::queue::InProcessQueue;
 use status_sync::worker::{DrainReport, drain_once, schedule};
 
 pub use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};
-pub use sandbox::quickbooks::{GB_REALM, US_REALM};
+pub use sandbox::quickbooks::US_REALM;
+
+/// A second US company (the seeded GB one needs VAT codes on every line).
+pub const OTHER_REALM: &str = "9341453050420201";
 
 /// Counts writes per partition, split into invoice-link writes and others.
 pub struct CountingStore {
@@ -189,8 +192,11 @@ impl World {
             .expect("Pipedrive simulator starts");
         pipedrive.set_burst_limit(100_000);
         let quickbooks_base = qb_server.base_url();
-        let deployment =
-            Deployment::simulated("http://127.0.0.1:9", &quickbooks_base, &pipedrive.base_url());
+        let deployment = Deployment::simulated(
+            "http://127.0.0.1:9",
+            &quickbooks_base,
+            &pipedrive.base_url(),
+        );
         let store = Arc::new(CountingStore::new(store));
         let app = App::new(
             store.clone(),
@@ -315,15 +321,12 @@ impl World {
             .customers(realm)
             .expect("realm exists")
             .into_iter()
-            .find(|c| {
-                c.currency_ref
-                    .as_ref()
-                    .is_none_or(|r| r.value == "USD")
-            })
+            .find(|c| c.currency_ref.as_ref().is_none_or(|r| r.value == "USD"))
             .and_then(|c| c.id)
             .expect("a USD customer in the seed");
         let body = json!({
             "CustomerRef": {"value": customer},
+            "CurrencyRef": {"value": "USD"},
             "DueDate": due.to_string(),
             "Line": [{"DetailType": "SalesItemLineDetail", "Amount": amount,
                       "Description": "Sync test",
@@ -348,7 +351,13 @@ impl World {
     }
 
     /// Links `invoice` of `realm` to `deal` of `company`, as invoice creation does.
-    pub async fn link(&self, company: u64, deal: u64, realm: &str, invoice: &Invoice) -> InvoiceLink {
+    pub async fn link(
+        &self,
+        company: u64,
+        deal: u64,
+        realm: &str,
+        invoice: &Invoice,
+    ) -> InvoiceLink {
         let now = Utc::now();
         let link = link_from_invoice(
             CompanyId(company),

@@ -1,0 +1,290 @@
+// What every page shares: the SDK (initialised at once), API calls with a fresh signed token
+// each, problem+json errors, snackbars, confirmations, theme, resize, small DOM helpers.
+
+/* global AppExtensionsSDK */
+
+const params = new URLSearchParams(window.location.search);
+
+export const query = (name) => params.get(name);
+
+/** The deal the page is about: `data` ({"deal_id"}) for modals, `selectedIds` for panels. */
+export function dealId() {
+  const data = params.get('data');
+  if (data) {
+    try {
+      const parsed = JSON.parse(data);
+      const id = Number(parsed && (parsed.deal_id ?? parsed.dealId));
+      if (Number.isSafeInteger(id) && id > 0) return id;
+    } catch {
+      // fall through to selectedIds
+    }
+  }
+  const selected = Number((params.get('selectedIds') || '').split(',')[0]);
+  return Number.isSafeInteger(selected) && selected > 0 ? selected : null;
+}
+
+// ---------------------------------------------------------------- SDK
+
+const INIT_TIMEOUT_MS = 8000;
+let sdkInstance = null;
+
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme === 'dark' ? 'dark' : 'light';
+}
+
+applyTheme(params.get('theme'));
+
+/** Initialises the SDK (once) and resolves it; rejects when no Pipedrive host answers. */
+export const sdkReady = (async () => {
+  if (typeof AppExtensionsSDK !== 'function') throw new Error('The Pipedrive SDK did not load.');
+  const sdk = new AppExtensionsSDK();
+  const timeout = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error('Pipedrive did not answer. Open this page from Pipedrive.')), INIT_TIMEOUT_MS),
+  );
+  await Promise.race([sdk.initialize({ size: { height: contentHeight() } }), timeout]);
+  sdkInstance = sdk;
+  applyTheme(sdk.userSettings && sdk.userSettings.theme);
+  sdk.listen(AppExtensionsSDK.Event.USER_SETTINGS_CHANGE, ({ data }) => applyTheme(data && data.theme));
+  watchSize();
+  return sdk;
+})();
+
+export async function command(name, args) {
+  const sdk = await sdkReady;
+  return sdk.execute(name, args);
+}
+
+export const Command = () => AppExtensionsSDK.Command;
+
+function contentHeight() {
+  const main = document.getElementById('app');
+  const h = Math.ceil((main ? main.getBoundingClientRect().height : document.body.scrollHeight) + 24);
+  return Math.max(100, h);
+}
+
+let lastHeight = 0;
+let resizeQueued = false;
+function watchSize() {
+  const send = () => {
+    resizeQueued = false;
+    const height = contentHeight();
+    if (Math.abs(height - lastHeight) < 2 || !sdkInstance) return;
+    lastHeight = height;
+    sdkInstance.execute(AppExtensionsSDK.Command.RESIZE, { height }).catch(() => {});
+  };
+  const queue = () => {
+    if (!resizeQueued) {
+      resizeQueued = true;
+      requestAnimationFrame(send);
+    }
+  };
+  new ResizeObserver(queue).observe(document.getElementById('app') || document.body);
+  queue();
+}
+
+export async function snackbar(message, link) {
+  try {
+    await command(AppExtensionsSDK.Command.SHOW_SNACKBAR, link ? { message, link } : { message });
+  } catch {
+    // A snackbar that cannot be shown is not worth an error.
+  }
+}
+
+/** Pipedrive's confirmation dialog; resolves true when confirmed. */
+export async function confirmAction({ title, description, okText, okColor }) {
+  const answer = await command(AppExtensionsSDK.Command.SHOW_CONFIRMATION, {
+    title,
+    description,
+    okText: okText || 'OK',
+    cancelText: 'Cancel',
+    okColor: okColor || 'primary',
+  });
+  return Boolean(answer && answer.confirmed);
+}
+
+// ---------------------------------------------------------------- API
+
+/** A problem+json answer (or a network failure). */
+export class Problem extends Error {
+  constructor(status, body) {
+    const detail = (body && (body.detail || body.title)) || `The request failed (${status}).`;
+    super(detail);
+    this.status = status;
+    this.body = body || {};
+    this.type = (body && body.type) || '';
+    this.errors = (body && Array.isArray(body.errors) && body.errors) || [];
+  }
+
+  is(kind) {
+    return this.type.endsWith(`:${kind}`);
+  }
+}
+
+async function freshToken() {
+  const answer = await command(AppExtensionsSDK.Command.GET_SIGNED_TOKEN);
+  if (!answer || !answer.token) throw new Problem(0, { detail: 'Pipedrive did not give a signed token.' });
+  return answer.token;
+}
+
+/**
+ * Calls our API with a token fresh from the SDK (never stored). Resolves the JSON body (or the
+ * Response when `raw`), rejects with a Problem.
+ */
+export async function api(method, path, { body, headers = {}, raw = false } = {}) {
+  const token = await freshToken();
+  const init = {
+    method,
+    headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...headers },
+    credentials: 'omit',
+    cache: 'no-store',
+  };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new Problem(0, { detail: 'The app cannot be reached. Check your connection and try again.' });
+  }
+  if (!response.ok) {
+    let problem = null;
+    try {
+      problem = await response.json();
+    } catch {
+      problem = null;
+    }
+    throw new Problem(response.status, problem);
+  }
+  if (raw) return response;
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+// ---------------------------------------------------------------- DOM
+
+/** `h('div', {class: 'x', onclick: fn}, child, …)`: an element (listeners, never inline handlers). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function mount(...children) {
+  const main = document.getElementById('app');
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  main.setAttribute('aria-busy', 'false');
+  return main;
+}
+
+/** A clear full-page state (not connected, no access, error). */
+export function stateView(title, text, ...actions) {
+  return h('section', { class: 'state', role: 'status' }, h('h1', {}, title), text ? h('p', {}, text) : null, actions.length ? h('p', { class: 'actions' }, actions) : null);
+}
+
+export function problemView(problem, retry) {
+  if (problem.status === 401) {
+    return stateView('Your session has expired', problem.message, retry ? h('button', { type: 'button', onclick: retry }, 'Try again') : null);
+  }
+  if (problem.status === 403) {
+    return stateView('No access', problem.message);
+  }
+  if (problem.is && problem.is('quickbooks-reconnect-required')) {
+    return stateView('QuickBooks needs reconnecting', problem.message, openSettingsButton('Reconnect in settings'));
+  }
+  if (problem.is && problem.is('quickbooks-not-connected')) {
+    return stateView('QuickBooks is not connected', problem.message, openSettingsButton('Connect QuickBooks'));
+  }
+  return stateView('Something went wrong', problem.message, retry ? h('button', { type: 'button', onclick: retry }, 'Try again') : null);
+}
+
+export function openSettingsButton(label = 'Settings') {
+  return h('button', { type: 'button', class: 'link', onclick: () => command(AppExtensionsSDK.Command.REDIRECT_TO, { view: 'settings' }).catch(() => {}) }, label);
+}
+
+/** Shows field errors of a 422 next to their fields (`[data-field]`); returns the unplaced ones. */
+export function showFieldErrors(root, errors) {
+  clearFieldErrors(root);
+  const unplaced = [];
+  for (const error of errors) {
+    const field = root.querySelector(`[data-field="${CSS.escape(error.field)}"]`);
+    if (!field) {
+      unplaced.push(error);
+      continue;
+    }
+    const id = `err-${error.field.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
+    const message = h('p', { class: 'field-error', id, role: 'alert' }, error.message);
+    const input = field.matches('input,select,textarea,button') ? field : field.querySelector('input,select,textarea,button');
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', id);
+    }
+    (field.closest('.field') || field).append(message);
+  }
+  return unplaced;
+}
+
+export function clearFieldErrors(root) {
+  root.querySelectorAll('.field-error').forEach((e) => e.remove());
+  root.querySelectorAll('[aria-invalid]').forEach((e) => {
+    e.removeAttribute('aria-invalid');
+    e.removeAttribute('aria-describedby');
+  });
+}
+
+// ---------------------------------------------------------------- formatting
+
+export function money(amount, currency) {
+  if (amount === null || amount === undefined) return '';
+  const text = String(amount);
+  const [int, frac = ''] = text.replace('-', '').split('.');
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${text.startsWith('-') ? '-' : ''}${grouped}.${(frac + '00').slice(0, 2)}${currency ? ' ' + currency : ''}`;
+}
+
+export const STATUS_LABELS = {
+  open: 'Open',
+  paid: 'Paid',
+  partially_paid: 'Partially paid',
+  overdue: 'Overdue',
+  voided: 'Void',
+  void: 'Void',
+  deleted: 'Deleted',
+};
+
+export function statusFlag(status) {
+  return h('span', { class: `flag flag-${status}`, dataset: { status } }, STATUS_LABELS[status] || status);
+}
+
+export function isoDate(d) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** Runs `fn` with `button` disabled and busy. */
+export async function busy(button, fn) {
+  if (button) {
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+  }
+  try {
+    return await fn();
+  } finally {
+    if (button) {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  }
+}

@@ -1,0 +1,282 @@
+// The app settings page: the QuickBooks connection (connect, reconnect, disconnect), the field
+// mapping (only the company's fields that fit each slot), the due-date rule, who may invoice;
+// saved with conflict handling.
+
+import {
+  api, busy, clearFieldErrors, confirmAction, h, mount, Problem, problemView, sdkReady,
+  showFieldErrors, snackbar, stateView,
+} from './common.js';
+
+const SLOTS = [
+  ['to', 'To (recipient name)', false],
+  ['address', 'Address', true],
+  ['email', 'Email', true],
+  ['tax_id', 'Customer tax ID', true],
+];
+const ENTITY = { deal: 'Deal', organization: 'Organization', person: 'Person' };
+
+let connection = null; // ConnectionView or {state:'needs_reconnect', reason}
+let doc = null; // {settings, version}
+let catalog = null;
+let conflict = null; // the current document after a 409
+let baseline = ''; // the settings as last loaded from the server (JSON)
+let pollTimer = null;
+
+/** JSON with object keys sorted (the server's 409 body sorts them; its GET answer does not). */
+function canonical(value) {
+  const sort = (v) => (Array.isArray(v) ? v.map(sort)
+    : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort(v[k])])) : v);
+  return JSON.stringify(sort(value));
+}
+
+const ref = (r) => (r ? `${r.entity}:${r.key}` : '');
+const unref = (v) => {
+  if (!v) return null;
+  const at = v.indexOf(':');
+  return { entity: v.slice(0, at), key: v.slice(at + 1) };
+};
+
+async function loadConnection() {
+  try {
+    connection = await api('GET', '/api/connection');
+  } catch (e) {
+    if (e instanceof Problem && e.is('quickbooks-reconnect-required')) {
+      connection = { state: 'needs_reconnect', reason: e.message };
+    } else {
+      throw e;
+    }
+  }
+}
+
+async function load() {
+  try {
+    await loadConnection();
+    doc = await api('GET', '/api/settings');
+    baseline = canonical(doc.settings);
+    try {
+      catalog = await api('GET', '/api/settings/fields');
+    } catch (e) {
+      catalog = { fields: [], error: e.message };
+    }
+    render();
+  } catch (e) {
+    mount(e instanceof Problem ? problemView(e, load) : stateView('Something went wrong', e.message));
+  }
+}
+
+function render() {
+  const active = document.activeElement && document.activeElement.id;
+  mount(
+    h('h1', {}, 'QuickBooks invoicing'),
+    connectionSection(),
+    settingsForm(),
+  );
+  if (active && document.getElementById(active)) document.getElementById(active).focus();
+}
+
+function connectionSection() {
+  const c = connection;
+  let text;
+  let actions;
+  switch (c.state) {
+    case 'connected':
+      text = h('p', { id: 'connection-state', dataset: { state: 'connected' } }, 'Connected to ', h('strong', {}, c.company_name || c.realm_id),
+        c.connected_by && c.connected_by.name ? ` by ${c.connected_by.name}` : '', c.environment === 'sandbox' ? ' (sandbox)' : '', '.');
+      actions = [h('button', { type: 'button', id: 'disconnect', class: 'danger', onclick: (e) => busy(e.currentTarget, disconnect) }, 'Disconnect QuickBooks')];
+      break;
+    case 'needs_reconnect':
+      text = h('p', { id: 'connection-state', class: 'warning', dataset: { state: 'needs_reconnect' } }, 'QuickBooks needs reconnecting: ', c.reason || '');
+      actions = [h('button', { type: 'button', id: 'connect', class: 'primary', onclick: (e) => busy(e.currentTarget, () => connect(false)) }, 'Reconnect QuickBooks')];
+      break;
+    default:
+      text = h('p', { id: 'connection-state', dataset: { state: c.state } }, c.state === 'disconnected' ? 'QuickBooks is disconnected.' : 'QuickBooks is not connected yet.');
+      actions = [h('button', { type: 'button', id: 'connect', class: 'primary', onclick: (e) => busy(e.currentTarget, () => connect(false)) }, 'Connect QuickBooks')];
+  }
+  return h('section', { class: 'section', 'aria-labelledby': 'connection-h' },
+    h('h2', { id: 'connection-h' }, 'Connection'), text, h('p', { class: 'actions' }, actions),
+    h('div', { id: 'connection-error', role: 'alert' }));
+}
+
+async function connect(replace) {
+  const errorBox = document.getElementById('connection-error');
+  errorBox.replaceChildren();
+  try {
+    const { authorize_url: url } = await api('POST', '/api/quickbooks/connect', { body: replace ? { replace: true } : {} });
+    // Intuit's consent page must be the top window (it refuses frames): a new window.
+    const win = window.open(url, 'quickbooks-connect', 'popup,width=640,height=760');
+    if (!win) {
+      errorBox.replaceChildren(h('p', {}, 'Your browser blocked the QuickBooks window. ', h('a', { href: url, target: '_blank', rel: 'noopener' }, 'Open it here'), '.'));
+    }
+    waitForConnection();
+  } catch (e) {
+    if (e instanceof Problem && e.status === 409 && !replace) {
+      errorBox.replaceChildren(h('p', { class: 'field-error' }, e.message), h('button', { type: 'button', id: 'replace-connection', onclick: (ev) => busy(ev.currentTarget, () => connect(true)) }, 'Replace the connection'));
+    } else {
+      errorBox.replaceChildren(h('p', { class: 'field-error' }, e.message));
+    }
+  }
+}
+
+/** Polls the connection while the QuickBooks window is open (up to 10 minutes). */
+function waitForConnection() {
+  clearInterval(pollTimer);
+  const until = Date.now() + 10 * 60 * 1000;
+  pollTimer = setInterval(async () => {
+    if (Date.now() > until) {
+      clearInterval(pollTimer);
+      return;
+    }
+    try {
+      await loadConnection();
+    } catch {
+      return;
+    }
+    if (connection.state === 'connected') {
+      clearInterval(pollTimer);
+      snackbar(`Connected to ${connection.company_name || 'QuickBooks'}.`);
+      try {
+        catalog = await api('GET', '/api/settings/fields?fresh=true');
+      } catch {
+        // keep the old catalog
+      }
+      render();
+    }
+  }, 1500);
+}
+
+async function disconnect() {
+  const ok = await confirmAction({
+    title: 'Disconnect QuickBooks?',
+    description: 'No one in your company can create or follow invoices until QuickBooks is connected again. Invoice links are kept.',
+    okText: 'Disconnect',
+    okColor: 'negative',
+  });
+  if (!ok) return;
+  try {
+    connection = await api('POST', '/api/quickbooks/disconnect');
+    snackbar('QuickBooks is disconnected.');
+  } catch (e) {
+    snackbar(e.message);
+  }
+  render();
+}
+
+function fieldsFor(slot) {
+  return (catalog.fields || []).filter((f) => (f.fits || []).includes(slot));
+}
+
+function settingsForm() {
+  const s = doc.settings;
+  const mapping = SLOTS.map(([slot, label, optional]) => {
+    const options = fieldsFor(slot).map((f) => [ref(f), `${ENTITY[f.entity] || f.entity} › ${f.name}`]);
+    const current = ref(s.mapping[slot]);
+    if (current && !options.some(([v]) => v === current)) options.unshift([current, `${current} (not found)`]);
+    if (optional) options.unshift(['', '— none —']);
+    return h('div', { class: 'field', dataset: { field: `settings.mapping.${slot}` } },
+      h('label', { for: `map-${slot}` }, label),
+      h('select', { id: `map-${slot}`, onchange: (e) => { s.mapping[slot] = unref(e.target.value); } },
+        options.map(([v, l]) => h('option', { value: v, selected: v === current }, l))));
+  });
+  const days = s.due_date.kind === 'days_after_issue' ? s.due_date.days : 14;
+  const due = h('fieldset', { class: 'field', dataset: { field: 'settings.due_date' } },
+    h('legend', {}, 'Due date'),
+    h('div', { class: 'radio' },
+      h('input', { type: 'radio', name: 'due', id: 'due-days', value: 'days', checked: s.due_date.kind === 'days_after_issue', onchange: () => { s.due_date = { kind: 'days_after_issue', days: Number(document.getElementById('due-days-n').value) }; } }),
+      h('label', { for: 'due-days' }, 'A number of days after the invoice date')),
+    h('div', { class: 'field indent', dataset: { field: 'settings.due_date.days' } },
+      h('label', { for: 'due-days-n' }, 'Days after the invoice date'),
+      h('input', { type: 'number', id: 'due-days-n', min: 0, max: 365, value: days, oninput: (e) => { if (s.due_date.kind === 'days_after_issue') s.due_date = { kind: 'days_after_issue', days: Number(e.target.value) }; } })),
+    h('div', { class: 'radio' },
+      h('input', { type: 'radio', name: 'due', id: 'due-terms', value: 'terms', checked: s.due_date.kind === 'customer_terms', onchange: () => { s.due_date = { kind: 'customer_terms' }; } }),
+      h('label', { for: 'due-terms' }, 'The QuickBooks customer\'s payment terms')));
+  const access = h('fieldset', { class: 'field', dataset: { field: 'settings.access' } },
+    h('legend', {}, 'Who may see and create invoices'),
+    [['all_installed_users', 'Every user of the company who installed the app'], ['connected_user_only', 'Only the user who connected QuickBooks']].map(([v, l]) => h('div', { class: 'radio' },
+      h('input', { type: 'radio', name: 'access', id: `access-${v}`, value: v, checked: s.access === v, onchange: () => { s.access = v; } }),
+      h('label', { for: `access-${v}` }, l))));
+  const checkbox = (key, label) => h('div', { class: 'field checkbox', dataset: { field: `settings.${key}` } },
+    h('input', { type: 'checkbox', id: key, checked: Boolean(s[key]), onchange: (e) => { s[key] = e.target.checked; } }),
+    h('label', { for: key }, label));
+  return h('form', { id: 'settings-form', class: 'section', novalidate: true, onsubmit: (e) => { e.preventDefault(); save(e.submitter); } },
+    h('h2', {}, 'New invoices'),
+    catalog.error ? h('p', { class: 'warning' }, `The Pipedrive fields could not be read: ${catalog.error}`) : null,
+    h('fieldset', { class: 'field' }, h('legend', {}, 'Fill the customer block from these Pipedrive fields'), mapping),
+    due, access,
+    checkbox('update_customer', 'Update the QuickBooks customer\'s address, email and tax ID when they differ'),
+    checkbox('note_on_paid', 'Add a note to the deal when an invoice is paid'),
+    conflictNotice(),
+    h('div', { id: 'settings-errors', role: 'alert' }),
+    h('p', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save settings')));
+}
+
+function describe(s) {
+  const m = (r) => (r ? `${ENTITY[r.entity] || r.entity} › ${((catalog.fields || []).find((f) => f.entity === r.entity && f.key === r.key) || { name: r.key }).name}` : 'none');
+  return [
+    `To: ${m(s.mapping.to)}`, `Address: ${m(s.mapping.address)}`, `Email: ${m(s.mapping.email)}`, `Tax ID: ${m(s.mapping.tax_id)}`,
+    `Due date: ${s.due_date.kind === 'days_after_issue' ? `${s.due_date.days} days after the invoice date` : 'customer terms'}`,
+    `Access: ${s.access === 'all_installed_users' ? 'every user who installed the app' : 'only the user who connected QuickBooks'}`,
+  ];
+}
+
+function conflictNotice() {
+  if (!conflict) return null;
+  return h('div', { class: 'notice', id: 'conflict', role: 'alert' },
+    h('p', {}, h('strong', {}, 'Someone else saved the settings since you opened them.'), ' Their settings:'),
+    h('ul', {}, describe(conflict.settings).map((l) => h('li', {}, l))),
+    h('p', { class: 'actions' },
+      h('button', { type: 'button', id: 'use-theirs', onclick: () => { doc = conflict; baseline = canonical(conflict.settings); conflict = null; render(); } }, 'Use their settings'),
+      h('button', { type: 'button', id: 'reapply-mine', class: 'primary', onclick: (e) => { doc.version = conflict.version; baseline = canonical(conflict.settings); conflict = null; save(e.currentTarget); } }, 'Save mine over theirs')));
+}
+
+/**
+ * PUT the settings. The version covers the whole company record (the connection too), so a 409
+ * whose current settings are still the ones this page loaded is not someone else's edit: retry
+ * once with the new version. A real conflict goes to the user.
+ */
+async function saveDocument(d) {
+  try {
+    return await api('PUT', '/api/settings', { body: d });
+  } catch (e) {
+    const current = e instanceof Problem && e.status === 409 && e.body.current;
+    if (current && canonical(current.settings) === baseline) {
+      return api('PUT', '/api/settings', { body: { settings: d.settings, version: current.version } });
+    }
+    throw e;
+  }
+}
+
+async function save(button) {
+  const formEl = document.getElementById('settings-form');
+  clearFieldErrors(formEl);
+  document.getElementById('settings-errors').replaceChildren();
+  await busy(button, async () => {
+    try {
+      doc = await saveDocument(doc);
+      baseline = canonical(doc.settings);
+      conflict = null;
+      render();
+      snackbar('Settings saved.');
+    } catch (e) {
+      if (!(e instanceof Problem)) throw e;
+      if (e.status === 409 && e.body.current) {
+        conflict = e.body.current;
+        render();
+        const el = document.getElementById('conflict');
+        if (el) el.scrollIntoView({ block: 'center' });
+        return;
+      }
+      const unplaced = e.errors.length ? showFieldErrors(formEl, e.errors) : [{ message: e.message }];
+      document.getElementById('settings-errors').replaceChildren(...unplaced.map((u) => h('p', { class: 'field-error' }, u.message)));
+    }
+  });
+}
+
+(async () => {
+  try {
+    await sdkReady;
+  } catch (e) {
+    mount(stateView('Open this page from Pipedrive', e.message));
+    return;
+  }
+  await load();
+})();

@@ -1,0 +1,994 @@
+//! The create flow against both simulators (embedded store): drafts of the seeded deals, customer
+//! and item links, creates for a US and a UK company with the request QuickBooks received checked
+//! field by field, the draft's total against QuickBooks' own arithmetic, idempotent replays, and
+//! every failure the issue lists as a clear problem with nothing stored half-way.
+
+mod support;
+
+use pretty_assertions::assert_eq;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use sandbox::harness::FaultSpec;
+use serde_json::{Value, json};
+use shared::domain::{FieldEntity, FieldRef, Settings};
+use support::*;
+
+fn dec_of(v: &Value) -> Decimal {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        Value::Number(n) => n.to_string().parse().unwrap(),
+        other => panic!("not a number: {other}"),
+    }
+}
+
+const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
+const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
+
+/// Company B on the US realm with deal 1's customer and items linked.
+async fn us_world() -> World {
+    let w = World::embedded().await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/quickbooks/customers",
+            B,
+            Some(&json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"})),
+            Some("customer-key-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["customer"]["currency"], "USD");
+    assert_eq!(
+        created["link"]["party"],
+        json!({"kind": "organization", "id": 1})
+    );
+    w.link_item(B, 1, "4").await; // Fleet tracker → Widget (taxable)
+    w.link_item(B, 2, "2").await; // Support plan → Hours
+    w
+}
+
+#[tokio::test]
+async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_field() {
+    let w = us_world().await;
+    let draft = w.draft(B, 1).await;
+    assert_eq!(draft["problems"], json!([]), "{draft:#}");
+    assert_eq!(draft["customer"]["suggestions"][0]["matched_by"], "link");
+    assert_eq!(draft["lines"][0]["item_source"], "link");
+    assert_eq!(draft["quickbooks"]["us"], true);
+    assert!(
+        draft["template_note"]
+            .as_str()
+            .unwrap()
+            .contains("no field")
+    );
+    let form = draft["form"].clone();
+    assert_eq!(form["txn_tax_code"], "2");
+    assert_eq!(form["lines"][0]["tax_code"], "TAX");
+    assert_eq!(dec_of(&draft["totals"]["total"]), dec!(6021.68));
+
+    w.qb.harness().clear_log();
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            B,
+            Some(&form),
+            Some("key-us-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(dec_of(&created["invoice"]["total"]), dec!(6021.68));
+    assert_eq!(created["note"]["posted"], true);
+
+    // What QuickBooks received, field by field.
+    let posts = invoice_posts(&w.qb, US_REALM);
+    assert_eq!(posts.len(), 1, "one QuickBooks call for the create");
+    let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
+    let query = posts[0].query.clone().unwrap();
+    let request_id = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("requestid="))
+        .unwrap();
+    assert_eq!(request_id.len(), 36);
+    assert!(query.contains("minorversion=75"));
+    let customer_id = created["invoice"]["customer_id"].as_str().unwrap();
+    assert_eq!(sent["CustomerRef"], json!({"value": customer_id}));
+    assert_eq!(sent["CurrencyRef"], json!({"value": "USD"}));
+    assert_eq!(sent["TxnDate"], form["txn_date"]);
+    assert_eq!(sent["DueDate"], form["due_date"]);
+    assert_eq!(
+        sent["TxnTaxDetail"],
+        json!({"TxnTaxCodeRef": {"value": "2"}})
+    );
+    assert!(
+        sent.get("GlobalTaxCalculation").is_none(),
+        "not for US companies"
+    );
+    assert_eq!(
+        sent["BillEmail"],
+        json!({"Address": "riley@bolt-freight.example"})
+    );
+    assert_eq!(
+        sent["PrivateNote"],
+        "Pipedrive deal 1 \"Fleet tracking rollout\""
+    );
+    let lines = sent["Line"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["DetailType"], "SalesItemLineDetail");
+    assert_eq!(dec_of(&lines[0]["Amount"]), dec!(4850.63));
+    let d0 = &lines[0]["SalesItemLineDetail"];
+    assert_eq!(d0["ItemRef"]["value"], "4");
+    assert_eq!(dec_of(&d0["Qty"]), dec!(25));
+    assert_eq!(dec_of(&d0["UnitPrice"]), dec!(194.0252));
+    assert_eq!(d0["TaxCodeRef"], json!({"value": "TAX"}));
+    assert!(
+        lines[0]["Description"]
+            .as_str()
+            .unwrap()
+            .contains("2.5% discount")
+    );
+    let d1 = &lines[1]["SalesItemLineDetail"];
+    assert_eq!(d1["ItemRef"]["value"], "2");
+    assert_eq!(
+        (dec_of(&d1["Qty"]), dec_of(&d1["UnitPrice"])),
+        (dec!(25), dec!(29))
+    );
+    assert_eq!(dec_of(&lines[1]["Amount"]), dec!(725));
+
+    // QuickBooks' own arithmetic agrees with the draft.
+    let invoices = w.qb.invoices(US_REALM).unwrap();
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0].total_amt, Some(dec!(6021.68)));
+
+    // Link, note, activity.
+    let links = w.keys(COMPANY_B, "DEAL#1#INVOICE#").await;
+    assert_eq!(links.len(), 1);
+    let notes = w.pd.notes();
+    assert_eq!(notes.len(), 1);
+    let doc = created["invoice"]["doc_number"].as_str().unwrap();
+    let due =
+        chrono::NaiveDate::parse_from_str(form["due_date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let sentence = format!(
+        "QuickBooks invoice #{doc} created, 6,021.68 USD, due {}",
+        due.format("%-d %B")
+    );
+    assert!(
+        notes[0].note.content.contains(&sentence),
+        "{}",
+        notes[0].note.content
+    );
+    assert!(notes[0].note.content.contains("Open in QuickBooks"));
+    assert_eq!(notes[0].note.deal_id, Some(1));
+    let events = w.keys(COMPANY_B, "DEAL#1#EVENT#").await;
+    assert_eq!(events.len(), 1);
+
+    // The same key and body: the stored answer, nothing new anywhere.
+    let (status, again) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            B,
+            Some(&form),
+            Some("key-us-1"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(again, created);
+    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 1);
+    assert_eq!(w.pd.notes().len(), 1);
+    // The same key with another body: refused.
+    let mut other = form.clone();
+    other["customer_memo"] = json!("changed");
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            B,
+            Some(&other),
+            Some("key-us-1"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("different request")
+    );
+    // No key: refused before anything happens.
+    let (status, problem) = w
+        .call("POST", "/api/deals/1/invoices", B, Some(&form), None)
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn uk_company_creates_a_vat_inclusive_invoice() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/quickbooks/customers",
+            A,
+            Some(&json!({"deal_id": 2, "display_name": "Thames Digital Ltd", "tax_id": "GB123456789"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["customer"]["currency"], "GBP");
+    let customer =
+        w.qb.customers(GB_REALM)
+            .unwrap()
+            .into_iter()
+            .last()
+            .unwrap();
+    assert_eq!(
+        customer.primary_tax_identifier.as_deref(),
+        Some("GB123456789")
+    );
+    w.link_item(A, 4, "3").await; // Training day → Consulting
+    w.link_item(A, 1, "2").await; // Consulting hour → Hours
+    let draft = w.draft(A, 2).await;
+    assert_eq!(draft["problems"], json!([]), "{draft:#}");
+    assert_eq!(draft["quickbooks"]["us"], false);
+    assert_eq!(
+        draft["options"]["doc_number"], true,
+        "custom numbering is on"
+    );
+    let mut form = draft["form"].clone();
+    assert_eq!(form["tax_mode"], "inclusive");
+    assert_eq!(form["lines"][0]["tax_code"], "2", "20 % → the 20.0% S code");
+    assert_eq!(dec_of(&draft["totals"]["total"]), dec!(2185));
+    form["doc_number"] = json!("PD-0002");
+    form["customer_memo"] = json!("Thank you for your business.");
+    form["expected_total"] = draft["totals"]["total"].clone();
+    w.qb.harness().clear_log();
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&form),
+            Some("key-gb-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let posts = invoice_posts(&w.qb, GB_REALM);
+    assert_eq!(posts.len(), 1);
+    let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert_eq!(sent["GlobalTaxCalculation"], "TaxInclusive");
+    assert_eq!(sent["CurrencyRef"], json!({"value": "GBP"}));
+    assert_eq!(sent["DocNumber"], "PD-0002");
+    assert_eq!(
+        sent["CustomerMemo"],
+        json!({"value": "Thank you for your business."})
+    );
+    assert!(sent.get("TxnTaxDetail").is_none());
+    let lines = sent["Line"].as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    let d0 = &lines[0]["SalesItemLineDetail"];
+    assert_eq!(d0["ItemRef"]["value"], "3");
+    assert_eq!(d0["TaxCodeRef"], json!({"value": "2"}));
+    assert_eq!(dec_of(&d0["TaxInclusiveAmt"]), dec!(1710));
+    assert_eq!(dec_of(&lines[1]["SalesItemLineDetail"]["Qty"]), dec!(3.5));
+    assert_eq!(lines[2]["DetailType"], "DiscountLineDetail");
+    assert_eq!(dec_of(&lines[2]["Amount"]), dec!(50));
+    assert_eq!(lines[2]["DiscountLineDetail"]["PercentBased"], false);
+    let invoice = w.qb.invoices(GB_REALM).unwrap().remove(0);
+    assert_eq!(invoice.total_amt, Some(dec!(2185)));
+    assert_eq!(invoice.doc_number.as_deref(), Some("PD-0002"));
+    assert_eq!(
+        invoice.txn_tax_detail.unwrap().total_tax,
+        Some(dec!(372.50))
+    );
+    assert_eq!(dec_of(&created["invoice"]["total"]), dec!(2185));
+    assert_eq!(created["link"]["doc_number"], "PD-0002");
+}
+
+/// The draft of every seeded deal that can be invoiced, created in the US company (multi-currency
+/// on): QuickBooks' total equals the draft's.
+#[tokio::test]
+async fn draft_totals_equal_quickbooks_totals_for_the_seeded_deals() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
+    // Deal 1 (EUR, a non-home currency): the EUR customer.
+    w.link_customer(A, 1, "4").await;
+    // Deal 3 (USD, no tax, 120 lines) and deal 5 (EUR, no organisation: its person).
+    w.link_customer(A, 3, "1").await;
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/quickbooks/customers",
+            A,
+            Some(&json!({"deal_id": 5, "display_name": "Lena Vogel", "currency": "EUR"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["link"]["party"], json!({"kind": "person", "id": 5}));
+    for (product, item) in [(1, "3"), (2, "1"), (3, "2"), (4, "3"), (6, "4")] {
+        w.link_item(A, product, item).await;
+    }
+    for deal in [1u64, 3, 5] {
+        let draft = w.draft(A, deal).await;
+        assert_eq!(draft["problems"], json!([]), "deal {deal}: {draft:#}");
+        let preview = dec_of(&draft["totals"]["total"]);
+        let (status, created) = w
+            .call(
+                "POST",
+                &format!("/api/deals/{deal}/invoices"),
+                A,
+                Some(&draft["form"]),
+                Some(&format!("golden-{deal}")),
+            )
+            .await;
+        assert_eq!(status, 201, "deal {deal}: {created}");
+        assert_eq!(dec_of(&created["invoice"]["total"]), preview, "deal {deal}");
+        let id = created["invoice"]["id"].as_str().unwrap();
+        let invoice = w.qb.invoice(US_REALM, id).unwrap();
+        assert_eq!(invoice.total_amt, Some(preview), "deal {deal}");
+    }
+    // Deal 1: 3 enabled lines (the disabled one skipped), the EUR currency, deal discounts.
+    let invoices = w.qb.invoices(US_REALM).unwrap();
+    let eur = invoices
+        .iter()
+        .find(|i| {
+            i.currency_ref.as_ref().unwrap().value == "EUR"
+                && i.customer_ref.as_ref().unwrap().value == "4"
+        })
+        .unwrap();
+    let lines = eur.line.as_ref().unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.sales_item_line_detail.is_some())
+            .count(),
+        3
+    );
+    assert!(lines.iter().any(|l| l.discount_line_detail.is_some()));
+}
+
+#[tokio::test]
+async fn drafts_of_the_seeded_deals() {
+    let w = World::embedded().await;
+    let settings = Settings {
+        mapping: shared::domain::FieldMapping {
+            tax_id: Some(FieldRef::new(FieldEntity::Organization, ORG_TAX_ID_FIELD_A)),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    w.connect_with(COMPANY_A, USER_A_ADMIN, GB_REALM, settings)
+        .await;
+
+    // Deal 1: custom-field tax id, primary email, EUR while the company is GBP only.
+    let d1 = w.draft(A, 1).await;
+    let block = &d1["customer"]["block"];
+    assert_eq!(block["name"], "Müller Maschinenbau AG");
+    assert_eq!(block["tax_id"], "DE811907980");
+    assert_eq!(block["email"], "max@mueller-maschinenbau.example");
+    assert_eq!(block["address"]["city"], "Berlin");
+    assert_eq!(
+        d1["form"]["lines"].as_array().unwrap().len(),
+        3,
+        "disabled product skipped"
+    );
+    let lines = &d1["form"]["lines"];
+    assert_eq!(
+        lines[0]["discount"],
+        json!({"kind": "percentage", "value": "10"})
+    );
+    assert_eq!(
+        lines[1]["discount"],
+        json!({"kind": "amount", "value": "200"})
+    );
+    assert_eq!(d1["form"]["discounts"].as_array().unwrap().len(), 2);
+    let problems = d1["problems"].as_array().unwrap();
+    let currency = problems.iter().find(|p| p["field"] == "currency").unwrap();
+    assert!(
+        currency["message"]
+            .as_str()
+            .unwrap()
+            .contains("multi-currency is off")
+    );
+    let item = problems
+        .iter()
+        .find(|p| p["field"] == "lines[0].item_id")
+        .unwrap();
+    assert!(
+        item["message"]
+            .as_str()
+            .unwrap()
+            .contains("Consulting hour")
+    );
+    assert!(d1["lines"][0]["warning"].as_str().is_some());
+    // 19 % has no UK code: the rep must choose.
+    assert!(problems.iter().any(|p| p["field"] == "lines[0].tax_code"));
+
+    // Deal 2: person with emails but none primary → the first one.
+    let d2 = w.draft(A, 2).await;
+    assert_eq!(
+        d2["customer"]["block"]["email"],
+        "olivia@thames-digital.example"
+    );
+    assert_eq!(d2["form"]["tax_mode"], "inclusive");
+
+    // Deal 4: no products → one line from the value; org without address; person without email.
+    let d4 = w.draft(A, 4).await;
+    let lines = d4["form"]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["name"], "Retainer (no products yet)");
+    assert_eq!(d4["customer"]["block"]["email"], Value::Null);
+    assert_eq!(d4["customer"]["block"]["address"], Value::Null);
+    assert_eq!(d4["form"]["bill_email"], Value::Null);
+
+    // Deal 5: no organisation → the person is the party and the name.
+    let d5 = w.draft(A, 5).await;
+    assert_eq!(d5["customer"]["party"], json!({"kind": "person", "id": 5}));
+    assert_eq!(d5["customer"]["block"]["name"], "Lena Vogel");
+
+    // Deal 3: all 120 products (more than one page), no tax.
+    let d3 = w.draft(A, 3).await;
+    assert_eq!(d3["form"]["lines"].as_array().unwrap().len(), 120);
+    assert_eq!(d3["form"]["tax_mode"], "none");
+
+    // Name match: a product called like a QuickBooks item is suggested without a link.
+    let mut product = shared::pipedrive::model::Product {
+        id: 77,
+        name: "Consulting".into(),
+        code: None,
+        description: None,
+        unit: None,
+        tax: None,
+        category: None,
+        is_linkable: None,
+        is_deleted: None,
+        visible_to: None,
+        owner_id: None,
+        add_time: None,
+        update_time: None,
+        billing_frequency: None,
+        billing_frequency_cycles: None,
+        prices: Vec::new(),
+        custom_fields: Default::default(),
+    };
+    product.name = "Consulting".into();
+    w.pd.upsert_product(COMPANY_A, product).unwrap();
+    let line: shared::pipedrive::model::DealProduct = serde_json::from_value(json!({
+        "id": 900, "product_id": 77, "name": "Consulting", "quantity": 1, "item_price": 150,
+        "tax": 20, "tax_method": "inclusive", "is_enabled": true, "order_nr": 9
+    }))
+    .unwrap();
+    w.pd.add_deal_product(COMPANY_A, 2, line).unwrap();
+    let d2 = w.draft(A, 2).await;
+    let hints = d2["lines"].as_array().unwrap();
+    assert_eq!(hints[2]["item_source"], "name_match");
+    assert_eq!(d2["form"]["lines"][2]["item_id"], "3");
+}
+
+#[tokio::test]
+async fn customer_search_link_push_and_name_collision() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    // Search: prefix, escaped quote.
+    let (status, found) = w
+        .call(
+            "GET",
+            "/api/quickbooks/customers?search=O%27Brien",
+            B,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["customers"][0]["display_name"], "O'Brien & Sons");
+    let (status, _) = w
+        .call("GET", "/api/quickbooks/customers?search=", B, None, None)
+        .await;
+    assert_eq!(status, 422);
+    // Creating a customer whose name exists: a clear choice, never a duplicate.
+    let before = w.qb.customers(US_REALM).unwrap().len();
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/quickbooks/customers",
+            B,
+            Some(&json!({"deal_id": 1, "display_name": "O'Brien & Sons"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["current"]["customer"]["id"], "2");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
+    assert_eq!(w.qb.customers(US_REALM).unwrap().len(), before);
+    assert!(w.keys(COMPANY_B, "ORG#").await.is_empty());
+    // A clash only QuickBooks sees (names differ in case): its 6240 becomes the same 409.
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/quickbooks/customers",
+            B,
+            Some(&json!({"deal_id": 1, "display_name": "o'brien & sons"})),
+            Some("clash-key"),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already used in QuickBooks"),
+        "{problem}"
+    );
+    assert_eq!(w.qb.customers(US_REALM).unwrap().len(), before);
+    assert!(w.keys(COMPANY_B, "ORG#").await.is_empty());
+    // Link with push: address, email and tax id differ → a sparse update.
+    let (status, linked) = w
+        .call(
+            "PUT",
+            "/api/deals/1/customer-link",
+            B,
+            Some(&json!({"customer_id": "3", "update_customer": true, "block": {
+                "name": "Bolt Freight Co.", "email": "riley@bolt-freight.example",
+                "address": {"line1": "500 Congress Avenue", "line2": null, "city": "Austin", "region": "TX",
+                            "postal_code": "78701", "country": "United States", "formatted": null},
+                "tax_id": "12-3456789"}})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{linked}");
+    assert_eq!(
+        linked["updated_fields"],
+        json!(["email", "address", "tax_id"])
+    );
+    let acme =
+        w.qb.customers(US_REALM)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id.as_deref() == Some("3"))
+            .unwrap();
+    assert_eq!(acme.sync_token.as_deref(), Some("1"));
+    assert_eq!(acme.bill_addr.unwrap().city.as_deref(), Some("Austin"));
+    let updates: Vec<_> =
+        w.qb.harness()
+            .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/customer"))
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .collect();
+    let sent: Value = serde_json::from_str(&updates.last().unwrap().body).unwrap();
+    assert_eq!(sent["sparse"], true);
+    assert_eq!(sent["SyncToken"], "0");
+    assert!(sent.get("DisplayName").is_none(), "only what differs");
+    // Linking again pushes nothing (nothing differs) and keeps one link.
+    let (status, again) = w
+        .call(
+            "PUT",
+            "/api/deals/1/customer-link",
+            B,
+            Some(&json!({"customer_id": "3", "update_customer": true, "block": {
+                "name": "Bolt Freight Co.", "email": "riley@bolt-freight.example", "address": null, "tax_id": "12-3456789"}})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["updated_fields"], json!([]));
+    assert_eq!(w.keys(COMPANY_B, "ORG#").await, vec!["ORG#1".to_string()]);
+    // A customer QuickBooks does not have.
+    let (status, _) = w
+        .call(
+            "PUT",
+            "/api/deals/1/customer-link",
+            B,
+            Some(&json!({"customer_id": "999"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn item_search_and_links_are_reused() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    let (status, found) = w
+        .call("GET", "/api/quickbooks/items?search=Rock", B, None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["items"][0]["name"], "Rock Fountain");
+    // Inactive items are neither found nor linkable.
+    let (status, found) = w
+        .call("GET", "/api/quickbooks/items?search=Legacy", B, None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["items"], json!([]));
+    let (status, problem) = w
+        .call(
+            "PUT",
+            "/api/products/1/item-link",
+            B,
+            Some(&json!({"item_id": "6"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    w.link_item(B, 1, "5").await;
+    w.link_item(B, 1, "4").await; // re-link: an update, still one record
+    assert_eq!(
+        w.keys(COMPANY_B, "PRODUCT#").await,
+        vec!["PRODUCT#1".to_string()]
+    );
+    let draft = w.draft(B, 1).await;
+    assert_eq!(draft["form"]["lines"][0]["item_id"], "4");
+    assert_eq!(draft["lines"][0]["item_source"], "link");
+    assert_eq!(draft["form"]["lines"][1]["item_id"], Value::Null);
+    assert!(
+        draft["lines"][1]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("Support plan")
+    );
+}
+
+/// Records of a company except idempotency keys and activity events.
+async fn business_records(w: &World, company: u64) -> Vec<(String, Value)> {
+    w.dump(company)
+        .await
+        .into_iter()
+        .filter(|(sk, _)| {
+            !sk.starts_with("IDEMPOTENCY#") && !sk.contains("#EVENT#") && !sk.starts_with("LEASE#")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
+    for (product, item) in [(1, "3"), (2, "1"), (3, "2")] {
+        w.link_item(A, product, item).await;
+    }
+    // Currency mismatch: deal 1 is EUR, the linked customer is USD.
+    w.link_customer(A, 1, "1").await;
+    let draft = w.draft(A, 1).await;
+    let form = draft["form"].clone();
+    let before = w.dump(COMPANY_A).await;
+    w.qb.harness().clear_log();
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            A,
+            Some(&form),
+            Some("k-currency"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let message = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "currency")
+        .unwrap();
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("customer uses USD"),
+        "{message}"
+    );
+    // Unlinked line and missing customer, reported together with the line's name.
+    let mut unlinked = form.clone();
+    unlinked["lines"][1]["item_id"] = Value::Null;
+    unlinked["party"] = Value::Null;
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            A,
+            Some(&unlinked),
+            Some("k-unlinked"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["field"] == "customer_id"
+            && problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("link the deal's organisation"),
+        "{problem}"
+    );
+    let mut no_item = form.clone();
+    no_item["lines"][1]["item_id"] = Value::Null;
+    no_item["customer_id"] = json!("1");
+    no_item["currency"] = json!("USD");
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            A,
+            Some(&no_item),
+            Some("k-item"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let item = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "lines[1].item_id")
+        .unwrap();
+    assert!(
+        item["message"]
+            .as_str()
+            .unwrap()
+            .contains("Line 2 \"Design package\"")
+    );
+    // A customer other than the linked one.
+    let mut other = no_item.clone();
+    other["lines"][1]["item_id"] = json!("1");
+    other["customer_id"] = json!("3");
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            A,
+            Some(&other),
+            Some("k-other"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    // Nothing reached QuickBooks' invoice endpoint, nothing was stored.
+    assert!(invoice_posts(&w.qb, US_REALM).is_empty());
+    assert_eq!(
+        w.dump(COMPANY_A).await,
+        before,
+        "not even the idempotency keys"
+    );
+}
+
+#[tokio::test]
+async fn multi_currency_off_is_explained() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    w.link_customer(A, 1, "1").await;
+    let draft = w.draft(A, 1).await;
+    let mut form = draft["form"].clone();
+    for line in form["lines"].as_array_mut().unwrap() {
+        line["item_id"] = json!("1");
+        line["tax_code"] = json!("2");
+    }
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/1/invoices",
+            A,
+            Some(&form),
+            Some("k-multi"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let currency = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "currency")
+        .unwrap();
+    let message = currency["message"].as_str().unwrap();
+    assert!(
+        message.contains("multi-currency is off") && message.contains("Turn on multi-currency"),
+        "{message}"
+    );
+    assert!(invoice_posts(&w.qb, GB_REALM).is_empty());
+}
+
+/// A UK company: deal 2 ready to create.
+async fn gb_ready() -> (World, Value) {
+    let w = World::embedded().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    w.link_customer(A, 2, "1").await;
+    w.link_item(A, 4, "3").await;
+    w.link_item(A, 1, "2").await;
+    let draft = w.draft(A, 2).await;
+    assert_eq!(draft["problems"], json!([]), "{draft:#}");
+    (w, draft["form"].clone())
+}
+
+#[tokio::test]
+async fn quickbooks_6000_tax_error_is_a_clear_problem_and_the_retry_is_safe() {
+    let (w, form) = gb_ready().await;
+    // The form was filled while this instance believed the company used US sales tax (its
+    // QuickBooks settings changed since): QuickBooks refuses with a 6000 business fault.
+    let mut setup: shared::domain::draft::CompanySetup =
+        serde_json::from_value(w.draft(A, 2).await["quickbooks"].clone()).unwrap();
+    setup.us = true;
+    setup.tax_codes.push(shared::domain::draft::TaxCodeInfo {
+        id: "TAX".into(),
+        name: "TAX".into(),
+        rates: vec![],
+        group: false,
+        active: true,
+    });
+    setup.tax_codes.push(shared::domain::draft::TaxCodeInfo {
+        id: "NON".into(),
+        name: "NON".into(),
+        rates: vec![],
+        group: false,
+        active: true,
+    });
+    setup.tax_codes.push(shared::domain::draft::TaxCodeInfo {
+        id: "G".into(),
+        name: "G".into(),
+        rates: vec![dec!(20)],
+        group: true,
+        active: true,
+    });
+    invoice_create::context::prime_setup(&w.app, GB_REALM, setup);
+    let mut us_form = form.clone();
+    us_form["tax_mode"] = json!("exclusive");
+    us_form["txn_tax_code"] = json!("G");
+    for line in us_form["lines"].as_array_mut().unwrap() {
+        line["tax_code"] = json!("NON");
+    }
+    let before = business_records(&w, COMPANY_A).await;
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&us_form),
+            Some("k-6000"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("error 6000") && detail.contains("GlobalTaxCalculation"),
+        "{detail}"
+    );
+    assert_eq!(invoice_posts(&w.qb, GB_REALM).len(), 1);
+    assert!(w.qb.invoices(GB_REALM).unwrap().is_empty());
+    assert_eq!(
+        business_records(&w, COMPANY_A).await,
+        before,
+        "nothing stored half-way"
+    );
+    assert_eq!(
+        w.keys(COMPANY_A, "IDEMPOTENCY#").await.len(),
+        1,
+        "the key is kept for a safe retry"
+    );
+    let events = w
+        .app
+        .records
+        .deal_activity(
+            shared::domain::CompanyId(COMPANY_A),
+            shared::domain::DealId(2),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(events[0].kind, "invoice.create_failed");
+    // The settings are re-read: the same form is now refused before QuickBooks.
+    let (status, _) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&us_form),
+            Some("k-6000"),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(invoice_posts(&w.qb, GB_REALM).len(), 1);
+    // The proper form with a new key works.
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&form),
+            Some("k-6000-fixed"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creates_once() {
+    let (w, form) = gb_ready().await;
+    let before = business_records(&w, COMPANY_A).await;
+    w.qb.harness().set_fault(
+        "/v3/company/",
+        FaultSpec {
+            force_429: 1,
+            ..FaultSpec::default()
+        },
+    );
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&form),
+            Some("k-flaky"),
+        )
+        .await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:pipedrive-quickbooks:problem:rate-limited"
+    );
+    assert!(problem["detail"].as_str().unwrap().contains("Try again"));
+    assert_eq!(business_records(&w, COMPANY_A).await, before);
+    w.qb.harness().set_fault(
+        "/v3/company/",
+        FaultSpec {
+            force_500: 1,
+            ..FaultSpec::default()
+        },
+    );
+    let (status, problem) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&form),
+            Some("k-flaky"),
+        )
+        .await;
+    assert_eq!(status, 502, "{problem}");
+    assert_eq!(problem["retryable"], true);
+    assert_eq!(business_records(&w, COMPANY_A).await, before);
+    assert!(w.qb.invoices(GB_REALM).unwrap().is_empty());
+    // The retry with the same key creates the invoice, once.
+    let (status, created) = w
+        .call(
+            "POST",
+            "/api/deals/2/invoices",
+            A,
+            Some(&form),
+            Some("k-flaky"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(w.qb.invoices(GB_REALM).unwrap().len(), 1);
+    assert_eq!(w.keys(COMPANY_A, "DEAL#2#INVOICE#").await.len(), 1);
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_own_deals_and_need_an_install() {
+    let w = World::embedded().await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    // Deal 3 exists only in company A: B's users get a 404, never A's data.
+    let (status, problem) = w.call("GET", "/api/deals/3/draft", B, None, None).await;
+    assert_eq!(status, 404, "{problem}");
+    // A user who never installed the app.
+    let (status, _) = w
+        .call(
+            "GET",
+            "/api/deals/1/draft",
+            (COMPANY_A, USER_A_ADMIN),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A bad path parameter.
+    let (status, _) = w.call("GET", "/api/deals/abc/draft", B, None, None).await;
+    assert_eq!(status, 400);
+}

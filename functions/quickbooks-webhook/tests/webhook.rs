@@ -1,0 +1,414 @@
+//! The webhook handler: served on a local port and called by the QuickBooks simulator's webhook
+//! sender, called directly with `oneshot`, and invoked the way Lambda invokes it (an API Gateway
+//! v2 event).
+
+#[path = "../../status-sync/tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use rust_decimal_macros::dec;
+use sandbox::quickbooks::{WebhookConfig, WebhookFormat};
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::domain::InvoiceStatus;
+use shared::quickbooks::webhook::sign;
+use shared::store::embedded::EmbeddedStore;
+use shared::testing::test_credentials;
+use shared::tokens::embedded::EmbeddedSecrets;
+use status_sync::changes::apply_for_company;
+use status_sync::queue::{InProcessQueue, Job};
+use support::{US_REALM, World};
+use tower::ServiceExt;
+
+const VECTOR: &str =
+    include_str!("../../../tests/fixtures/quickbooks/webhook-signature-test-vector.json");
+
+fn verifier() -> String {
+    test_credentials()
+        .quickbooks_webhook_verifier
+        .expose()
+        .to_string()
+}
+
+fn router(w: &World, queue: &InProcessQueue, budget: Duration) -> axum::Router {
+    shared::http::finish(quickbooks_webhook::router_with(
+        w.app.clone(),
+        Arc::new(queue.clone()),
+        budget,
+    ))
+}
+
+async fn post(
+    router: axum::Router,
+    body: &str,
+    signature: Option<&str>,
+) -> (http::StatusCode, Value) {
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/quickbooks")
+        .header("content-type", "application/json");
+    if let Some(signature) = signature {
+        request = request.header("intuit-signature", signature);
+    }
+    let response = router
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Serves the webhook route on a local port and points the simulator's webhooks at it.
+async fn serve_webhooks(
+    w: &World,
+    queue: &InProcessQueue,
+    format: WebhookFormat,
+) -> sandbox::harness::RunningServer {
+    let server = sandbox::harness::serve(
+        router(w, queue, quickbooks_webhook::WORK_BUDGET),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    w.quickbooks.set_webhook_config(WebhookConfig {
+        url: Some(format!("{}/webhooks/quickbooks", server.base_url())),
+        verifier_token: verifier(),
+        format,
+        batch_ms: 0,
+    });
+    server
+}
+
+#[tokio::test]
+async fn a_payment_with_webhooks_on_updates_the_link_to_paid_without_any_scheduled_run() {
+    for format in [WebhookFormat::Legacy, WebhookFormat::CloudEvents] {
+        let w = World::embedded().await;
+        let queue = InProcessQueue::new();
+        let _server = serve_webhooks(&w, &queue, format).await;
+        w.connect(1, 11, US_REALM, None).await;
+        let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(250)).await;
+        w.quickbooks.flush_webhooks().await; // the creation's event
+        w.quickbooks.harness().clear_log();
+
+        w.quickbooks
+            .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
+            .unwrap();
+        let deliveries = w.quickbooks.flush_webhooks().await;
+        assert_eq!(deliveries.len(), 1, "{format:?}");
+        assert_eq!(deliveries[0].status, Some(200), "{:?}", deliveries[0]);
+
+        let now = w.link_of(&link).await;
+        assert_eq!(now.status, InvoiceStatus::Paid, "{format:?}");
+        assert_eq!(now.balance, dec!(0));
+        let calls = w.api_calls(US_REALM);
+        assert!(
+            calls.iter().all(|r| !r.path.ends_with("/cdc")),
+            "no scheduled run, no CDC: {calls:?}"
+        );
+        assert!(calls.len() <= 2, "payment and invoice read: {calls:?}");
+        assert!(queue.is_empty(), "nothing handed to the queue");
+        assert!(w.profile(1).await.sync_watermark.is_none());
+    }
+}
+
+#[tokio::test]
+async fn forged_or_altered_bodies_are_rejected_with_401_and_change_nothing() {
+    let w = World::embedded().await;
+    let queue = InProcessQueue::new();
+    w.connect(1, 11, US_REALM, None).await;
+    let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(250)).await;
+    w.quickbooks
+        .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
+        .unwrap();
+    w.quickbooks.harness().clear_log();
+    w.store.reset();
+    let body = json!({"eventNotifications": [{"realmId": US_REALM, "dataChangeEvent": {"entities": [
+        {"name": "Invoice", "id": invoice.id, "operation": "Update", "lastUpdated": "2026-11-27T04:00:00.000Z"}
+    ]}}]})
+    .to_string();
+    let good = sign(&verifier(), body.as_bytes());
+    let altered = body.replace("Update", "Delete");
+    let cases: [(&str, &str, Option<String>); 4] = [
+        (
+            "forged signature",
+            &body,
+            Some(sign("not-the-verifier", body.as_bytes())),
+        ),
+        ("altered body", &altered, Some(good.clone())),
+        ("missing header", &body, None),
+        ("not base64", &body, Some("%%%".into())),
+    ];
+    for (what, payload, signature) in cases {
+        let (status, problem) = post(
+            router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+            payload,
+            signature.as_deref(),
+        )
+        .await;
+        assert_eq!(status, 401, "{what}");
+        assert_eq!(
+            problem["type"], "urn:pipedrive-quickbooks:problem:unauthorized",
+            "{what}: {problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("intuit-signature")
+        );
+    }
+    assert!(w.api_calls(US_REALM).is_empty(), "nothing read");
+    assert_eq!(w.store.link_puts(), 0, "nothing written");
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Open);
+    assert!(queue.is_empty());
+
+    // The genuine delivery goes through.
+    let (status, receipt) = post(
+        router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+        &body,
+        Some(&good),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["updated"], 1);
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn intuits_published_test_vector_verifies() {
+    let vector: Value = serde_json::from_str(VECTOR).unwrap();
+    let mut credentials = test_credentials();
+    credentials.quickbooks_webhook_verifier = vector["verifier_token"].as_str().unwrap().into();
+    let app = App::new(
+        Arc::new(EmbeddedStore::in_memory()),
+        Arc::new(EmbeddedSecrets::in_memory()),
+        "vector",
+        credentials,
+        shared::app::Deployment::simulated(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
+    );
+    let queue = InProcessQueue::new();
+    let router = || {
+        shared::http::finish(quickbooks_webhook::router_with(
+            app.clone(),
+            Arc::new(queue.clone()),
+            quickbooks_webhook::WORK_BUDGET,
+        ))
+    };
+    let body = vector["raw_body"].as_str().unwrap();
+    let header = vector["intuit_signature_header"].as_str().unwrap();
+    let (status, receipt) = post(router(), body, Some(header)).await;
+    assert_eq!(status, 200, "{receipt}");
+    // A Customer event of a realm nobody links: acknowledged, ignored.
+    assert_eq!(receipt, json!({"changes": 1, "updated": 0, "queued": 0}));
+    let wrong = vector["wrong_signature_example"].as_str().unwrap();
+    let (status, _) = post(router(), body, Some(wrong)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
+    let w = World::embedded().await;
+    let queue = InProcessQueue::new();
+    let _server = serve_webhooks(&w, &queue, WebhookFormat::Legacy).await;
+    w.connect(1, 11, US_REALM, None).await;
+    let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
+    let id = invoice.id.clone().unwrap();
+    w.quickbooks.flush_webhooks().await;
+
+    // First a partial payment…
+    w.quickbooks
+        .record_payment(US_REALM, &id, Some(dec!(100)))
+        .unwrap();
+    let first = w.quickbooks.flush_webhooks().await.remove(0);
+    let after_first = w.quickbooks.invoice(US_REALM, &id).unwrap();
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::PartiallyPaid);
+    // …then the rest.
+    w.quickbooks.record_payment(US_REALM, &id, None).unwrap();
+    let second = w.quickbooks.flush_webhooks().await.remove(0);
+    let paid = w.link_of(&link).await;
+    assert_eq!(paid.status, InvoiceStatus::Paid);
+
+    // Intuit delivers both again, the older one last.
+    w.store.reset();
+    for delivery in [&second, &first, &first] {
+        let (status, receipt) = post(
+            router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+            &delivery.body,
+            Some(&delivery.signature),
+        )
+        .await;
+        assert_eq!(status, 200, "{receipt}");
+        assert_eq!(receipt["updated"], 0, "nothing new: {receipt}");
+    }
+    assert_eq!(w.store.link_puts(), 0);
+    assert_eq!(w.link_of(&link).await, paid);
+
+    // A read that raced and came back with the older invoice never overwrites the newer state.
+    let profile = w.profile(1).await;
+    let applied = apply_for_company(
+        &w.app,
+        &profile,
+        US_REALM,
+        std::slice::from_ref(&after_first),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied.changed, 0);
+    assert_eq!(w.link_of(&link).await, paid);
+}
+
+#[tokio::test]
+async fn work_that_does_not_fit_the_budget_is_handed_to_the_queue() {
+    let w = World::embedded().await;
+    let queue = InProcessQueue::new();
+    w.connect(1, 11, US_REALM, None).await;
+    let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
+    let payment = w
+        .quickbooks
+        .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
+        .unwrap();
+    let body = json!({"eventNotifications": [{"realmId": US_REALM, "dataChangeEvent": {"entities": [
+        {"name": "Payment", "id": payment.id, "operation": "Create", "lastUpdated": "2026-11-27T04:00:00.000Z"}
+    ]}}]})
+    .to_string();
+    let signature = sign(&verifier(), body.as_bytes());
+
+    // QuickBooks answers slowly: the handler still answers 200 in time and queues the work.
+    w.quickbooks.harness().set_latency_ms(400);
+    let started = std::time::Instant::now();
+    let (status, receipt) = post(
+        router(&w, &queue, Duration::from_millis(100)),
+        &body,
+        Some(&signature),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(receipt["queued"], 1);
+    assert_eq!(
+        queue.pending_jobs(),
+        vec![Job::Changes {
+            realm_id: US_REALM.into(),
+            invoice_ids: vec![],
+            payment_ids: vec![payment.id.clone().unwrap()],
+        }]
+    );
+
+    // QuickBooks throttles: queued as well.
+    w.quickbooks.harness().set_latency_ms(0);
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{US_REALM}/"),
+        sandbox::harness::FaultSpec {
+            force_429: 1,
+            ..Default::default()
+        },
+    );
+    let (status, receipt) = post(
+        router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+        &body,
+        Some(&signature),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["queued"], 1);
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Open);
+
+    // The worker finishes the job.
+    let report = status_sync::worker::drain_once(&w.app, &queue, 10, chrono::Utc::now()).await;
+    assert_eq!((report.processed, report.failed), (2, 0));
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn realms_and_invoices_nobody_links_are_ignored_without_any_call() {
+    let w = World::embedded().await;
+    let queue = InProcessQueue::new();
+    w.connect(1, 11, US_REALM, None).await;
+    let (_, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
+    w.quickbooks.harness().clear_log();
+    let body = json!([
+        {"specversion": "1.0", "id": "a", "source": "s", "type": "qbo.invoice.updated.v1",
+         "intuitentityid": "999999", "intuitaccountid": US_REALM},
+        {"specversion": "1.0", "id": "b", "source": "s", "type": "qbo.payment.created.v1",
+         "intuitentityid": "5", "intuitaccountid": "123456789"},
+        {"specversion": "1.0", "id": "c", "source": "s", "type": "qbo.customer.updated.v1",
+         "intuitentityid": "5", "intuitaccountid": US_REALM}
+    ])
+    .to_string();
+    let (status, receipt) = post(
+        router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+        &body,
+        Some(&sign(&verifier(), body.as_bytes())),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt, json!({"changes": 3, "updated": 0, "queued": 0}));
+    assert!(w.quickbooks.harness().requests().is_empty());
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Open);
+
+    // A malformed (but signed) body is a 400.
+    let (status, problem) = post(
+        router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+        "{not json",
+        Some(&sign(&verifier(), b"{not json")),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+}
+
+#[tokio::test]
+async fn api_gateway_v2_events_reach_the_handler_with_the_raw_body() {
+    let w = World::embedded().await;
+    let queue = InProcessQueue::new();
+    w.connect(1, 11, US_REALM, None).await;
+    let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
+    w.quickbooks
+        .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
+        .unwrap();
+    let body = format!(
+        r#"{{"eventNotifications":[{{"realmId":"{US_REALM}","dataChangeEvent":{{"entities":[{{"name":"Invoice","id":"{}","operation":"Update","lastUpdated":"2026-11-27T04:00:00-0700"}}]}}}}]}}"#,
+        invoice.id.as_deref().unwrap()
+    );
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "POST /webhooks/quickbooks",
+        "rawPath": "/webhooks/quickbooks",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            "intuit-signature": sign(&verifier(), body.as_bytes()),
+            "host": "abc123.execute-api.eu-west-1.amazonaws.com"
+        },
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": {"method": "POST", "path": "/webhooks/quickbooks", "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.7", "userAgent": "Intuit-Webhooks"},
+            "requestId": "JKJaXmPLvHcESHA=", "routeKey": "POST /webhooks/quickbooks",
+            "stage": "$default", "time": "27/Nov/2026:03:00:00 +0000", "timeEpoch": 1795748400000u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+    .to_string();
+    let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+    let response = router(&w, &queue, quickbooks_webhook::WORK_BUDGET)
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+}

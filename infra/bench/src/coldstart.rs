@@ -1,0 +1,688 @@
+//! Cold starts: every function's release binary started against the loopback Runtime API
+//! ([`crate::runtime_api`]) the way Lambda starts it, next to `bench-hello` (a hello-world
+//! `lambda_runtime` binary built with the same profile), several rounds, medians reported.
+//!
+//! Per round and binary: spawn (clock starts) → first `invocation/next` (init) → the first event
+//! (first invocation) → `WARM` more events (warm p50/p99 over every round) → `VmHWM` of the
+//! process (peak RSS) → kill. The functions run with `STORAGE=aws` against a moto server
+//! (DynamoDB, Secrets Manager, SQS over plain HTTP on loopback) and the simulators, credentials
+//! from environment variables (no `APP_SECRET_ID`: init makes no network call).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sandbox::harness::RunningServer;
+use sandbox::pipedrive::seed::{COMPANY_B, USER_B_ADMIN};
+use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
+use sandbox::quickbooks::{QuickBooksSim, US_REALM};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use shared::app::{App, Deployment};
+use shared::store::dynamo::{DynamoStore, create_table};
+use shared::tokens::secrets_manager::SecretsManagerStore;
+
+use crate::report::Table;
+use crate::runtime_api::{Answer, RuntimeApi};
+use crate::stats::{Summary, fmt_opt, fmt_ratio, median, ratio};
+use crate::world;
+
+/// The baseline binary.
+pub const HELLO: &str = "bench-hello";
+/// Every function binary (as template.yaml names them).
+pub const FUNCTIONS: &[&str] = &[
+    "settings",
+    "install",
+    "invoice-create",
+    "invoice-actions",
+    "extension-ui",
+    "quickbooks-webhook",
+    "status-sync",
+];
+const TABLE: &str = "bench-table";
+const PREFIX: &str = "bench";
+const MEMORY_MB: &str = "256";
+const INIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One cold start of one binary.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub init_ms: f64,
+    pub first_ms: f64,
+    pub warm_ms: Vec<f64>,
+    pub rss_kib: Option<u64>,
+    /// What the first invocation answered (HTTP status, or `ok` / `error` for plain events).
+    pub answer: String,
+}
+
+/// Options of `bench coldstart`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub rounds: usize,
+    pub warm: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rounds: 10,
+            warm: 100,
+        }
+    }
+}
+
+/// A moto server (DynamoDB, Secrets Manager, SQS) started from `tests/support/moto_server.py`.
+pub struct Moto {
+    pub endpoint: String,
+    child: tokio::process::Child,
+}
+
+impl Moto {
+    pub async fn start(root: &Path) -> Result<Moto, String> {
+        use tokio::io::AsyncBufReadExt;
+        let python = std::env::var_os("MOTO_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".venv/bin/python"));
+        let script = root.join("tests/support/moto_server.py");
+        let mut child = tokio::process::Command::new(&python)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "could not start moto with {}: {e} (tests/run installs it into .venv)",
+                    python.display()
+                )
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| "moto's stdout was not captured".to_string())?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        tokio::time::timeout(Duration::from_secs(120), reader.read_line(&mut line))
+            .await
+            .map_err(|_| "moto printed no port within 120 s".to_string())?
+            .map_err(|e| format!("reading moto's port: {e}"))?;
+        let port: u16 = line
+            .trim()
+            .parse()
+            .map_err(|_| format!("moto printed {:?} instead of its port", line.trim()))?;
+        Ok(Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+        })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Everything the functions talk to during a cold-start run.
+pub struct ColdWorld {
+    pub moto: Moto,
+    pub queue_url: String,
+    pub qb: QuickBooksSim,
+    pub pd: PipedriveSim,
+    qb_url: String,
+    pd_url: String,
+    _servers: Vec<RunningServer>,
+}
+
+impl ColdWorld {
+    pub async fn start(root: &Path) -> Result<ColdWorld, String> {
+        let moto = Moto::start(root).await?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&moto.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials()
+            .load()
+            .await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        create_table(&dynamo, TABLE)
+            .await
+            .map_err(|e| format!("creating the table in moto: {e}"))?;
+        let queue_url = aws_sdk_sqs::Client::new(&sdk)
+            .create_queue()
+            .queue_name("bench-sync")
+            .send()
+            .await
+            .map_err(|e| format!("creating the queue in moto: {e}"))?
+            .queue_url()
+            .map(str::to_string)
+            .ok_or_else(|| "moto answered no queue URL".to_string())?;
+        let (qb, qb_server) = QuickBooksSim::start(
+            world::quickbooks_config(),
+            "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        )
+        .await
+        .map_err(|e| format!("QuickBooks simulator: {e}"))?;
+        let mut pd_config = PipedriveConfig::new(
+            world::PIPEDRIVE_CLIENT_ID.to_string(),
+            world::PIPEDRIVE_CLIENT_SECRET.to_string(),
+            "http://127.0.0.1:9/oauth/pipedrive/callback".to_string(),
+        );
+        pd_config.jwt_secret = world::JWT_SECRET.to_string();
+        // The benchmarks count calls; rate limiting is the simulator's own test subject.
+        pd_config.burst_limit = u32::MAX;
+        let (pd, pd_server) = PipedriveSim::start(pd_config)
+            .await
+            .map_err(|e| format!("Pipedrive simulator: {e}"))?;
+        let world = ColdWorld {
+            queue_url,
+            qb_url: qb_server.base_url(),
+            pd_url: pd_server.base_url(),
+            qb,
+            pd,
+            moto,
+            _servers: vec![qb_server, pd_server],
+        };
+        // The company the events act as: connected to the US realm, its admin installed.
+        let app = App::new(
+            Arc::new(DynamoStore::new(dynamo, TABLE)),
+            Arc::new(SecretsManagerStore::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+            )),
+            PREFIX,
+            world::credentials(),
+            Deployment::simulated("http://127.0.0.1:9", &world.qb_url, &world.pd_url),
+        );
+        world::connect(&app, &world.qb, COMPANY_B, USER_B_ADMIN, US_REALM, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        world::install(&app, &world.pd, COMPANY_B, USER_B_ADMIN)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(world)
+    }
+
+    /// The environment Lambda gives `function` (plus the app's configuration).
+    pub fn env(&self, function: &str, runtime_api: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+            ("AWS_LAMBDA_FUNCTION_NAME", function),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_MB),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/01/[$LATEST]bench"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_SESSION_TOKEN", "testing"),
+            ("AWS_ENDPOINT_URL", &self.moto.endpoint),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("STORAGE", "aws"),
+            ("TABLE_NAME", TABLE),
+            ("TOKEN_SECRET_PREFIX", PREFIX),
+            ("PUBLIC_BASE_URL", "https://bench.example.com"),
+            ("QUICKBOOKS_BASE_URL", &self.qb_url),
+            ("PIPEDRIVE_OAUTH_BASE_URL", &self.pd_url),
+            ("SYNC_QUEUE_URL", &self.queue_url),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(
+            world::credential_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+}
+
+/// An API Gateway HTTP API (v2) event, as API Gateway sends it to the function.
+pub fn apigw_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("accept".into(), json!("application/json"));
+    header_map.insert(
+        "host".into(),
+        json!("abc123.execute-api.us-east-1.amazonaws.com"),
+    );
+    header_map.insert("x-forwarded-proto".into(), json!("https"));
+    for (k, v) in headers {
+        header_map.insert(k.to_string(), json!(v));
+    }
+    let now = chrono::Utc::now();
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "bench"
+            },
+            "requestId": uuid::Uuid::new_v4().simple().to_string(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": now.timestamp_millis()
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+/// The event each binary gets: a cheap, real route of each function.
+pub fn event_for(function: &str) -> Result<(String, Value), String> {
+    let token = world::sign_token(COMPANY_B, USER_B_ADMIN).map_err(|e| e.to_string())?;
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    Ok(match function {
+        "settings" => (
+            "GET /api/settings".into(),
+            apigw_event("GET", "/api/settings", "", &auth, None),
+        ),
+        "install" => (
+            "GET /api/connection".into(),
+            apigw_event("GET", "/api/connection", "", &auth, None),
+        ),
+        "invoice-create" => (
+            "GET /api/deals/1/draft".into(),
+            apigw_event("GET", "/api/deals/1/draft", "", &auth, None),
+        ),
+        "invoice-actions" => (
+            "GET /api/deals/1/invoices".into(),
+            apigw_event("GET", "/api/deals/1/invoices", "", &auth, None),
+        ),
+        "extension-ui" => {
+            let query = format!(
+                "resource=deal&view=details&selectedIds=1&companyId={COMPANY_B}&userId={USER_B_ADMIN}&token={token}"
+            );
+            (
+                "GET /ui/panel".into(),
+                apigw_event("GET", "/ui/panel", &query, &[], None),
+            )
+        }
+        "quickbooks-webhook" => {
+            let body = json!({"eventNotifications": [{
+                "realmId": US_REALM,
+                "dataChangeEvent": {"entities": [{
+                    "name": "Customer", "id": "1", "operation": "Update",
+                    "lastUpdated": chrono::Utc::now().to_rfc3339()
+                }]}
+            }]})
+            .to_string();
+            let mut mac = Hmac::<Sha256>::new_from_slice(world::WEBHOOK_VERIFIER.as_bytes())
+                .map_err(|e| e.to_string())?;
+            mac.update(body.as_bytes());
+            let signature =
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            (
+                "POST /webhooks/quickbooks (signed, 1 change)".into(),
+                apigw_event(
+                    "POST",
+                    "/webhooks/quickbooks",
+                    "",
+                    &[
+                        ("intuit-signature", signature.as_str()),
+                        ("content-type", "application/json"),
+                    ],
+                    Some(&body),
+                ),
+            )
+        }
+        "status-sync" => (
+            "EventBridge schedule tick".into(),
+            json!({
+                "version": "0",
+                "id": uuid::Uuid::new_v4().to_string(),
+                "detail-type": "Scheduled Event",
+                "source": "aws.scheduler",
+                "account": "123456789012",
+                "time": chrono::Utc::now().to_rfc3339(),
+                "region": "us-east-1",
+                "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/bench"],
+                "detail": {}
+            }),
+        ),
+        _ => ("hello event".into(), json!({"hello": "world"})),
+    })
+}
+
+/// What an answer says, in a word: the HTTP status for API Gateway answers.
+pub fn describe_answer(answer: &Answer) -> String {
+    match answer {
+        Answer::Error(body) => format!(
+            "error: {}",
+            String::from_utf8_lossy(body)
+                .chars()
+                .take(120)
+                .collect::<String>()
+        ),
+        Answer::Response(body) => match serde_json::from_slice::<Value>(body) {
+            Ok(v) => match v.get("statusCode").and_then(Value::as_u64) {
+                Some(code) => code.to_string(),
+                None => "ok".into(),
+            },
+            Err(_) => "ok".into(),
+        },
+    }
+}
+
+/// Peak resident set size (`VmHWM`, KiB) of a process.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// `VmHWM:    4412 kB` → 4412.
+pub fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// One cold start of `binary` with `env`: init, first invocation, `warm` more, peak RSS.
+pub async fn cold_start(
+    binary: &Path,
+    function: &str,
+    env: impl Fn(&str) -> Vec<(String, String)>,
+    event: &[u8],
+    warm: usize,
+    log: &Path,
+) -> Result<Run, String> {
+    let api = RuntimeApi::start(function)
+        .await
+        .map_err(|e| format!("runtime API: {e}"))?;
+    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let log_err = log_file
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env_clear()
+        .envs(env(&api.host()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(log_err))
+        .kill_on_drop(true);
+    let spawned = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let pid = child.id();
+    let outcome = async {
+        let ready = tokio::select! {
+            ready = api.wait_ready(INIT_TIMEOUT) => ready?,
+            status = child.wait() => {
+                return Err(format!("{function} exited during init ({}), see {}", status.map(|s| s.to_string()).unwrap_or_default(), log.display()));
+            }
+        };
+        let init_ms = crate::stats::ms(ready.saturating_duration_since(spawned));
+        let (first, answer) = api.invoke(event).await?;
+        let mut warm_ms = Vec::with_capacity(warm);
+        for _ in 0..warm {
+            let (took, _) = api.invoke(event).await?;
+            warm_ms.push(crate::stats::ms(took));
+        }
+        Ok(Run {
+            init_ms,
+            first_ms: crate::stats::ms(first),
+            warm_ms,
+            rss_kib: pid.and_then(peak_rss_kib),
+            answer: describe_answer(&answer),
+        })
+    }
+    .await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    outcome
+}
+
+/// Every binary's runs.
+pub type Runs = BTreeMap<String, Vec<Run>>;
+
+/// `rounds` cold starts of every binary, interleaved (hello, then each function, per round) so
+/// that noise hits all of them alike.
+pub async fn measure(
+    bin_dir: &Path,
+    world: &ColdWorld,
+    binaries: &[&str],
+    options: Options,
+    log_dir: &Path,
+) -> Result<Runs, String> {
+    std::fs::create_dir_all(log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+    let mut runs: Runs = BTreeMap::new();
+    for round in 0..options.rounds {
+        for binary in binaries {
+            let (_, event) = event_for(binary)?;
+            let event = event.to_string().into_bytes();
+            let run = cold_start(
+                &bin_dir.join(binary),
+                binary,
+                |api| world.env(binary, api),
+                &event,
+                options.warm,
+                &log_dir.join(format!("{binary}.log")),
+            )
+            .await
+            .map_err(|e| format!("{binary}, round {round}: {e}"))?;
+            runs.entry(binary.to_string()).or_default().push(run);
+        }
+        eprintln!("coldstart: round {}/{} done", round + 1, options.rounds);
+    }
+    Ok(runs)
+}
+
+/// Medians of one binary's runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Medians {
+    pub init_ms: f64,
+    pub first_ms: f64,
+    pub warm: Option<Summary>,
+    pub rss_mib: Option<f64>,
+}
+
+pub fn medians(runs: &[Run]) -> Option<Medians> {
+    let init: Vec<f64> = runs.iter().map(|r| r.init_ms).collect();
+    let first: Vec<f64> = runs.iter().map(|r| r.first_ms).collect();
+    let warm: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.warm_ms.iter().copied())
+        .collect();
+    let rss: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.rss_kib)
+        .map(|k| k as f64 / 1024.0)
+        .collect();
+    Some(Medians {
+        init_ms: median(&init)?,
+        first_ms: median(&first)?,
+        warm: Summary::of(&warm),
+        rss_mib: median(&rss),
+    })
+}
+
+/// The cold-start table: each function next to the same run's hello world.
+pub fn table(runs: &Runs, options: Options, label: &str) -> Table {
+    let mut t = Table::new(
+        "coldstart",
+        &format!(
+            "Cold start{label} — medians of {} cold starts per binary; warm p50/p99 over {} invocations",
+            options.rounds,
+            options.rounds * options.warm
+        ),
+        &[
+            "binary",
+            "event (first answer)",
+            "init ms",
+            "init − hello",
+            "first inv. ms",
+            "warm p50 ms",
+            "warm p99 ms",
+            "peak RSS MiB",
+            "RSS ÷ hello",
+            "targets",
+        ],
+    );
+    let hello = runs.get(HELLO).and_then(|r| medians(r));
+    let mut order: Vec<&String> = runs.keys().collect();
+    order.sort_by_key(|k| (k.as_str() != HELLO, FUNCTIONS.iter().position(|f| f == k)));
+    for name in order {
+        let Some(m) = medians(&runs[name]) else {
+            continue;
+        };
+        let answer = runs[name]
+            .first()
+            .map(|r| r.answer.clone())
+            .unwrap_or_default();
+        let event = event_for(name).map(|(d, _)| d).unwrap_or_default();
+        let (delta, rss_ratio) = match hello {
+            Some(h) => (
+                Some(m.init_ms - h.init_ms),
+                m.rss_mib.zip(h.rss_mib).and_then(|(a, b)| ratio(a, b)),
+            ),
+            None => (None, None),
+        };
+        let verdict = if name == HELLO {
+            "baseline".to_string()
+        } else {
+            let init_ok = delta.map(|d| d <= 5.0);
+            let rss_ok = rss_ratio.map(|r| r <= 2.5);
+            format!(
+                "init {} · RSS {}",
+                match init_ok {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "?",
+                },
+                match rss_ok {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "?",
+                },
+            )
+        };
+        t.row(vec![
+            name.clone(),
+            format!("{event} ({answer})"),
+            format!("{:.1}", m.init_ms),
+            match delta {
+                Some(d) => format!("{d:+.1} ms"),
+                None => "–".into(),
+            },
+            format!("{:.2}", m.first_ms),
+            fmt_opt(m.warm.map(|w| w.p50), 2),
+            fmt_opt(m.warm.map(|w| w.p99), 2),
+            fmt_opt(m.rss_mib, 1),
+            fmt_ratio(rss_ratio),
+            verdict,
+        ]);
+    }
+    t.note("Targets: init ≤ hello-world init + 5 ms; peak RSS ≤ 2.5 × hello-world (same run).");
+    t.note("init = exec → first `GET …/invocation/next`; first inv. = event handed over → response posted (includes opening the connections to the store and the simulators); warm = the same for the next events.");
+    t.note("The store is moto (DynamoDB/Secrets Manager/SQS emulated in Python, plain HTTP on loopback): warm figures of store-reading routes are mostly moto's own time; on Lambda the first invocation also pays the TLS handshakes.");
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_rss_comes_from_vm_hwm() {
+        let status =
+            "Name:\tsettings\nVmPeak:\t  20000 kB\nVmHWM:\t    4412 kB\nVmRSS:\t    4000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(4412));
+        assert_eq!(parse_vm_hwm("Name: x\n"), None);
+        // Our own process has one.
+        assert!(peak_rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn api_gateway_events_parse_as_lambda_http_requests() {
+        for function in FUNCTIONS {
+            let (_, event) = event_for(function).unwrap();
+            if *function == "status-sync" {
+                assert_eq!(event["detail-type"], "Scheduled Event");
+                continue;
+            }
+            assert_eq!(event["version"], "2.0", "{function}");
+            let path = event["rawPath"].as_str().unwrap();
+            assert!(path.starts_with('/'), "{function}: {path}");
+        }
+        let (_, webhook) = event_for("quickbooks-webhook").unwrap();
+        assert!(
+            webhook["headers"]["intuit-signature"]
+                .as_str()
+                .unwrap()
+                .len()
+                > 40
+        );
+        assert_eq!(webhook["requestContext"]["http"]["method"], "POST");
+    }
+
+    #[test]
+    fn answers_are_described_by_their_status() {
+        let api = Answer::Response(br#"{"statusCode":200,"body":"{}"}"#.to_vec());
+        assert_eq!(describe_answer(&api), "200");
+        assert_eq!(describe_answer(&Answer::Response(b"{}".to_vec())), "ok");
+        assert!(describe_answer(&Answer::Error(b"boom".to_vec())).starts_with("error: boom"));
+    }
+
+    fn run(init: f64, rss: u64) -> Run {
+        Run {
+            init_ms: init,
+            first_ms: init * 2.0,
+            warm_ms: vec![1.0, 2.0],
+            rss_kib: Some(rss),
+            answer: "200".into(),
+        }
+    }
+
+    #[test]
+    fn the_table_compares_with_the_same_runs_hello_world() {
+        let mut runs = Runs::new();
+        runs.insert(
+            HELLO.into(),
+            vec![run(3.0, 4096), run(4.0, 4096), run(5.0, 4096)],
+        );
+        runs.insert(
+            "settings".into(),
+            vec![run(7.0, 8192), run(8.0, 8192), run(30.0, 8192)],
+        );
+        runs.insert("install".into(), vec![run(20.0, 12288)]);
+        let t = table(&runs, Options { rounds: 3, warm: 2 }, "");
+        assert_eq!(t.rows[0][0], HELLO);
+        assert_eq!(t.rows[1][0], "settings");
+        assert_eq!(t.rows[1][3], "+4.0 ms");
+        assert_eq!(t.rows[1][8], "×2.00");
+        assert_eq!(t.rows[1][9], "init met · RSS met");
+        assert_eq!(t.rows[2][0], "install");
+        assert_eq!(t.rows[2][9], "init MISSED · RSS MISSED");
+    }
+}

@@ -1,0 +1,277 @@
+//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|report> [options]`
+//!
+//! Prints each figure as a table next to its same-run baseline (as a ratio), stores the run in
+//! `target/bench/last.json` (`report` prints it again). Speed is measured here, never asserted
+//! in tests. See BENCHMARKS.md.
+//!
+//! Options: `--rounds N` (cold starts per binary, default 10), `--warm N` (warm invocations per
+//! cold start, default 100), `--no-build` (use the release binaries already built),
+//! `--no-arm64` (sizes: skip the cargo-lambda cross build), `--label NAME` (keep this cold-start
+//! table next to others, e.g. `before`), `--max-links N` (sync: largest scenario measured in
+//! one process, default 100000; bigger ones are derived).
+
+mod coldstart;
+mod latency;
+mod report;
+mod runtime_api;
+mod sizes;
+mod stats;
+mod sync;
+mod world;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use report::{Machine, Report, Table};
+
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--label NAME] [--max-links N]";
+
+#[derive(Debug, Clone)]
+struct Args {
+    command: String,
+    rounds: usize,
+    warm: usize,
+    build: bool,
+    arm64: bool,
+    label: Option<String>,
+    max_links: usize,
+}
+
+fn parse_args(raw: &[String]) -> Result<Args, String> {
+    let mut args = Args {
+        command: String::new(),
+        rounds: coldstart::Options::default().rounds,
+        warm: coldstart::Options::default().warm,
+        build: true,
+        arm64: true,
+        label: None,
+        max_links: 100_000,
+    };
+    let mut it = raw.iter();
+    while let Some(arg) = it.next() {
+        let mut number = |name: &str| -> Result<usize, String> {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value"))?
+                .parse()
+                .map_err(|_| format!("{name} needs a whole number"))
+        };
+        match arg.as_str() {
+            "--rounds" => args.rounds = number("--rounds")?.max(1),
+            "--warm" => args.warm = number("--warm")?,
+            "--max-links" => args.max_links = number("--max-links")?,
+            "--no-build" => args.build = false,
+            "--no-arm64" => args.arm64 = false,
+            "--label" => {
+                args.label = Some(
+                    it.next()
+                        .ok_or_else(|| "--label needs a value".to_string())?
+                        .clone(),
+                )
+            }
+            "all" | "coldstart" | "sizes" | "latency" | "sync" | "report"
+                if args.command.is_empty() =>
+            {
+                args.command = arg.clone()
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if args.command.is_empty() {
+        return Err("which benchmark?".into());
+    }
+    Ok(args)
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Builds every function and the baseline with the release profile, in one cargo invocation, at
+/// the lowest priority.
+fn build_release(root: &Path) -> Result<(), String> {
+    let mut command = Command::new("nice");
+    command
+        .args(["-n", "19", "cargo", "build", "--release"])
+        .current_dir(root);
+    for bin in coldstart::FUNCTIONS.iter().chain([&coldstart::HELLO]) {
+        command.args(["--bin", bin]);
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build --release failed ({status})"))
+    }
+}
+
+async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
+    if args.build {
+        build_release(root)?;
+    }
+    let target = target_dir(root);
+    let world = coldstart::ColdWorld::start(root).await?;
+    let options = coldstart::Options {
+        rounds: args.rounds,
+        warm: args.warm,
+    };
+    let mut binaries = vec![coldstart::HELLO];
+    binaries.extend_from_slice(coldstart::FUNCTIONS);
+    let runs = coldstart::measure(
+        &target.join("release"),
+        &world,
+        &binaries,
+        options,
+        &target.join("bench").join("logs"),
+    )
+    .await?;
+    let label = args
+        .label
+        .as_ref()
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default();
+    let mut table = coldstart::table(&runs, options, &label);
+    if let Some(l) = &args.label {
+        table.section = format!("coldstart:{l}");
+    }
+    Ok(table)
+}
+
+fn run_sizes(root: &Path, args: &Args) -> Result<Table, String> {
+    if args.build {
+        build_release(root)?;
+    }
+    let mut bins: Vec<&str> = coldstart::FUNCTIONS.to_vec();
+    bins.push(coldstart::HELLO);
+    let note = if args.arm64 {
+        match sizes::build_arm64(root, &bins) {
+            Ok(()) => None,
+            Err(e) => Some(format!(
+                "The arm64 build did not run here ({e}); arm64 figures, where shown, are from an earlier build."
+            )),
+        }
+    } else {
+        Some("arm64 build skipped (--no-arm64): arm64 figures, where shown, are from an earlier build.".into())
+    };
+    Ok(sizes::table(&target_dir(root), note))
+}
+
+async fn run(args: &Args, root: &Path) -> Result<Report, String> {
+    let mut tables = Vec::new();
+    let all = args.command == "all";
+    if all || args.command == "sizes" {
+        tables.push(run_sizes(root, args)?);
+    }
+    if all || args.command == "coldstart" {
+        let args = Args {
+            build: args.build && !all,
+            ..args.clone()
+        };
+        tables.push(run_coldstart(root, &args).await?);
+    }
+    if all || args.command == "latency" {
+        let options = latency::Options::default();
+        let measured = latency::measure(options).await?;
+        let note = (!local::FUNCTIONS.iter().any(|(n, _)| *n == "invoice-actions")).then(|| {
+            "list and refresh: the local server does not mount invoice-actions yet, so its router runs on a second listener of the same process with the same App (same store, same simulators).".to_string()
+        });
+        tables.push(latency::table(&measured, options, note));
+    }
+    if all || args.command == "sync" {
+        let figures = sync::measure(args.max_links).await?;
+        tables.push(sync::table(&figures));
+    }
+    Ok(Report {
+        machine: Machine::describe(),
+        tables,
+    })
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&raw) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let root = world::workspace_root();
+    let path = report::last_run_path(&target_dir(&root));
+    if args.command == "report" {
+        return match Report::load(&path) {
+            Ok(report) => {
+                println!("{}", report.to_markdown());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e} — run `cargo run -p bench --release -- all` first");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args, &root)) {
+        Ok(fresh) => {
+            println!("{}", fresh.to_markdown());
+            let mut last = Report::load(&path).unwrap_or_default();
+            last.merge(fresh);
+            if let Err(e) = last.save(&path) {
+                eprintln!("could not store the run: {e}");
+                return ExitCode::FAILURE;
+            }
+            eprintln!(
+                "stored in {} (`bench report` prints it again)",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(raw: &[&str]) -> Result<Args, String> {
+        parse_args(&raw.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn commands_and_options() {
+        let a = args(&["coldstart", "--rounds", "3", "--warm", "7", "--no-build"]).unwrap();
+        assert_eq!(
+            (a.command.as_str(), a.rounds, a.warm, a.build),
+            ("coldstart", 3, 7, false)
+        );
+        let a = args(&["all"]).unwrap();
+        assert_eq!((a.rounds, a.warm, a.build, a.arm64), (10, 100, true, true));
+        assert!(args(&[]).is_err());
+        assert!(args(&["fast"]).unwrap_err().contains("fast"));
+        assert!(args(&["sync", "--max-links"]).is_err());
+        assert!(args(&["sync", "--max-links", "many"]).is_err());
+        assert_eq!(
+            args(&["coldstart", "--label", "before"])
+                .unwrap()
+                .label
+                .as_deref(),
+            Some("before")
+        );
+    }
+}
