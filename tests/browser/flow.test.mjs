@@ -280,6 +280,17 @@ test('create another invoice with the keyboard only, then void it', async () => 
   // The first invoice is untouched.
   await panel().locator('li.invoice[data-status="paid"]').waitFor();
   await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'panel-paid-and-void.png') });
+  // Usable at the panel's width: nothing overflows sideways.
+  const panelFrame = page.frames().find((f) => f.url().includes('/ui/panel'));
+  const overflow = await panelFrame.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `the panel overflows by ${overflow}px`);
+  // The panel follows Pipedrive's theme (the SDK's user_settings_change event).
+  assert.equal(await panelFrame.evaluate(() => document.documentElement.dataset.theme), 'light');
+  await page.click('#theme-toggle');
+  await panel().locator('html[data-theme="dark"]').waitFor({ state: 'attached' });
+  await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'panel-dark.png') });
+  await page.click('#theme-toggle');
+  await panel().locator('html[data-theme="light"]').waitFor({ state: 'attached' });
 });
 
 /** Presses Tab (at most 80 times) until the focused element in the modal frame matches. */

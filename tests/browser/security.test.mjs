@@ -111,3 +111,12 @@ test('a foreign origin cannot frame the pages; the allowed host can', async () =
   await page.goto(`${BASE}/_local/deal/1`);
   await page.frameLocator('#panel-frame').locator('#app[aria-busy="false"]').waitFor();
 });
+
+test('a user who has not installed the app sees a clear state, not data', async () => {
+  await context.addCookies([{ name: 'pd_local_user', value: '1001:103', url: BASE }]);
+  await page.goto(`${BASE}/_local/deal/1`);
+  const state = page.frameLocator('#panel-frame').locator('section.state h1');
+  await state.waitFor();
+  assert.equal(await state.textContent(), 'No access');
+  assert.equal(await page.frameLocator('#panel-frame').locator('li.invoice').count(), 0);
+});

@@ -48,7 +48,8 @@ token=$("$venv/bin/python" "$here/seed.py" "$base")
 
 echo "--- schemathesis: every /api/* operation, ${FUZZ_EXAMPLES:-50} examples each"
 set +e
-"$venv/bin/schemathesis" run infra/openapi.yaml \
+# From target/reliability: schemathesis keeps its cache (.schemathesis/) in the working directory.
+(cd "$out" && "$venv/bin/schemathesis" run "$root/infra/openapi.yaml" \
   --url "$base" \
   --header "Authorization: Bearer $token" \
   --include-path-regex '^/api/' \
@@ -62,7 +63,7 @@ set +e
   --no-shrink \
   --warnings off \
   --report ndjson --report-ndjson-path "$out/schemathesis.ndjson" \
-  --report junit --report-junit-path "$out/schemathesis.xml" \
+  --report junit --report-junit-path "$out/schemathesis.xml") \
   2>&1 | tee "$out/schemathesis.log"
 status=${PIPESTATUS[0]}
 set -e

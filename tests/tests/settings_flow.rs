@@ -494,3 +494,30 @@ async fn reference_data_for_a_us_and_a_non_us_company() {
     assert_eq!(gb["custom_txn_numbers"], true);
     assert!(!gb["tax_codes"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
+    let s = Settings::start().await;
+    let (_, doc) = s
+        .call("GET", "/api/settings", COMPANY_A, USER_A_ADMIN, None)
+        .await;
+    // Someone connects QuickBooks: the company record changes, the settings do not.
+    assert_eq!(s.world.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    let mut changed = doc.clone();
+    changed["settings"]["note_on_paid"] = json!(true);
+    let (status, saved) = s
+        .call("PUT", "/api/settings", COMPANY_A, USER_A_ADMIN, Some(changed))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["version"], doc["version"].as_u64().unwrap() + 1);
+    let profile = s
+        .world
+        .app
+        .records
+        .get_company(CompanyId(COMPANY_A))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(profile.connected_realm().is_some(), "the connection survived the save");
+    assert!(profile.settings.note_on_paid);
+}

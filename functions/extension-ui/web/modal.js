@@ -23,6 +23,21 @@ let nextLineKey = 0;
 const searches = new Map(); // key → {term, results, error}
 let customerSearch = { term: '', results: null, error: null };
 let generalErrors = [];
+/** Field problems (the draft's, then the last create attempt's), shown next to their fields. */
+let fieldErrors = [];
+
+/** The field errors still true of the form (a line linked since, a customer chosen since). */
+function currentErrors() {
+  return fieldErrors.filter((e) => {
+    const m = /^lines\[(\d+)\]\.item_id$/.exec(e.field);
+    if (m) {
+      const line = form.lines[Number(m[1])];
+      return Boolean(line && !line.item_id);
+    }
+    if (e.field === 'customer_id') return !form.customer_id;
+    return true;
+  });
+}
 
 // ---------------------------------------------------------------- totals (the app's preview)
 
@@ -147,6 +162,12 @@ function render() {
       h('button', { type: 'button', id: 'cancel', onclick: close }, 'Cancel'),
       h('button', { type: 'submit', class: 'primary', id: 'create' }, 'Create invoice')));
   mount(formEl);
+  const unplaced = showFieldErrors(formEl, currentErrors());
+  if (unplaced.length) {
+    const box = document.getElementById('form-errors');
+    box.classList.add('notice');
+    box.append(h('ul', {}, unplaced.map((e) => h('li', {}, e.message))));
+  }
   if (active) {
     const el = document.getElementById(active);
     if (el) el.focus();
@@ -364,9 +385,8 @@ async function createCustomer() {
     snackbar(`Created ${answer.customer.display_name} in QuickBooks.`);
   } catch (e) {
     if (e instanceof Problem && e.errors.length) {
+      fieldErrors = e.errors;
       render();
-      generalErrors = showFieldErrors(document.getElementById('invoice-form'), e.errors);
-      if (generalErrors.length) render();
     } else {
       customerSearch.error = e.message;
       render();
@@ -438,6 +458,7 @@ function addLine() {
 
 function removeLine(i) {
   form.lines.splice(i, 1);
+  fieldErrors = fieldErrors.filter((e) => !e.field.startsWith('lines['));
   const [key] = lineKeys.splice(i, 1);
   searches.delete(key);
   render();
@@ -460,6 +481,7 @@ async function create(button) {
   const formEl = document.getElementById('invoice-form');
   clearFieldErrors(formEl);
   generalErrors = [];
+  fieldErrors = [];
   let payload;
   try {
     payload = body();
@@ -481,11 +503,8 @@ async function create(button) {
     } catch (e) {
       if (!(e instanceof Problem)) throw e;
       if (e.errors.length) {
-        generalErrors = showFieldErrors(formEl, e.errors);
-        if (generalErrors.length) {
-          render();
-          showFieldErrors(document.getElementById('invoice-form'), e.errors);
-        }
+        fieldErrors = e.errors;
+        render();
         const first = document.querySelector('[aria-invalid="true"], .field-error');
         if (first) {
           first.scrollIntoView({ block: 'center' });
@@ -518,6 +537,8 @@ async function load() {
   form.lines.forEach(() => lineKeys.push(nextLineKey++));
   if (!form.bill_email && draft.customer.block.email) form.bill_email = draft.customer.block.email;
   updateCustomer = Boolean(draft.customer.update_customer);
+  // What blocks creation, shown from the start (unlinked lines and customer have their warnings).
+  fieldErrors = (draft.problems || []).filter((p) => p.field !== 'customer_id' && !/^lines\[\d+\]\.item_id$/.test(p.field));
   const link = draft.customer.linked;
   if (link && form.customer_id) {
     customer = { id: link.customer_id, display_name: link.display_name, currency: link.currency };

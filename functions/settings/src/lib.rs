@@ -76,7 +76,7 @@ async fn read_settings(
     let (profile, _) = require_install(&state.app.records, tenant).await?;
     Ok(Json(SettingsDocument {
         settings: profile.settings,
-        version: profile.version,
+        version: profile.settings_version,
     }))
 }
 
@@ -91,30 +91,45 @@ async fn save_settings(
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
     }
-    if body.version != profile.version {
-        return Err(conflict(&profile.settings, profile.version));
+    if body.version != profile.settings_version {
+        return Err(conflict(&profile.settings, profile.settings_version));
     }
     let catalog = state.catalogs.get(app, tenant, false).await?;
     let errors = check_mapping(&body.settings.mapping, &catalog);
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
     }
-    profile.settings = body.settings;
-    match app.records.save_company(&profile).await {
-        Ok(saved) => Ok(Json(SettingsDocument {
-            settings: saved.settings,
-            version: saved.version,
-        })),
-        Err(StoreError::Conflict { .. }) => {
-            let current = app
-                .records
-                .get_company(tenant.company_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("company vanished during a save"))?;
-            Err(conflict(&current.settings, current.version))
+    // The record may also change for other reasons (a QuickBooks connection, the sync's
+    // watermark): retry those; refuse only a settings save made by someone else meanwhile.
+    for _ in 0..5 {
+        profile.settings = body.settings.clone();
+        profile.settings_version = body.version + 1;
+        match app.records.save_company(&profile).await {
+            Ok(saved) => {
+                return Ok(Json(SettingsDocument {
+                    settings: saved.settings,
+                    version: saved.settings_version,
+                }));
+            }
+            Err(StoreError::Conflict { .. }) => {
+                let current = app
+                    .records
+                    .get_company(tenant.company_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("company vanished during a save"))?;
+                if current.settings_version != body.version {
+                    return Err(conflict(&current.settings, current.settings_version));
+                }
+                profile = current;
+            }
+            Err(other) => return Err(other.into()),
         }
-        Err(other) => Err(other.into()),
     }
+    Err(ApiError::Upstream {
+        detail: "The company record kept changing while saving; try again.".into(),
+        retryable: true,
+        intuit_tid: None,
+    })
 }
 
 fn conflict(current: &Settings, version: u64) -> ApiError {

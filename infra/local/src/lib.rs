@@ -6,13 +6,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::routing::get;
 use axum::{Json, Router};
+use sandbox::harness::RunningServer;
+use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
+use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, WebhookConfig};
 use serde_json::json;
 use shared::app::{App, StartupError};
 use shared::config::{ConfigError, Env};
 use shared::http::Route;
-use sandbox::harness::RunningServer;
-use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
-use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, WebhookConfig};
 use tokio::net::TcpListener;
 
 pub mod host;

@@ -44,6 +44,10 @@ pub struct CompanyProfile {
     pub company_id: CompanyId,
     #[serde(default)]
     pub settings: Settings,
+    /// Incremented by every settings save (and only by those), so that a settings page is not
+    /// refused because something else of the company changed meanwhile.
+    #[serde(default = "first_settings_version")]
+    pub settings_version: u64,
     #[serde(default)]
     pub quickbooks: Option<QuickBooksConnection>,
     /// The realm the company's invoice links point at; set by the first connection and kept after a
@@ -62,6 +66,10 @@ pub struct CompanyProfile {
     pub version: u64,
 }
 
+fn first_settings_version() -> u64 {
+    1
+}
+
 fn default_time_zone() -> String {
     "UTC".to_string()
 }
@@ -71,6 +79,7 @@ impl CompanyProfile {
         CompanyProfile {
             company_id,
             settings: Settings::default(),
+            settings_version: first_settings_version(),
             quickbooks: None,
             linked_realm_id: None,
             time_zone: default_time_zone(),
