@@ -28,7 +28,7 @@ if [ "$arch" = arm64 ] && ! rustup target list --installed | grep -q '^aarch64-u
 fi
 echo "==> sam build ($arch)"
 SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
-  sam build --parameter-overrides "Architecture=$arch"
+  sam build --no-cached --parameter-overrides "Architecture=$arch"
 
 # Every AWS::Serverless::Function of the template must have produced an executable bootstrap
 # for the right machine (ELF e_machine 0xB7 = aarch64, 0x3E = x86-64).

@@ -318,7 +318,12 @@ mod tests {
     #[test]
     fn the_base_url_comes_from_the_configuration_or_the_request() {
         let mut headers = http::HeaderMap::new();
-        headers.insert("host", "abc123.execute-api.eu-west-1.amazonaws.com".parse().unwrap());
+        headers.insert(
+            "host",
+            "abc123.execute-api.eu-west-1.amazonaws.com"
+                .parse()
+                .unwrap(),
+        );
         let mut deployment = Deployment::simulated("http://127.0.0.1:8080", "http://q", "http://p");
         assert_eq!(deployment.base_url(&headers), "http://127.0.0.1:8080");
         deployment.public_base_url = String::new();
@@ -334,11 +339,24 @@ mod tests {
     #[test]
     fn deployment_settings_are_validated() {
         let env = Env::from_pairs([("QUICKBOOKS_ENVIRONMENT", "staging")]);
-        assert!(Deployment::from_env(&env).unwrap_err().to_string().contains("QUICKBOOKS_ENVIRONMENT"));
+        assert!(
+            Deployment::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("QUICKBOOKS_ENVIRONMENT")
+        );
         let env = Env::from_pairs([("PUBLIC_BASE_URL", "not a url")]);
-        assert!(Deployment::from_env(&env).unwrap_err().to_string().contains("PUBLIC_BASE_URL"));
+        assert!(
+            Deployment::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("PUBLIC_BASE_URL")
+        );
         let ok = Deployment::from_env(&Env::default()).unwrap();
         assert_eq!(ok.public_base_url, "");
-        assert_eq!(ok.frame_ancestors, vec!["https://*.pipedrive.com".to_string()]);
+        assert_eq!(
+            ok.frame_ancestors,
+            vec!["https://*.pipedrive.com".to_string()]
+        );
     }
 }

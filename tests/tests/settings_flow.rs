@@ -502,11 +502,20 @@ async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
         .call("GET", "/api/settings", COMPANY_A, USER_A_ADMIN, None)
         .await;
     // Someone connects QuickBooks: the company record changes, the settings do not.
-    assert_eq!(s.world.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    assert_eq!(
+        s.world.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0,
+        200
+    );
     let mut changed = doc.clone();
     changed["settings"]["note_on_paid"] = json!(true);
     let (status, saved) = s
-        .call("PUT", "/api/settings", COMPANY_A, USER_A_ADMIN, Some(changed))
+        .call(
+            "PUT",
+            "/api/settings",
+            COMPANY_A,
+            USER_A_ADMIN,
+            Some(changed),
+        )
         .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["version"], doc["version"].as_u64().unwrap() + 1);
@@ -518,6 +527,9 @@ async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
         .await
         .unwrap()
         .unwrap();
-    assert!(profile.connected_realm().is_some(), "the connection survived the save");
+    assert!(
+        profile.connected_realm().is_some(),
+        "the connection survived the save"
+    );
     assert!(profile.settings.note_on_paid);
 }

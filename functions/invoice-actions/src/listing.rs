@@ -63,10 +63,11 @@ pub(crate) async fn refresh(
         return Ok(Json(answer));
     }
     let realm = caller.realm(&app).await?;
-    // Links into another QuickBooks company (before a realm change) cannot be read any more.
+    // Links into another QuickBooks company (before a realm change) cannot be read any more, and
+    // a deleted invoice never comes back: neither is asked for again.
     let ids: BTreeSet<String> = links
         .iter()
-        .filter(|l| l.realm_id == realm)
+        .filter(|l| l.realm_id == realm && l.status != shared::domain::InvoiceStatus::Deleted)
         .map(|l| l.invoice_id.clone())
         .collect();
     let invoices = match fetch_invoices(&app, &caller.profile, &ids).await {

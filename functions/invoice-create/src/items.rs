@@ -83,9 +83,20 @@ pub async fn link(
     let q = Query::select("Item")
         .eq("Id", item_id.as_str())
         .max_results(1);
-    let found = qb_query(&app, &caller, &q)
-        .await
-        .map_err(|e| qb_error(e, "reading the item"))?;
+    // The product must be one of the caller's company's Pipedrive products (read with the
+    // caller's own access, so another company's product ids are simply not found).
+    let pipedrive = app.pipedrive.clone();
+    let product = app.tokens.with_pipedrive(tenant, |access| {
+        let pipedrive = pipedrive.clone();
+        async move {
+            pipedrive
+                .product(&access.api_domain, &access.token, path.product_id)
+                .await
+        }
+    });
+    let (found, product) = futures::join!(qb_query(&app, &caller, &q), product);
+    product?;
+    let found = found.map_err(|e| qb_error(e, "reading the item"))?;
     let item = found
         .item
         .unwrap_or_default()

@@ -131,6 +131,8 @@ impl Drop for Moto {
 /// Everything the functions talk to during a cold-start run.
 pub struct ColdWorld {
     pub moto: Moto,
+    /// Added to every function's environment (not the baseline's).
+    pub extra_env: Vec<(String, String)>,
     pub queue_url: String,
     pub qb: QuickBooksSim,
     pub pd: PipedriveSim,
@@ -179,6 +181,7 @@ impl ColdWorld {
             .await
             .map_err(|e| format!("Pipedrive simulator: {e}"))?;
         let world = ColdWorld {
+            extra_env: Vec::new(),
             queue_url,
             qb_url: qb_server.base_url(),
             pd_url: pd_server.base_url(),
@@ -239,6 +242,9 @@ impl ColdWorld {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
+        if function != HELLO {
+            env.extend(self.extra_env.iter().cloned());
+        }
         env
     }
 }

@@ -8,7 +8,9 @@
 //! cold start, default 100), `--no-build` (use the release binaries already built),
 //! `--no-arm64` (sizes: skip the cargo-lambda cross build), `--label NAME` (keep this cold-start
 //! table next to others, e.g. `before`), `--max-links N` (sync: largest scenario measured in
-//! one process, default 100000; bigger ones are derived).
+//! one process, default 100000; bigger ones are derived), `--only f1,f2` (cold starts of these
+//! functions only), `--env NAME=VALUE` (added to the functions' environment in cold starts: what-if
+//! variants).
 
 mod coldstart;
 mod latency;
@@ -24,7 +26,7 @@ use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--label NAME] [--max-links N]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -35,6 +37,10 @@ struct Args {
     arm64: bool,
     label: Option<String>,
     max_links: usize,
+    /// Cold starts of these functions only (plus the baseline).
+    only: Option<Vec<String>>,
+    /// Extra environment for the functions' cold starts (what-if variants, e.g. `SSL_CERT_FILE`).
+    env: Vec<(String, String)>,
 }
 
 fn parse_args(raw: &[String]) -> Result<Args, String> {
@@ -46,6 +52,8 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
         arm64: true,
         label: None,
         max_links: 100_000,
+        only: None,
+        env: Vec::new(),
     };
     let mut it = raw.iter();
     while let Some(arg) = it.next() {
@@ -61,6 +69,29 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
             "--max-links" => args.max_links = number("--max-links")?,
             "--no-build" => args.build = false,
             "--no-arm64" => args.arm64 = false,
+            "--env" => {
+                let pair = it
+                    .next()
+                    .ok_or_else(|| "--env needs NAME=VALUE".to_string())?;
+                let (name, value) = pair
+                    .split_once('=')
+                    .filter(|(name, _)| !name.is_empty())
+                    .ok_or_else(|| format!("--env needs NAME=VALUE, not `{pair}`"))?;
+                args.env.push((name.to_string(), value.to_string()));
+            }
+            "--only" => {
+                let list = it.next().ok_or_else(|| {
+                    "--only needs a comma-separated list of functions".to_string()
+                })?;
+                let names: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(unknown) = names
+                    .iter()
+                    .find(|n| !coldstart::FUNCTIONS.contains(&n.as_str()))
+                {
+                    return Err(format!("`{unknown}` is not a function"));
+                }
+                args.only = Some(names);
+            }
             "--label" => {
                 args.label = Some(
                     it.next()
@@ -113,13 +144,18 @@ async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
         build_release(root)?;
     }
     let target = target_dir(root);
-    let world = coldstart::ColdWorld::start(root).await?;
+    let mut world = coldstart::ColdWorld::start(root).await?;
+    world.extra_env = args.env.clone();
     let options = coldstart::Options {
         rounds: args.rounds,
         warm: args.warm,
     };
     let mut binaries = vec![coldstart::HELLO];
-    binaries.extend_from_slice(coldstart::FUNCTIONS);
+    binaries.extend(coldstart::FUNCTIONS.iter().filter(|f| {
+        args.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == *f))
+    }));
     let runs = coldstart::measure(
         &target.join("release"),
         &world,
@@ -136,6 +172,13 @@ async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
     let mut table = coldstart::table(&runs, options, &label);
     if let Some(l) = &args.label {
         table.section = format!("coldstart:{l}");
+    }
+    if !args.env.is_empty() {
+        let vars: Vec<String> = args.env.iter().map(|(k, v)| format!("`{k}={v}`")).collect();
+        table.note(format!(
+            "Variant: the functions (not the baseline) ran with {}.",
+            vars.join(", ")
+        ));
     }
     Ok(table)
 }
@@ -184,10 +227,14 @@ async fn run(args: &Args, root: &Path) -> Result<Report, String> {
         let figures = sync::measure(args.max_links).await?;
         tables.push(sync::table(&figures));
     }
-    Ok(Report {
-        machine: Machine::describe(),
-        tables,
-    })
+    let machine = Machine::describe();
+    for table in &mut tables {
+        table.note(format!(
+            "This table: {}, load average {} (1 min) when the run ended.",
+            machine.date, machine.load
+        ));
+    }
+    Ok(Report { machine, tables })
 }
 
 fn main() -> ExitCode {
@@ -266,6 +313,14 @@ mod tests {
         assert!(args(&["fast"]).unwrap_err().contains("fast"));
         assert!(args(&["sync", "--max-links"]).is_err());
         assert!(args(&["sync", "--max-links", "many"]).is_err());
+        let only = args(&["coldstart", "--only", "settings,install"]).unwrap();
+        assert_eq!(only.only.unwrap(), ["settings", "install"]);
+        assert!(args(&["coldstart", "--only", "settings,nope"]).is_err());
+        let env = args(&["coldstart", "--env", "SSL_CERT_DIR=/x=y"])
+            .unwrap()
+            .env;
+        assert_eq!(env, [("SSL_CERT_DIR".to_string(), "/x=y".to_string())]);
+        assert!(args(&["coldstart", "--env", "=1"]).is_err());
         assert_eq!(
             args(&["coldstart", "--label", "before"])
                 .unwrap()

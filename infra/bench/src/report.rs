@@ -81,6 +81,9 @@ pub struct Machine {
     pub nproc: usize,
     pub kernel: String,
     pub rustc: String,
+    /// `/proc/loadavg`'s 1-minute figure when the run started (other engineers compile here).
+    #[serde(default)]
+    pub load: String,
 }
 
 impl Machine {
@@ -103,7 +106,12 @@ impl Machine {
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|| "unknown".into());
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into());
         Machine {
+            load,
             date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
             cpu,
             nproc: std::thread::available_parallelism()
@@ -126,8 +134,8 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         let m = &self.machine;
         let mut out = format!(
-            "Measured {} on {} × {} (Linux {}, {}).\n\n",
-            m.date, m.nproc, m.cpu, m.kernel, m.rustc
+            "Measured {} on {} × {} (Linux {}, {}), load average {} at the start.\n\n",
+            m.date, m.nproc, m.cpu, m.kernel, m.rustc, m.load
         );
         for table in &self.tables {
             out.push_str(&table.to_markdown());

@@ -100,8 +100,8 @@ pub fn invocation_headers(
 }
 
 impl RuntimeApi {
-    /// Serves the API on a free loopback port. `started` is when the clock for init starts (set
-    /// it again with [`RuntimeApi::restart_clock`] right before the process is spawned).
+    /// Serves the API on a free loopback port (the caller starts the init clock when it spawns
+    /// the process; [`RuntimeApi::wait_ready`] answers when the first `invocation/next` came).
     pub async fn start(function_name: &str) -> std::io::Result<RuntimeApi> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let addr = listener.local_addr()?;

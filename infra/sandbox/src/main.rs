@@ -44,8 +44,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_pd, pd_server) = PipedriveSim::start(pipedrive).await?;
     let qb_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port("QUICKBOOKS_SIM_PORT", 8082)?));
     let (_qb, qb_server) = QuickBooksSim::start(quickbooks, qb_addr).await?;
-    println!("Pipedrive simulator:  {}  (control API under /_sim/)", pd_server.base_url());
-    println!("QuickBooks simulator: {}  (control API under /_sim/)", qb_server.base_url());
+    println!(
+        "Pipedrive simulator:  {}  (control API under /_sim/)",
+        pd_server.base_url()
+    );
+    println!(
+        "QuickBooks simulator: {}  (control API under /_sim/)",
+        qb_server.base_url()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -249,7 +249,10 @@ mod tests {
             "Id": "130", "SyncToken": "2", "TotalAmt": 1250.0, "Balance": 250.0,
             "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
         }));
-        assert_eq!(refreshed_link(&paid, &first_payment, link.txn_date, Utc::now()), None);
+        assert_eq!(
+            refreshed_link(&paid, &first_payment, link.txn_date, Utc::now()),
+            None
+        );
         assert_eq!(paid.status, InvoiceStatus::Paid);
     }
 
