@@ -94,7 +94,15 @@ pub fn table(target_dir: &Path, arm64_note: Option<String>) -> Table {
                     s / TARGET_MIB * 100.0,
                     if arm.is_none() { ", x86_64 figure" } else { "" }
                 ),
-                Some(s) => format!("MISSED by {:.2} MiB", s - TARGET_MIB),
+                Some(s) => format!(
+                    "MISSED by {:.2} MiB{}",
+                    s - TARGET_MIB,
+                    if arm.is_none() {
+                        " (x86_64 figure)"
+                    } else {
+                        ""
+                    }
+                ),
                 None => "not built".into(),
             }
         };
