@@ -69,12 +69,9 @@ def main(out: Path, openapi: str, status: int) -> None:
     else:
         line("attacks tried", "not run (cargo test -p integration-tests --test reliability_hostile)")
     if isolation:
-        unscoped = isolation.get("answered_without_404", [])
         line("tenant isolation", f"{isolation['cross_company_calls']} cross-company calls over {isolation['api_routes']} /api routes, "
-             f"none with the other company's data; {isolation['id_scoped_calls'] - len(unscoped)} of {isolation['id_scoped_calls']} "
-             f"id-scoped calls → 404, {len(unscoped)} answered from the caller's own (empty) records without a 404:")
-        for u in unscoped:
-            print(f"  {'':<22}   {u['route']} → {u['status']} ({u['why']})")
+             f"none with the other company's data; {isolation['id_scoped_refused']} of {isolation['id_scoped_calls']} "
+             f"id-scoped calls → 404")
     else:
         line("tenant isolation", "not run")
     if lifecycle:

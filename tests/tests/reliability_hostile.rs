@@ -762,7 +762,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     );
     for _ in 0..3 {
         let replay = answer(deliver().await.unwrap()).await;
-        tally.absorbed("webhook", "replay of a genuine delivery", &replay, &[200]);
+        tally.refused("webhook", "replay of a genuine delivery", &replay, &[409]);
     }
     assert_eq!(
         w.snapshot().await,

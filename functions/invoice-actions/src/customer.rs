@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use shared::app::App;
 use shared::domain::links::link_from_invoice;
-use shared::domain::{CustomerLink, DealId, Party, Tenant};
+use shared::domain::{CustomerLink, DealId, DealParties, Party, Tenant};
 use shared::error::ApiError;
 use shared::http::{PathParams, QueryParams};
 use shared::pipedrive::client::PipedriveError;
@@ -43,6 +43,22 @@ const MAX_START: u32 = 1_000_000;
 
 /// The deal's organization (first) and person, as Pipedrive has them for the caller.
 async fn deal_parties(app: &App, caller: &Caller, deal: DealId) -> Result<Vec<Party>, ApiError> {
+    let parties = deal_party_ids(app, caller, deal).await?;
+    Ok(parties
+        .org_id
+        .map(Party::Organization)
+        .into_iter()
+        .chain(parties.person_id.map(Party::Person))
+        .collect())
+}
+
+/// The deal's organization and person ids, read from Pipedrive with the caller's access (a deal
+/// the caller's company does not have, or a deleted one, is a 404).
+pub(crate) async fn deal_party_ids(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+) -> Result<DealParties, ApiError> {
     let client = app.pipedrive.clone();
     let result = app
         .tokens
@@ -60,16 +76,31 @@ async fn deal_parties(app: &App, caller: &Caller, deal: DealId) -> Result<Vec<Pa
         Ok(found)
             if found.is_deleted != Some(true) && found.status != Some(DealStatus::Deleted) =>
         {
-            Ok(found
-                .org_id
-                .map(Party::Organization)
-                .into_iter()
-                .chain(found.person_id.map(Party::Person))
-                .collect())
+            Ok(DealParties {
+                org_id: found.org_id,
+                person_id: found.person_id,
+            })
         }
         Ok(_) => Err(missing()),
         Err(CallError::Call(PipedriveError::NotFound(_))) => Err(missing()),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Stores the deal's parties for the create form; a failed write only costs the form a round.
+pub(crate) async fn remember_deal_parties(
+    app: &App,
+    company: shared::domain::CompanyId,
+    deal: DealId,
+    parties: DealParties,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if let Err(error) = app
+        .records
+        .save_deal_parties(company, deal, parties, now)
+        .await
+    {
+        tracing::warn!(%error, deal_id = deal.0, "the deal's parties could not be remembered");
     }
 }
 

@@ -142,6 +142,26 @@ impl Caller {
         self.tenant.company_id
     }
 
+    /// For a deal with nothing of ours stored: checks that the caller's Pipedrive has it, so that
+    /// an id of another company's deal is a 404 and not an empty answer. Pipedrive being
+    /// unavailable is not the caller's fault: the (empty) answer from the store stands then.
+    /// The deal's parties are remembered on the way, so that the create form (the panel's next
+    /// step on a deal without invoices) reads them in its first round.
+    pub async fn confirm_deal(&self, app: &App, deal: DealId) -> Result<(), ApiError> {
+        match customer::deal_party_ids(app, self, deal).await {
+            Ok(parties) => {
+                customer::remember_deal_parties(app, self.company(), deal, parties, self.now)
+                    .await;
+                Ok(())
+            }
+            Err(missing @ ApiError::NotFound(_)) => Err(missing),
+            Err(error) => {
+                tracing::warn!(%error, deal_id = deal.0, "the deal could not be confirmed in Pipedrive");
+                Ok(())
+            }
+        }
+    }
+
     /// The realm of the active QuickBooks connection, or the problem the connection state means
     /// (not connected, needs reconnecting — the token manager's answers).
     pub async fn realm(&self, app: &App) -> Result<String, ApiError> {

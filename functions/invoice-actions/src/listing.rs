@@ -34,6 +34,9 @@ pub(crate) async fn list(
         .records
         .all_deal_invoice_links(caller.company(), DealId(deal_id))
         .await?;
+    if links.is_empty() {
+        caller.confirm_deal(&app, DealId(deal_id)).await?;
+    }
     Ok(Json(DealInvoices::build(
         deal_id,
         &caller.profile,
@@ -54,6 +57,7 @@ pub(crate) async fn refresh(
         .all_deal_invoice_links(caller.company(), deal)
         .await?;
     if links.is_empty() {
+        caller.confirm_deal(&app, deal).await?;
         let mut answer = DealInvoices::build(deal_id, &caller.profile, &links, caller.today);
         answer.refresh = Some(RefreshReport {
             checked: 0,
@@ -227,6 +231,9 @@ pub(crate) async fn activity(
         .records
         .deal_activity(caller.company(), DealId(deal_id), limit)
         .await?;
+    if events.is_empty() {
+        caller.confirm_deal(&app, DealId(deal_id)).await?;
+    }
     Ok(Json(ActivityLog {
         deal_id,
         events: events.into_iter().map(ActivityView::from).collect(),

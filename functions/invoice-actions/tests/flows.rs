@@ -1165,3 +1165,58 @@ async fn malformed_requests_are_problems() {
     let r = w.a("DELETE", "/invoices", None).await;
     assert_eq!(r.status, 405);
 }
+
+/// A deal with nothing of ours stored is looked up in the caller's Pipedrive: an id the caller's
+/// company does not have is a 404 on the list, the refresh and the activity log (not an empty
+/// answer), an existing deal answers empty and its parties are remembered for the create form,
+/// and Pipedrive failing does not break the panel.
+#[tokio::test]
+async fn a_deal_without_invoices_is_confirmed_in_pipedrive() {
+    let w = World::standard().await;
+    let unknown = 987_654;
+    for (method, suffix) in [
+        ("GET", "/invoices"),
+        ("POST", "/invoices/refresh"),
+        ("GET", "/activity"),
+    ] {
+        let r = w
+            .call(
+                method,
+                &format!("/api/deals/{unknown}{suffix}"),
+                COMPANY_A,
+                USER_A_ADMIN,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{method} {suffix}: {}", r.json);
+        assert!(
+            r.detail().contains(&format!("no deal {unknown}")),
+            "{}",
+            r.detail()
+        );
+    }
+    let r = w.a("GET", "/invoices", None).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["invoices"], json!([]));
+    let remembered = w
+        .app
+        .records
+        .get_deal_parties(CompanyId(COMPANY_A), shared::domain::DealId(DEAL))
+        .await
+        .unwrap()
+        .expect("the deal's parties are remembered");
+    assert!(remembered.org_id.is_some() || remembered.person_id.is_some());
+
+    // Pipedrive down: the (empty) list from the store stands.
+    w.pipedrive.harness().set_fault(
+        "/api/v2/deals",
+        sandbox::harness::FaultSpec {
+            error_rate: 1.0,
+            ..Default::default()
+        },
+    );
+    let r = w.a("GET", "/invoices", None).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["invoices"], json!([]));
+    w.pipedrive.harness().clear_faults();
+}

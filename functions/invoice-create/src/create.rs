@@ -129,6 +129,38 @@ fn missing_customer(detail: &str) -> ApiError {
     ApiError::unprocessable(vec![FieldError::new("customer_id", detail)])
 }
 
+/// Before answering that the deal's customer is missing: a deal the caller's Pipedrive does not
+/// have (another company's id, or deleted) is a 404 instead. Only on this error path, so the
+/// create itself costs no Pipedrive read; Pipedrive failing here leaves the 422 standing.
+async fn missing_customer_or_deal(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    detail: &str,
+) -> ApiError {
+    let client = app.pipedrive.clone();
+    let read = crate::context::pd(app, caller, |a| {
+        let c = client.clone();
+        async move { c.deal(&a.api_domain, &a.token, deal_id).await }
+    })
+    .await;
+    let gone = match read {
+        Ok(deal) => {
+            deal.is_deleted == Some(true)
+                || deal.status == Some(shared::pipedrive::model::DealStatus::Deleted)
+        }
+        Err(CallError::Call(shared::pipedrive::client::PipedriveError::NotFound(_))) => true,
+        Err(_) => false,
+    };
+    if gone {
+        ApiError::not_found(format!(
+            "Pipedrive has no deal {deal_id} that you can see (it may have been deleted)."
+        ))
+    } else {
+        missing_customer(detail)
+    }
+}
+
 /// The create after the key is held (public for benchmarks and tests).
 pub async fn run(
     app: &App,
@@ -140,9 +172,13 @@ pub async fn run(
 ) -> Result<Created, Failure> {
     let company = caller.tenant.company_id;
     let Some(party) = form.party else {
-        return Err(missing_customer(
+        return Err(missing_customer_or_deal(
+            app,
+            caller,
+            deal_id,
             "The invoice has no customer: link the deal's organisation (or person) to a QuickBooks customer first.",
         )
+        .await
         .into());
     };
     let (link, setup) = futures::join!(
@@ -150,14 +186,19 @@ pub async fn run(
         company_setup(app, caller)
     );
     let setup = setup?;
-    let link = link
+    let Some(link) = link
         .map_err(ApiError::from)?
         .filter(|l| l.realm_id == caller.realm_id)
-        .ok_or_else(|| {
-            missing_customer(
-                "The deal's organisation (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
-            )
-        })?;
+    else {
+        return Err(missing_customer_or_deal(
+            app,
+            caller,
+            deal_id,
+            "The deal's organisation (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
+        )
+        .await
+        .into());
+    };
     match form.customer_id.as_deref() {
         None => {
             return Err(

@@ -2,10 +2,15 @@
 //!
 //! Upstream reads are started as soon as what they need is known, all concurrently: the deal,
 //! its products (all pages), its discounts and the company's QuickBooks setup at once; as soon as
-//! the deal arrives, its organisation, its person and their stored customer links; as soon as the
-//! products arrive, their stored item links and a name match for the unlinked ones; QuickBooks
-//! customer matches by name and email only when no customer link is stored. (Pipedrive's v2 deal
-//! carries only the organisation and person ids, so their records are a second, dependent round.)
+//! the products arrive, their stored item links and a name match for the unlinked ones; QuickBooks
+//! customer matches by name and email only when no customer link is stored.
+//!
+//! Pipedrive's v2 deal carries only the organisation and person ids, so their records would be a
+//! second, dependent round. The ids are remembered per deal (`DealParties`, written by this draft
+//! and by the deal panel's list when it checks the deal), and the organisation, the person and
+//! their customer link are read **in the first round** from the remembered ids. When the deal
+//! arrives its ids are compared: equal (the usual case) → one round in all; changed or never seen
+//! → read again for the actual ids (the second round) and remembered for next time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +25,7 @@ use shared::domain::draft::{
 };
 use shared::domain::links::today_in;
 use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
-use shared::domain::{CustomerLink, Party, ProductLink, Tenant};
+use shared::domain::{CustomerLink, DealId, DealParties, Party, ProductLink, Tenant};
 use shared::error::{ApiError, FieldError};
 use shared::http::PathParams;
 use shared::pipedrive::model::{Deal, DealProduct, Organization, Person};
@@ -152,13 +157,50 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
     let client = app.pipedrive.clone();
     let deal_chain = async {
         let c = client.clone();
-        let deal: Deal = pd(app, caller, |a| {
+        let read_deal = pd(app, caller, |a| {
             let c = c.clone();
             async move { c.deal(&a.api_domain, &a.token, deal_id).await }
-        })
-        .await
-        .map_err(|e| pd_error(e, "reading the deal"))?;
-        let parties = party_chain(app, caller, &deal).await?;
+        });
+        // The deal gives only its organisation and person ids; read them in the same round from
+        // the ids remembered for this deal (checked against the deal when it arrives).
+        let speculate = async {
+            let hint = app
+                .records
+                .get_deal_parties(caller.tenant.company_id, DealId(deal_id))
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "the deal's remembered parties could not be read");
+                    None
+                });
+            match hint {
+                Some(ids) => Some((ids, party_chain(app, caller, ids).await)),
+                None => None,
+            }
+        };
+        let (deal, speculated) = futures::join!(read_deal, speculate);
+        let deal: Deal = deal.map_err(|e| pd_error(e, "reading the deal"))?;
+        let actual = DealParties {
+            org_id: deal.org_id,
+            person_id: deal.person_id,
+        };
+        let parties = match speculated {
+            Some((ids, parties)) if ids == actual => parties?,
+            stale => {
+                let remember = async {
+                    if let Err(error) = app
+                        .records
+                        .save_deal_parties(caller.tenant.company_id, DealId(deal_id), actual, Utc::now())
+                        .await
+                    {
+                        tracing::warn!(%error, "the deal's parties could not be remembered");
+                    }
+                };
+                if stale.is_some() {
+                    tracing::info!(deal_id, "the deal's remembered parties changed: read again");
+                }
+                futures::join!(party_chain(app, caller, actual), remember).0?
+            }
+        };
         let suggestions = suggest_customers(app, caller, &deal, &parties).await?;
         Ok::<_, ApiError>((deal, parties, suggestions))
     };
@@ -214,12 +256,17 @@ fn pd_error(
     }
 }
 
-/// The organisation, the person and the stored customer link of the deal's party.
-async fn party_chain(app: &App, caller: &Caller, deal: &Deal) -> Result<PartyData, ApiError> {
+/// The organisation, the person and the stored customer link of the deal's party (`ids`: the
+/// deal's organisation and person).
+async fn party_chain(
+    app: &App,
+    caller: &Caller,
+    ids: DealParties,
+) -> Result<PartyData, ApiError> {
     let client = app.pipedrive.clone();
     let company = caller.tenant.company_id;
     let org = async {
-        match deal.org_id {
+        match ids.org_id {
             None => Ok(None),
             Some(id) => {
                 let c = client.clone();
@@ -234,7 +281,7 @@ async fn party_chain(app: &App, caller: &Caller, deal: &Deal) -> Result<PartyDat
         }
     };
     let person = async {
-        match deal.person_id {
+        match ids.person_id {
             None => Ok(None),
             Some(id) => {
                 let c = client.clone();
@@ -248,7 +295,10 @@ async fn party_chain(app: &App, caller: &Caller, deal: &Deal) -> Result<PartyDat
             }
         }
     };
-    let party = party_of(deal);
+    let party = ids
+        .org_id
+        .map(Party::Organization)
+        .or(ids.person_id.map(Party::Person));
     let link = async {
         match party {
             None => Ok(None),

@@ -992,3 +992,82 @@ async fn tenants_see_only_their_own_deals_and_need_an_install() {
     let (status, _) = w.call("GET", "/api/deals/abc/draft", B, None, None).await;
     assert_eq!(status, 400);
 }
+
+/// The deal's organisation and person are read in the draft's first round from the ids
+/// remembered for the deal; a stale memory is noticed when the deal arrives and corrected, and
+/// the draft is always the one the deal's actual parties give.
+#[tokio::test]
+async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_stale_memory() {
+    use shared::domain::{CompanyId, DealId, DealParties};
+    let w = us_world().await;
+    let company = CompanyId(COMPANY_B);
+    let reads = |w: &World, what: &str| -> Vec<String> {
+        w.pd.harness()
+            .requests_matching(Some("GET"), &format!("/api/v2/{what}/"))
+            .into_iter()
+            .map(|r| r.path)
+            .collect()
+    };
+
+    // Never seen: the deal first, then its parties (and remembered).
+    w.store
+        .delete(
+            &format!("COMPANY#{COMPANY_B}"),
+            "DEALPARTIES#1",
+            shared::store::Condition::Always,
+        )
+        .await
+        .unwrap();
+    w.pd.harness().clear_log();
+    let first = w.draft(B, 1).await;
+    assert_eq!(reads(&w, "organizations"), ["/api/v2/organizations/1"]);
+    let remembered = w
+        .app
+        .records
+        .get_deal_parties(company, DealId(1))
+        .await
+        .unwrap()
+        .expect("the deal's parties are remembered");
+    assert_eq!(remembered.org_id, Some(1));
+
+    // Remembered: the same draft, each party read once.
+    w.pd.harness().clear_log();
+    let again = w.draft(B, 1).await;
+    assert_eq!(again, first);
+    assert_eq!(reads(&w, "organizations"), ["/api/v2/organizations/1"]);
+    assert_eq!(reads(&w, "persons").len(), 1);
+
+    // A stale memory (the deal moved to another organisation and person since): the speculative
+    // reads of the old ids are discarded, the actual parties are read, the memory is corrected.
+    w.app
+        .records
+        .save_deal_parties(
+            company,
+            DealId(1),
+            DealParties {
+                org_id: Some(2),
+                person_id: Some(2),
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    w.pd.harness().clear_log();
+    let corrected = w.draft(B, 1).await;
+    assert_eq!(corrected, first, "the draft of the deal's actual parties");
+    let mut organizations = reads(&w, "organizations");
+    organizations.sort();
+    assert_eq!(
+        organizations,
+        ["/api/v2/organizations/1", "/api/v2/organizations/2"],
+        "the remembered organisation was read with the deal, then the actual one"
+    );
+    assert_eq!(
+        w.app
+            .records
+            .get_deal_parties(company, DealId(1))
+            .await
+            .unwrap(),
+        Some(remembered)
+    );
+}

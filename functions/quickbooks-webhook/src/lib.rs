@@ -7,14 +7,18 @@
 //!
 //! 1. The signature is checked against the raw bytes, in constant time, **before** anything is
 //!    parsed; a missing, forged or altered signature is a 401 problem and nothing changes.
-//! 2. The body may be the legacy `{"eventNotifications":[…]}` or the CloudEvents array
+//! 2. A genuine delivery received before (same bytes, remembered for 7 days by its SHA-256) is a
+//!    replay: 409 problem, nothing changes. The memory is a conditional create, so two copies
+//!    racing each other get one 200 and one 409. If the work then fails with a 500, the delivery
+//!    is forgotten again so that Intuit's redelivery is accepted.
+//! 3. The body may be the legacy `{"eventNotifications":[…]}` or the CloudEvents array
 //!    ([`shared::quickbooks::webhook`]). Only `Invoice` and `Payment` events matter; the rest are
 //!    acknowledged and ignored, as are realms and invoices no company links (no call is made).
-//! 3. Per realm, [`status_sync::targeted::apply_changes`] re-reads only what changed and applies
+//! 4. Per realm, [`status_sync::targeted::apply_changes`] re-reads only what changed and applies
 //!    it through the one update path ([`shared::sync::apply_invoices`]), which ignores data older
 //!    than a link already reflects (QuickBooks `LastUpdatedTime`), so duplicate and out-of-order
 //!    deliveries leave the newest state.
-//! 4. Intuit wants a 200 within 3 s. The work gets [`WORK_BUDGET`]; a realm whose update does not
+//! 5. Intuit wants a 200 within 3 s. The work gets [`WORK_BUDGET`]; a realm whose update does not
 //!    finish in time, or fails in a retryable way (QuickBooks throttling, 5xx), is handed to the
 //!    sync queue as a targeted [`Job::Changes`] (idempotent) and the answer is still 200. Only if
 //!    the queue itself refuses does the answer become a 500, so Intuit delivers again.
@@ -36,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use shared::app::App;
 use shared::error::ApiError;
 use shared::http::Route;
-use shared::quickbooks::webhook::{SIGNATURE_HEADER, parse_changes, verify};
+use shared::quickbooks::webhook::{SIGNATURE_HEADER, delivery_digest, parse_changes, verify};
 use status_sync::queue::{Job, JobQueue, local_queue};
 use status_sync::targeted::apply_changes;
 
@@ -115,8 +119,36 @@ async fn receive(
             "The body is neither a legacy nor a CloudEvents QuickBooks webhook payload: {e}"
         ))
     })?;
+    let digest = delivery_digest(&body);
+    let records = &state.app.records;
+    if !records
+        .record_webhook_delivery(&digest, chrono::Utc::now())
+        .await?
+    {
+        tracing::warn!(digest = %digest, "webhook delivery received before: replay refused");
+        return Err(ApiError::Conflict {
+            detail: "This webhook delivery was received before (a replay); nothing was changed."
+                .into(),
+            current: None,
+        });
+    }
+    let outcome = process(&state, started, &changes).await;
+    if outcome.is_err()
+        && let Err(error) = records.forget_webhook_delivery(&digest).await
+    {
+        tracing::error!(%error, "a failed webhook delivery could not be forgotten");
+    }
+    outcome.map(Json)
+}
+
+/// Applies the changes of one verified, new delivery.
+async fn process(
+    state: &WebhookState,
+    started: Instant,
+    changes: &[shared::quickbooks::webhook::EntityChange],
+) -> Result<WebhookReceipt, ApiError> {
     let mut realms: BTreeMap<String, RealmChanges> = BTreeMap::new();
-    for change in &changes {
+    for change in changes {
         let target = realms.entry(change.realm_id.clone()).or_default();
         match change.entity.as_str() {
             "Invoice" => {
@@ -173,5 +205,5 @@ async fn receive(
             receipt.queued += 1;
         }
     }
-    Ok(Json(receipt))
+    Ok(receipt)
 }

@@ -240,13 +240,30 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
     let paid = w.link_of(&link).await;
     assert_eq!(paid.status, InvoiceStatus::Paid);
 
-    // Intuit delivers both again, the older one last.
+    // The same deliveries again (a replay, or a copy Intuit sent twice): refused as replays.
     w.store.reset();
-    for delivery in [&second, &first, &first] {
-        let (status, receipt) = post(
+    for delivery in [&second, &first] {
+        let (status, problem) = post(
             router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
             &delivery.body,
             Some(&delivery.signature),
+        )
+        .await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("received before"),
+            "{problem}"
+        );
+    }
+    // The same changes in new deliveries (other bytes, as a later notification about the same
+    // state would be), the older one last: accepted, and nothing goes back in time.
+    for (delivery, suffix) in [(&second, "\n"), (&first, "\n"), (&first, "\n\n")] {
+        let body = format!("{}{suffix}", delivery.body);
+        let signature = shared::quickbooks::webhook::sign(&verifier(), body.as_bytes());
+        let (status, receipt) = post(
+            router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
+            &body,
+            Some(&signature),
         )
         .await;
         assert_eq!(status, 200, "{receipt}");
@@ -316,6 +333,9 @@ async fn work_that_does_not_fit_the_budget_is_handed_to_the_queue() {
             ..Default::default()
         },
     );
+    // (Intuit's next notification of the change: new bytes, so not a replay.)
+    let body = body.replace("04:00:00.000Z", "04:00:01.000Z");
+    let signature = sign(&verifier(), body.as_bytes());
     let (status, receipt) = post(
         router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
         &body,

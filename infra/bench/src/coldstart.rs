@@ -417,7 +417,7 @@ pub async fn cold_start(
     binary: &Path,
     function: &str,
     env: impl Fn(&str) -> Vec<(String, String)>,
-    event: &[u8],
+    event: &dyn Fn() -> Result<Vec<u8>, String>,
     warm: usize,
     log: &Path,
 ) -> Result<Run, String> {
@@ -449,10 +449,10 @@ pub async fn cold_start(
             }
         };
         let init_ms = crate::stats::ms(ready.saturating_duration_since(spawned));
-        let (first, answer) = api.invoke(event).await?;
+        let (first, answer) = api.invoke(&event()?).await?;
         let mut warm_ms = Vec::with_capacity(warm);
         for _ in 0..warm {
-            let (took, _) = api.invoke(event).await?;
+            let (took, _) = api.invoke(&event()?).await?;
             warm_ms.push(crate::stats::ms(took));
         }
         Ok(Run {
@@ -485,8 +485,8 @@ pub async fn measure(
     let mut runs: Runs = BTreeMap::new();
     for round in 0..options.rounds {
         for binary in binaries {
-            let (_, event) = event_for(binary)?;
-            let event = event.to_string().into_bytes();
+            // A fresh event each time: a webhook delivered twice is refused as a replay.
+            let event = || event_for(binary).map(|(_, event)| event.to_string().into_bytes());
             let run = cold_start(
                 &bin_dir.join(binary),
                 binary,

@@ -299,7 +299,22 @@ impl Bench {
                     self.request(&self.base, "GET", "/healthz", None, None)
                         .await?
                 }
-                Route::Draft => {
+                Route::DraftUnseen | Route::Draft => {
+                    if route == Route::DraftUnseen {
+                        // Forget the deal's parties: the draft of a deal opened for the first time.
+                        self.app
+                            .records
+                            .store()
+                            .delete(
+                                &shared::store::records::company_pk(shared::domain::CompanyId(
+                                    sandbox::pipedrive::seed::COMPANY_B,
+                                )),
+                                &format!("DEALPARTIES#{CREATE_DEAL}"),
+                                shared::store::Condition::Always,
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
                     self.request(
                         &self.base,
                         "GET",
@@ -365,6 +380,8 @@ impl Bench {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Healthz,
+    /// The draft of a deal whose parties are not remembered yet (first open, no panel load).
+    DraftUnseen,
     Draft,
     Create,
     List,
@@ -372,8 +389,9 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 5] = [
+    pub const ALL: [Route; 6] = [
         Route::Healthz,
+        Route::DraftUnseen,
         Route::Draft,
         Route::Create,
         Route::List,
@@ -383,6 +401,7 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Healthz => "GET /healthz (baseline)",
+            Route::DraftUnseen => "draft, deal never seen: GET /api/deals/{id}/draft",
             Route::Draft => "draft: GET /api/deals/{id}/draft",
             Route::Create => "create: POST /api/deals/{id}/invoices",
             Route::List => "list: GET /api/deals/{id}/invoices (250 links)",
@@ -393,7 +412,7 @@ impl Route {
     /// The target at 50 ms, in round trips (list: p99 at 0 ms, in ms).
     pub fn target(self) -> Option<Target> {
         match self {
-            Route::Healthz => None,
+            Route::Healthz | Route::DraftUnseen => None,
             Route::Draft => Some(Target::Rtt(1.3)),
             Route::Create => Some(Target::Rtt(2.3)),
             Route::List => Some(Target::P99Ms(2.0)),

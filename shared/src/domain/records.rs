@@ -167,6 +167,14 @@ pub enum Party {
     Person(u64),
 }
 
+/// A deal's organisation and person ids as last read from Pipedrive: lets the create form read
+/// them in the same round as the deal itself (verified against the deal when it arrives).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealParties {
+    pub org_id: Option<u64>,
+    pub person_id: Option<u64>,
+}
+
 /// A Pipedrive organisation or person linked to a QuickBooks customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerLink {

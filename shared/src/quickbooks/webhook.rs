@@ -268,9 +268,25 @@ pub fn verify(verifier_token: &str, raw_body: &[u8], signature_header: &str) -> 
     given.len() == expected.len() && bool::from(given.as_slice().ct_eq(expected.as_slice()))
 }
 
+/// What identifies one delivery: the hex SHA-256 of its raw body. Intuit signs the body only
+/// (no timestamp, no nonce), so a captured delivery stays validly signed forever; remembering
+/// this digest is how a replay is told from a new delivery.
+pub fn delivery_digest(raw_body: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(Sha256::digest(raw_body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_digest_depends_on_every_byte() {
+        let a = delivery_digest(b"{\"eventNotifications\":[]}");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, delivery_digest(b"{\"eventNotifications\":[]}"));
+        assert_ne!(a, delivery_digest(b"{\"eventNotifications\":[] }"));
+    }
 
     fn fixture(name: &str) -> String {
         let path = format!(

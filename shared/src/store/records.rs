@@ -8,9 +8,11 @@
 //! | invoice link | `COMPANY#{cid}` | `DEAL#{did}#INVOICE#{iid}` | `REALM#{realm}` / `INVOICE#{iid}#COMPANY#{cid}#DEAL#{did}` |
 //! | customer link | `COMPANY#{cid}` | `ORG#{oid}` or `PERSON#{pid}` | |
 //! | product link | `COMPANY#{cid}` | `PRODUCT#{pid}` | |
+//! | deal parties (a hint) | `COMPANY#{cid}` | `DEALPARTIES#{did}` | (TTL, 30 days) |
 //! | idempotency | `COMPANY#{cid}` | `IDEMPOTENCY#{key}` | (TTL) |
 //! | activity | `COMPANY#{cid}` | `DEAL#{did}#EVENT#{time}#{id}` | (TTL, 400 days) |
 //! | lease | `COMPANY#{cid}` | `LEASE#{name}` | (TTL = lease expiry) |
+//! | webhook delivery | `WEBHOOK#{sha256 of the body}` | `DELIVERY` | (TTL, 7 days; no company data) |
 
 use std::sync::Arc;
 
@@ -20,9 +22,16 @@ use serde::de::DeserializeOwned;
 
 use super::{Condition, Item, ItemStore, PageRequest, StoreError};
 use crate::domain::{
-    ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, IdempotencyRecord, InvoiceLink,
+    ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, DealParties, IdempotencyRecord,
+    InvoiceLink,
     Party, ProductLink, UserId, UserInstall,
 };
+
+/// How long a received QuickBooks webhook delivery is remembered (to refuse replays).
+pub const WEBHOOK_DELIVERY_RETENTION_DAYS: i64 = 7;
+
+/// How long a deal's remembered organisation and person ids are kept.
+pub const DEAL_PARTIES_RETENTION_DAYS: i64 = 30;
 
 /// How long activity events are kept.
 pub const ACTIVITY_RETENTION_DAYS: i64 = 400;
@@ -473,6 +482,39 @@ impl Records {
             .transpose()
     }
 
+    // ----- deal parties (a hint for the create form) -----
+
+    /// The deal's organisation and person ids as last read from Pipedrive, if remembered.
+    pub async fn get_deal_parties(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+    ) -> Result<Option<DealParties>, StoreError> {
+        self.store
+            .get(&company_pk(company), &format!("DEALPARTIES#{deal}"))
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    /// Remembers the deal's organisation and person ids (last writer wins: it is a hint that is
+    /// always checked against the deal).
+    pub async fn save_deal_parties(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+        parties: DealParties,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let item = Item::new(
+            company_pk(company),
+            format!("DEALPARTIES#{deal}"),
+            to_data(&parties)?,
+        )
+        .with_ttl((now + Duration::days(DEAL_PARTIES_RETENTION_DAYS)).timestamp());
+        self.store.put(item, Condition::Always).await.map(|_| ())
+    }
+
     // ----- idempotency -----
 
     fn idempotency_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
@@ -663,6 +705,45 @@ impl Records {
             Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    // ----- webhook deliveries -----
+
+    /// Remembers a webhook delivery by the digest of its body; `false` if it was received before
+    /// (and is still remembered): a replay.
+    pub async fn record_webhook_delivery(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let expires_at = now + Duration::days(WEBHOOK_DELIVERY_RETENTION_DAYS);
+        let item = Item::new(
+            format!("WEBHOOK#{digest}"),
+            "DELIVERY",
+            serde_json::json!({ "received_at": now }),
+        )
+        .with_ttl(expires_at.timestamp());
+        match self
+            .store
+            .put(
+                item,
+                Condition::AbsentOrExpired {
+                    now: now.timestamp(),
+                },
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets a delivery whose processing failed, so that Intuit's redelivery is accepted.
+    pub async fn forget_webhook_delivery(&self, digest: &str) -> Result<(), StoreError> {
+        self.store
+            .delete(&format!("WEBHOOK#{digest}"), "DELIVERY", Condition::Always)
+            .await
     }
 
     // ----- lifecycle -----
