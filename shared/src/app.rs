@@ -185,6 +185,9 @@ pub struct App {
     pub deployment: Arc<Deployment>,
     pub quickbooks: QuickBooksClient,
     pub pipedrive: PipedriveClient,
+    /// The AWS SDK configuration the store and the vault were built with (`None` with the
+    /// embedded backends): other SDK clients (SQS) are built from it, never loaded again.
+    pub aws: Option<Arc<aws_config::SdkConfig>>,
 }
 
 impl FromRef<App> for JwtKeys {
@@ -222,6 +225,7 @@ impl App {
             quickbooks,
             pipedrive,
             deployment: Arc::new(deployment),
+            aws: None,
         }
     }
 
@@ -235,13 +239,22 @@ impl App {
                 table_name,
                 secret_prefix,
             } => {
-                let sdk = aws_config::load_from_env().await;
+                let roots = crate::outbound::AwsTlsRoots::from_setting(
+                    env.optional("AWS_TLS_ROOTS").as_deref(),
+                )
+                .map_err(|reason| {
+                    StartupError::Config(ConfigError::Invalid {
+                        name: "AWS_TLS_ROOTS",
+                        reason,
+                    })
+                })?;
+                let sdk = crate::outbound::aws_sdk_config(roots).await;
                 let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
                 let credentials = match env.optional("APP_SECRET_ID") {
                     Some(name) => read_app_secret(&secrets_client, &name).await?,
                     None => AppCredentials::from_env(env)?,
                 };
-                Ok(App::new(
+                let mut app = App::new(
                     Arc::new(DynamoStore::new(
                         aws_sdk_dynamodb::Client::new(&sdk),
                         table_name,
@@ -250,7 +263,9 @@ impl App {
                     &secret_prefix,
                     credentials,
                     deployment,
-                ))
+                );
+                app.aws = Some(Arc::new(sdk));
+                Ok(app)
             }
             StorageConfig::Embedded { state_dir } => {
                 let credentials = AppCredentials::from_env(env)?;

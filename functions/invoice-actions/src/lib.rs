@@ -150,8 +150,7 @@ impl Caller {
     pub async fn confirm_deal(&self, app: &App, deal: DealId) -> Result<(), ApiError> {
         match customer::deal_party_ids(app, self, deal).await {
             Ok(parties) => {
-                customer::remember_deal_parties(app, self.company(), deal, parties, self.now)
-                    .await;
+                customer::remember_deal_parties(app, self.company(), deal, parties, self.now).await;
                 Ok(())
             }
             Err(missing @ ApiError::NotFound(_)) => Err(missing),

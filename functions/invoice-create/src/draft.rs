@@ -189,7 +189,12 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
                 let remember = async {
                     if let Err(error) = app
                         .records
-                        .save_deal_parties(caller.tenant.company_id, DealId(deal_id), actual, Utc::now())
+                        .save_deal_parties(
+                            caller.tenant.company_id,
+                            DealId(deal_id),
+                            actual,
+                            Utc::now(),
+                        )
                         .await
                     {
                         tracing::warn!(%error, "the deal's parties could not be remembered");
@@ -258,11 +263,7 @@ fn pd_error(
 
 /// The organisation, the person and the stored customer link of the deal's party (`ids`: the
 /// deal's organisation and person).
-async fn party_chain(
-    app: &App,
-    caller: &Caller,
-    ids: DealParties,
-) -> Result<PartyData, ApiError> {
+async fn party_chain(app: &App, caller: &Caller, ids: DealParties) -> Result<PartyData, ApiError> {
     let client = app.pipedrive.clone();
     let company = caller.tenant.company_id;
     let org = async {

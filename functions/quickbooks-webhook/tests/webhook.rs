@@ -251,7 +251,10 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
         .await;
         assert_eq!(status, 409, "{problem}");
         assert!(
-            problem["detail"].as_str().unwrap().contains("received before"),
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("received before"),
             "{problem}"
         );
     }

@@ -10,13 +10,19 @@ use shared::config::Env;
 use status_sync::queue::SqsQueue;
 use status_sync::worker::handle_event;
 
-#[tokio::main]
+// One thread: Lambda gives an instance one event at a time, and 256 MB buys a fraction of a
+// vCPU; a single-threaded runtime starts faster and keeps less memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let env = Env::from_process();
     let queue_url = env.required("SYNC_QUEUE_URL")?;
     let app = App::from_env(&env).await?;
-    let sdk = aws_config::load_from_env().await;
+    // The SDK configuration the store was built with (one load, one trust store).
+    let sdk = match &app.aws {
+        Some(sdk) => sdk.as_ref().clone(),
+        None => shared::outbound::aws_sdk_config(shared::outbound::AwsTlsRoots::System).await,
+    };
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
     let app = &app;
     let queue = &queue;

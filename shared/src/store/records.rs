@@ -23,8 +23,7 @@ use serde::de::DeserializeOwned;
 use super::{Condition, Item, ItemStore, PageRequest, StoreError};
 use crate::domain::{
     ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, DealParties, IdempotencyRecord,
-    InvoiceLink,
-    Party, ProductLink, UserId, UserInstall,
+    InvoiceLink, Party, ProductLink, UserId, UserInstall,
 };
 
 /// How long a received QuickBooks webhook delivery is remembered (to refuse replays).
