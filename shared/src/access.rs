@@ -9,17 +9,17 @@ pub async fn require_install(
     records: &Records,
     tenant: Tenant,
 ) -> Result<(CompanyProfile, UserInstall), ApiError> {
-    let install = records
-        .get_user_install(tenant.company_id, tenant.user_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Forbidden(
-                "You have not installed the QuickBooks app in Pipedrive yet. Install it from the Marketplace, then reload.".into(),
-            )
-        })?;
-    let profile = records
-        .get_company(tenant.company_id)
-        .await?
+    // Both reads at once: one store round trip, not two.
+    let (install, profile) = futures::join!(
+        records.get_user_install(tenant.company_id, tenant.user_id),
+        records.get_company(tenant.company_id)
+    );
+    let install = install?.ok_or_else(|| {
+        ApiError::Forbidden(
+            "You have not installed the QuickBooks app in Pipedrive yet. Install it from the Marketplace, then reload.".into(),
+        )
+    })?;
+    let profile = profile?
         .ok_or_else(|| ApiError::Internal("an installed user's company has no profile".into()))?;
     Ok((profile, install))
 }

@@ -568,6 +568,12 @@ async fn push_block(
                 .await
                 .map_err(|e| qb_error(e, "re-reading the customer"))?;
             }
+            // Stale again after the re-read: someone keeps editing it; tell the user.
+            Err(CallError::Call(QuickBooksError::Fault { fault, .. }))
+                if fault.has_code("5010") =>
+            {
+                break;
+            }
             Err(CallError::Call(e)) => return Err(quickbooks_error(e, "updating the customer")),
             Err(e) => return Err(qb_error(e, "updating the customer")),
         }

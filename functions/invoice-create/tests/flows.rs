@@ -1071,3 +1071,117 @@ async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_sta
         Some(remembered)
     );
 }
+
+/// Someone edits the customer in QuickBooks between our read and our sparse update: QuickBooks
+/// answers 5010 (stale SyncToken), the customer is re-read and the update retried once; edited
+/// again before the retry, the answer is a clear 409 and the link is not half-made.
+#[tokio::test]
+async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retried_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let edits_left = Arc::new(AtomicU32::new(0));
+    let armed = edits_left.clone();
+    let w = World::start_with(
+        Arc::new(shared::store::embedded::EmbeddedStore::in_memory()),
+        Arc::new(shared::tokens::embedded::EmbeddedSecrets::in_memory()),
+        move |sim, router| {
+            let sim = sim.clone();
+            router.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let (sim, armed) = (sim.clone(), armed.clone());
+                    async move {
+                        let update = request.method() == "POST"
+                            && request.uri().path() == format!("/v3/company/{US_REALM}/customer");
+                        if update
+                            && armed
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .is_ok()
+                        {
+                            sim.edit_customer(
+                                US_REALM,
+                                "3",
+                                &json!({"Notes": "Edited in QuickBooks"}),
+                            )
+                            .unwrap();
+                        }
+                        next.run(request).await
+                    }
+                },
+            ))
+        },
+    )
+    .await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    let link = |email: &str| {
+        json!({"customer_id": "3", "update_customer": true, "block": {
+            "name": "Bolt Freight Co.", "email": email, "address": null, "tax_id": null}})
+    };
+    let updates = |w: &World| -> Vec<u16> {
+        w.qb.harness()
+            .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/customer"))
+            .into_iter()
+            .map(|r| r.status)
+            .collect()
+    };
+
+    // One edit in between: 5010, re-read, retried with the new SyncToken → pushed.
+    edits_left.store(1, Ordering::SeqCst);
+    w.qb.harness().clear_log();
+    let (status, linked) = w
+        .call(
+            "PUT",
+            "/api/deals/1/customer-link",
+            B,
+            Some(&link("first@bolt-freight.example")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{linked}");
+    assert_eq!(linked["updated_fields"], json!(["email"]));
+    assert_eq!(updates(&w), [400, 200], "a 5010, then the retry");
+    let customer =
+        w.qb.customers(US_REALM)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id.as_deref() == Some("3"))
+            .unwrap();
+    assert_eq!(
+        customer
+            .primary_email_addr
+            .and_then(|e| e.address)
+            .as_deref(),
+        Some("first@bolt-freight.example")
+    );
+    assert_eq!(
+        customer.notes.as_deref(),
+        Some("Edited in QuickBooks"),
+        "the other edit is kept"
+    );
+    assert_eq!(w.keys(COMPANY_B, "ORG#").await, ["ORG#1"]);
+
+    // Edited again before the retry as well: a clear 409, not an endless loop.
+    edits_left.store(2, Ordering::SeqCst);
+    w.qb.harness().clear_log();
+    let before = w.dump(COMPANY_B).await;
+    let (status, problem) = w
+        .call(
+            "PUT",
+            "/api/deals/1/customer-link",
+            B,
+            Some(&link("second@bolt-freight.example")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("changed the customer in QuickBooks"),
+        "{problem}"
+    );
+    assert_eq!(updates(&w), [400, 400]);
+    assert_eq!(w.dump(COMPANY_B).await, before, "the link is unchanged");
+}

@@ -44,10 +44,22 @@ pub struct World {
 
 impl World {
     pub async fn start(store: Arc<dyn ItemStore>, secrets: Arc<dyn SecretStore>) -> World {
-        let (qb, qb_server) =
-            QuickBooksSim::start(QuickBooksConfig::default(), "127.0.0.1:0".parse().unwrap())
+        World::start_with(store, secrets, |_, router| router).await
+    }
+
+    /// [`World::start`] with the QuickBooks simulator's router wrapped by `wrap` (a layer that
+    /// acts between the app's calls, e.g. an edit "in the QuickBooks UI").
+    pub async fn start_with(
+        store: Arc<dyn ItemStore>,
+        secrets: Arc<dyn SecretStore>,
+        wrap: impl FnOnce(&QuickBooksSim, axum::Router) -> axum::Router,
+    ) -> World {
+        let qb = QuickBooksSim::new(QuickBooksConfig::default());
+        let qb_server =
+            sandbox::harness::serve(wrap(&qb, qb.router()), "127.0.0.1:0".parse().unwrap())
                 .await
                 .unwrap();
+        qb.spawn_webhook_sender();
         let (pd, pd_server) = PipedriveSim::start(PipedriveConfig::default())
             .await
             .unwrap();

@@ -337,6 +337,19 @@ impl QuickBooksSim {
             .mutate(realm_id, |r, now, ev| r.create_customer(customer, now, ev))
     }
 
+    /// Edits a customer in the QuickBooks UI (`changes` in QuickBooks' field names; the
+    /// customer gets a new SyncToken, so an update based on the old one meets 5010).
+    pub fn edit_customer(
+        &self,
+        realm_id: &str,
+        customer_id: &str,
+        changes: &serde_json::Value,
+    ) -> Result<Customer, SimError> {
+        self.inner.mutate(realm_id, |r, now, ev| {
+            r.edit_customer(customer_id, changes, now, ev)
+        })
+    }
+
     /// Records a payment against an invoice (`amount` None = the whole open balance).
     pub fn record_payment(
         &self,

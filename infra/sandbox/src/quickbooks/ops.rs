@@ -624,6 +624,30 @@ impl Realm {
     }
 
     /// `POST /customer` with an Id: full or sparse update.
+    /// Edits a customer as someone would in the QuickBooks UI: `changes` (QuickBooks field
+    /// names) over the current record, with a new SyncToken.
+    pub fn edit_customer(
+        &mut self,
+        id: &str,
+        changes: &Value,
+        now: DateTime<Utc>,
+        events: &mut Vec<Change>,
+    ) -> Result<Customer, ApiError> {
+        let key = parse_id(id, "Customer")?;
+        let token = self
+            .customers
+            .get(&key)
+            .and_then(|c| c.sync_token.clone())
+            .ok_or_else(|| ApiError::NotFound(format!("Customer {id}")))?;
+        let mut body = changes.clone();
+        if let Value::Object(map) = &mut body {
+            map.insert("Id".into(), Value::String(id.to_string()));
+            map.insert("SyncToken".into(), Value::String(token));
+            map.insert("sparse".into(), Value::Bool(true));
+        }
+        self.update_customer(&body, now, events)
+    }
+
     pub fn update_customer(
         &mut self,
         body: &Value,
