@@ -490,6 +490,9 @@ pub fn table(measured: &[Measured], options: Options, note: Option<String>) -> T
         let rtts = slow.and_then(|s| in_rtt(s, rtt));
         let upstream = median(&m.zero.iter().map(|s| s.upstream as f64).collect::<Vec<_>>());
         let verdict = match m.route.target() {
+            None if m.route == Route::DraftUnseen => {
+                "none (first open; the panel's list remembers the parties)".to_string()
+            }
             None => "baseline".to_string(),
             Some(Target::Rtt(limit)) => match rtts {
                 Some(r) if r <= limit => format!("≤ {limit} RTT: met"),
