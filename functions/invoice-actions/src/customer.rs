@@ -19,7 +19,6 @@ use shared::domain::{CustomerLink, DealId, DealParties, Party, Tenant};
 use shared::error::ApiError;
 use shared::http::{PathParams, QueryParams};
 use shared::pipedrive::client::PipedriveError;
-use shared::pipedrive::model::DealStatus;
 use shared::quickbooks::query::Query;
 use shared::store::StoreError;
 use shared::tokens::manager::CallError;
@@ -73,34 +72,13 @@ pub(crate) async fn deal_party_ids(
         ))
     };
     match result {
-        Ok(found)
-            if found.is_deleted != Some(true) && found.status != Some(DealStatus::Deleted) =>
-        {
-            Ok(DealParties {
-                org_id: found.org_id,
-                person_id: found.person_id,
-            })
-        }
+        Ok(found) if !found.is_gone() => Ok(DealParties {
+            org_id: found.org_id,
+            person_id: found.person_id,
+        }),
         Ok(_) => Err(missing()),
         Err(CallError::Call(PipedriveError::NotFound(_))) => Err(missing()),
         Err(other) => Err(other.into()),
-    }
-}
-
-/// Stores the deal's parties for the create form; a failed write only costs the form a round.
-pub(crate) async fn remember_deal_parties(
-    app: &App,
-    company: shared::domain::CompanyId,
-    deal: DealId,
-    parties: DealParties,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    if let Err(error) = app
-        .records
-        .save_deal_parties(company, deal, parties, now)
-        .await
-    {
-        tracing::warn!(%error, deal_id = deal.0, "the deal's parties could not be remembered");
     }
 }
 

@@ -148,9 +148,18 @@ impl Caller {
     /// The deal's parties are remembered on the way, so that the create form (the panel's next
     /// step on a deal without invoices) reads them in its first round.
     pub async fn confirm_deal(&self, app: &App, deal: DealId) -> Result<(), ApiError> {
-        match customer::deal_party_ids(app, self, deal).await {
+        let (found, remembered) = futures::join!(
+            customer::deal_party_ids(app, self, deal),
+            app.records.get_deal_parties(self.company(), deal)
+        );
+        match found {
             Ok(parties) => {
-                customer::remember_deal_parties(app, self.company(), deal, parties, self.now).await;
+                // Written only when it changed (a panel view of an unchanged deal writes nothing).
+                if remembered.ok().flatten() != Some(parties) {
+                    app.records
+                        .remember_deal_parties(self.company(), deal, parties, self.now)
+                        .await;
+                }
                 Ok(())
             }
             Err(missing @ ApiError::NotFound(_)) => Err(missing),

@@ -145,10 +145,7 @@ async fn missing_customer_or_deal(
     })
     .await;
     let gone = match read {
-        Ok(deal) => {
-            deal.is_deleted == Some(true)
-                || deal.status == Some(shared::pipedrive::model::DealStatus::Deleted)
-        }
+        Ok(deal) => deal.is_gone(),
         Err(CallError::Call(shared::pipedrive::client::PipedriveError::NotFound(_))) => true,
         Err(_) => false,
     };

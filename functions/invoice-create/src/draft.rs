@@ -186,20 +186,12 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
         let parties = match speculated {
             Some((ids, parties)) if ids == actual => parties?,
             stale => {
-                let remember = async {
-                    if let Err(error) = app
-                        .records
-                        .save_deal_parties(
-                            caller.tenant.company_id,
-                            DealId(deal_id),
-                            actual,
-                            Utc::now(),
-                        )
-                        .await
-                    {
-                        tracing::warn!(%error, "the deal's parties could not be remembered");
-                    }
-                };
+                let remember = app.records.remember_deal_parties(
+                    caller.tenant.company_id,
+                    DealId(deal_id),
+                    actual,
+                    Utc::now(),
+                );
                 if stale.is_some() {
                     tracing::info!(deal_id, "the deal's remembered parties changed: read again");
                 }

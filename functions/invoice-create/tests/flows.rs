@@ -1010,12 +1010,9 @@ async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_sta
     };
 
     // Never seen: the deal first, then its parties (and remembered).
-    w.store
-        .delete(
-            &format!("COMPANY#{COMPANY_B}"),
-            "DEALPARTIES#1",
-            shared::store::Condition::Always,
-        )
+    w.app
+        .records
+        .forget_deal_parties(company, DealId(1))
         .await
         .unwrap();
     w.pd.harness().clear_log();

@@ -304,13 +304,9 @@ impl Bench {
                         // Forget the deal's parties: the draft of a deal opened for the first time.
                         self.app
                             .records
-                            .store()
-                            .delete(
-                                &shared::store::records::company_pk(shared::domain::CompanyId(
-                                    sandbox::pipedrive::seed::COMPANY_B,
-                                )),
-                                &format!("DEALPARTIES#{CREATE_DEAL}"),
-                                shared::store::Condition::Always,
+                            .forget_deal_parties(
+                                shared::domain::CompanyId(sandbox::pipedrive::seed::COMPANY_B),
+                                shared::domain::DealId(CREATE_DEAL),
                             )
                             .await
                             .map_err(|e| e.to_string())?;

@@ -633,6 +633,13 @@ pub struct Deal {
     pub custom_fields: CustomFields,
 }
 
+impl Deal {
+    /// Deleted in Pipedrive (either flag): treated as a deal the caller does not have.
+    pub fn is_gone(&self) -> bool {
+        self.is_deleted == Some(true) || self.status == Some(DealStatus::Deleted)
+    }
+}
+
 /// `discount_type` of a deal product, `type` of a deal discount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

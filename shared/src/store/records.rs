@@ -143,6 +143,24 @@ impl Records {
         }
     }
 
+    /// Creates `item` unless an unexpired item has its key: `false` if one has (someone holds it).
+    async fn create_unless_live(&self, item: Item, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        match self
+            .store
+            .put(
+                item,
+                Condition::AbsentOrExpired {
+                    now: now.timestamp(),
+                },
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     // ----- company profile -----
 
     fn company_item(profile: &CompanyProfile) -> Result<Item, StoreError> {
@@ -496,6 +514,35 @@ impl Records {
             .transpose()
     }
 
+    /// [`Self::save_deal_parties`] as a best effort: a failed write only costs the next create
+    /// form a round trip, so it is logged, never an error.
+    pub async fn remember_deal_parties(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+        parties: DealParties,
+        now: DateTime<Utc>,
+    ) {
+        if let Err(error) = self.save_deal_parties(company, deal, parties, now).await {
+            tracing::warn!(%error, deal_id = deal.0, "the deal's parties could not be remembered");
+        }
+    }
+
+    /// Forgets the deal's remembered parties (benchmarks and tests of the first open).
+    pub async fn forget_deal_parties(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+    ) -> Result<(), StoreError> {
+        self.store
+            .delete(
+                &company_pk(company),
+                &format!("DEALPARTIES#{deal}"),
+                Condition::Always,
+            )
+            .await
+    }
+
     /// Remembers the deal's organisation and person ids (last writer wins: it is a hint that is
     /// always checked against the deal).
     pub async fn save_deal_parties(
@@ -669,25 +716,13 @@ impl Records {
         )
         .with_ttl(expires_at.timestamp());
         item.version = token;
-        match self
-            .store
-            .put(
-                item,
-                Condition::AbsentOrExpired {
-                    now: now.timestamp(),
-                },
-            )
-            .await
-        {
-            Ok(_) => Ok(Some(Lease {
-                company,
-                name: name.to_string(),
-                token,
-                expires_at,
-            })),
-            Err(StoreError::Conflict { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let taken = self.create_unless_live(item, now).await?;
+        Ok(taken.then(|| Lease {
+            company,
+            name: name.to_string(),
+            token,
+            expires_at,
+        }))
     }
 
     /// Releases a lease we hold; a no-op if it expired and someone else took it.
@@ -722,20 +757,7 @@ impl Records {
             serde_json::json!({ "received_at": now }),
         )
         .with_ttl(expires_at.timestamp());
-        match self
-            .store
-            .put(
-                item,
-                Condition::AbsentOrExpired {
-                    now: now.timestamp(),
-                },
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.create_unless_live(item, now).await
     }
 
     /// Forgets a delivery whose processing failed, so that Intuit's redelivery is accepted.
