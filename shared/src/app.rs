@@ -187,7 +187,7 @@ pub struct App {
     pub pipedrive: PipedriveClient,
     /// The AWS SDK configuration the store and the vault were built with (`None` with the
     /// embedded backends): other SDK clients (SQS) are built from it, never loaded again.
-    pub aws: Option<Arc<aws_config::SdkConfig>>,
+    pub aws: Option<Arc<aws_types::SdkConfig>>,
 }
 
 impl FromRef<App> for JwtKeys {
@@ -248,7 +248,7 @@ impl App {
                         reason,
                     })
                 })?;
-                let sdk = crate::outbound::aws_sdk_config(roots).await;
+                let sdk = crate::outbound::AwsSettings::from_env(env)?.sdk_config(roots);
                 let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
                 let credentials = match env.optional("APP_SECRET_ID") {
                     Some(name) => read_app_secret(&secrets_client, &name).await?,

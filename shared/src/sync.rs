@@ -104,7 +104,8 @@ pub async fn fetch_invoices(
     profile: &CompanyProfile,
     ids: &BTreeSet<String>,
 ) -> Result<Vec<Invoice>, ApiError> {
-    let mut found: HashMap<String, Invoice> = HashMap::new();
+    // Sized once: an invoice is large, and growing the map moved every one of them again.
+    let mut found: HashMap<String, Invoice> = HashMap::with_capacity(ids.len());
     let ids: Vec<&String> = ids.iter().collect();
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let statement = Query::select("Invoice")

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use shared::store::ItemStore;
 use shared::store::dynamo::{DynamoStore, create_table};
 use shared::tokens::SecretStore;
@@ -178,14 +177,10 @@ fn start() -> Result<MotoServer, String> {
 /// SDK configuration for the shared moto server: its endpoint, region us-east-1 and static test
 /// credentials. Build clients per test (a client keeps connections on the runtime that made
 /// them, and every `#[tokio::test]` has its own runtime).
-pub async fn sdk_config() -> SdkConfig {
+pub async fn sdk_config() -> aws_types::SdkConfig {
     let endpoint = server().await.endpoint();
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await
+    shared::outbound::AwsSettings::emulator(endpoint)
+        .sdk_config(shared::outbound::AwsTlsRoots::System)
 }
 
 pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {

@@ -156,7 +156,7 @@ mod extra {
                     existing: Some(existing),
                     ..
                 }) => {
-                    assert_eq!(existing.data, json!({"n": 2}));
+                    assert_eq!(*existing.data, json!({"n": 2}));
                     assert_eq!(existing.version, 2);
                 }
                 other => panic!("expected a conflict with the item, got {other:?}"),

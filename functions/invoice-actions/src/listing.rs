@@ -54,12 +54,14 @@ pub(crate) async fn refresh(
     tenant: Tenant,
     PathParams(deal_id): PathParams<u64>,
 ) -> Result<Json<DealInvoices>, ApiError> {
-    let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
-    let links = app
-        .records
-        .all_deal_invoice_links(caller.company(), deal)
-        .await?;
+    // As in `list`: the links are read with the caller's checks, in one store round trip.
+    let (caller, links) = futures::join!(
+        Caller::new(&app, tenant),
+        app.records.all_deal_invoice_links(tenant.company_id, deal)
+    );
+    let caller = caller?;
+    let links = links?;
     if links.is_empty() {
         caller.confirm_deal(&app, deal).await?;
         let mut answer = DealInvoices::build(deal_id, &caller.profile, &links, caller.today);

@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // The SDK configuration the store was built with (one load, one trust store).
     let sdk = match &app.aws {
         Some(sdk) => sdk.as_ref().clone(),
-        None => shared::outbound::aws_sdk_config(shared::outbound::AwsTlsRoots::System).await,
+        None => shared::outbound::AwsSettings::from_env(&env)?
+            .sdk_config(shared::outbound::AwsTlsRoots::System),
     };
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
     let app = &app;

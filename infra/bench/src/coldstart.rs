@@ -144,12 +144,8 @@ pub struct ColdWorld {
 impl ColdWorld {
     pub async fn start(root: &Path) -> Result<ColdWorld, String> {
         let moto = Moto::start(root).await?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .test_credentials()
-            .load()
-            .await;
+        let sdk = shared::outbound::AwsSettings::emulator(&moto.endpoint)
+            .sdk_config(shared::outbound::AwsTlsRoots::System);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         create_table(&dynamo, TABLE)
             .await

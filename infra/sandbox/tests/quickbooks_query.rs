@@ -219,3 +219,54 @@ async fn unsupported_statements_are_4001() {
         assert_eq!(body["Fault"]["type"], "ValidationFault");
     }
 }
+
+/// `Id IN (…)` with the default order is written straight from the entities (the sync's and the
+/// refresh's query); the same statement through the general path (an `ORDERBY Id` forces it)
+/// answers exactly the same rows, keys and page fields, for every page.
+#[tokio::test]
+async fn id_queries_answer_the_same_on_both_paths() {
+    let qbo = Qbo::start().await;
+    let token = qbo.sim.issue_tokens(US_REALM).unwrap().access_token;
+    let mut ids: Vec<String> = Vec::new();
+    for i in 0..7 {
+        let customer = qbo
+            .sim
+            .create_customer(
+                US_REALM,
+                &Customer {
+                    display_name: Some(format!("Id Path Customer {i}")),
+                    ..Customer::default()
+                },
+            )
+            .unwrap();
+        ids.push(customer.id.clone().unwrap());
+    }
+    let quoted: Vec<String> = ids
+        .iter()
+        .chain(["999999".to_string()].iter())
+        .map(|id| format!("'{id}'"))
+        .collect();
+    let list = quoted.join(", ");
+    for (start, max) in [(1, 1000), (1, 3), (3, 3), (7, 5), (9, 5)] {
+        let fast = format!(
+            "select * from Customer where Id IN ({list}) STARTPOSITION {start} MAXRESULTS {max}"
+        );
+        let general = format!(
+            "select * from Customer where Id IN ({list}) ORDERBY Id STARTPOSITION {start} MAXRESULTS {max}"
+        );
+        let (s1, a) = qbo.query(&token, US_REALM, &fast).await;
+        let (s2, b) = qbo.query(&token, US_REALM, &general).await;
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+        assert_eq!(a["QueryResponse"], b["QueryResponse"], "page {start}/{max}");
+        assert!(a["time"].is_string());
+    }
+    let (_, one) = qbo
+        .query(
+            &token,
+            US_REALM,
+            &format!("select * from Customer where Id = '{}'", ids[2]),
+        )
+        .await;
+    assert_eq!(names(&one, "Customer"), ["Id Path Customer 2"]);
+    assert_eq!(one["QueryResponse"]["totalCount"], 1);
+}

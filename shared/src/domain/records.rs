@@ -151,12 +151,64 @@ pub struct InvoiceLink {
     #[serde(default)]
     pub sync_token: Option<String>,
     /// QuickBooks `MetaData.LastUpdatedTime` last seen: newer data wins, older is ignored.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "stored_time::optional")]
     pub qbo_updated_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "stored_time::required")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "stored_time::required")]
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub version: u64,
+}
+
+/// Reading the times we stored (RFC 3339, as chrono writes them) with chrono's RFC 3339 parser;
+/// chrono's `Deserialize` goes through its general, relaxed parser, which was a fifth of the
+/// deal list's time for 250 invoice links (BENCHMARKS.md). Anything else still goes through the
+/// relaxed parser, so every value chrono accepted before is accepted.
+mod stored_time {
+    use chrono::{DateTime, FixedOffset, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    fn parse<E: serde::de::Error>(text: &str) -> Result<DateTime<Utc>, E> {
+        DateTime::parse_from_rfc3339(text)
+            .or_else(|_| text.parse::<DateTime<FixedOffset>>())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(E::custom)
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse(&text)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        match <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? {
+            Some(text) => parse(&text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn stored_times_read_as_chrono_reads_them() {
+            for text in [
+                "2026-11-27T09:33:33.123456789Z",
+                "2026-11-27T09:33:33Z",
+                "2026-11-27T01:33:33-08:00",
+                "2026-11-27 09:33:33Z",
+                "2026-11-27T09:33:33.5+00:00",
+            ] {
+                let ours: DateTime<Utc> = parse::<serde_json::Error>(text).expect("accepted");
+                let chrono: DateTime<Utc> =
+                    serde_json::from_value(serde_json::Value::String(text.into())).unwrap();
+                assert_eq!(ours, chrono, "{text}");
+            }
+            assert!(parse::<serde_json::Error>("27/11/2026").is_err());
+        }
+    }
 }
 
 /// The Pipedrive party a QuickBooks customer is linked to.

@@ -1306,6 +1306,13 @@ impl From<GatewayFault> for Fault {
 /// Reads a fault from any API answer body: the normal `Fault` envelope or the gateway's
 /// lower-case `fault` one. `None` when the body carries no fault (remember that a 200 can).
 pub fn parse_fault(body: &[u8]) -> Option<Fault> {
+    // Most answers carry no fault, and parsing a query answer of hundreds of invoices just to
+    // find that out cost as much as reading it. A fault envelope has the key `Fault` or `fault`
+    // (or one spelled with a \u escape): without any of these bytes there is none.
+    let has = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
+    if !(has(br#""Fault""#) || has(br#""fault""#) || (has(br"\u") && has(br#"ault""#))) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Probe {
         #[serde(rename = "Fault")]
@@ -1475,6 +1482,11 @@ mod tests {
         let gw: GatewayFaultEnvelope = serde_json::from_str(&body).unwrap();
         assert_eq!(gw.fault.error.len(), 1);
         assert!(parse_fault(br#"{"Invoice":{"Id":"1"}}"#).is_none());
+        // The quick check lets every spelling of the key through to the parser.
+        let escaped =
+            br#"{"\u0046ault":{"Error":[{"Message":"m","code":"610"}],"type":"ValidationFault"}}"#;
+        assert_eq!(parse_fault(escaped).as_ref().map(Fault::code), Some("610"));
+        assert!(parse_fault(br#"{"Invoice":{"Id":"1","PrivateNote":"Fault"}}"#).is_none());
     }
 
     #[test]

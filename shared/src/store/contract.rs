@@ -179,7 +179,7 @@ pub async fn get_put_delete_round_trip(store: Arc<dyn ItemStore>, ns: &str) {
         .await
         .expect("put");
     let got = store.get(&pk, "A").await.expect("get").expect("present");
-    assert_eq!(got.data, data);
+    assert_eq!(*got.data, data);
     assert_eq!(
         got.gsi1.as_ref().map(|g| g.pk.as_str()),
         Some(format!("{ns}#G").as_str())

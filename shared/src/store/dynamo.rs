@@ -246,7 +246,7 @@ fn key_of(pk: &str, sk: &str) -> Attributes {
 }
 
 fn to_attributes(item: &Item) -> Result<Attributes, StoreError> {
-    let data = serde_json::to_string(&item.data)
+    let data = serde_json::to_string(item.data.as_ref())
         .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))?;
     let mut attrs = key_of(&item.pk, &item.sk);
     if let Some(index) = &item.gsi1 {
@@ -304,7 +304,7 @@ fn from_attributes(attrs: &Attributes) -> Result<Item, StoreError> {
         gsi1,
         version,
         ttl,
-        data,
+        data: std::sync::Arc::new(data),
     })
 }
 

@@ -17,6 +17,7 @@ pub mod contract;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// One stored item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,8 +32,9 @@ pub struct Item {
     /// Expiry in epoch seconds: DynamoDB's TTL attribute. Readers treat an expired item as absent
     /// (TTL deletion lags by up to 48 hours).
     pub ttl: Option<i64>,
-    /// The record itself.
-    pub data: Value,
+    /// The record itself. Shared, not copied: a store answer hands out the same value (the
+    /// embedded store's query of 250 links was half copying and freeing them).
+    pub data: Arc<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +51,7 @@ impl Item {
             gsi1: None,
             version: 1,
             ttl: None,
-            data,
+            data: Arc::new(data),
         }
     }
 

@@ -55,7 +55,8 @@ fn to_data<T: Serialize>(record: &T) -> Result<serde_json::Value, StoreError> {
 }
 
 fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    serde_json::from_value(item.data.clone())
+    // Deserialised from the borrowed value: no copy of the item per record.
+    T::deserialize(item.data.as_ref())
         .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))
 }
 

@@ -313,7 +313,10 @@ impl World {
             .query(&format!("COMPANY#{company}"), "", PageRequest::first(1000))
             .await
             .unwrap();
-        page.items.into_iter().map(|i| (i.sk, i.data)).collect()
+        page.items
+            .into_iter()
+            .map(|i| (i.sk, std::sync::Arc::unwrap_or_clone(i.data)))
+            .collect()
     }
 
     /// Every company's records and every secret of this deployment, for "nothing changed".

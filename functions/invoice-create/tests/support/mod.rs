@@ -191,7 +191,10 @@ impl World {
             .query(&format!("COMPANY#{company}"), "", PageRequest::first(1000))
             .await
             .unwrap();
-        page.items.into_iter().map(|i| (i.sk, i.data)).collect()
+        page.items
+            .into_iter()
+            .map(|i| (i.sk, std::sync::Arc::unwrap_or_clone(i.data)))
+            .collect()
     }
 
     /// Sort keys of a company's records, by prefix.

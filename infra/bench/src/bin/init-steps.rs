@@ -23,7 +23,14 @@ async fn main() {
     let roots =
         shared::outbound::AwsTlsRoots::from_setting(std::env::var("AWS_TLS_ROOTS").ok().as_deref())
             .unwrap_or(shared::outbound::AwsTlsRoots::AmazonTrustServices);
-    let sdk = shared::outbound::aws_sdk_config(roots).await;
+    let env = shared::config::Env::from_process();
+    let sdk = match shared::outbound::AwsSettings::from_env(&env) {
+        Ok(settings) => settings.sdk_config(roots),
+        Err(error) => {
+            eprintln!("{error}");
+            return;
+        }
+    };
     step(&format!("AWS SDK config ({roots:?} roots)"));
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     step("Secrets Manager client");
@@ -31,7 +38,6 @@ async fn main() {
     step("DynamoDB client");
     let http = shared::outbound::http_client();
     step("reqwest client (compiled-in roots)");
-    let env = shared::config::Env::from_process();
     let app = shared::app::App::from_env(&env).await;
     step("App::from_env (all of the above)");
     if let Err(error) = app {

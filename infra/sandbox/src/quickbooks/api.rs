@@ -224,9 +224,14 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn run_query(inner: &Inner, realm: &str, text: &str) -> Response {
-    let now = inner.now();
-    match inner.read(realm, |r| r.query(text)) {
-        Ok(qr) => envelope("QueryResponse", &qr, now),
+    let time = envelope_time(inner.now());
+    match inner.read(realm, |r| r.query_body(text, &time)) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
         Err(e) => fail(inner, e),
     }
 }

@@ -234,11 +234,36 @@ pub enum Literal {
 }
 
 impl Literal {
-    fn text(&self) -> String {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Literal::Str(s) | Literal::Number(s) => s.clone(),
-            Literal::Bool(b) => b.to_string(),
+            Literal::Str(s) | Literal::Number(s) => std::borrow::Cow::Borrowed(s),
+            Literal::Bool(b) => std::borrow::Cow::Owned(b.to_string()),
         }
+    }
+}
+
+impl Statement {
+    /// The ids the statement is limited to by an `Id = …` or `Id IN (…)` condition (every
+    /// condition must hold, so one such condition bounds the rows): the simulator then serialises
+    /// only those rows instead of the whole entity. `None` when no condition names ids.
+    pub fn id_bound(&self) -> Option<std::collections::BTreeSet<u64>> {
+        self.conditions.iter().find_map(|c| match c {
+            Condition::Compare {
+                property: "Id",
+                op: "=",
+                value,
+            } => Some(value.text().parse().ok().into_iter().collect()),
+            Condition::In {
+                property: "Id",
+                values,
+            } => Some(
+                values
+                    .iter()
+                    .filter_map(|v| v.text().parse().ok())
+                    .collect(),
+            ),
+            _ => None,
+        })
     }
 }
 
@@ -573,22 +598,35 @@ fn compare(field: &Value, property: &str, literal: &Literal) -> Option<Ordering>
             };
             Some(a.cmp(&b))
         }
-        Value::String(a) => {
-            let b = literal.text();
-            if (property.ends_with("Time") || property.ends_with("Date"))
-                && let (Some(x), Some(y)) = (parse_instant(a), parse_instant(&b))
-            {
-                return Some(x.cmp(&y));
-            }
-            if (property == "Id" || property.ends_with("Ref") || property == "DocNumber")
-                && let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>())
-            {
-                return Some(x.cmp(&y));
-            }
-            Some(a.as_str().cmp(b.as_str()))
-        }
+        Value::String(a) => Some(compare_strings(a, &literal.text(), property)),
         _ => None,
     }
+}
+
+/// Two rows' values of one property (ORDERBY), without building a literal per comparison of
+/// two strings (the common case: ids, names, times).
+fn compare_values(x: &Value, y: &Value, property: &str) -> Option<Ordering> {
+    match (x, y) {
+        (Value::String(a), Value::String(b)) => Some(compare_strings(a, b, property)),
+        (_, Value::String(s)) => compare(x, property, &Literal::Str(s.clone())),
+        (_, Value::Bool(v)) => compare(x, property, &Literal::Bool(*v)),
+        (_, other) => compare(x, property, &Literal::Number(other.to_string())),
+    }
+}
+
+/// Times and dates as instants, ids and references as numbers, anything else as text.
+fn compare_strings(a: &str, b: &str, property: &str) -> Ordering {
+    if (property.ends_with("Time") || property.ends_with("Date"))
+        && let (Some(x), Some(y)) = (parse_instant(a), parse_instant(b))
+    {
+        return x.cmp(&y);
+    }
+    if (property == "Id" || property.ends_with("Ref") || property == "DocNumber")
+        && let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>())
+    {
+        return x.cmp(&y);
+    }
+    a.cmp(b)
 }
 
 /// `%` wildcard match, case-insensitive.
@@ -655,14 +693,7 @@ fn matches(entity: &Value, condition: &Condition) -> bool {
 fn order(a: &Value, b: &Value, keys: &[(&'static str, bool)]) -> Ordering {
     for (property, desc) in keys {
         let ord = match (property_value(a, property), property_value(b, property)) {
-            (Some(x), Some(y)) => {
-                let lit = match y {
-                    Value::String(s) => Literal::Str(s.clone()),
-                    Value::Bool(v) => Literal::Bool(*v),
-                    other => Literal::Number(other.to_string()),
-                };
-                compare(x, property, &lit).unwrap_or(Ordering::Equal)
-            }
+            (Some(x), Some(y)) => compare_values(x, y, property).unwrap_or(Ordering::Equal),
             (Some(_), None) => Ordering::Greater,
             (None, Some(_)) => Ordering::Less,
             (None, None) => Ordering::Equal,
