@@ -41,7 +41,15 @@ pub struct InvoiceView {
     pub sent: bool,
     pub customer: CustomerView,
     /// When we last learned something about it.
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// The same text chrono's `Serialize` writes (RFC 3339, automatic sub-second digits, `Z`),
+/// formatted first and written in one piece: chrono's own goes through the formatter a few
+/// characters at a time, each piece escaped again (a tenth of a 250-invoice list's time).
+fn rfc3339<S: serde::Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 impl InvoiceView {
@@ -315,6 +323,25 @@ pub struct ActivityLog {
     pub deal_id: u64,
     /// Newest first.
     pub events: Vec<ActivityView>,
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        for text in [
+            "2026-11-27T09:33:33Z",
+            "2026-11-27T09:33:33.120Z",
+            "2026-11-27T09:33:33.123456789Z",
+        ] {
+            let time: DateTime<Utc> = text.parse().unwrap();
+            let mut ours = Vec::new();
+            rfc3339(&time, &mut serde_json::Serializer::new(&mut ours)).unwrap();
+            assert_eq!(ours, serde_json::to_vec(&time).unwrap(), "{text}");
+        }
+    }
 }
 
 #[cfg(test)]
