@@ -197,6 +197,16 @@ impl FromRef<App> for JwtKeys {
 }
 
 impl App {
+    /// The SDK configuration for further AWS clients (SQS): the one the store was built with
+    /// (one load, one trust store), or — with the embedded backends — one from the environment.
+    pub fn aws_sdk_config(&self, env: &Env) -> Result<aws_types::SdkConfig, ConfigError> {
+        match &self.aws {
+            Some(sdk) => Ok(sdk.as_ref().clone()),
+            None => Ok(crate::outbound::AwsSettings::from_env(env)?
+                .sdk_config(crate::outbound::AwsTlsRoots::System)),
+        }
+    }
+
     pub fn new(
         store: Arc<dyn ItemStore>,
         secrets: Arc<dyn SecretStore>,

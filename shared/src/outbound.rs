@@ -139,42 +139,43 @@ impl AwsSettings {
     /// the identity cache, sleep and time are the SDK's defaults for the latest behaviour
     /// version (the same as `aws-config` would set).
     pub fn sdk_config(self, roots: AwsTlsRoots) -> aws_types::SdkConfig {
-        let builder = aws_types::SdkConfig::builder()
+        let mut builder = aws_types::SdkConfig::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(self.region))
             .credentials_provider(
                 aws_credential_types::provider::SharedCredentialsProvider::new(self.credentials),
             );
-        let builder = match self.endpoint_url {
-            Some(url) => builder.endpoint_url(url),
-            None => builder,
-        };
-        match roots {
-            AwsTlsRoots::System => builder.build(),
-            AwsTlsRoots::AmazonTrustServices => {
-                use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-                let trust = TrustStore::empty()
-                    .with_native_roots(false)
-                    .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM);
-                match TlsContext::builder().with_trust_store(trust).build() {
-                    Ok(context) => builder
-                        .http_client(
-                            aws_smithy_http_client::Builder::new()
-                                .tls_provider(tls::Provider::Rustls(
-                                    tls::rustls_provider::CryptoMode::AwsLc,
-                                ))
-                                .tls_context(context)
-                                .build_https(),
-                        )
-                        .build(),
-                    Err(error) => {
-                        tracing::error!(%error, "the AWS TLS context could not be built: using the SDK's default");
-                        builder.build()
-                    }
-                }
-            }
+        builder.set_endpoint_url(self.endpoint_url);
+        if roots == AwsTlsRoots::AmazonTrustServices {
+            // `None` (the TLS context failed, logged) leaves the SDK's default client.
+            builder.set_http_client(amazon_trust_services_client());
         }
+        builder.build()
     }
+}
+
+/// The SDK's HTTPS client trusting Amazon Trust Services' roots only (see the module
+/// documentation).
+fn amazon_trust_services_client() -> Option<aws_types::sdk_config::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM);
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|error| {
+            tracing::error!(%error, "the AWS TLS context could not be built: using the SDK's default");
+        })
+        .ok()?;
+    Some(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https(),
+    )
 }
 
 /// The `intuit_tid` (or Pipedrive request id) of an answer, for logs and support.

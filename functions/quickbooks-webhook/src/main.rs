@@ -15,12 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     let queue_url = env.required("SYNC_QUEUE_URL")?;
     let app = App::from_env(&env).await?;
-    // The SDK configuration the store was built with (one load, one trust store).
-    let sdk = match &app.aws {
-        Some(sdk) => sdk.as_ref().clone(),
-        None => shared::outbound::AwsSettings::from_env(&env)?
-            .sdk_config(shared::outbound::AwsTlsRoots::System),
-    };
+    let sdk = app.aws_sdk_config(&env)?;
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
     lambda_http::run(shared::http::finish(quickbooks_webhook::router_with(
         app,

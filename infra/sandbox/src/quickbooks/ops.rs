@@ -782,77 +782,47 @@ impl Realm {
         }
     }
 
-    /// Runs a query statement (the `QueryResponse` object). A statement bounded by ids
-    /// (`Id IN (…)`, the sync's and the refresh's query) serialises only those rows.
+    /// Runs a query statement (the `QueryResponse` object).
     pub fn query(&self, text: &str) -> Result<Value, ApiError> {
         let statement: Statement = query::parse(text)?;
-        let rows = match statement.id_bound() {
-            Some(ids) => self.rows_with_ids(statement.entity, &ids),
-            None => self.rows(statement.entity),
-        };
-        Ok(query::execute(&statement, rows))
+        Ok(query::execute(&statement, self.rows(statement.entity)))
     }
 
     /// The whole answer to a query (`{"QueryResponse": …, "time": …}`) as JSON bytes. A statement
     /// that only names ids and keeps the default order (the sync's and the refresh's
     /// `SELECT * FROM Invoice WHERE Id IN (…)`, hundreds of invoices per call) is written
-    /// straight from the entities; any other goes through [`Self::query`]'s JSON rows. Both write
-    /// the same answer.
+    /// straight from the entities asked for; any other goes through [`Self::query`]'s JSON rows.
+    /// Both write the same answer.
     pub fn query_body(&self, text: &str, time: &str) -> Result<Vec<u8>, ApiError> {
         let statement: Statement = query::parse(text)?;
-        let only_ids =
-            statement.conditions.len() == 1 && statement.order_by.is_empty() && !statement.count;
-        let page = |ids: &std::collections::BTreeSet<u64>| {
-            ids.iter()
-                .skip(statement.start_position.saturating_sub(1) as usize)
-                .take(statement.max_results as usize)
-                .copied()
-                .collect::<Vec<u64>>()
-        };
-        let body = match (only_ids, statement.id_bound()) {
-            (true, Some(ids)) => match statement.entity {
-                "Invoice" => direct(&self.invoices, &page(&ids), &statement, time),
-                "Customer" => direct(&self.customers, &page(&ids), &statement, time),
-                "Item" => direct(&self.items, &page(&ids), &statement, time),
-                "Payment" => direct(&self.payments, &page(&ids), &statement, time),
-                _ => None,
-            },
-            _ => None,
-        };
-        match body {
-            Some(body) => Ok(body),
-            None => {
-                let rows = match statement.id_bound() {
-                    Some(ids) => self.rows_with_ids(statement.entity, &ids),
-                    None => self.rows(statement.entity),
-                };
-                let answer = json!({
-                    "QueryResponse": query::execute(&statement, rows),
-                    "time": time,
-                });
-                Ok(serde_json::to_vec(&answer).unwrap_or_default())
-            }
+        if let Some(body) = self.answer_by_ids(&statement, time) {
+            return Ok(body);
         }
+        let answer = json!({
+            "QueryResponse": query::execute(&statement, self.rows(statement.entity)),
+            "time": time,
+        });
+        Ok(serde_json::to_vec(&answer).unwrap_or_default())
     }
 
-    /// The serialised rows of a queryable entity with one of `ids` (the same rows [`Self::rows`]
-    /// would let through an `Id` condition).
-    fn rows_with_ids(&self, entity: &str, ids: &std::collections::BTreeSet<u64>) -> Vec<Value> {
-        fn pick<T: serde::Serialize>(
-            map: &std::collections::BTreeMap<u64, T>,
-            ids: &std::collections::BTreeSet<u64>,
-        ) -> Vec<Value> {
-            ids.iter()
-                .filter_map(|id| map.get(id))
-                .map(to_value)
-                .collect()
+    /// [`Self::query_body`]'s direct answer, when the statement's only condition names ids and
+    /// the order is the default one (ids ascending, as a `BTreeSet` iterates them).
+    fn answer_by_ids(&self, statement: &Statement, time: &str) -> Option<Vec<u8>> {
+        if statement.conditions.len() != 1 || !statement.order_by.is_empty() || statement.count {
+            return None;
         }
-        match entity {
-            "Customer" => pick(&self.customers, ids),
-            "Invoice" => pick(&self.invoices, ids),
-            "Item" => pick(&self.items, ids),
-            "Payment" => pick(&self.payments, ids),
-            other => self.rows(other),
+        let ids: Vec<u64> = statement
+            .id_bound()?
+            .into_iter()
+            .skip(statement.start_position.saturating_sub(1) as usize)
+            .take(statement.max_results as usize)
+            .collect();
+        match statement.entity {
+            "Invoice" => direct(&self.invoices, &ids, statement, time),
+            "Customer" => direct(&self.customers, &ids, statement, time),
+            "Item" => direct(&self.items, &ids, statement, time),
+            "Payment" => direct(&self.payments, &ids, statement, time),
+            _ => None,
         }
     }
 

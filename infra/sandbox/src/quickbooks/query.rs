@@ -244,8 +244,8 @@ impl Literal {
 
 impl Statement {
     /// The ids the statement is limited to by an `Id = …` or `Id IN (…)` condition (every
-    /// condition must hold, so one such condition bounds the rows): the simulator then serialises
-    /// only those rows instead of the whole entity. `None` when no condition names ids.
+    /// condition must hold, so one such condition bounds the rows). `None` when no condition
+    /// names ids.
     pub fn id_bound(&self) -> Option<std::collections::BTreeSet<u64>> {
         self.conditions.iter().find_map(|c| match c {
             Condition::Compare {
