@@ -1,19 +1,24 @@
-//! The one HTTPS client every outbound call uses (rustls with aws-lc, the same stack as the AWS
-//! SDK), built once per instance, and the AWS SDK's HTTPS client.
+//! The one HTTPS stack every outbound call uses — reqwest on rustls with ring, built once per
+//! instance: QuickBooks and Pipedrive through [`http_client`], the AWS SDK (DynamoDB, Secrets
+//! Manager, SQS) through [`sdk_http::ReqwestSdkClient`] on a client of its own.
 //!
-//! Trust roots are compiled in, so a cold start reads no certificate file: by default both
-//! reqwest (`rustls-platform-verifier`) and the SDK (`rustls-native-certs`) scan the system's
-//! certificate directory (≈ 290 files) and parse every certificate, each on its own — about
-//! 7 ms apiece of init measured here (`cargo run -p bench --release -- coldstart`).
+//! Trust roots are compiled in, so a cold start reads no certificate file: by default reqwest
+//! (`rustls-platform-verifier`) and the SDK (`rustls-native-certs`) scan the system's certificate
+//! directory (≈ 290 files) and parse every certificate, each on its own — about 7 ms apiece of
+//! init measured here (`cargo run -p bench --release -- coldstart`).
 //! - QuickBooks and Pipedrive: Mozilla's root set from `webpki-roots` (already-parsed trust
 //!   anchors: no parsing at all). New roots arrive with a dependency update.
 //! - AWS (DynamoDB, Secrets Manager, SQS): AWS service endpoints present certificates of Amazon
-//!   Trust Services, so the SDK trusts its roots only — Amazon Root CA 1–4 and the Starfield
-//!   Services G2 root that cross-signs them (`tls/amazon-trust-services.pem`, public
-//!   certificates) — 5 certificates to parse instead of ≈ 150. `AWS_TLS_ROOTS=system` restores
-//!   the SDK's default (the system's roots), for an endpoint behind another CA (a proxy).
+//!   Trust Services, so the SDK's client trusts its roots only — Amazon Root CA 1–4 and the
+//!   Starfield Services G2 root that cross-signs them (`tls/amazon-trust-services.pem`, public
+//!   certificates) — 5 certificates to parse instead of ≈ 150. `AWS_TLS_ROOTS=system` trusts the
+//!   system's store instead, for an endpoint behind another CA (a proxy).
+
+pub mod sdk_http;
 
 use std::sync::{Arc, LazyLock};
+
+use rustls::pki_types::pem::PemObject;
 use std::time::Duration;
 
 /// Timeout for one call to QuickBooks or Pipedrive. API Gateway gives up after 30 s and our
@@ -21,15 +26,40 @@ use std::time::Duration;
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(8);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Builds the shared client. Falls back to reqwest's defaults if the tuned build fails (it only
-/// fails when the TLS backend cannot initialise, which the default build would hit too).
+/// Builds the shared client for QuickBooks and Pipedrive (Mozilla's roots).
 pub fn http_client() -> reqwest::Client {
+    client_with(TLS.clone())
+}
+
+/// A reqwest builder on this app's TLS configuration (ring, Mozilla's roots), for clients with
+/// other settings than [`http_client`]'s: the simulators, tests, the bench. reqwest is built
+/// without a crypto provider of its own, so `reqwest::Client::new()` cannot start.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    builder_over(TLS.clone())
+}
+
+/// [`client_builder`] with reqwest's other defaults.
+pub fn plain_client() -> reqwest::Client {
+    client_builder().build().unwrap_or_default()
+}
+
+fn builder_over(tls: Option<rustls::ClientConfig>) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder();
-    let builder = match TLS.as_ref() {
-        Some(config) => builder.tls_backend_preconfigured(config.clone()),
-        None => builder,
-    };
-    builder
+    match tls {
+        Some(config) => builder.tls_backend_preconfigured(config),
+        None => {
+            // reqwest's own configuration takes the process's provider: make it ring.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            builder
+        }
+    }
+}
+
+/// A client with our timeouts, user agent and redirect policy over `tls`. Falls back to
+/// reqwest's defaults if the tuned build fails (it only fails when the TLS backend cannot
+/// initialise, which the default build would hit too).
+fn client_with(tls: Option<rustls::ClientConfig>) -> reqwest::Client {
+    builder_over(tls)
         .timeout(UPSTREAM_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -39,20 +69,21 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// The rustls configuration of [`http_client`]: aws-lc, safe protocol versions, Mozilla's roots
-/// compiled in. `None` only if the crypto provider cannot be set up (then reqwest's own default
-/// configuration is used).
+/// ring, safe protocol versions, `roots`. `None` only if the crypto provider cannot be set up
+/// (logged; reqwest's own default configuration is used then).
+fn tls_config(roots: rustls::RootCertStore) -> Option<rustls::ClientConfig> {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| tracing::error!(error = %e, "the TLS configuration could not be built"))
+        .ok()
+}
+
+/// The rustls configuration of [`http_client`]: Mozilla's roots compiled in.
 static TLS: LazyLock<Option<rustls::ClientConfig>> = LazyLock::new(|| {
-    let roots = rustls::RootCertStore {
+    tls_config(rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-    .map_err(|e| tracing::error!(error = %e, "the TLS configuration could not be built"))
-    .ok()
+    })
 });
 
 /// The roots the AWS SDK trusts (see the module documentation).
@@ -63,7 +94,7 @@ const AMAZON_TRUST_SERVICES_PEM: &[u8] = include_bytes!("tls/amazon-trust-servic
 pub enum AwsTlsRoots {
     /// Amazon Trust Services' roots, compiled in (the default).
     AmazonTrustServices,
-    /// The SDK's default: the system's certificate store.
+    /// The system's certificate store (`rustls-native-certs`, read once at start-up).
     System,
 }
 
@@ -135,9 +166,9 @@ impl AwsSettings {
         }
     }
 
-    /// The SDK configuration, with the HTTPS client that trusts `roots`. Retries, timeouts,
-    /// the identity cache, sleep and time are the SDK's defaults for the latest behaviour
-    /// version (the same as `aws-config` would set).
+    /// The SDK configuration, sending through a reqwest client that trusts `roots`. Retries,
+    /// timeouts, the identity cache, sleep and time are the SDK's defaults for the latest
+    /// behaviour version (the same as `aws-config` would set).
     pub fn sdk_config(self, roots: AwsTlsRoots) -> aws_types::SdkConfig {
         let mut builder = aws_types::SdkConfig::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
@@ -146,36 +177,36 @@ impl AwsSettings {
                 aws_credential_types::provider::SharedCredentialsProvider::new(self.credentials),
             );
         builder.set_endpoint_url(self.endpoint_url);
-        if roots == AwsTlsRoots::AmazonTrustServices {
-            // `None` (the TLS context failed, logged) leaves the SDK's default client.
-            builder.set_http_client(amazon_trust_services_client());
-        }
+        builder.set_http_client(Some(aws_types::sdk_config::SharedHttpClient::new(
+            sdk_http::ReqwestSdkClient::new(aws_http_client(roots)),
+        )));
         builder.build()
     }
 }
 
-/// The SDK's HTTPS client trusting Amazon Trust Services' roots only (see the module
-/// documentation).
-fn amazon_trust_services_client() -> Option<aws_types::sdk_config::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-    let trust = TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM);
-    let context = TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|error| {
-            tracing::error!(%error, "the AWS TLS context could not be built: using the SDK's default");
-        })
-        .ok()?;
-    Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(context)
-            .build_https(),
-    )
+/// The client the AWS SDK sends through, trusting `roots` (see the module documentation).
+fn aws_http_client(roots: AwsTlsRoots) -> reqwest::Client {
+    let mut store = rustls::RootCertStore::empty();
+    let (added, ignored) = match roots {
+        AwsTlsRoots::AmazonTrustServices => store.add_parsable_certificates(
+            rustls::pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_PEM)
+                .filter_map(Result::ok),
+        ),
+        AwsTlsRoots::System => {
+            let found = rustls_native_certs::load_native_certs();
+            if !found.errors.is_empty() {
+                tracing::warn!(
+                    errors = found.errors.len(),
+                    "some system certificates could not be read"
+                );
+            }
+            store.add_parsable_certificates(found.certs)
+        }
+    };
+    if ignored > 0 || added == 0 {
+        tracing::warn!(added, ignored, ?roots, "AWS trust roots");
+    }
+    client_with(tls_config(store))
 }
 
 /// The `intuit_tid` (or Pipedrive request id) of an answer, for logs and support.

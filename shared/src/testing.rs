@@ -59,6 +59,7 @@ pub fn sign_token_with(tenant: Tenant, secret: &str, valid_secs: i64) -> String 
         "iat": now,
         "exp": now + valid_secs,
     });
+    crate::auth::jwt_crypto::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,

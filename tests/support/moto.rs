@@ -180,7 +180,7 @@ fn start() -> Result<MotoServer, String> {
 pub async fn sdk_config() -> aws_types::SdkConfig {
     let endpoint = server().await.endpoint();
     shared::outbound::AwsSettings::emulator(endpoint)
-        .sdk_config(shared::outbound::AwsTlsRoots::System)
+        .sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices)
 }
 
 pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {

@@ -42,7 +42,7 @@ impl Settings {
         Settings {
             world,
             server,
-            http: reqwest::Client::new(),
+            http: shared::outbound::plain_client(),
         }
     }
 

@@ -145,7 +145,7 @@ impl ColdWorld {
     pub async fn start(root: &Path) -> Result<ColdWorld, String> {
         let moto = Moto::start(root).await?;
         let sdk = shared::outbound::AwsSettings::emulator(&moto.endpoint)
-            .sdk_config(shared::outbound::AwsTlsRoots::System);
+            .sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         create_table(&dynamo, TABLE)
             .await

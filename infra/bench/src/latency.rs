@@ -131,7 +131,7 @@ impl Bench {
             app,
             qb,
             pd,
-            client: reqwest::Client::new(),
+            client: shared::outbound::plain_client(),
             draft_form: Value::Null,
             _local: server,
             _servers: vec![qb_server, pd_server],

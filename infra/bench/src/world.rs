@@ -70,6 +70,7 @@ pub fn sign_token(company: u64, user: u64) -> Result<String, jsonwebtoken::error
         "iat": now,
         "exp": now + 300,
     });
+    shared::auth::jwt_crypto::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,

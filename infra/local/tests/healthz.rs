@@ -9,13 +9,17 @@ async fn starts_without_configuration_and_answers_healthz() {
     let server = local::start(&Env::default(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("starts");
-    let response = reqwest::get(format!("{}/healthz", server.url()))
+    let response = shared::outbound::plain_client()
+        .get(format!("{}/healthz", server.url()))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    let missing = reqwest::get(format!("{}/nope", server.url()))
+    let missing = shared::outbound::plain_client()
+        .get(format!("{}/nope", server.url()))
+        .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);

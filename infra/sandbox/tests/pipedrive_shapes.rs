@@ -252,6 +252,7 @@ async fn pipedrive_jwt_verifies_and_has_the_published_claims() {
 
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
+    shared::auth::jwt_crypto::install();
     let decoded = jsonwebtoken::decode::<Value>(
         token,
         &DecodingKey::from_secret(JWT_SECRET.as_bytes()),

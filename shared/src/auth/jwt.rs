@@ -101,6 +101,7 @@ pub fn verify_pipedrive_jwt(
     if token.is_empty() {
         return Err(JwtError::Missing);
     }
+    crate::auth::jwt_crypto::install();
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
     validation.leeway = LEEWAY_SECS;
@@ -190,6 +191,7 @@ mod tests {
     }
 
     fn sign(alg: Algorithm, claims: serde_json::Value, secret: &str) -> String {
+        crate::auth::jwt_crypto::install();
         encode(
             &Header::new(alg),
             &claims,
@@ -279,7 +281,19 @@ mod tests {
 
     #[test]
     fn hs512_is_refused_even_with_the_right_secret() {
-        let token = sign(Algorithm::HS512, valid_claims(), SECRET);
+        // Signed by hand: the provider signs HS256 only.
+        use hmac::{Hmac, Mac};
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(valid_claims().to_string())
+        );
+        let mut mac = Hmac::<sha2::Sha512>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(input.as_bytes());
+        let token = format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
         assert_eq!(
             verify_pipedrive_jwt(&token, &keys(), Utc::now()),
             Err(JwtError::WrongAlgorithm)

@@ -2,6 +2,7 @@
 //! signed OAuth `state` of the install and connect flows.
 
 pub mod jwt;
+pub mod jwt_crypto;
 pub mod state;
 
 pub use jwt::{JwtError, JwtKeys, verify_pipedrive_jwt};

@@ -149,7 +149,7 @@ impl World {
             deployment,
         );
         if let Some(timeout) = options.upstream_timeout {
-            let http = reqwest::Client::builder()
+            let http = shared::outbound::client_builder()
                 .timeout(timeout)
                 .connect_timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
@@ -177,7 +177,7 @@ impl World {
             store,
             secrets,
             prefix,
-            http: reqwest::Client::builder()
+            http: shared::outbound::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(60))
                 .build()

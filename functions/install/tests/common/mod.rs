@@ -110,7 +110,7 @@ impl World {
             store,
             secrets,
             prefix,
-            http: reqwest::Client::builder()
+            http: shared::outbound::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

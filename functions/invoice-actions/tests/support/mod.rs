@@ -174,7 +174,7 @@ impl World {
             quickbooks,
             pipedrive,
             store,
-            http: reqwest::Client::new(),
+            http: shared::outbound::plain_client(),
             offset,
             _servers: vec![server, qb_server, pd_server],
         }

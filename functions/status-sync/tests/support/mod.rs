@@ -212,7 +212,7 @@ impl World {
             quickbooks_base,
             pipedrive,
             queue: InProcessQueue::new(),
-            http: reqwest::Client::new(),
+            http: shared::outbound::plain_client(),
             _servers: vec![qb_server, pd_server],
         }
     }

@@ -20,6 +20,7 @@ pub(crate) fn sign_jwt(
         iat,
         exp: iat + ttl_secs,
     };
+    shared::auth::jwt_crypto::install();
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,

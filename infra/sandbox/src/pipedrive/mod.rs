@@ -199,7 +199,7 @@ impl PipedriveSim {
                 grants: Mutex::new(oauth::Grants::default()),
                 limits: Mutex::new(api::Limits::default()),
                 burst_limit: Mutex::new(burst_limit),
-                http: reqwest::Client::new(),
+                http: shared::outbound::plain_client(),
             }),
         }
     }

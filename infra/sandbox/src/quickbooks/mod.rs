@@ -197,7 +197,7 @@ impl QuickBooksSim {
     pub fn new(config: QuickBooksConfig) -> Self {
         let harness = Harness::new(CONTROL_PREFIX);
         let state = Inner::fresh_state(&config, harness.now());
-        let http = reqwest::Client::builder()
+        let http = shared::outbound::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

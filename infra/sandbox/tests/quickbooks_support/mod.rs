@@ -62,7 +62,7 @@ impl Qbo {
         let (sim, server) = QuickBooksSim::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let http = reqwest::Client::builder()
+        let http = shared::outbound::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
