@@ -161,6 +161,119 @@ pub struct InvoiceLink {
     pub version: u64,
 }
 
+/// What the deal's invoice list shows of an [`InvoiceLink`], read straight from the stored item:
+/// the strings borrowed from it, the fields the list does not show (realm, sync token, the
+/// other times) skipped unread. The list reads every link of a deal at each panel load, and
+/// reading whole links — every string copied, three times parsed — was most of its own time
+/// (BENCHMARKS.md). The same field names and defaults as [`InvoiceLink`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListedInvoice<'a> {
+    pub invoice_id: &'a str,
+    #[serde(default, borrow)]
+    pub doc_number: Option<&'a str>,
+    pub currency: &'a str,
+    pub total: Decimal,
+    pub balance: Decimal,
+    #[serde(deserialize_with = "stored_date::required")]
+    pub txn_date: NaiveDate,
+    #[serde(default, deserialize_with = "stored_date::optional")]
+    pub due_date: Option<NaiveDate>,
+    pub status: InvoiceStatus,
+    pub customer_id: &'a str,
+    #[serde(default, borrow)]
+    pub customer_name: Option<&'a str>,
+    #[serde(default)]
+    pub email_sent: bool,
+    #[serde(deserialize_with = "stored_time::required")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> ListedInvoice<'a> {
+    /// From a stored [`InvoiceLink`] value; the error names the field.
+    pub fn from_stored(value: &'a serde_json::Value) -> Result<Self, String> {
+        ListedInvoice::deserialize(value).map_err(|e| e.to_string())
+    }
+}
+
+/// Reading the dates we stored (`YYYY-MM-DD`, as chrono writes them) without chrono's general
+/// parser (a sixth of reading a deal's list); anything else still goes through chrono's
+/// `FromStr`, so every value it accepted is accepted.
+mod stored_date {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn parse(text: &str) -> Result<NaiveDate, chrono::ParseError> {
+        let b = text.as_bytes();
+        let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+            b.get(range)?.iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        if b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
+            && let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d)
+        {
+            return Ok(date);
+        }
+        text.parse::<NaiveDate>()
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        match <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? {
+            Some(text) => parse(&text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn stored_dates_read_as_chrono_reads_them() {
+            let mut texts: Vec<String> = [
+                "2026-11-27",
+                "2024-02-29",
+                "2023-02-29",
+                "0000-01-01",
+                "9999-12-31",
+                "2026-13-01",
+                "2026-00-10",
+                "2026-1-01",
+                "+12026-01-01",
+                "2026-11-27 ",
+                " 2026-11-27",
+                "2026/11/27",
+                "20261127",
+                "",
+                "2026-11-2x",
+                "-0001-01-01",
+            ]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+            texts.extend(
+                (0..1500)
+                    .map(|n| format!("{:04}-{:02}-{:02}", 1990 + n % 50, 1 + n % 13, 1 + n % 32)),
+            );
+            for text in texts {
+                assert_eq!(
+                    parse(&text).ok(),
+                    text.parse::<NaiveDate>().ok(),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+}
+
 /// Reading the times we stored (RFC 3339, as chrono writes them) with chrono's RFC 3339 parser;
 /// chrono's `Deserialize` goes through its general, relaxed parser, which was a fifth of the
 /// deal list's time for 250 invoice links (BENCHMARKS.md). Anything else still goes through the

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -44,6 +44,31 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
         || (essence.len() > 5
             && essence.to_ascii_lowercase().starts_with("application/")
             && essence.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// A JSON answer written into a buffer of about `capacity` bytes. axum's `Json` starts from
+/// 128 bytes and doubles: a 100 KB answer (a deal's 250 invoices) is copied ten times and its
+/// last buffers are fresh `mmap`s, page-faulted in at every request (BENCHMARKS.md).
+#[derive(Debug, Clone)]
+pub struct SizedJson<T>(pub T, pub usize);
+
+impl<T: serde::Serialize> IntoResponse for SizedJson<T> {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(self.1);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(error) => {
+                ApiError::internal(format!("writing the answer: {error}")).into_response()
+            }
+        }
+    }
 }
 
 /// Parses JSON bytes, turning serde errors into the right 4xx.

@@ -29,6 +29,7 @@ macro_rules! store_contract_suite {
             get_put_delete_round_trip,
             invoice_link_found_by_realm_and_invoice_id,
             deal_links_paginate_past_one_page,
+            the_deal_list_reads_what_the_links_hold,
             ttl_is_set_and_expired_items_read_as_absent,
             idempotency_key_claimed_once,
             leases_exclude_each_other,
@@ -307,6 +308,139 @@ pub async fn deal_links_paginate_past_one_page(store: Arc<dyn ItemStore>, ns: &s
         }
     }
     assert_eq!(by_realm, 26);
+}
+
+/// The list's borrowed read ([`Records::deal_invoice_list`]) gives, field for field, what the
+/// full links hold — including absent optional fields and a link written before `email_sent`
+/// existed — over more than one page.
+pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, ns: &str) {
+    let records = Records::new(store.clone());
+    let c = company(ns, 9);
+    let realm = format!("{ns}-realm");
+    for n in 0..503 {
+        let mut l = link(c, 9, &format!("{n}"), &realm);
+        if n % 3 == 0 {
+            l.doc_number = None;
+            l.due_date = None;
+            l.customer_name = Some(format!("Kunde \"{n}\" — Ölwerk & Söhne"));
+        }
+        if n % 4 == 0 {
+            l.status = InvoiceStatus::PartiallyPaid;
+            l.balance = Decimal::new(-1, 2) + Decimal::new(n, 1);
+            l.email_sent = true;
+        }
+        records.create_invoice_link(&l).await.expect("create");
+    }
+    let mut all = records
+        .all_deal_invoice_links(c, DealId(9))
+        .await
+        .expect("all");
+    let listed = records
+        .deal_invoice_list(c, DealId(9), |rows| {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.invoice_id.to_string(),
+                        r.doc_number.map(str::to_string),
+                        r.currency.to_string(),
+                        r.total,
+                        r.balance,
+                        r.txn_date,
+                        r.due_date,
+                        r.status,
+                        r.customer_id.to_string(),
+                        r.customer_name.map(str::to_string),
+                        r.email_sent,
+                        r.updated_at,
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 503);
+    assert_eq!(listed.len(), 503);
+    let expected: Vec<_> = all
+        .drain(..)
+        .map(|l| {
+            (
+                l.invoice_id,
+                l.doc_number,
+                l.currency,
+                l.total,
+                l.balance,
+                l.txn_date,
+                l.due_date,
+                l.status,
+                l.customer_id,
+                l.customer_name,
+                l.email_sent,
+                l.updated_at,
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(listed.iter().any(|row| row.1.is_none() && row.6.is_none()));
+
+    // A link stored without `email_sent` (written before the field existed) lists as not sent.
+    let old = link(c, 10, "old", &realm);
+    let mut value = serde_json::to_value(&old).expect("json");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("email_sent");
+        map.remove("doc_number");
+    }
+    let stored = records.create_invoice_link(&old).await.expect("create old");
+    let key = store
+        .query(
+            &super::records::company_pk(c),
+            "DEAL#10#INVOICE#",
+            PageRequest::after(5, None),
+        )
+        .await
+        .expect("query")
+        .items;
+    let item = key.first().expect("the old link");
+    store
+        .put(
+            Item::new(item.pk.clone(), item.sk.clone(), value),
+            Condition::Version(stored.version),
+        )
+        .await
+        .expect("rewrite without the fields");
+    let rows = records
+        .deal_invoice_list(c, DealId(10), |rows| {
+            rows.iter()
+                .map(|r| (r.email_sent, r.doc_number.is_none()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("list old");
+    assert_eq!(rows, [(false, true)]);
+
+    // A link missing a field the list needs is a corrupt record, named.
+    let stored = records
+        .get_invoice_link(c, DealId(10), "old")
+        .await
+        .expect("get")
+        .expect("the old link");
+    let mut value = serde_json::to_value(&stored).expect("json");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("currency");
+    }
+    store
+        .put(
+            Item::new(item.pk.clone(), item.sk.clone(), value),
+            Condition::Version(stored.version),
+        )
+        .await
+        .expect("rewrite without the currency");
+    match records
+        .deal_invoice_list(c, DealId(10), |rows| rows.len())
+        .await
+    {
+        Err(StoreError::Corrupt(detail)) => assert!(detail.contains("currency"), "{detail}"),
+        other => panic!("expected a corrupt record, got {other:?}"),
+    }
 }
 
 pub async fn ttl_is_set_and_expired_items_read_as_absent(store: Arc<dyn ItemStore>, ns: &str) {

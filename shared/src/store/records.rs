@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use super::{Condition, Item, ItemStore, PageRequest, StoreError};
 use crate::domain::{
     ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, DealParties, IdempotencyRecord,
-    InvoiceLink, Party, ProductLink, UserId, UserInstall,
+    InvoiceLink, ListedInvoice, Party, ProductLink, UserId, UserInstall,
 };
 
 /// How long a received QuickBooks webhook delivery is remembered (to refuse replays).
@@ -364,6 +364,27 @@ impl Records {
             .iter()
             .map(versioned_from)
             .collect()
+    }
+
+    /// The deal's links as its invoice list shows them ([`ListedInvoice`], borrowed from the
+    /// stored items), handed to `show` while the items are held.
+    pub async fn deal_invoice_list<R>(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+        show: impl FnOnce(Vec<ListedInvoice<'_>>) -> R,
+    ) -> Result<R, StoreError> {
+        let items = self
+            .all_pages(&company_pk(company), &format!("DEAL#{deal}#INVOICE#"))
+            .await?;
+        let listed = items
+            .iter()
+            .map(|item| {
+                ListedInvoice::from_stored(item.data.as_ref())
+                    .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(show(listed))
     }
 
     /// Every link (any company, any deal) to QuickBooks invoice `invoice_id` of `realm`.
