@@ -17,9 +17,9 @@
 pub mod sdk_http;
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use std::time::Duration;
 
 /// Timeout for one call to QuickBooks or Pipedrive. API Gateway gives up after 30 s and our
 /// functions after 10–29 s, so a slow upstream must fail fast enough to answer the user.

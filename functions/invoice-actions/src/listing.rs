@@ -31,8 +31,8 @@ pub(crate) async fn list(
 ) -> Result<SizedJson<DealInvoices>, ApiError> {
     // The links are read with the caller's checks (the company comes from the verified token;
     // nothing is answered unless the checks pass): one store round trip instead of two. What
-    // the list shows is read straight from the stored links; the answer is built only once the
-    // checks have passed.
+    // the list shows is read straight from the stored links, statuses as stored; they are
+    // evaluated for the company's today once the checks have passed.
     let (caller, views) = futures::join!(
         Caller::new(&app, tenant),
         app.records
