@@ -188,13 +188,6 @@ pub struct ListedInvoice<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
-impl<'a> ListedInvoice<'a> {
-    /// From a stored [`InvoiceLink`] value; the error names the field.
-    pub fn from_stored(value: &'a serde_json::Value) -> Result<Self, String> {
-        ListedInvoice::deserialize(value).map_err(|e| e.to_string())
-    }
-}
-
 /// Reading the dates we stored (`YYYY-MM-DD`, as chrono writes them) without chrono's general
 /// parser (a sixth of reading a deal's list); anything else still goes through chrono's
 /// `FromStr`, so every value it accepted is accepted.

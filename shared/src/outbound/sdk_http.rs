@@ -43,9 +43,10 @@ impl HttpClient for ReqwestSdkClient {
     }
 }
 
-/// One connector per timeout setting; all share the client's connection pool. The connect
-/// timeout is the client's own; the SDK's read timeout, when one is configured, bounds the
-/// whole exchange (reqwest's per-request timeout), otherwise the client's does.
+/// Made for each call the SDK sends (a handle on the client: every connector shares its
+/// connection pool, so there is nothing to cache). The connect timeout is the client's own; the
+/// SDK's read timeout, when one is configured, bounds the whole exchange (reqwest's per-request
+/// timeout), otherwise the client's does.
 #[derive(Debug)]
 struct ReqwestConnector {
     http: reqwest::Client,

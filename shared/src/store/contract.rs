@@ -383,14 +383,11 @@ pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, 
     assert!(listed.iter().any(|row| row.1.is_none() && row.6.is_none()));
 
     // A link stored without `email_sent` (written before the field existed) lists as not sent.
-    let old = link(c, 10, "old", &realm);
-    let mut value = serde_json::to_value(&old).expect("json");
-    if let Some(map) = value.as_object_mut() {
-        map.remove("email_sent");
-        map.remove("doc_number");
-    }
-    let stored = records.create_invoice_link(&old).await.expect("create old");
-    let key = store
+    records
+        .create_invoice_link(&link(c, 10, "old", &realm))
+        .await
+        .expect("create old");
+    let old_key = store
         .query(
             &super::records::company_pk(c),
             "DEAL#10#INVOICE#",
@@ -398,15 +395,34 @@ pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, 
         )
         .await
         .expect("query")
-        .items;
-    let item = key.first().expect("the old link");
-    store
-        .put(
-            Item::new(item.pk.clone(), item.sk.clone(), value),
-            Condition::Version(stored.version),
-        )
-        .await
-        .expect("rewrite without the fields");
+        .items
+        .into_iter()
+        .next()
+        .expect("the old link");
+    // Rewrites the old link as stored, without `fields`.
+    let rewrite_without = |fields: &'static [&'static str]| {
+        let store = store.clone();
+        let (pk, sk) = (old_key.pk.clone(), old_key.sk.clone());
+        let records = records.clone();
+        async move {
+            let stored = records
+                .get_invoice_link(c, DealId(10), "old")
+                .await
+                .expect("get")
+                .expect("the old link");
+            let mut value = serde_json::to_value(&stored).expect("json");
+            if let Some(map) = value.as_object_mut() {
+                for field in fields {
+                    map.remove(*field);
+                }
+            }
+            store
+                .put(Item::new(pk, sk, value), Condition::Version(stored.version))
+                .await
+                .expect("rewrite without the fields");
+        }
+    };
+    rewrite_without(&["email_sent", "doc_number"]).await;
     let rows = records
         .deal_invoice_list(c, DealId(10), |rows| {
             rows.iter()
@@ -418,22 +434,7 @@ pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, 
     assert_eq!(rows, [(false, true)]);
 
     // A link missing a field the list needs is a corrupt record, named.
-    let stored = records
-        .get_invoice_link(c, DealId(10), "old")
-        .await
-        .expect("get")
-        .expect("the old link");
-    let mut value = serde_json::to_value(&stored).expect("json");
-    if let Some(map) = value.as_object_mut() {
-        map.remove("currency");
-    }
-    store
-        .put(
-            Item::new(item.pk.clone(), item.sk.clone(), value),
-            Condition::Version(stored.version),
-        )
-        .await
-        .expect("rewrite without the currency");
+    rewrite_without(&["currency"]).await;
     match records
         .deal_invoice_list(c, DealId(10), |rows| rows.len())
         .await

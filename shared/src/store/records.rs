@@ -17,8 +17,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{Condition, Item, ItemStore, PageRequest, StoreError};
 use crate::domain::{
@@ -54,8 +54,9 @@ fn to_data<T: Serialize>(record: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    // Deserialised from the borrowed value: no copy of the item per record.
+fn from_item<'a, T: Deserialize<'a>>(item: &'a Item) -> Result<T, StoreError> {
+    // Deserialised from the borrowed value: no copy of the item per record (and a record type
+    // with borrowed fields, `ListedInvoice`, borrows its strings from it).
     T::deserialize(item.data.as_ref())
         .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))
 }
@@ -379,10 +380,7 @@ impl Records {
             .await?;
         let listed = items
             .iter()
-            .map(|item| {
-                ListedInvoice::from_stored(item.data.as_ref())
-                    .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))
-            })
+            .map(from_item::<ListedInvoice>)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(show(listed))
     }
