@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use shared::app::App;
@@ -12,6 +13,7 @@ use shared::domain::{DealId, InvoiceLink, InvoiceStatus, Tenant};
 use shared::error::ApiError;
 use shared::http::{PathParams, QueryParams, SizedJson};
 use shared::quickbooks::model::Invoice;
+use shared::store::records::Records;
 use shared::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
 
 use crate::views::{ActivityLog, ActivityView, DealInvoices, InvoiceView, RefreshReport};
@@ -28,23 +30,23 @@ pub(crate) async fn list(
     State(app): State<App>,
     tenant: Tenant,
     PathParams(deal_id): PathParams<u64>,
-) -> Result<SizedJson<DealInvoices>, ApiError> {
+) -> Result<Response, ApiError> {
     // The links are read with the caller's checks (the company comes from the verified token;
     // nothing is answered unless the checks pass): one store round trip instead of two. What
-    // the list shows is read straight from the stored links, statuses as stored; they are
-    // evaluated for the company's today once the checks have passed.
-    let (caller, views) = futures::join!(
+    // the list shows is read straight from the stored links (text borrowed from them, statuses
+    // as stored), evaluated for the company's today once the checks have passed, and written
+    // out before the links are let go.
+    let (caller, items) = futures::join!(
         Caller::new(&app, tenant),
         app.records
-            .deal_invoice_list(tenant.company_id, DealId(deal_id), |links| {
-                links
-                    .iter()
-                    .map(InvoiceView::from_listed)
-                    .collect::<Vec<_>>()
-            })
+            .deal_invoice_items(tenant.company_id, DealId(deal_id))
     );
     let caller = caller?;
-    let views = views?;
+    let items = items?;
+    let views: Vec<InvoiceView<&str>> = Records::listed_invoices(&items)?
+        .iter()
+        .map(InvoiceView::from_listed)
+        .collect();
     if views.is_empty() {
         caller.confirm_deal(&app, DealId(deal_id)).await?;
     }
@@ -53,7 +55,8 @@ pub(crate) async fn list(
     Ok(SizedJson(
         DealInvoices::listed(deal_id, &caller.profile, views, caller.today),
         size,
-    ))
+    )
+    .into_response())
 }
 
 pub(crate) async fn refresh(

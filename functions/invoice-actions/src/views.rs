@@ -15,33 +15,34 @@ use shared::domain::{
 };
 use shared::quickbooks::model::{EmailStatus, Invoice};
 
-/// The QuickBooks customer an invoice is billed to.
+/// The QuickBooks customer an invoice is billed to. `S` is the text type: owned (`String`, the
+/// default), or borrowed from the stored links (`&str`) for the deal's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomerView {
-    pub id: String,
-    pub name: Option<String>,
+pub struct CustomerView<S = String> {
+    pub id: S,
+    pub name: Option<S>,
 }
 
-/// One invoice linked to the deal.
+/// One invoice linked to the deal (`S`: as in [`CustomerView`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceView {
+pub struct InvoiceView<S = String> {
     /// QuickBooks `Invoice.Id`.
-    pub invoice_id: String,
+    pub invoice_id: S,
     /// QuickBooks `DocNumber` (the number printed on the invoice).
-    pub doc_number: Option<String>,
+    pub doc_number: Option<S>,
     /// Issue date (`TxnDate`).
     #[serde(serialize_with = "iso_date")]
     pub date: NaiveDate,
     #[serde(serialize_with = "iso_date_opt")]
     pub due_date: Option<NaiveDate>,
-    pub currency: String,
+    pub currency: S,
     pub total: Decimal,
     pub balance: Decimal,
     /// As of today in the company's time zone (an open invoice past its due date is `overdue`).
     pub status: InvoiceStatus,
     /// QuickBooks e-mailed it (`EmailStatus = EmailSent`).
     pub sent: bool,
-    pub customer: CustomerView,
+    pub customer: CustomerView<S>,
     /// When we last learned something about it.
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
@@ -51,7 +52,57 @@ pub struct InvoiceView {
 /// formatted first and written in one piece: chrono's own goes through the formatter a few
 /// characters at a time, each piece escaped again (a tenth of a 250-invoice list's time).
 fn rfc3339<S: serde::Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    let mut text = [0u8; 30];
+    match utc_rfc3339(time, &mut text) {
+        Some(text) => serializer.serialize_str(text),
+        None => {
+            serializer.serialize_str(&time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        }
+    }
+}
+
+/// Writes `digits.len()` decimal digits of `n` (zero-padded) into `digits`.
+fn put_digits(n: u32, digits: &mut [u8]) {
+    let mut n = n;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `time` as chrono's `to_rfc3339_opts(AutoSi, true)` writes it (`YYYY-MM-DDTHH:MM:SS`, then 0,
+/// 3, 6 or 9 digits of fraction, then `Z`), into `out`, without a heap allocation; `None` for
+/// years outside 0–9999 and leap seconds, which are left to chrono.
+fn utc_rfc3339<'a>(time: &DateTime<Utc>, out: &'a mut [u8; 30]) -> Option<&'a str> {
+    use chrono::{Datelike, Timelike};
+    let nanos = time.nanosecond();
+    if !(0..=9999).contains(&time.year()) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    out[..20].copy_from_slice(b"0000-00-00T00:00:00.");
+    put_digits(time.year().unsigned_abs(), &mut out[0..4]);
+    put_digits(time.month(), &mut out[5..7]);
+    put_digits(time.day(), &mut out[8..10]);
+    put_digits(time.hour(), &mut out[11..13]);
+    put_digits(time.minute(), &mut out[14..16]);
+    put_digits(time.second(), &mut out[17..19]);
+    let end = match nanos {
+        0 => 19,
+        n if n % 1_000_000 == 0 => {
+            put_digits(n / 1_000_000, &mut out[20..23]);
+            23
+        }
+        n if n % 1_000 == 0 => {
+            put_digits(n / 1_000, &mut out[20..26]);
+            26
+        }
+        n => {
+            put_digits(n, &mut out[20..29]);
+            29
+        }
+    };
+    out[end] = b'Z';
+    std::str::from_utf8(&out[..=end]).ok()
 }
 
 /// The same text chrono's `Serialize` writes for a date (`YYYY-MM-DD`), written in one piece:
@@ -63,17 +114,10 @@ fn iso_date<S: serde::Serializer>(date: &NaiveDate, serializer: S) -> Result<S::
     if !(0..=9999).contains(&year) {
         return date.serialize(serializer);
     }
-    let digits = |n: u32, out: &mut [u8]| {
-        let mut n = n;
-        for slot in out.iter_mut().rev() {
-            *slot = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
     let mut text = *b"0000-00-00";
-    digits(year.unsigned_abs(), &mut text[0..4]);
-    digits(date.month(), &mut text[5..7]);
-    digits(date.day(), &mut text[8..10]);
+    put_digits(year.unsigned_abs(), &mut text[0..4]);
+    put_digits(date.month(), &mut text[5..7]);
+    put_digits(date.day(), &mut text[8..10]);
     match std::str::from_utf8(&text) {
         Ok(text) => serializer.serialize_str(text),
         Err(_) => date.serialize(serializer),
@@ -110,23 +154,25 @@ impl InvoiceView {
             updated_at: link.updated_at,
         }
     }
+}
 
-    /// The same view from what the list reads ([`ListedInvoice`]), with the status as stored:
-    /// [`DealInvoices::listed`] evaluates it for the company's today.
-    pub fn from_listed(link: &ListedInvoice<'_>) -> Self {
+impl<'a> InvoiceView<&'a str> {
+    /// The same view from what the list reads ([`ListedInvoice`]), its text borrowed, with the
+    /// status as stored: [`DealInvoices::listed`] evaluates it for the company's today.
+    pub fn from_listed(link: &ListedInvoice<'a>) -> Self {
         InvoiceView {
-            invoice_id: link.invoice_id.to_string(),
-            doc_number: link.doc_number.map(str::to_string),
+            invoice_id: link.invoice_id,
+            doc_number: link.doc_number,
             date: link.txn_date,
             due_date: link.due_date,
-            currency: link.currency.to_string(),
+            currency: link.currency,
             total: link.total,
             balance: link.balance,
             status: link.status,
             sent: link.email_sent,
             customer: CustomerView {
-                id: link.customer_id.to_string(),
-                name: link.customer_name.map(str::to_string),
+                id: link.customer_id,
+                name: link.customer_name,
             },
             updated_at: link.updated_at,
         }
@@ -148,16 +194,19 @@ pub struct CurrencySummary {
 }
 
 /// The per-currency summary of `views` (already evaluated for today), currencies in order.
-pub fn summarize(views: &[InvoiceView], today: NaiveDate) -> Vec<CurrencySummary> {
+pub fn summarize<S: AsRef<str>>(
+    views: &[InvoiceView<S>],
+    today: NaiveDate,
+) -> Vec<CurrencySummary> {
     let mut by_currency: BTreeMap<&str, CurrencySummary> = BTreeMap::new();
     for view in views {
         if matches!(view.status, InvoiceStatus::Voided | InvoiceStatus::Deleted) {
             continue;
         }
         let entry = by_currency
-            .entry(view.currency.as_str())
+            .entry(view.currency.as_ref())
             .or_insert_with(|| CurrencySummary {
-                currency: view.currency.clone(),
+                currency: view.currency.as_ref().to_string(),
                 invoices: 0,
                 outstanding: Decimal::ZERO,
                 overdue: Decimal::ZERO,
@@ -222,15 +271,15 @@ pub struct RefreshReport {
     pub queries: usize,
 }
 
-/// `GET /api/deals/{deal_id}/invoices` and the refresh answer.
+/// `GET /api/deals/{deal_id}/invoices` and the refresh answer (`S`: as in [`CustomerView`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DealInvoices {
+pub struct DealInvoices<S = String> {
     pub deal_id: u64,
     /// Today in the company's time zone (what `overdue` is measured against).
     pub today: NaiveDate,
     pub connection: ConnectionView,
     /// Newest first.
-    pub invoices: Vec<InvoiceView>,
+    pub invoices: Vec<InvoiceView<S>>,
     pub summary: Vec<CurrencySummary>,
     /// Only on the refresh answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -254,12 +303,14 @@ impl DealInvoices {
             today,
         )
     }
+}
 
+impl<S: AsRef<str>> DealInvoices<S> {
     /// The list's answer, from [`InvoiceView::from_listed`] views (statuses as stored).
     pub fn listed(
         deal_id: u64,
         profile: &CompanyProfile,
-        mut invoices: Vec<InvoiceView>,
+        mut invoices: Vec<InvoiceView<S>>,
         today: NaiveDate,
     ) -> Self {
         for view in &mut invoices {
@@ -271,15 +322,25 @@ impl DealInvoices {
     fn of_views(
         deal_id: u64,
         profile: &CompanyProfile,
-        mut invoices: Vec<InvoiceView>,
+        invoices: Vec<InvoiceView<S>>,
         today: NaiveDate,
     ) -> Self {
-        invoices.sort_by(|a, b| {
+        // Newest first. The order is found on indices and the views moved once into it: a
+        // merge sort of the views themselves moved each of them a dozen times.
+        let mut order: Vec<usize> = (0..invoices.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&invoices[a], &invoices[b]);
+            let (a_id, b_id) = (a.invoice_id.as_ref(), b.invoice_id.as_ref());
             b.date
                 .cmp(&a.date)
-                .then_with(|| b.invoice_id.len().cmp(&a.invoice_id.len()))
-                .then_with(|| b.invoice_id.cmp(&a.invoice_id))
+                .then_with(|| b_id.len().cmp(&a_id.len()))
+                .then_with(|| b_id.cmp(a_id))
         });
+        let mut slots: Vec<Option<InvoiceView<S>>> = invoices.into_iter().map(Some).collect();
+        let invoices: Vec<InvoiceView<S>> = order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+            .collect();
         let summary = summarize(&invoices, today);
         DealInvoices {
             deal_id,
@@ -415,20 +476,6 @@ mod rfc3339_tests {
     use super::*;
 
     #[test]
-    fn times_are_written_as_chrono_writes_them() {
-        for text in [
-            "2026-11-27T09:33:33Z",
-            "2026-11-27T09:33:33.120Z",
-            "2026-11-27T09:33:33.123456789Z",
-        ] {
-            let time: DateTime<Utc> = text.parse().unwrap();
-            let mut ours = Vec::new();
-            rfc3339(&time, &mut serde_json::Serializer::new(&mut ours)).unwrap();
-            assert_eq!(ours, serde_json::to_vec(&time).unwrap(), "{text}");
-        }
-    }
-
-    #[test]
     fn dates_are_written_as_chrono_writes_them() {
         let mut dates: Vec<NaiveDate> = [
             (0, 1, 1),
@@ -458,6 +505,55 @@ mod rfc3339_tests {
         let mut none = Vec::new();
         iso_date_opt(&None, &mut serde_json::Serializer::new(&mut none)).unwrap();
         assert_eq!(none, b"null");
+    }
+
+    /// Times are written as chrono's `Serialize` writes them: every fraction length, the years
+    /// at both ends of the fast path and beyond it, a leap second.
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        use chrono::{Duration, TimeZone, Utc};
+        let mut times = Vec::new();
+        for n in 0..3000i64 {
+            let base = Utc
+                .with_ymd_and_hms(1990 + (n % 40) as i32, 1 + (n % 12) as u32, 1, 0, 0, 0)
+                .single()
+                .expect("valid");
+            let fraction = match n % 5 {
+                0 => 0,
+                1 => (n % 1000) * 1_000_000,
+                2 => (n * 7919 % 1_000_000) * 1_000,
+                3 => n * 104_729 % 1_000_000_000,
+                _ => 1,
+            };
+            times.push(
+                base + Duration::seconds(n * 86_413 % 2_678_400) + Duration::nanoseconds(fraction),
+            );
+        }
+        for (y, m, d) in [(0, 1, 1), (9999, 12, 31), (10000, 1, 1), (-1, 6, 15)] {
+            if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
+                times.push(
+                    date.and_hms_nano_opt(23, 59, 59, 999_999_999)
+                        .expect("valid")
+                        .and_utc(),
+                );
+            }
+        }
+        for text in [
+            "2026-11-27T09:33:33Z",
+            "2026-11-27T09:33:33.120Z",
+            "2026-11-27T09:33:33.123456789Z",
+        ] {
+            times.push(text.parse().expect("a time"));
+        }
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .expect("a leap second");
+        times.push(leap.and_utc());
+        for time in times {
+            let mut ours = Vec::new();
+            rfc3339(&time, &mut serde_json::Serializer::new(&mut ours)).unwrap();
+            assert_eq!(ours, serde_json::to_vec(&time).unwrap(), "{time:?}");
+        }
     }
 }
 
@@ -534,5 +630,40 @@ mod tests {
             .collect();
         let usd = summarize(&views, before_due).pop().unwrap();
         assert_eq!((usd.outstanding, usd.overdue), (dec!(120), dec!(0)));
+    }
+
+    /// The list is newest first; on one date the higher QuickBooks id first, compared as a
+    /// number (a longer id is a later one).
+    #[test]
+    fn invoices_are_listed_newest_first() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        let dated = |id: &str, day: u32| {
+            let mut link = link(id, "USD", dec!(1), dec!(1), InvoiceStatus::Open);
+            link.txn_date = NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+            link
+        };
+        let links = [
+            dated("9", 1),
+            dated("10", 1),
+            dated("2", 5),
+            dated("100", 1),
+            dated("11", 3),
+            dated("1", 5),
+            dated("8", 2),
+        ];
+        let profile = CompanyProfile::new(CompanyId(1), Utc::now());
+        let listed = DealInvoices::build(2, &profile, &links, today);
+        let ids: Vec<&str> = listed
+            .invoices
+            .iter()
+            .map(|v| v.invoice_id.as_str())
+            .collect();
+        assert_eq!(ids, ["2", "1", "11", "8", "100", "10", "9"]);
+        let views = links
+            .iter()
+            .map(|l| InvoiceView::from_link(l, today))
+            .collect();
+        let same = DealInvoices::listed(2, &profile, views, today);
+        assert_eq!(same.invoices, listed.invoices);
     }
 }

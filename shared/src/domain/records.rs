@@ -275,7 +275,47 @@ mod stored_time {
     use chrono::{DateTime, FixedOffset, Utc};
     use serde::{Deserialize, Deserializer};
 
+    /// `YYYY-MM-DDTHH:MM:SS[.f…]Z` — what chrono's `to_rfc3339` writes for a UTC time — read
+    /// field by field (the list reads one per invoice); `None` for anything else.
+    fn utc_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+        let b = text.as_bytes();
+        let number = |range: std::ops::Range<usize>| -> Option<u32> {
+            b.get(range)?.iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let punctuated = b.len() >= 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b[b.len() - 1] == b'Z';
+        if !punctuated {
+            return None;
+        }
+        let nanos = match &b[19..b.len() - 1] {
+            [] => 0,
+            [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+                number(20..20 + fraction.len())? * 10u32.pow(9 - fraction.len() as u32)
+            }
+            _ => return None,
+        };
+        let date =
+            chrono::NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+        let second = number(17..19)?;
+        if second > 59 {
+            return None; // a leap second is left to chrono
+        }
+        let time =
+            chrono::NaiveTime::from_hms_nano_opt(number(11..13)?, number(14..16)?, second, nanos)?;
+        Some(date.and_time(time).and_utc())
+    }
+
     fn parse<E: serde::de::Error>(text: &str) -> Result<DateTime<Utc>, E> {
+        if let Some(time) = utc_rfc3339(text) {
+            return Ok(time);
+        }
         DateTime::parse_from_rfc3339(text)
             .or_else(|_| text.parse::<DateTime<FixedOffset>>())
             .map(|t| t.with_timezone(&Utc))
@@ -313,6 +353,80 @@ mod stored_time {
                 assert_eq!(ours, chrono, "{text}");
             }
             assert!(parse::<serde_json::Error>("27/11/2026").is_err());
+        }
+
+        /// The UTC fast path reads what chrono writes, and for every other text either agrees
+        /// with chrono's RFC 3339 parser or steps aside.
+        #[test]
+        fn the_utc_fast_path_agrees_with_chrono() {
+            use chrono::{SecondsFormat, TimeZone};
+            let chrono_reads = |text: &str| {
+                DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            let mut written = Vec::new();
+            for n in 0..2000u32 {
+                let time = Utc
+                    .with_ymd_and_hms(
+                        1970 + (n % 60) as i32,
+                        1 + n % 12,
+                        1 + n % 28,
+                        n % 24,
+                        (n * 7) % 60,
+                        (n * 13) % 60,
+                    )
+                    .single()
+                    .expect("valid")
+                    + chrono::Duration::nanoseconds(i64::from(n) * 987_654_321 % 1_000_000_000);
+                for format in [
+                    SecondsFormat::Secs,
+                    SecondsFormat::Millis,
+                    SecondsFormat::Micros,
+                    SecondsFormat::Nanos,
+                    SecondsFormat::AutoSi,
+                ] {
+                    written.push(time.to_rfc3339_opts(format, true));
+                }
+            }
+            for text in &written {
+                assert_eq!(utc_rfc3339(text), chrono_reads(text), "{text}");
+                assert!(utc_rfc3339(text).is_some(), "{text} takes the fast path");
+            }
+            let odd = [
+                "2026-11-27T09:33:33.1Z",
+                "2026-11-27T09:33:33.12345678Z",
+                "2026-11-27T09:33:33.1234567891Z",
+                "2026-11-27T09:33:33.Z",
+                "2026-11-27T09:33:60Z",
+                "2016-12-31T23:59:60Z",
+                "2026-11-27T24:00:00Z",
+                "2026-11-27T23:60:00Z",
+                "2026-02-30T10:00:00Z",
+                "2026-13-01T10:00:00Z",
+                "2026-11-27t09:33:33z",
+                "2026-11-27 09:33:33Z",
+                "2026-11-27T09:33:33+00:00",
+                "2026-11-27T09:33:33",
+                "2026-11-27T09:33Z",
+                "2026-11-27T0a:33:33Z",
+                "+2026-11-27T09:33:33Z",
+                "2026-11-27T09:33:33.+5Z",
+                "2026-11-27T09:33:33.-5Z",
+                "",
+                "Z",
+            ];
+            for text in odd {
+                if let Some(fast) = utc_rfc3339(text) {
+                    assert_eq!(Some(fast), chrono_reads(text), "{text}");
+                }
+                assert_eq!(
+                    parse::<serde_json::Error>(text).ok(),
+                    serde_json::from_value::<DateTime<Utc>>(serde_json::Value::String(text.into()))
+                        .ok(),
+                    "{text}"
+                );
+            }
         }
     }
 }

@@ -111,7 +111,7 @@ pub async fn conditional_create_race_has_one_winner(store: Arc<dyn ItemStore>, n
             Err(StoreError::Conflict { existing, .. }) => {
                 conflicts += 1;
                 if let Some(existing) = existing {
-                    assert_eq!(existing.sk, "ONE");
+                    assert_eq!(&*existing.sk, "ONE");
                 }
             }
             Err(other) => panic!("unexpected error: {other}"),
@@ -182,7 +182,7 @@ pub async fn get_put_delete_round_trip(store: Arc<dyn ItemStore>, ns: &str) {
     let got = store.get(&pk, "A").await.expect("get").expect("present");
     assert_eq!(*got.data, data);
     assert_eq!(
-        got.gsi1.as_ref().map(|g| g.pk.as_str()),
+        got.gsi1.as_ref().map(|g| &*g.pk),
         Some(format!("{ns}#G").as_str())
     );
     assert!(store.get(&pk, "B").await.expect("get").is_none());

@@ -15,6 +15,7 @@
 //! Pagination cursors are opaque: base64url (no padding) of a JSON key position.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -291,16 +292,16 @@ fn from_attributes(attrs: &Attributes) -> Result<Item, StoreError> {
         .map_err(|e| corrupt(format!("ttl: {e}")))?;
     let gsi1 = match (string_attr(attrs, GSI1PK), string_attr(attrs, GSI1SK)) {
         (Some(ipk), Some(isk)) => Some(IndexKey {
-            pk: ipk.to_string(),
-            sk: isk.to_string(),
+            pk: Arc::from(ipk),
+            sk: Arc::from(isk),
         }),
         _ => None,
     };
     let data = string_attr(attrs, DATA).ok_or_else(|| corrupt("no data".into()))?;
     let data = serde_json::from_str(data).map_err(|e| corrupt(format!("data: {e}")))?;
     Ok(Item {
-        pk: pk.to_string(),
-        sk: sk.to_string(),
+        pk: Arc::from(pk),
+        sk: Arc::from(sk),
         gsi1,
         version,
         ttl,
@@ -329,10 +330,10 @@ impl Cursor {
     fn after(item: &Item, index: bool) -> Cursor {
         let gsi1 = item.gsi1.as_ref().filter(|_| index);
         Cursor {
-            pk: item.pk.clone(),
-            sk: item.sk.clone(),
-            gsi1pk: gsi1.map(|g| g.pk.clone()),
-            gsi1sk: gsi1.map(|g| g.sk.clone()),
+            pk: item.pk.to_string(),
+            sk: item.sk.to_string(),
+            gsi1pk: gsi1.map(|g| g.pk.to_string()),
+            gsi1sk: gsi1.map(|g| g.sk.to_string()),
         }
     }
 

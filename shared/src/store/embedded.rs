@@ -58,7 +58,7 @@ impl EmbeddedStore {
                 let list: Vec<Item> = serde_json::from_slice(&bytes)
                     .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
                 list.into_iter()
-                    .map(|item| ((item.pk.clone(), item.sk.clone()), item))
+                    .map(|item| ((item.pk.to_string(), item.sk.to_string()), item))
                     .collect()
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
@@ -121,7 +121,7 @@ impl ItemStore for EmbeddedStore {
 
     async fn put(&self, mut item: Item, condition: Condition) -> Result<Item, StoreError> {
         let mut items = self.lock();
-        let key = (item.pk.clone(), item.sk.clone());
+        let key = (item.pk.to_string(), item.sk.to_string());
         let existing = items.get(&key);
         match condition {
             Condition::Always => {}
@@ -212,8 +212,8 @@ impl ItemStore for EmbeddedStore {
         let next = if more {
             out.last().map(|last| {
                 encode_cursor(&Cursor {
-                    pk: last.pk.clone(),
-                    sk: last.sk.clone(),
+                    pk: last.pk.to_string(),
+                    sk: last.sk.to_string(),
                     gsi_sk: None,
                 })
             })
@@ -238,14 +238,17 @@ impl ItemStore for EmbeddedStore {
             .filter(|i| {
                 i.gsi1
                     .as_ref()
-                    .is_some_and(|g| g.pk == gsi_pk && g.sk.starts_with(gsi_sk_prefix))
+                    .is_some_and(|g| &*g.pk == gsi_pk && g.sk.starts_with(gsi_sk_prefix))
             })
             .collect();
         let order = |i: &Item| {
             (
-                i.gsi1.as_ref().map(|g| g.sk.clone()).unwrap_or_default(),
-                i.pk.clone(),
-                i.sk.clone(),
+                i.gsi1
+                    .as_ref()
+                    .map(|g| g.sk.to_string())
+                    .unwrap_or_default(),
+                i.pk.to_string(),
+                i.sk.to_string(),
             )
         };
         matching.sort_by_key(|i| order(i));
@@ -265,9 +268,9 @@ impl ItemStore for EmbeddedStore {
         let next = if rest.next().is_some() {
             out.last().map(|last| {
                 encode_cursor(&Cursor {
-                    pk: last.pk.clone(),
-                    sk: last.sk.clone(),
-                    gsi_sk: last.gsi1.as_ref().map(|g| g.sk.clone()),
+                    pk: last.pk.to_string(),
+                    sk: last.sk.to_string(),
+                    gsi_sk: last.gsi1.as_ref().map(|g| g.sk.to_string()),
                 })
             })
         } else {

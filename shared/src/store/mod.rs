@@ -22,8 +22,10 @@ use std::sync::Arc;
 /// One stored item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
-    pub pk: String,
-    pub sk: String,
+    /// Keys are shared, not copied, like the record: a query of 250 links copied and freed
+    /// 1,000 key strings.
+    pub pk: Arc<str>,
+    pub sk: Arc<str>,
     /// Secondary-index key pair, when the item is reachable through the index.
     pub gsi1: Option<IndexKey>,
     /// Incremented by every versioned update; 1 after creation. For a lease it is the owner's
@@ -39,15 +41,15 @@ pub struct Item {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexKey {
-    pub pk: String,
-    pub sk: String,
+    pub pk: Arc<str>,
+    pub sk: Arc<str>,
 }
 
 impl Item {
-    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: Value) -> Self {
+    pub fn new(pk: impl AsRef<str>, sk: impl AsRef<str>, data: Value) -> Self {
         Item {
-            pk: pk.into(),
-            sk: sk.into(),
+            pk: Arc::from(pk.as_ref()),
+            sk: Arc::from(sk.as_ref()),
             gsi1: None,
             version: 1,
             ttl: None,
@@ -55,10 +57,10 @@ impl Item {
         }
     }
 
-    pub fn with_index(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+    pub fn with_index(mut self, pk: impl AsRef<str>, sk: impl AsRef<str>) -> Self {
         self.gsi1 = Some(IndexKey {
-            pk: pk.into(),
-            sk: sk.into(),
+            pk: Arc::from(pk.as_ref()),
+            sk: Arc::from(sk.as_ref()),
         });
         self
     }

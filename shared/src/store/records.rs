@@ -360,29 +360,39 @@ impl Records {
         company: CompanyId,
         deal: DealId,
     ) -> Result<Vec<InvoiceLink>, StoreError> {
-        self.all_pages(&company_pk(company), &format!("DEAL#{deal}#INVOICE#"))
+        self.deal_invoice_items(company, deal)
             .await?
             .iter()
             .map(versioned_from)
             .collect()
     }
 
-    /// The deal's links as its invoice list shows them ([`ListedInvoice`], borrowed from the
-    /// stored items), handed to `show` while the items are held.
+    /// The stored items of the deal's invoice links, for [`Records::listed_invoices`].
+    pub async fn deal_invoice_items(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.all_pages(&company_pk(company), &format!("DEAL#{deal}#INVOICE#"))
+            .await
+    }
+
+    /// Invoice-link items (from [`Records::deal_invoice_items`]) as the deal's invoice list
+    /// shows them: [`ListedInvoice`]s borrowed from the items.
+    pub fn listed_invoices(items: &[Item]) -> Result<Vec<ListedInvoice<'_>>, StoreError> {
+        items.iter().map(from_item::<ListedInvoice>).collect()
+    }
+
+    /// The deal's links as its invoice list shows them, handed to `show` while the items are
+    /// held ([`Records::deal_invoice_items`], then [`Records::listed_invoices`]).
     pub async fn deal_invoice_list<R>(
         &self,
         company: CompanyId,
         deal: DealId,
         show: impl FnOnce(Vec<ListedInvoice<'_>>) -> R,
     ) -> Result<R, StoreError> {
-        let items = self
-            .all_pages(&company_pk(company), &format!("DEAL#{deal}#INVOICE#"))
-            .await?;
-        let listed = items
-            .iter()
-            .map(from_item::<ListedInvoice>)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(show(listed))
+        let items = self.deal_invoice_items(company, deal).await?;
+        Ok(show(Self::listed_invoices(&items)?))
     }
 
     /// Every link (any company, any deal) to QuickBooks invoice `invoice_id` of `realm`.

@@ -2,11 +2,14 @@
 //! Use [`token_contract_suite!`](crate::token_contract_suite) to generate the tests.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
 use chrono::{Duration, Utc};
 
 use super::{
-    CompanySecrets, PipedriveTokens, QuickBooksTokens, SecretStore, SecretString, TokenVault,
+    CompanySecrets, PipedriveTokens, QuickBooksTokens, SecretStore, SecretString, TokenError,
+    TokenVault,
 };
 use crate::domain::{CompanyId, UserId};
 
@@ -17,6 +20,7 @@ macro_rules! token_contract_suite {
             secret_round_trip_and_delete,
             vault_reads_and_writes_token_sets,
             vault_serves_reads_from_memory,
+            vault_reads_a_missing_secret_once_for_concurrent_readers,
             vault_update_keeps_other_users_tokens,
             purge_leaves_other_companies
         );
@@ -148,6 +152,98 @@ pub async fn vault_serves_reads_from_memory(backend: Arc<dyn SecretStore>, ns: &
     let fresh = vault.read_fresh(company).await.expect("fresh");
     assert_eq!(fresh.pipedrive[&1].access_token.expose(), "second");
     vault.purge(company).await.expect("purge");
+}
+
+/// The backend under test, its reads counted; each read first yields to the scheduler a few
+/// times, so that an in-memory backend answers no sooner than a remote one would let the other
+/// readers run.
+struct CountedReads {
+    backend: Arc<dyn SecretStore>,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl SecretStore for CountedReads {
+    async fn get(&self, name: &str) -> Result<Option<String>, TokenError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        self.backend.get(name).await
+    }
+    async fn put(&self, name: &str, value: &str) -> Result<(), TokenError> {
+        self.backend.put(name, value).await
+    }
+    async fn delete(&self, name: &str) -> Result<(), TokenError> {
+        self.backend.delete(name).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, TokenError> {
+        self.backend.list(prefix).await
+    }
+}
+
+/// The calls of one request run in parallel and each needs the company's secret: on an
+/// instance that has not read it yet they cause one read of the backend, and all see it.
+pub async fn vault_reads_a_missing_secret_once_for_concurrent_readers(
+    backend: Arc<dyn SecretStore>,
+    ns: &str,
+) {
+    let company = CompanyId(10);
+    let mut secrets = CompanySecrets {
+        quickbooks: Some(qbo("4620", "qa", "qr")),
+        ..CompanySecrets::default()
+    };
+    secrets.pipedrive.insert(5, pd("pa-5"));
+    TokenVault::new(backend.clone(), ns)
+        .write(company, &secrets)
+        .await
+        .expect("write");
+
+    let counted = Arc::new(CountedReads {
+        backend: backend.clone(),
+        reads: AtomicUsize::new(0),
+    });
+    let cold = TokenVault::new(counted.clone(), ns);
+    let readers = (0..8).map(|_| cold.read(company));
+    for read in futures::future::join_all(readers).await {
+        assert_eq!(read.expect("read"), secrets);
+    }
+    assert_eq!(counted.reads.load(Ordering::SeqCst), 1, "one backend read");
+
+    // Forgotten (another function changed it): the next readers read once more, together.
+    cold.forget(company);
+    let again = futures::future::join_all((0..3).map(|_| cold.read(company))).await;
+    assert!(again.iter().all(|r| r.as_ref().ok() == Some(&secrets)));
+    assert_eq!(counted.reads.load(Ordering::SeqCst), 2);
+
+    // A read that fails is not remembered: a later reader tries again.
+    let other = CompanyId(11);
+    let failing = TokenVault::new(counted.clone(), ns);
+    TokenVault::new(backend.clone(), ns)
+        .write(other, &secrets)
+        .await
+        .expect("write");
+    backend
+        .put(&failing.secret_name(other), "not json")
+        .await
+        .expect("corrupt it");
+    assert!(matches!(
+        failing.read(other).await,
+        Err(TokenError::Corrupt { .. })
+    ));
+    TokenVault::new(backend.clone(), ns)
+        .write(other, &secrets)
+        .await
+        .expect("repair");
+    assert_eq!(failing.read(other).await.expect("read"), secrets);
+    TokenVault::new(backend.clone(), ns)
+        .purge(other)
+        .await
+        .expect("purge");
+    TokenVault::new(backend, ns)
+        .purge(company)
+        .await
+        .expect("purge");
 }
 
 pub async fn vault_update_keeps_other_users_tokens(backend: Arc<dyn SecretStore>, ns: &str) {

@@ -138,6 +138,10 @@ pub struct TokenVault {
     backend: Arc<dyn SecretStore>,
     prefix: String,
     cache: Mutex<HashMap<CompanyId, CompanySecrets>>,
+    /// One turn per company for reading a secret that is not cached yet: the calls a request
+    /// makes in parallel (a draft's five) need the same secret at the same moment on a cold
+    /// instance; the first reads it, the others wait and take it from the cache.
+    first_reads: Mutex<HashMap<CompanyId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl fmt::Debug for TokenVault {
@@ -155,6 +159,7 @@ impl TokenVault {
             backend,
             prefix: prefix.into().trim_end_matches('/').to_string(),
             cache: Mutex::new(HashMap::new()),
+            first_reads: Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,12 +171,34 @@ impl TokenVault {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The company's secrets, from memory when this instance has read them before.
+    fn cached(&self, company: CompanyId) -> Option<CompanySecrets> {
+        self.cache().get(&company).cloned()
+    }
+
+    /// The company's secrets, from memory when this instance has read them before. Readers
+    /// that miss the cache together cause one backend read, not one each.
     pub async fn read(&self, company: CompanyId) -> Result<CompanySecrets, TokenError> {
-        if let Some(hit) = self.cache().get(&company) {
-            return Ok(hit.clone());
+        if let Some(hit) = self.cached(company) {
+            return Ok(hit);
         }
-        self.read_fresh(company).await
+        let turn = {
+            let mut first_reads = self.first_reads.lock().unwrap_or_else(|p| p.into_inner());
+            first_reads.entry(company).or_default().clone()
+        };
+        let _turn = turn.lock().await;
+        if let Some(hit) = self.cached(company) {
+            return Ok(hit);
+        }
+        let read = self.read_fresh(company).await;
+        // The cache answers whoever comes next; a failed read leaves the turn to the next
+        // waiter, who tries again.
+        if read.is_ok() {
+            self.first_reads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&company);
+        }
+        read
     }
 
     /// The company's secrets as stored now (bypassing and refreshing the cache). Use after taking

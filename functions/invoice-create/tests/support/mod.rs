@@ -193,7 +193,7 @@ impl World {
             .unwrap();
         page.items
             .into_iter()
-            .map(|i| (i.sk, std::sync::Arc::unwrap_or_clone(i.data)))
+            .map(|i| (i.sk.to_string(), std::sync::Arc::unwrap_or_clone(i.data)))
             .collect()
     }
 

@@ -99,7 +99,7 @@ impl ItemStore for CountingStore {
                 .by_pk
                 .lock()
                 .unwrap()
-                .entry(item.pk.clone())
+                .entry(item.pk.to_string())
                 .or_default() += 1;
         } else {
             self.other_puts.fetch_add(1, Ordering::SeqCst);
