@@ -188,6 +188,14 @@ pub struct ListedInvoice<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The decimal number written with ASCII digits only at `range` of `text` (`None` if any byte
+/// there is not a digit, or the range is outside it): the fields of stored dates and times.
+fn ascii_number(text: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+    text.get(range)?.iter().try_fold(0u32, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
 /// Reading the dates we stored (`YYYY-MM-DD`, as chrono writes them) without chrono's general
 /// parser (a sixth of reading a deal's list); anything else still goes through chrono's
 /// `FromStr`, so every value it accepted is accepted.
@@ -197,11 +205,7 @@ mod stored_date {
 
     pub(super) fn parse(text: &str) -> Result<NaiveDate, chrono::ParseError> {
         let b = text.as_bytes();
-        let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-            b.get(range)?.iter().try_fold(0u32, |n, c| {
-                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-            })
-        };
+        let digits = |range| super::ascii_number(b, range);
         if b.len() == 10
             && b[4] == b'-'
             && b[7] == b'-'
@@ -279,11 +283,7 @@ mod stored_time {
     /// field by field (the list reads one per invoice); `None` for anything else.
     fn utc_rfc3339(text: &str) -> Option<DateTime<Utc>> {
         let b = text.as_bytes();
-        let number = |range: std::ops::Range<usize>| -> Option<u32> {
-            b.get(range)?.iter().try_fold(0u32, |n, c| {
-                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-            })
-        };
+        let number = |range| super::ascii_number(b, range);
         let punctuated = b.len() >= 20
             && b[4] == b'-'
             && b[7] == b'-'

@@ -310,12 +310,13 @@ pub async fn deal_links_paginate_past_one_page(store: Arc<dyn ItemStore>, ns: &s
     assert_eq!(by_realm, 26);
 }
 
-/// The list's borrowed read ([`Records::deal_invoice_list`]) gives, field for field, what the
+/// The list's borrowed read ([`Records::deal_invoice_items`], [`Records::listed_invoices`]) gives, field for field, what the
 /// full links hold — including absent optional fields and a link written before `email_sent`
 /// existed — over more than one page.
 pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, ns: &str) {
     let records = Records::new(store.clone());
     let c = company(ns, 9);
+    let items_of = |deal| records.deal_invoice_items(c, DealId(deal));
     let realm = format!("{ns}-realm");
     for n in 0..503 {
         let mut l = link(c, 9, &format!("{n}"), &realm);
@@ -335,8 +336,9 @@ pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, 
         .all_deal_invoice_links(c, DealId(9))
         .await
         .expect("all");
-    let listed = records
-        .deal_invoice_list(c, DealId(9), |rows| {
+    let items = items_of(9).await.expect("items");
+    let listed = Records::listed_invoices(&items)
+        .map(|rows| {
             rows.iter()
                 .map(|r| {
                     (
@@ -356,7 +358,6 @@ pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, 
                 })
                 .collect::<Vec<_>>()
         })
-        .await
         .expect("list");
     assert_eq!(all.len(), 503);
     assert_eq!(listed.len(), 503);
@@ -423,22 +424,20 @@ pub async fn the_deal_list_reads_what_the_links_hold(store: Arc<dyn ItemStore>, 
         }
     };
     rewrite_without(&["email_sent", "doc_number"]).await;
-    let rows = records
-        .deal_invoice_list(c, DealId(10), |rows| {
+    let items = items_of(10).await.expect("items");
+    let rows = Records::listed_invoices(&items)
+        .map(|rows| {
             rows.iter()
                 .map(|r| (r.email_sent, r.doc_number.is_none()))
                 .collect::<Vec<_>>()
         })
-        .await
         .expect("list old");
     assert_eq!(rows, [(false, true)]);
 
     // A link missing a field the list needs is a corrupt record, named.
     rewrite_without(&["currency"]).await;
-    match records
-        .deal_invoice_list(c, DealId(10), |rows| rows.len())
-        .await
-    {
+    let items = items_of(10).await.expect("items");
+    match Records::listed_invoices(&items).map(|rows| rows.len()) {
         Err(StoreError::Corrupt(detail)) => assert!(detail.contains("currency"), "{detail}"),
         other => panic!("expected a corrupt record, got {other:?}"),
     }

@@ -241,28 +241,15 @@ impl ItemStore for EmbeddedStore {
                     .is_some_and(|g| &*g.pk == gsi_pk && g.sk.starts_with(gsi_sk_prefix))
             })
             .collect();
-        let order = |i: &Item| {
-            (
-                i.gsi1
-                    .as_ref()
-                    .map(|g| g.sk.to_string())
-                    .unwrap_or_default(),
-                i.pk.to_string(),
-                i.sk.to_string(),
-            )
-        };
-        matching.sort_by_key(|i| order(i));
+        fn order(i: &Item) -> (&str, &str, &str) {
+            let gsi_sk = i.gsi1.as_ref().map_or("", |g| &*g.sk);
+            (gsi_sk, &*i.pk, &*i.sk)
+        }
+        matching.sort_by(|a, b| order(a).cmp(&order(b)));
         let limit = page.limit.max(1) as usize;
         let mut rest = matching.into_iter().filter(|i| match &after {
             None => true,
-            Some(c) => {
-                order(i)
-                    > (
-                        c.gsi_sk.clone().unwrap_or_default(),
-                        c.pk.clone(),
-                        c.sk.clone(),
-                    )
-            }
+            Some(c) => order(i) > (c.gsi_sk.as_deref().unwrap_or(""), &*c.pk, &*c.sk),
         });
         let out: Vec<Item> = rest.by_ref().take(limit).cloned().collect();
         let next = if rest.next().is_some() {

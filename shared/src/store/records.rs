@@ -383,18 +383,6 @@ impl Records {
         items.iter().map(from_item::<ListedInvoice>).collect()
     }
 
-    /// The deal's links as its invoice list shows them, handed to `show` while the items are
-    /// held ([`Records::deal_invoice_items`], then [`Records::listed_invoices`]).
-    pub async fn deal_invoice_list<R>(
-        &self,
-        company: CompanyId,
-        deal: DealId,
-        show: impl FnOnce(Vec<ListedInvoice<'_>>) -> R,
-    ) -> Result<R, StoreError> {
-        let items = self.deal_invoice_items(company, deal).await?;
-        Ok(show(Self::listed_invoices(&items)?))
-    }
-
     /// Every link (any company, any deal) to QuickBooks invoice `invoice_id` of `realm`.
     pub async fn find_invoice_links(
         &self,
