@@ -346,3 +346,37 @@ test('every field of the create modal and of the all-invoices view has a label',
   await all.locator('#close').click();
   await page.locator('#modal-backdrop[hidden]').waitFor({ state: 'attached' });
 });
+
+test('a deal with more invoices than a page lists the newest 25, then "Show more" adds the rest', async () => {
+  const bearer = { Authorization: `Bearer ${await token(`pd_local_user=${COMPANY}:${USER}`)}`, 'Content-Type': 'application/json' };
+  const draft = await json(`${BASE}/api/deals/${DEAL}/draft`, { headers: bearer });
+  assert.equal(draft.status, 200, JSON.stringify(draft.body));
+  // The deal's second product is not linked to an item (the first test removed its line): the
+  // linked lines only.
+  const form = { ...draft.body.form, lines: draft.body.form.lines.filter((l) => l.item_id) };
+  assert.ok(form.lines.length > 0, JSON.stringify(draft.body.form));
+  const before = (await json(`${BASE}/api/deals/${DEAL}/invoices`, { headers: bearer })).body.invoice_count;
+  for (let i = 0; i < 26; i += 1) {
+    const created = await json(`${BASE}/api/deals/${DEAL}/invoices`, {
+      method: 'POST',
+      headers: { ...bearer, 'Idempotency-Key': `browser-page-${i}-${Date.now()}` },
+      body: JSON.stringify(form),
+    });
+    assert.ok(created.status < 300, `invoice ${i}: ${JSON.stringify(created.body)}`);
+  }
+  const count = before + 26;
+  await panel().locator('#refresh').click();
+  await panel().locator('#more-invoices').waitFor();
+  assert.equal(await panel().locator('li.invoice').count(), 25);
+  assert.equal(await panel().locator('#more-invoices').textContent(), `Show more (${count - 25} more invoices)`);
+  // The summary counts every invoice, not only the page.
+  await panel().locator('#summary').waitFor();
+  await panel().locator('#more-invoices').click();
+  await panel().locator('#more-invoices').waitFor({ state: 'detached' });
+  assert.equal(await panel().locator('li.invoice').count(), count);
+  const ids = await panel().locator('li.invoice').evaluateAll((rows) => rows.map((r) => r.dataset.invoiceId));
+  assert.equal(new Set(ids).size, count, 'no invoice listed twice');
+  // The paid and the voided invoices of the earlier steps are the oldest: on the second page.
+  await panel().locator('li.invoice[data-status="paid"]').waitFor();
+  await panel().locator('li.invoice[data-status="voided"]').waitFor();
+});

@@ -10,6 +10,11 @@ import {
 
 const deal = dealId();
 let openMenu = null;
+// What the panel shows: the list's first page and the pages "Show more" added to it.
+let shown = null;
+let shownActivity = null;
+const PAGE = 25;
+const LARGEST_PAGE = 100;
 
 function closeMenu() {
   if (openMenu) {
@@ -31,16 +36,20 @@ document.addEventListener('keydown', (e) => {
 });
 
 async function load(refresh = false) {
+  // After "Show more", a reload keeps as many invoices listed (up to the largest page).
+  const keep = Math.min(Math.max(shown ? shown.invoices.length : 0, PAGE), LARGEST_PAGE);
   try {
     const listing = refresh
       ? await api('POST', `/api/deals/${deal}/invoices/refresh`)
-      : await api('GET', `/api/deals/${deal}/invoices`);
+      : await api('GET', `/api/deals/${deal}/invoices${keep > PAGE ? `?limit=${keep}` : ''}`);
     let activity = { events: [] };
     try {
       activity = await api('GET', `/api/deals/${deal}/activity?limit=20`);
     } catch {
       activity = null;
     }
+    shown = listing;
+    shownActivity = activity;
     render(listing, activity);
     if (refresh) {
       const r = listing.refresh;
@@ -49,6 +58,16 @@ async function load(refresh = false) {
   } catch (e) {
     if (e instanceof Problem) mount(problemView(e, () => load()));
     else mount(stateView('Something went wrong', e.message));
+  }
+}
+
+async function showMore() {
+  try {
+    const next = await api('GET', `/api/deals/${deal}/invoices?cursor=${encodeURIComponent(shown.next_cursor)}`);
+    shown = { ...next, invoices: shown.invoices.concat(next.invoices) };
+    render(shown, shownActivity);
+  } catch (e) {
+    snackbar(e.message);
   }
 }
 
@@ -81,6 +100,11 @@ function render(listing, activity) {
   const list = listing.invoices.length
     ? h('ul', { class: 'invoices', id: 'invoices', 'aria-label': 'Invoices' }, listing.invoices.map(invoiceRow))
     : h('p', { class: 'muted', id: 'no-invoices' }, 'No invoices yet for this deal.');
+  const hidden = listing.invoice_count - listing.invoices.length;
+  const more = listing.next_cursor && hidden > 0
+    ? h('button', { type: 'button', class: 'link', id: 'more-invoices', onclick: (e) => busy(e.currentTarget, showMore) },
+      `Show more (${hidden} more invoice${hidden === 1 ? '' : 's'})`)
+    : null;
   const links = h('nav', { class: 'links', 'aria-label': 'More' },
     h('button', { type: 'button', class: 'link', id: 'all-invoices', onclick: openAllInvoices }, 'See all invoices'),
     openSettingsButton('Settings'),
@@ -91,6 +115,7 @@ function render(listing, activity) {
     notConnected ? null : toolbar,
     summary,
     notConnected && !listing.invoices.length ? null : list,
+    more,
     activity ? activityLog(activity) : null,
     links,
   );

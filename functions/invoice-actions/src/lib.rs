@@ -8,8 +8,8 @@
 //!
 //! | route | request → answer |
 //! |---|---|
-//! | `GET /api/deals/{deal_id}/invoices` | → `200` [`DealInvoices`]: the deal's links from the store (no QuickBooks call), each re-evaluated for today in the company's time zone (open + past due = overdue), the per-currency summary (outstanding, overdue, paid) and the connection state |
-//! | `POST /api/deals/{deal_id}/invoices/refresh` | → `200` [`DealInvoices`] with `refresh` counts: the current state of the deal's invoices from QuickBooks, one `Id IN (…)` query per 1000 invoices ([`shared::sync`]) |
+//! | `GET /api/deals/{deal_id}/invoices?cursor&limit` | → `200` [`DealInvoices`]: the deal's links from the store (no QuickBooks call), each re-evaluated for today in the company's time zone (open + past due = overdue), newest first, `limit` ≤ 100 per page (default 25; `cursor` from `next_cursor`), with the per-currency summary (outstanding, overdue, paid) and `invoice_count` of every page, and the connection state |
+//! | `POST /api/deals/{deal_id}/invoices/refresh` | → `200` [`DealInvoices`] (the first page) with `refresh` counts: the current state of every invoice of the deal from QuickBooks, one `Id IN (…)` query per 1000 invoices ([`shared::sync`]) |
 //! | `POST /api/deals/{deal_id}/invoices/{invoice_id}/void` | `{"confirm": true}` (required, else 422) → `200` [`ActionAnswer`]; refused (409) on a paid or partially paid invoice, a deleted one, or one of another QuickBooks company; voiding a void invoice answers 200 |
 //! | `POST /api/deals/{deal_id}/invoices/{invoice_id}/delete` | `{"confirm": true}` (required) → `200` [`ActionAnswer`] (the link stays, status `deleted`); refused (409) while payments are applied; deleting a deleted invoice answers 200 |
 //! | `POST /api/deals/{deal_id}/invoices/{invoice_id}/send` | optional `{"to": "email"}` (validated, 422) → `200` [`ActionAnswer`] (`sent: true`); without `to` QuickBooks uses the invoice's billing e-mail (none → 422); void or deleted → 409 |

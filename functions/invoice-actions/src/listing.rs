@@ -16,7 +16,10 @@ use shared::quickbooks::model::Invoice;
 use shared::store::records::Records;
 use shared::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
 
-use crate::views::{ActivityLog, ActivityView, DealInvoices, InvoiceView, RefreshReport};
+use crate::views::{
+    ActivityLog, ActivityView, DEFAULT_LIST_PAGE, DealInvoices, InvoiceView, ListCursor, ListPage,
+    MAX_LIST_PAGE, RefreshReport,
+};
 use crate::{Caller, Entry, failure_sentence, invoice_label};
 
 /// Most events one activity page returns.
@@ -26,11 +29,47 @@ const DEFAULT_ACTIVITY: u32 = 50;
 /// How many status changes a refresh's activity line spells out.
 const CHANGES_IN_MESSAGE: usize = 10;
 
+/// `?limit=&cursor=` of the deal's list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+impl ListQuery {
+    fn page(&self) -> Result<ListPage, ApiError> {
+        let limit = match self.limit.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_LIST_PAGE,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIST_PAGE).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "`limit` must be a number from 1 to {MAX_LIST_PAGE}."
+                    )));
+                }
+            },
+        };
+        let after = match self.cursor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(ListCursor::parse(v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "The page cursor is not valid: send back the `next_cursor` of the previous page.",
+                )
+            })?),
+        };
+        Ok(ListPage { limit, after })
+    }
+}
+
 pub(crate) async fn list(
     State(app): State<App>,
     tenant: Tenant,
     PathParams(deal_id): PathParams<u64>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Response, ApiError> {
+    let page = query.page()?;
     // The links are read with the caller's checks (the company comes from the verified token;
     // nothing is answered unless the checks pass): one store round trip instead of two. What
     // the list shows is read straight from the stored links (text borrowed from them, statuses
@@ -51,9 +90,9 @@ pub(crate) async fn list(
         caller.confirm_deal(&app, DealId(deal_id)).await?;
     }
     // About 370 bytes per invoice in the answer: written once into a buffer of that size.
-    let size = 1024 + 400 * views.len();
+    let size = 1024 + 400 * views.len().min(page.limit);
     Ok(SizedJson(
-        DealInvoices::listed(deal_id, &caller.profile, views, caller.today),
+        DealInvoices::listed(deal_id, &caller.profile, views, caller.today, &page),
         size,
     )
     .into_response())
@@ -74,7 +113,13 @@ pub(crate) async fn refresh(
     let links = links?;
     if links.is_empty() {
         caller.confirm_deal(&app, deal).await?;
-        let mut answer = DealInvoices::build(deal_id, &caller.profile, &links, caller.today);
+        let mut answer = DealInvoices::build(
+            deal_id,
+            &caller.profile,
+            &links,
+            caller.today,
+            &ListPage::first(),
+        );
         answer.refresh = Some(RefreshReport {
             checked: 0,
             changed: 0,
@@ -203,7 +248,13 @@ pub(crate) async fn refresh(
             .record(&app, deal, Entry::ok("invoices.refreshed", None, message))
             .await;
     }
-    let mut answer = DealInvoices::build(deal_id, &caller.profile, &current, caller.today);
+    let mut answer = DealInvoices::build(
+        deal_id,
+        &caller.profile,
+        &current,
+        caller.today,
+        &ListPage::first(),
+    );
     answer.refresh = Some(RefreshReport {
         checked: ids.len(),
         changed: updated.len(),

@@ -271,19 +271,86 @@ pub struct RefreshReport {
     pub queries: usize,
 }
 
-/// `GET /api/deals/{deal_id}/invoices` and the refresh answer (`S`: as in [`CustomerView`]).
+/// `GET /api/deals/{deal_id}/invoices` and the refresh answer (`S`: as in [`CustomerView`]):
+/// one page of the deal's invoices, and the summary of all of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealInvoices<S = String> {
     pub deal_id: u64,
     /// Today in the company's time zone (what `overdue` is measured against).
     pub today: NaiveDate,
     pub connection: ConnectionView,
-    /// Newest first.
+    /// This page of the deal's invoices, newest first.
     pub invoices: Vec<InvoiceView<S>>,
+    /// Over every invoice of the deal, not only this page.
     pub summary: Vec<CurrencySummary>,
+    /// How many invoices the deal has (every page).
+    pub invoice_count: usize,
+    /// Where the next page starts (`cursor=`), `null` on the last page.
+    pub next_cursor: Option<String>,
     /// Only on the refresh answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<RefreshReport>,
+}
+
+/// Invoices of a deal's list per page when the caller does not say.
+pub const DEFAULT_LIST_PAGE: usize = 25;
+/// Largest page of a deal's list.
+pub const MAX_LIST_PAGE: usize = 100;
+
+/// Where a page of a deal's list starts: after the invoice of this date and id in the list's
+/// order ([`newest_first`]). Written `YYYY-MM-DD.<invoice id>`; opaque to the panel, which
+/// sends back the `next_cursor` it was given. A page that starts after a position rather than
+/// at an offset neither repeats nor skips an invoice when one is created or unlinked between
+/// two pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub date: NaiveDate,
+    pub invoice_id: String,
+}
+
+impl ListCursor {
+    pub fn parse(text: &str) -> Option<ListCursor> {
+        let date = NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()?;
+        let invoice_id = text.get(10..)?.strip_prefix('.')?;
+        (!invoice_id.is_empty()).then(|| ListCursor {
+            date,
+            invoice_id: invoice_id.to_string(),
+        })
+    }
+
+    fn after<S: AsRef<str>>(view: &InvoiceView<S>) -> String {
+        format!(
+            "{}.{}",
+            view.date.format("%Y-%m-%d"),
+            view.invoice_id.as_ref()
+        )
+    }
+}
+
+/// Which page of a deal's list to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub limit: usize,
+    pub after: Option<ListCursor>,
+}
+
+impl ListPage {
+    /// The first page, of the default size (what the panel loads first, and what a refresh
+    /// answers).
+    pub fn first() -> ListPage {
+        ListPage {
+            limit: DEFAULT_LIST_PAGE,
+            after: None,
+        }
+    }
+}
+
+/// The list's order: newest issue date first; on one date the higher QuickBooks id first,
+/// compared as a number (a longer id is a later one). `Less` when `a` comes before `b`.
+pub fn newest_first(a: (NaiveDate, &str), b: (NaiveDate, &str)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0)
+        .then_with(|| b.1.len().cmp(&a.1.len()))
+        .then_with(|| b.1.cmp(a.1))
 }
 
 impl DealInvoices {
@@ -292,6 +359,7 @@ impl DealInvoices {
         profile: &CompanyProfile,
         links: &[InvoiceLink],
         today: NaiveDate,
+        page: &ListPage,
     ) -> Self {
         Self::of_views(
             deal_id,
@@ -301,6 +369,7 @@ impl DealInvoices {
                 .map(|l| InvoiceView::from_link(l, today))
                 .collect(),
             today,
+            page,
         )
     }
 }
@@ -312,11 +381,17 @@ impl<S: AsRef<str>> DealInvoices<S> {
         profile: &CompanyProfile,
         mut invoices: Vec<InvoiceView<S>>,
         today: NaiveDate,
+        page: &ListPage,
     ) -> Self {
         for view in &mut invoices {
             view.status = status_on(view.status, view.balance, view.due_date, today);
         }
-        Self::of_views(deal_id, profile, invoices, today)
+        Self::of_views(deal_id, profile, invoices, today, page)
+    }
+
+    /// Where `view` stands in the list's order ([`newest_first`]).
+    fn position(view: &InvoiceView<S>) -> (NaiveDate, &str) {
+        (view.date, view.invoice_id.as_ref())
     }
 
     fn of_views(
@@ -324,30 +399,43 @@ impl<S: AsRef<str>> DealInvoices<S> {
         profile: &CompanyProfile,
         invoices: Vec<InvoiceView<S>>,
         today: NaiveDate,
+        page: &ListPage,
     ) -> Self {
-        // Newest first. The order is found on indices and the views moved once into it: a
-        // merge sort of the views themselves moved each of them a dozen times.
+        let summary = summarize(&invoices, today);
+        // The order is found on indices and only the page's views are moved into it.
         let mut order: Vec<usize> = (0..invoices.len()).collect();
         order.sort_by(|&a, &b| {
-            let (a, b) = (&invoices[a], &invoices[b]);
-            let (a_id, b_id) = (a.invoice_id.as_ref(), b.invoice_id.as_ref());
-            b.date
-                .cmp(&a.date)
-                .then_with(|| b_id.len().cmp(&a_id.len()))
-                .then_with(|| b_id.cmp(a_id))
+            newest_first(Self::position(&invoices[a]), Self::position(&invoices[b]))
         });
+        let start = match &page.after {
+            None => 0,
+            Some(cursor) => order.partition_point(|&i| {
+                newest_first(
+                    Self::position(&invoices[i]),
+                    (cursor.date, &cursor.invoice_id),
+                ) != std::cmp::Ordering::Greater
+            }),
+        };
+        let end = start.saturating_add(page.limit).min(order.len());
+        let invoice_count = invoices.len();
         let mut slots: Vec<Option<InvoiceView<S>>> = invoices.into_iter().map(Some).collect();
         let invoices: Vec<InvoiceView<S>> = order
-            .into_iter()
-            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
             .collect();
-        let summary = summarize(&invoices, today);
+        let next_cursor = (end < invoice_count)
+            .then(|| invoices.last().map(ListCursor::after))
+            .flatten();
         DealInvoices {
             deal_id,
             today,
             connection: ConnectionView::of(profile),
             invoices,
             summary,
+            invoice_count,
+            next_cursor,
             refresh: None,
         }
     }
@@ -652,7 +740,11 @@ mod tests {
             dated("8", 2),
         ];
         let profile = CompanyProfile::new(CompanyId(1), Utc::now());
-        let listed = DealInvoices::build(2, &profile, &links, today);
+        let all = ListPage {
+            limit: MAX_LIST_PAGE,
+            after: None,
+        };
+        let listed = DealInvoices::build(2, &profile, &links, today, &all);
         let ids: Vec<&str> = listed
             .invoices
             .iter()
@@ -663,7 +755,143 @@ mod tests {
             .iter()
             .map(|l| InvoiceView::from_link(l, today))
             .collect();
-        let same = DealInvoices::listed(2, &profile, views, today);
+        let same = DealInvoices::listed(2, &profile, views, today, &all);
         assert_eq!(same.invoices, listed.invoices);
+        assert_eq!((listed.invoice_count, listed.next_cursor), (7, None));
+    }
+
+    /// Pages of every size walk the whole list once, in its order, with the summary of all of
+    /// it on every page; a page starts after the cursor's position, so an invoice created or
+    /// unlinked between two pages neither repeats nor hides another.
+    #[test]
+    fn the_list_is_answered_in_pages_that_walk_it_once() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        let dated = |id: u32, day: u32| {
+            let mut link = link(
+                &id.to_string(),
+                "USD",
+                dec!(10),
+                dec!(4),
+                InvoiceStatus::Open,
+            );
+            link.txn_date = NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+            link
+        };
+        // 61 invoices over 9 dates, ids of one to three digits.
+        let links: Vec<InvoiceLink> = (0..61u32).map(|n| dated(n * 7 % 101, 1 + n % 9)).collect();
+        let profile = CompanyProfile::new(CompanyId(1), Utc::now());
+        let whole = DealInvoices::build(
+            2,
+            &profile,
+            &links,
+            today,
+            &ListPage {
+                limit: 100,
+                after: None,
+            },
+        );
+        assert_eq!((whole.invoices.len(), whole.invoice_count), (61, 61));
+        let expected: Vec<String> = whole
+            .invoices
+            .iter()
+            .map(|v| v.invoice_id.clone())
+            .collect();
+        for limit in [1, 2, 7, 25, 60, 61] {
+            let mut seen: Vec<String> = Vec::new();
+            let mut after = None;
+            loop {
+                let page =
+                    DealInvoices::build(2, &profile, &links, today, &ListPage { limit, after });
+                assert!(page.invoices.len() <= limit);
+                assert_eq!(page.invoice_count, 61);
+                assert_eq!(
+                    page.summary, whole.summary,
+                    "every page carries the whole summary"
+                );
+                seen.extend(page.invoices.iter().map(|v| v.invoice_id.clone()));
+                match page.next_cursor {
+                    Some(cursor) => {
+                        let parsed = ListCursor::parse(&cursor).expect("its own cursor parses");
+                        after = Some(parsed);
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "pages of {limit}");
+        }
+        assert_eq!(whole.summary[0].invoices, 61);
+        assert_eq!(whole.summary[0].outstanding, dec!(244));
+
+        // Between the first and the second page of 25, a newer invoice is created and one of
+        // the second page is unlinked: the second page is the rest of the old order.
+        let first = DealInvoices::build(2, &profile, &links, today, &ListPage::first());
+        assert_eq!(first.invoices.len(), DEFAULT_LIST_PAGE);
+        let cursor = ListCursor::parse(first.next_cursor.as_deref().unwrap()).unwrap();
+        let gone = expected[30].clone();
+        let mut changed: Vec<InvoiceLink> = links
+            .iter()
+            .filter(|l| l.invoice_id != gone)
+            .cloned()
+            .collect();
+        changed.push(dated(500, 19));
+        let second = DealInvoices::build(
+            2,
+            &profile,
+            &changed,
+            today,
+            &ListPage {
+                limit: 25,
+                after: Some(cursor),
+            },
+        );
+        let rest: Vec<&str> = expected[25..]
+            .iter()
+            .filter(|id| **id != gone)
+            .take(25)
+            .map(String::as_str)
+            .collect();
+        let got: Vec<&str> = second
+            .invoices
+            .iter()
+            .map(|v| v.invoice_id.as_str())
+            .collect();
+        assert_eq!(got, rest);
+
+        // A cursor past the end: an empty last page.
+        let end = DealInvoices::build(
+            2,
+            &profile,
+            &links,
+            today,
+            &ListPage {
+                limit: 25,
+                after: ListCursor::parse("2000-01-01.1"),
+            },
+        );
+        assert!(end.invoices.is_empty());
+        assert_eq!(end.next_cursor, None);
+    }
+
+    #[test]
+    fn list_cursors_read_what_they_wrote_and_nothing_else() {
+        let cursor = ListCursor::parse("2026-03-05.1042").unwrap();
+        assert_eq!(cursor.date, NaiveDate::from_ymd_opt(2026, 3, 5).unwrap());
+        assert_eq!(cursor.invoice_id, "1042");
+        assert_eq!(
+            ListCursor::parse("2026-03-05.a.b").unwrap().invoice_id,
+            "a.b"
+        );
+        for bad in [
+            "",
+            "2026-03-05",
+            "2026-03-05.",
+            "2026-03-05-1042",
+            "2026-02-30.1",
+            "x",
+            "2026-03-5.10",
+            "é026-03-05.1",
+        ] {
+            assert_eq!(ListCursor::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -29,6 +29,27 @@ fn row<'a>(answer: &'a Answer, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("invoice {id} in {}", answer.json))
 }
 
+/// Every row of the deal's list, page after page of `limit` (following `next_cursor`).
+async fn every_page(w: &World, limit: usize) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => format!("/invoices?limit={limit}"),
+            Some(c) => format!("/invoices?limit={limit}&cursor={c}"),
+        };
+        let r = w.a("GET", &path, None).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        let page = r.json["invoices"].as_array().expect("an invoice list");
+        assert!(page.len() <= limit);
+        rows.extend(page.iter().cloned());
+        match r.json["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return rows,
+        }
+    }
+}
+
 fn posts(w: &World) -> usize {
     w.qb_calls(US_REALM)
         .iter()
@@ -132,12 +153,76 @@ async fn a_refresh_of_250_invoices_costs_one_quickbooks_query() {
     assert_eq!(r.json["refresh"]["checked"], 250);
     assert_eq!(r.json["refresh"]["changed"], 2);
     assert_eq!(r.json["refresh"]["queries"], 1);
-    assert_eq!(r.json["invoices"].as_array().unwrap().len(), 250);
-    assert_eq!(row(&r, &ids[7])["status"], "paid");
-    assert_eq!(row(&r, &ids[42])["status"], "partially_paid");
-    assert_eq!(row(&r, &ids[0])["status"], "open");
+    // The answer is the list's first page (the newest 25) with the summary of all 250.
+    assert_eq!(r.json["invoices"].as_array().unwrap().len(), 25);
+    assert_eq!(r.json["invoice_count"], 250);
+    assert_eq!(r.json["invoices"][0]["invoice_id"], ids[249].as_str());
+    assert_eq!(r.json["summary"][0]["invoices"], 250);
+    let rows = every_page(&w, 100).await;
+    assert_eq!(rows.len(), 250);
+    let status = |id: &str| {
+        rows.iter()
+            .find(|i| i["invoice_id"] == id)
+            .map(|i| i["status"].clone())
+            .unwrap_or_else(|| panic!("invoice {id} listed"))
+    };
+    assert_eq!(status(&ids[7]), "paid");
+    assert_eq!(status(&ids[42]), "partially_paid");
+    assert_eq!(status(&ids[0]), "open");
     let stored = w.stored_link(COMPANY_A, DEAL, &ids[7]).await.unwrap();
     assert_eq!(stored.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn a_deal_with_many_invoices_is_listed_a_page_at_a_time() {
+    let w = World::standard().await;
+    let mut ids = Vec::new();
+    for i in 0..60u32 {
+        let (invoice, _) = w.acme_invoice(Decimal::from(10 + i)).await;
+        ids.push(invoice.id.unwrap());
+    }
+    let r = w.a("GET", "/invoices", None).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        r.json["invoices"].as_array().unwrap().len(),
+        25,
+        "25 by default"
+    );
+    assert_eq!(r.json["invoice_count"], 60);
+    assert_eq!(
+        r.json["summary"][0]["invoices"], 60,
+        "the summary covers every page"
+    );
+    assert!(r.json["next_cursor"].is_string());
+    // Newest first: the last one created (the highest id, same date) leads.
+    assert_eq!(r.json["invoices"][0]["invoice_id"], ids[59].as_str());
+
+    let walked: Vec<String> = every_page(&w, 7)
+        .await
+        .iter()
+        .map(|i| i["invoice_id"].as_str().unwrap().to_string())
+        .collect();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(walked, newest_first, "every invoice once, in order");
+    let whole = w.a("GET", "/invoices?limit=100", None).await;
+    assert_eq!(whole.json["invoices"].as_array().unwrap().len(), 60);
+    assert_eq!(whole.json["next_cursor"], Value::Null);
+
+    for (query, problem) in [
+        ("limit=0", "`limit` must be a number from 1 to 100."),
+        ("limit=101", "`limit` must be a number from 1 to 100."),
+        ("limit=ten", "`limit` must be a number from 1 to 100."),
+        ("cursor=yesterday", "The page cursor is not valid"),
+        ("cursor=2026-02-30.1", "The page cursor is not valid"),
+    ] {
+        let r = w.a("GET", &format!("/invoices?{query}"), None).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.json);
+        assert!(
+            r.json["detail"].as_str().unwrap().starts_with(problem),
+            "{query}: {}",
+            r.json
+        );
+    }
 }
 
 #[tokio::test]

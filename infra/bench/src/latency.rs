@@ -26,6 +26,8 @@ use crate::world;
 
 /// Invoices linked to the deal that `list` and `refresh` read.
 pub const REFRESH_INVOICES: usize = 250;
+/// The largest page of the deal's list (`?limit=`).
+const LARGEST_PAGE: usize = invoice_actions::views::MAX_LIST_PAGE;
 /// The deal with the [`REFRESH_INVOICES`] links (company B's deal 2).
 const LIST_DEAL: u64 = 2;
 /// The deal drafts and creates use (company B's deal 1, customer and items linked).
@@ -238,14 +240,15 @@ impl Bench {
         body: Option<Value>,
         key: Option<&str>,
     ) -> Result<Value, String> {
-        let sample = self.request(&self.base, method, path, body, key).await?;
-        match sample {
-            (s, value) if s.status < 300 => Ok(value),
-            (s, value) => Err(format!("{method} {path} answered {}: {value}", s.status)),
+        let (sample, body) = self.request(&self.base, method, path, body, key).await?;
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        match sample.status {
+            status if status < 300 => Ok(value),
+            status => Err(format!("{method} {path} answered {status}: {value}")),
         }
     }
 
-    /// One timed request (as company B's admin, a fresh token).
+    /// One timed request (as company B's admin, a fresh token): the sample and the answer's body.
     pub async fn request(
         &self,
         base: &str,
@@ -253,7 +256,7 @@ impl Bench {
         path: &str,
         body: Option<Value>,
         key: Option<&str>,
-    ) -> Result<(Sample, Value), String> {
+    ) -> Result<(Sample, bytes::Bytes), String> {
         let token = world::sign_token(COMPANY_B, USER_B_ADMIN).map_err(|e| e.to_string())?;
         let method: reqwest::Method = method.parse().map_err(|e| format!("{e}"))?;
         let mut request = self
@@ -274,14 +277,13 @@ impl Bench {
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
         let ms = crate::stats::ms(started.elapsed());
         let upstream = self.qb.harness().requests().len() + self.pd.harness().requests().len();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok((
             Sample {
                 ms,
                 status,
                 upstream,
             },
-            value,
+            bytes,
         ))
     }
 
@@ -294,7 +296,7 @@ impl Bench {
     async fn samples(&self, route: Route, n: usize) -> Result<Vec<Sample>, String> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let (sample, value) = match route {
+            let (sample, body) = match route {
                 Route::Healthz => {
                     self.request(&self.base, "GET", "/healthz", None, None)
                         .await?
@@ -331,11 +333,16 @@ impl Bench {
                     )
                     .await?
                 }
-                Route::List => {
+                Route::List | Route::ListLargestPage => {
+                    let query = if route == Route::List {
+                        String::new()
+                    } else {
+                        format!("?limit={LARGEST_PAGE}")
+                    };
                     self.request(
                         &self.actions_base,
                         "GET",
-                        &format!("/api/deals/{LIST_DEAL}/invoices"),
+                        &format!("/api/deals/{LIST_DEAL}/invoices{query}"),
                         None,
                         None,
                     )
@@ -354,16 +361,27 @@ impl Bench {
             };
             if sample.status >= 300 {
                 return Err(format!(
-                    "{} answered {}: {value}",
+                    "{} answered {}: {}",
                     route.label(),
-                    sample.status
+                    sample.status,
+                    String::from_utf8_lossy(&body)
                 ));
             }
-            if route == Route::List {
-                let n = value["invoices"].as_array().map(Vec::len).unwrap_or(0);
-                if n != REFRESH_INVOICES {
+            if let Some(page) = route.page() {
+                // Counted without building the answer as a `Value` (hundreds of maps allocated
+                // and freed between two measured requests churned the allocator).
+                #[derive(serde::Deserialize)]
+                struct Listed {
+                    invoices: Vec<serde::de::IgnoredAny>,
+                    invoice_count: usize,
+                }
+                let listed = serde_json::from_slice::<Listed>(&body)
+                    .map(|l| (l.invoices.len(), l.invoice_count))
+                    .unwrap_or_default();
+                if listed != (page, REFRESH_INVOICES) {
                     return Err(format!(
-                        "list answered {n} invoices, expected {REFRESH_INVOICES}"
+                        "list answered {} of {} invoices, expected {page} of {REFRESH_INVOICES}",
+                        listed.0, listed.1
                     ));
                 }
             }
@@ -380,19 +398,32 @@ pub enum Route {
     DraftUnseen,
     Draft,
     Create,
+    /// The panel's request: the list's first page.
     List,
+    /// The largest page the list answers (`?limit=100`): no target, for comparison.
+    ListLargestPage,
     Refresh,
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 7] = [
         Route::Healthz,
         Route::DraftUnseen,
         Route::Draft,
         Route::Create,
         Route::List,
+        Route::ListLargestPage,
         Route::Refresh,
     ];
+
+    /// Invoices on the list's page the route asks for.
+    fn page(self) -> Option<usize> {
+        match self {
+            Route::List => Some(invoice_actions::views::DEFAULT_LIST_PAGE),
+            Route::ListLargestPage => Some(LARGEST_PAGE),
+            _ => None,
+        }
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -400,7 +431,8 @@ impl Route {
             Route::DraftUnseen => "draft, deal never seen: GET /api/deals/{id}/draft",
             Route::Draft => "draft: GET /api/deals/{id}/draft",
             Route::Create => "create: POST /api/deals/{id}/invoices",
-            Route::List => "list: GET /api/deals/{id}/invoices (250 links)",
+            Route::List => "list: GET /api/deals/{id}/invoices (first page: 25 of 250 links)",
+            Route::ListLargestPage => "list, largest page: …/invoices?limit=100 (100 of 250)",
             Route::Refresh => "refresh: POST …/invoices/refresh (250 invoices)",
         }
     }
@@ -408,7 +440,7 @@ impl Route {
     /// The target at 50 ms, in round trips (list: p99 at 0 ms, in ms).
     pub fn target(self) -> Option<Target> {
         match self {
-            Route::Healthz | Route::DraftUnseen => None,
+            Route::Healthz | Route::DraftUnseen | Route::ListLargestPage => None,
             Route::Draft => Some(Target::Rtt(1.3)),
             Route::Create => Some(Target::Rtt(2.3)),
             Route::List => Some(Target::P99Ms(2.0)),
@@ -431,6 +463,24 @@ pub struct Measured {
     pub rtt: Vec<Sample>,
 }
 
+/// [`measure`] on a thread of its own with a single-threaded Tokio runtime: the local server, the
+/// simulators and the client take turns on one thread, as a Lambda function's handler runs (one
+/// event at a time on a current-thread runtime, like every `main.rs` here). On a multi-threaded
+/// runtime each request was handed between worker threads (the client's task woke the server's
+/// on the other core and back), and on a loaded two-core machine a parked thread's wake-up waits
+/// for a core: the tail measured that, not the routes.
+pub async fn measure_on_one_thread(options: Options) -> Result<Vec<Measured>, String> {
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the latency runtime: {e}"))?
+            .block_on(measure(options))
+    })
+    .await
+    .map_err(|e| format!("the latency thread failed: {e}"))?
+}
+
 pub async fn measure(options: Options) -> Result<Vec<Measured>, String> {
     let bench = Bench::start().await?;
     let mut out = Vec::new();
@@ -438,7 +488,7 @@ pub async fn measure(options: Options) -> Result<Vec<Measured>, String> {
         bench.set_latency(0);
         // A few unmeasured requests first (connections, caches), like a warm Lambda instance.
         bench.samples(route, 3).await?;
-        let zero_n = if route == Route::List || route == Route::Healthz {
+        let zero_n = if matches!(route, Route::List | Route::ListLargestPage | Route::Healthz) {
             options.samples * 10
         } else {
             options.samples
@@ -489,6 +539,9 @@ pub fn table(measured: &[Measured], options: Options, note: Option<String>) -> T
             None if m.route == Route::DraftUnseen => {
                 "none (first open; the panel's list remembers the parties)".to_string()
             }
+            None if m.route == Route::ListLargestPage => {
+                "none (the panel asks for the first page)".to_string()
+            }
             None => "baseline".to_string(),
             Some(Target::Rtt(limit)) => match rtts {
                 Some(r) if r <= limit => format!("≤ {limit} RTT: met"),
@@ -513,7 +566,7 @@ pub fn table(measured: &[Measured], options: Options, note: Option<String>) -> T
         ]);
     }
     t.note(format!(
-        "Samples: {} per route at 0 ms ({} for list and healthz), {} at {rtt} ms, after 3 unmeasured warm-up requests. Times are client-side (loopback HTTP, keep-alive), embedded store.",
+        "Samples: {} per route at 0 ms ({} for the lists and healthz), {} at {rtt} ms, after 3 unmeasured warm-up requests. Times are client-side (loopback HTTP, keep-alive), embedded store; the server, the simulators and the client share one thread (a current-thread runtime, as each Lambda function runs).",
         options.samples,
         options.samples * 10,
         options.samples_rtt

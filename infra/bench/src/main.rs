@@ -217,7 +217,7 @@ async fn run(args: &Args, root: &Path) -> Result<Report, String> {
     }
     if all || args.command == "latency" {
         let options = latency::Options::default();
-        let measured = latency::measure(options).await?;
+        let measured = latency::measure_on_one_thread(options).await?;
         let note = (!local::FUNCTIONS.iter().any(|(n, _)| *n == "invoice-actions")).then(|| {
             "list and refresh: the local server does not mount invoice-actions yet, so its router runs on a second listener of the same process with the same App (same store, same simulators).".to_string()
         });
