@@ -156,17 +156,7 @@ fn page_params(
             "`from` must not be after `to`.".to_string(),
         ));
     }
-    let limit = match query.limit.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_PAGE,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "`limit` must be a number from 1 to {MAX_PAGE}."
-                )));
-            }
-        },
-    };
+    let limit = input::page_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let start = match query.cursor.as_deref().map(str::trim) {
         None | Some("") => 1,
         Some(v) => match v.parse::<u32>() {

@@ -139,6 +139,19 @@ pub fn validate_email(raw: &str) -> Result<String, &'static str> {
 }
 
 /// A QuickBooks entity id from the URL: 1–20 ASCII digits (QuickBooks ids are numeric strings).
+/// A page size (`limit=`): `default` when absent or empty, else a whole number from 1 to `max`.
+pub fn page_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "`limit` must be a number from 1 to {max}."
+            ))),
+        },
+    }
+}
+
 pub fn invoice_id(raw: &str) -> Result<String, ApiError> {
     if !raw.is_empty() && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()) {
         Ok(raw.to_string())

@@ -20,7 +20,7 @@ use crate::views::{
     ActivityLog, ActivityView, DEFAULT_LIST_PAGE, DealInvoices, InvoiceView, ListCursor, ListPage,
     MAX_LIST_PAGE, RefreshReport,
 };
-use crate::{Caller, Entry, failure_sentence, invoice_label};
+use crate::{Caller, Entry, failure_sentence, input, invoice_label};
 
 /// Most events one activity page returns.
 pub const MAX_ACTIVITY: u32 = 200;
@@ -40,17 +40,7 @@ pub(crate) struct ListQuery {
 
 impl ListQuery {
     fn page(&self) -> Result<ListPage, ApiError> {
-        let limit = match self.limit.as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_LIST_PAGE,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIST_PAGE).contains(&n) => n,
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "`limit` must be a number from 1 to {MAX_LIST_PAGE}."
-                    )));
-                }
-            },
-        };
+        let limit = input::page_limit(self.limit.as_deref(), DEFAULT_LIST_PAGE, MAX_LIST_PAGE)?;
         let after = match self.cursor.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(v) => Some(ListCursor::parse(v).ok_or_else(|| {
@@ -90,7 +80,7 @@ pub(crate) async fn list(
         caller.confirm_deal(&app, DealId(deal_id)).await?;
     }
     // About 370 bytes per invoice in the answer: written once into a buffer of that size.
-    let size = 1024 + 400 * views.len().min(page.limit);
+    let size = 1024 + 400 * views.len().min(page.limit as usize);
     Ok(SizedJson(
         DealInvoices::listed(deal_id, &caller.profile, views, caller.today, &page),
         size,
@@ -113,19 +103,12 @@ pub(crate) async fn refresh(
     let links = links?;
     if links.is_empty() {
         caller.confirm_deal(&app, deal).await?;
-        let mut answer = DealInvoices::build(
-            deal_id,
-            &caller.profile,
-            &links,
-            caller.today,
-            &ListPage::first(),
-        );
-        answer.refresh = Some(RefreshReport {
+        let report = RefreshReport {
             checked: 0,
             changed: 0,
             queries: 0,
-        });
-        return Ok(Json(answer));
+        };
+        return Ok(refreshed(deal_id, &caller, &links, report));
     }
     let realm = caller.realm(&app).await?;
     // Links into another QuickBooks company (before a realm change) cannot be read any more, and
@@ -248,19 +231,30 @@ pub(crate) async fn refresh(
             .record(&app, deal, Entry::ok("invoices.refreshed", None, message))
             .await;
     }
-    let mut answer = DealInvoices::build(
-        deal_id,
-        &caller.profile,
-        &current,
-        caller.today,
-        &ListPage::first(),
-    );
-    answer.refresh = Some(RefreshReport {
+    let report = RefreshReport {
         checked: ids.len(),
         changed: updated.len(),
         queries: ids.len().div_ceil(IDS_PER_QUERY),
-    });
-    Ok(Json(answer))
+    };
+    Ok(refreshed(deal_id, &caller, &current, report))
+}
+
+/// The refresh's answer: the list's first page of the deal's (refreshed) links, with `report`.
+fn refreshed(
+    deal_id: u64,
+    caller: &Caller,
+    links: &[InvoiceLink],
+    report: RefreshReport,
+) -> Json<DealInvoices> {
+    let mut answer = DealInvoices::build(
+        deal_id,
+        &caller.profile,
+        links,
+        caller.today,
+        &ListPage::first(),
+    );
+    answer.refresh = Some(report);
+    Json(answer)
 }
 
 /// The status as the panel names it.

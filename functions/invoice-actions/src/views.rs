@@ -293,9 +293,9 @@ pub struct DealInvoices<S = String> {
 }
 
 /// Invoices of a deal's list per page when the caller does not say.
-pub const DEFAULT_LIST_PAGE: usize = 25;
+pub const DEFAULT_LIST_PAGE: u32 = 25;
 /// Largest page of a deal's list.
-pub const MAX_LIST_PAGE: usize = 100;
+pub const MAX_LIST_PAGE: u32 = 100;
 
 /// Where a page of a deal's list starts: after the invoice of this date and id in the list's
 /// order ([`newest_first`]). Written `YYYY-MM-DD.<invoice id>`; opaque to the panel, which
@@ -330,7 +330,7 @@ impl ListCursor {
 /// Which page of a deal's list to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListPage {
-    pub limit: usize,
+    pub limit: u32,
     pub after: Option<ListCursor>,
 }
 
@@ -416,7 +416,7 @@ impl<S: AsRef<str>> DealInvoices<S> {
                 ) != std::cmp::Ordering::Greater
             }),
         };
-        let end = start.saturating_add(page.limit).min(order.len());
+        let end = start.saturating_add(page.limit as usize).min(order.len());
         let invoice_count = invoices.len();
         let mut slots: Vec<Option<InvoiceView<S>>> = invoices.into_iter().map(Some).collect();
         let invoices: Vec<InvoiceView<S>> = order
@@ -802,7 +802,7 @@ mod tests {
             loop {
                 let page =
                     DealInvoices::build(2, &profile, &links, today, &ListPage { limit, after });
-                assert!(page.invoices.len() <= limit);
+                assert!(page.invoices.len() <= limit as usize);
                 assert_eq!(page.invoice_count, 61);
                 assert_eq!(
                     page.summary, whole.summary,
@@ -825,7 +825,7 @@ mod tests {
         // Between the first and the second page of 25, a newer invoice is created and one of
         // the second page is unlinked: the second page is the rest of the old order.
         let first = DealInvoices::build(2, &profile, &links, today, &ListPage::first());
-        assert_eq!(first.invoices.len(), DEFAULT_LIST_PAGE);
+        assert_eq!(first.invoices.len(), DEFAULT_LIST_PAGE as usize);
         let cursor = ListCursor::parse(first.next_cursor.as_deref().unwrap()).unwrap();
         let gone = expected[30].clone();
         let mut changed: Vec<InvoiceLink> = links

@@ -50,6 +50,16 @@ async fn every_page(w: &World, limit: usize) -> Vec<Value> {
     }
 }
 
+/// `n` invoices created for the deal, oldest first (totals 100, 101, …): their ids.
+async fn acme_invoices(w: &World, n: u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (invoice, _) = w.acme_invoice(Decimal::from(100 + i)).await;
+        ids.push(invoice.id.expect("QuickBooks gave the invoice an id"));
+    }
+    ids
+}
+
 fn posts(w: &World) -> usize {
     w.qb_calls(US_REALM)
         .iter()
@@ -129,11 +139,7 @@ async fn the_list_comes_from_the_store_with_a_summary_and_the_connection() {
 #[tokio::test]
 async fn a_refresh_of_250_invoices_costs_one_quickbooks_query() {
     let w = World::standard().await;
-    let mut ids = Vec::new();
-    for i in 0..250u32 {
-        let (invoice, _) = w.acme_invoice(Decimal::from(100 + i)).await;
-        ids.push(invoice.id.unwrap());
-    }
+    let ids = acme_invoices(&w, 250).await;
     w.quickbooks
         .record_payment(US_REALM, &ids[7], None)
         .unwrap();
@@ -176,11 +182,7 @@ async fn a_refresh_of_250_invoices_costs_one_quickbooks_query() {
 #[tokio::test]
 async fn a_deal_with_many_invoices_is_listed_a_page_at_a_time() {
     let w = World::standard().await;
-    let mut ids = Vec::new();
-    for i in 0..60u32 {
-        let (invoice, _) = w.acme_invoice(Decimal::from(10 + i)).await;
-        ids.push(invoice.id.unwrap());
-    }
+    let ids = acme_invoices(&w, 60).await;
     let r = w.a("GET", "/invoices", None).await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(

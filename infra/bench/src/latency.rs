@@ -27,7 +27,7 @@ use crate::world;
 /// Invoices linked to the deal that `list` and `refresh` read.
 pub const REFRESH_INVOICES: usize = 250;
 /// The largest page of the deal's list (`?limit=`).
-const LARGEST_PAGE: usize = invoice_actions::views::MAX_LIST_PAGE;
+const LARGEST_PAGE: usize = invoice_actions::views::MAX_LIST_PAGE as usize;
 /// The deal with the [`REFRESH_INVOICES`] links (company B's deal 2).
 const LIST_DEAL: u64 = 2;
 /// The deal drafts and creates use (company B's deal 1, customer and items linked).
@@ -419,7 +419,7 @@ impl Route {
     /// Invoices on the list's page the route asks for.
     fn page(self) -> Option<usize> {
         match self {
-            Route::List => Some(invoice_actions::views::DEFAULT_LIST_PAGE),
+            Route::List => Some(invoice_actions::views::DEFAULT_LIST_PAGE as usize),
             Route::ListLargestPage => Some(LARGEST_PAGE),
             _ => None,
         }
