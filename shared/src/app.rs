@@ -69,6 +69,22 @@ impl AppCredentials {
     }
 }
 
+/// `WARM_UP=store`: read the store once during init (an item that does not exist), so that the
+/// first invocation finds its DynamoDB connection open (TCP and TLS done, the SDK's first-request
+/// set-up run). Off by default: an on-demand cold start waits for init and the first invocation
+/// alike, so the warm-up only moves time from one to the other (BENCHMARKS.md measures both);
+/// it pays where init runs before the request (provisioned concurrency).
+fn warm_up_store(env: &Env) -> Result<bool, ConfigError> {
+    match env.optional("WARM_UP").as_deref() {
+        None | Some("off") => Ok(false),
+        Some("store") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "WARM_UP",
+            reason: format!("`{other}` is not one of off, store"),
+        }),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -275,6 +291,9 @@ impl App {
                     deployment,
                 );
                 app.aws = Some(Arc::new(sdk));
+                if warm_up_store(env)? {
+                    app.records.warm_up().await;
+                }
                 Ok(app)
             }
             StorageConfig::Embedded { state_dir } => {
@@ -359,6 +378,104 @@ mod tests {
         headers.insert("x-forwarded-proto", "http".parse().unwrap());
         headers.insert("host", "evil.example/<script>".parse().unwrap());
         assert_eq!(deployment.base_url(&headers), "http://localhost");
+    }
+
+    /// An AWS endpoint on loopback that answers every DynamoDB call with an empty item and
+    /// records the `X-Amz-Target` of each request.
+    async fn recording_dynamodb() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    let target = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("x-amz-target:"))
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    log.lock().unwrap().push(target);
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    fn aws_env(endpoint: &str, warm_up: Option<&str>) -> Env {
+        let mut pairs = vec![
+            ("STORAGE", "aws"),
+            ("TABLE_NAME", "table"),
+            ("TOKEN_SECRET_PREFIX", "tokens/"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-a-real-key"),
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("PIPEDRIVE_CLIENT_ID", "pd"),
+            ("PIPEDRIVE_CLIENT_SECRET", "pd-secret"),
+            ("QUICKBOOKS_CLIENT_ID", "qb"),
+            ("QUICKBOOKS_CLIENT_SECRET", "qb-secret"),
+            ("QUICKBOOKS_WEBHOOK_VERIFIER", "verifier"),
+            ("STATE_SIGNING_KEY", "state-key"),
+        ];
+        if let Some(value) = warm_up {
+            pairs.push(("WARM_UP", value));
+        }
+        Env::from_pairs(pairs)
+    }
+
+    #[tokio::test]
+    async fn warm_up_store_reads_the_store_once_during_init_and_only_when_asked() {
+        let (endpoint, seen) = recording_dynamodb().await;
+        App::from_env(&aws_env(&endpoint, None)).await.unwrap();
+        App::from_env(&aws_env(&endpoint, Some("off")))
+            .await
+            .unwrap();
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "no call at init by default"
+        );
+        App::from_env(&aws_env(&endpoint, Some("store")))
+            .await
+            .unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["dynamodb_20120810.getitem"],
+            "one GetItem during init"
+        );
+        let refused = App::from_env(&aws_env(&endpoint, Some("everything")))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("WARM_UP"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_warm_up_does_not_stop_the_start() {
+        // Nothing listens there: the warm-up read fails, init goes on.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        assert!(
+            App::from_env(&aws_env(&endpoint, Some("store")))
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

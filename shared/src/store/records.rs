@@ -184,6 +184,14 @@ impl Records {
             .transpose()
     }
 
+    /// Reads an item that does not exist, for the connection it opens (`WARM_UP=store`). A
+    /// failure is logged and otherwise ignored: the first real read tries again.
+    pub async fn warm_up(&self) {
+        if let Err(error) = self.store.get("WARM-UP", "WARM-UP").await {
+            tracing::warn!(%error, "the store warm-up read failed");
+        }
+    }
+
     /// Creates the profile; a [`StoreError::Conflict`] if it exists.
     pub async fn create_company(
         &self,
