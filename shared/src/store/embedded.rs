@@ -1,9 +1,10 @@
 //! The embedded store: all items in memory, optionally written to a JSON file after every change so
 //! that a local restart keeps its state. Used by `cargo run -p local` and by tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -14,9 +15,57 @@ use super::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
 
 type Key = (String, String);
 
+/// An entry of the secondary index, in its order: index key, index sort key, then the item's
+/// own keys (as DynamoDB orders a GSI's items with equal keys).
+type IndexEntry = (Arc<str>, Arc<str>, Arc<str>, Arc<str>);
+
+/// The items, and the secondary index over those that have one: an index query is a range of
+/// it, not a scan of every item (a scan made a million-link benchmark quadratic).
+#[derive(Debug, Default)]
+struct Tables {
+    items: BTreeMap<Key, Item>,
+    index: BTreeSet<IndexEntry>,
+}
+
+fn index_entry(item: &Item) -> Option<IndexEntry> {
+    item.gsi1
+        .as_ref()
+        .map(|g| (g.pk.clone(), g.sk.clone(), item.pk.clone(), item.sk.clone()))
+}
+
+impl Tables {
+    fn of(items: BTreeMap<Key, Item>) -> Tables {
+        let index = items.values().filter_map(index_entry).collect();
+        Tables { items, index }
+    }
+
+    /// Stores `item` under `key`, keeping the index in step with what it replaces.
+    fn insert(&mut self, key: Key, item: Item) {
+        let entry = index_entry(&item);
+        if let Some(old) = self.items.insert(key, item) {
+            self.unindex(&old);
+        }
+        if let Some(entry) = entry {
+            self.index.insert(entry);
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Item> {
+        let old = self.items.remove(key)?;
+        self.unindex(&old);
+        Some(old)
+    }
+
+    fn unindex(&mut self, item: &Item) {
+        if let Some(entry) = index_entry(item) {
+            self.index.remove(&entry);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct EmbeddedStore {
-    items: Mutex<BTreeMap<Key, Item>>,
+    tables: Mutex<Tables>,
     file: Option<PathBuf>,
 }
 
@@ -65,13 +114,13 @@ impl EmbeddedStore {
             Err(e) => return Err(StoreError::Backend(format!("{}: {e}", path.display()))),
         };
         Ok(EmbeddedStore {
-            items: Mutex::new(items),
+            tables: Mutex::new(Tables::of(items)),
             file: Some(path),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Item>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn persist(&self, items: &BTreeMap<Key, Item>) -> Result<(), StoreError> {
@@ -93,6 +142,7 @@ impl EmbeddedStore {
     pub fn dump(&self) -> Vec<Item> {
         let now = now_epoch();
         self.lock()
+            .items
             .values()
             .filter(|i| !i.is_expired(now))
             .cloned()
@@ -114,15 +164,16 @@ impl ItemStore for EmbeddedStore {
         let now = now_epoch();
         Ok(self
             .lock()
+            .items
             .get(&(pk.to_string(), sk.to_string()))
             .filter(|i| !i.is_expired(now))
             .cloned())
     }
 
     async fn put(&self, mut item: Item, condition: Condition) -> Result<Item, StoreError> {
-        let mut items = self.lock();
+        let mut tables = self.lock();
         let key = (item.pk.to_string(), item.sk.to_string());
-        let existing = items.get(&key);
+        let existing = tables.items.get(&key);
         match condition {
             Condition::Always => {}
             Condition::Absent => {
@@ -140,15 +191,15 @@ impl ItemStore for EmbeddedStore {
                 _ => return Err(conflict(&item.pk, &item.sk, existing)),
             },
         }
-        items.insert(key, item.clone());
-        self.persist(&items)?;
+        tables.insert(key, item.clone());
+        self.persist(&tables.items)?;
         Ok(item)
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        let mut items = self.lock();
+        let mut tables = self.lock();
         let key = (pk.to_string(), sk.to_string());
-        let existing = items.get(&key);
+        let existing = tables.items.get(&key);
         match condition {
             Condition::Always => {}
             Condition::Version(expected) => {
@@ -162,8 +213,8 @@ impl ItemStore for EmbeddedStore {
                 ));
             }
         }
-        if items.remove(&key).is_some() {
-            self.persist(&items)?;
+        if tables.remove(&key).is_some() {
+            self.persist(&tables.items)?;
         }
         Ok(())
     }
@@ -176,7 +227,8 @@ impl ItemStore for EmbeddedStore {
     ) -> Result<Page, StoreError> {
         let after = page.cursor.map(decode_cursor).transpose()?;
         let now = now_epoch();
-        let items = self.lock();
+        let tables = self.lock();
+        let items = &tables.items;
         let limit = page.limit.max(1) as usize;
         let in_prefix = |(ipk, isk): &(String, String)| ipk == pk && isk.starts_with(sk_prefix);
         let past_cursor = |isk: &str| match &after {
@@ -231,26 +283,31 @@ impl ItemStore for EmbeddedStore {
     ) -> Result<Page, StoreError> {
         let after = page.cursor.map(decode_cursor).transpose()?;
         let now = now_epoch();
-        let items = self.lock();
-        let mut matching: Vec<&Item> = items
-            .values()
-            .filter(|i| !i.is_expired(now))
-            .filter(|i| {
-                i.gsi1
-                    .as_ref()
-                    .is_some_and(|g| &*g.pk == gsi_pk && g.sk.starts_with(gsi_sk_prefix))
-            })
-            .collect();
-        fn order(i: &Item) -> (&str, &str, &str) {
-            let gsi_sk = i.gsi1.as_ref().map_or("", |g| &*g.sk);
-            (gsi_sk, &*i.pk, &*i.sk)
-        }
-        matching.sort_by(|a, b| order(a).cmp(&order(b)));
+        let tables = self.lock();
+        let start: IndexEntry = (gsi_pk.into(), gsi_sk_prefix.into(), "".into(), "".into());
+        let from = match &after {
+            Some(c) => {
+                let resume: IndexEntry = (
+                    gsi_pk.into(),
+                    c.gsi_sk.as_deref().unwrap_or("").into(),
+                    c.pk.as_str().into(),
+                    c.sk.as_str().into(),
+                );
+                if resume < start {
+                    Bound::Included(start)
+                } else {
+                    Bound::Excluded(resume)
+                }
+            }
+            None => Bound::Included(start),
+        };
         let limit = page.limit.max(1) as usize;
-        let mut rest = matching.into_iter().filter(|i| match &after {
-            None => true,
-            Some(c) => order(i) > (c.gsi_sk.as_deref().unwrap_or(""), &*c.pk, &*c.sk),
-        });
+        let mut rest = tables
+            .index
+            .range((from, Bound::Unbounded))
+            .take_while(|(ipk, isk, _, _)| &**ipk == gsi_pk && isk.starts_with(gsi_sk_prefix))
+            .filter_map(|(_, _, pk, sk)| tables.items.get(&(pk.to_string(), sk.to_string())))
+            .filter(|i| !i.is_expired(now));
         let out: Vec<Item> = rest.by_ref().take(limit).cloned().collect();
         let next = if rest.next().is_some() {
             out.last().map(|last| {
@@ -267,20 +324,139 @@ impl ItemStore for EmbeddedStore {
     }
 
     async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
-        let mut items = self.lock();
-        let before = items.len();
-        items.retain(|(ipk, _), _| ipk != pk);
-        let removed = before - items.len();
-        if removed > 0 {
-            self.persist(&items)?;
+        let mut tables = self.lock();
+        let keys: Vec<Key> = tables
+            .items
+            .range((pk.to_string(), String::new())..)
+            .take_while(|((ipk, _), _)| ipk == pk)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &keys {
+            tables.remove(key);
         }
-        Ok(removed)
+        if !keys.is_empty() {
+            self.persist(&tables.items)?;
+        }
+        Ok(keys.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `(pk, sk)` an index query of `gsi_pk`/`prefix` answers, page after page of `limit`.
+    async fn index_keys(
+        store: &EmbeddedStore,
+        gsi_pk: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store
+                .query_index(gsi_pk, prefix, PageRequest::after(limit, cursor.as_deref()))
+                .await
+                .unwrap();
+            keys.extend(page.items.iter().map(|i| format!("{}/{}", i.pk, i.sk)));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return keys,
+            }
+        }
+    }
+
+    /// The index is kept in step with every write: a replaced item leaves its old index key, a
+    /// deleted one (or its whole partition) leaves the index, an expired one is not answered,
+    /// and pages walk the index in its order (index sort key, then the item's keys).
+    #[tokio::test]
+    async fn the_index_follows_every_write() {
+        let store = EmbeddedStore::in_memory();
+        let put = |pk: &str, sk: &str, gsi_sk: &str| {
+            Item::new(pk, sk, serde_json::json!({})).with_index("REALM#1", gsi_sk)
+        };
+        for (pk, sk, gsi_sk) in [
+            ("C#2", "L#1", "INVOICE#7#a"),
+            ("C#1", "L#2", "INVOICE#7#b"),
+            ("C#1", "L#1", "INVOICE#7#b"),
+            ("C#3", "L#1", "INVOICE#70#a"),
+            ("C#1", "L#3", "INVOICE#8#a"),
+        ] {
+            store
+                .put(put(pk, sk, gsi_sk), Condition::Always)
+                .await
+                .unwrap();
+        }
+        store
+            .put(
+                Item::new("C#9", "X", serde_json::json!({})).with_index("REALM#2", "INVOICE#7#a"),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        for limit in [1, 2, 10] {
+            assert_eq!(
+                index_keys(&store, "REALM#1", "INVOICE#7#", limit).await,
+                ["C#2/L#1", "C#1/L#1", "C#1/L#2"],
+                "pages of {limit}"
+            );
+        }
+        // Moved to another index key: found there only.
+        store
+            .put(put("C#1", "L#2", "INVOICE#8#b"), Condition::Always)
+            .await
+            .unwrap();
+        assert_eq!(
+            index_keys(&store, "REALM#1", "INVOICE#7#", 2).await,
+            ["C#2/L#1", "C#1/L#1"]
+        );
+        assert_eq!(
+            index_keys(&store, "REALM#1", "INVOICE#8#", 2).await,
+            ["C#1/L#3", "C#1/L#2"]
+        );
+        // Replaced without an index key: gone from the index.
+        store
+            .put(
+                Item::new("C#2", "L#1", serde_json::json!({})),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            index_keys(&store, "REALM#1", "INVOICE#7#", 2).await,
+            ["C#1/L#1"]
+        );
+        // Expired: not answered.
+        let mut expired = put("C#4", "L#1", "INVOICE#7#c");
+        expired.ttl = Some(1);
+        store.put(expired, Condition::Always).await.unwrap();
+        assert_eq!(
+            index_keys(&store, "REALM#1", "INVOICE#7#", 2).await,
+            ["C#1/L#1"]
+        );
+        // Deleted, then a whole partition deleted.
+        store.delete("C#1", "L#1", Condition::Always).await.unwrap();
+        assert!(
+            index_keys(&store, "REALM#1", "INVOICE#7#", 2)
+                .await
+                .is_empty()
+        );
+        assert_eq!(store.delete_partition("C#1").await.unwrap(), 2);
+        assert!(
+            index_keys(&store, "REALM#1", "INVOICE#8#", 2)
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            index_keys(&store, "REALM#1", "INVOICE#70#", 2).await,
+            ["C#3/L#1"]
+        );
+        assert_eq!(
+            index_keys(&store, "REALM#2", "INVOICE#", 2).await,
+            ["C#9/X"]
+        );
+    }
 
     #[tokio::test]
     async fn persisted_store_survives_a_restart() {
@@ -290,7 +466,7 @@ mod tests {
             let store = EmbeddedStore::persisted(&path).unwrap();
             store
                 .put(
-                    Item::new("P", "S", serde_json::json!({"a": 1})),
+                    Item::new("P", "S", serde_json::json!({"a": 1})).with_index("G", "K#1"),
                     Condition::Absent,
                 )
                 .await
@@ -299,6 +475,8 @@ mod tests {
         let store = EmbeddedStore::persisted(&path).unwrap();
         let item = store.get("P", "S").await.unwrap().unwrap();
         assert_eq!(item.data["a"], 1);
+        // The index is rebuilt from the file.
+        assert_eq!(index_keys(&store, "G", "K#", 10).await, ["P/S"]);
     }
 
     #[test]
