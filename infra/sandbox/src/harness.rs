@@ -324,7 +324,13 @@ impl Drop for RunningServer {
 
 /// Serves `router` on `addr` (use `127.0.0.1:0` for a free port).
 pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<RunningServer> {
-    let listener = TcpListener::bind(addr).await?;
+    serve_listener(router, TcpListener::bind(addr).await?)
+}
+
+/// [`serve`] on a listener bound earlier: for a server whose router needs its own URL before it
+/// is built. Binding once and keeping the listener leaves no window in which another process or
+/// test could take the port (reserving a port, letting it go and binding it again did).
+pub fn serve_listener(router: Router, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {

@@ -81,11 +81,6 @@ impl Default for Options {
     }
 }
 
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address")
-}
-
 /// One answer of our API.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -113,7 +108,11 @@ impl World {
         secrets: Arc<dyn SecretStore>,
         options: Options,
     ) -> World {
-        let addr = free_port();
+        // Bound now (the router needs its own URL first) and served on below: never let go.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
         let base = format!("http://{addr}");
         let credentials = test_credentials();
         let qb_config = QuickBooksConfig {
@@ -166,8 +165,7 @@ impl World {
                 app.pipedrive.clone(),
             ));
         }
-        let server = sandbox::harness::serve((options.router)(&app), addr)
-            .await
+        let server = sandbox::harness::serve_listener((options.router)(&app), listener)
             .expect("the app serves");
         World {
             app,

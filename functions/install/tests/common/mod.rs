@@ -52,15 +52,13 @@ pub struct World {
     _servers: Vec<RunningServer>,
 }
 
-fn free_port() -> SocketAddr {
-    // Reserve a free port, then let the server bind it (the router needs its own URL first).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address")
-}
-
 impl World {
     pub async fn start(store: Arc<dyn ItemStore>, secrets: Arc<dyn SecretStore>) -> World {
-        let addr = free_port();
+        // Bound now (the router needs its own URL first) and served on below: never let go.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
         let base = format!("http://{addr}");
         let credentials = test_credentials();
         let qb_config = QuickBooksConfig {
@@ -99,9 +97,8 @@ impl World {
         let offset = Offset::default();
         app.tokens = Arc::new(manager_for(&app).with_clock(offset.clock()));
         let router = shared::http::finish(install::router(app.clone()));
-        let server = sandbox::harness::serve(router, addr)
-            .await
-            .expect("install router serves");
+        let server =
+            sandbox::harness::serve_listener(router, listener).expect("install router serves");
         World {
             app,
             base,

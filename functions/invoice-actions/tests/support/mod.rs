@@ -146,9 +146,11 @@ impl World {
         .await
         .expect("Pipedrive simulator starts");
         pipedrive.set_burst_limit(100_000);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        // Bound now (the router needs its own URL first) and served on below: never let go.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
         let addr = listener.local_addr().expect("local address");
-        drop(listener);
         let base = format!("http://{addr}");
         let deployment = Deployment::simulated(&base, &qb_server.base_url(), &pipedrive.base_url());
         let prefix = format!("invoice-actions-{}", uuid::Uuid::new_v4().simple());
@@ -165,9 +167,8 @@ impl World {
             .with_clock(offset.clock()),
         );
         let router = shared::http::finish(invoice_actions::router(app.clone()));
-        let server = sandbox::harness::serve(router, addr)
-            .await
-            .expect("the function serves");
+        let server =
+            sandbox::harness::serve_listener(router, listener).expect("the function serves");
         World {
             app,
             base,
