@@ -51,7 +51,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
         build: true,
         arm64: true,
         label: None,
-        max_links: 100_000,
+        max_links: 1_000_000,
         only: None,
         env: Vec::new(),
     };
