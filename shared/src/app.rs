@@ -265,6 +265,8 @@ impl App {
                 table_name,
                 secret_prefix,
             } => {
+                // Checked with the other settings, before any call is made.
+                let warm_up = warm_up_store(env)?;
                 let roots = crate::outbound::AwsTlsRoots::from_setting(
                     env.optional("AWS_TLS_ROOTS").as_deref(),
                 )
@@ -291,7 +293,7 @@ impl App {
                     deployment,
                 );
                 app.aws = Some(Arc::new(sdk));
-                if warm_up_store(env)? {
+                if warm_up {
                     app.records.warm_up().await;
                 }
                 Ok(app)

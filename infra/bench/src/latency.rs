@@ -481,7 +481,7 @@ pub async fn measure_on_one_thread(options: Options) -> Result<Vec<Measured>, St
     .map_err(|e| format!("the latency thread failed: {e}"))?
 }
 
-pub async fn measure(options: Options) -> Result<Vec<Measured>, String> {
+async fn measure(options: Options) -> Result<Vec<Measured>, String> {
     let bench = Bench::start().await?;
     let mut out = Vec::new();
     for route in Route::ALL {
