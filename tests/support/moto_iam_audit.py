@@ -9,10 +9,14 @@ moto/iam/access_control.py). What it checks as the *resource* is the service's
 nothing, so moto evaluates them against `*` — and a statement whose `Resource` is an ARN then
 never matches, which denies every call that real IAM would allow.
 
-This module fills that one gap and adds a record:
+This module fills those gaps and adds a record:
 - `_determine_resource` for DynamoDB (the table's ARN, `…/index/NAME` for an index query; every
   table of a batch or transaction is checked) and Secrets Manager (the secret's ARN, looked up
   by name or ARN; a secret that does not exist yet — CreateSecret — is `…:secret:NAME`);
+- the IAM action of SQS's batch APIs: IAM has no `sqs:SendMessageBatch` (nor
+  `DeleteMessageBatch`, `ChangeMessageVisibilityBatch`); AWS authorizes each batch call with the
+  single-message action (the SQS API reference, "Permissions" of each batch action), while
+  moto checks the API's own name and so denies what `sqs:SendMessage` allows;
 - every decision moto takes (allowed or denied, principal, action, resource) appended as one
   JSON line to the audit file.
 
@@ -26,6 +30,13 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
+
+# The IAM action that authorizes an API whose name is not an IAM action.
+IAM_ACTION_OF = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 
 
 def _table_arn(handler: Any, table: str) -> str:
@@ -88,6 +99,7 @@ def install(audit_path: str) -> None:
     original_check = IAMRequestBase.check_action_permitted
 
     def check_and_record(self: Any, resource: str) -> None:
+        self._action = IAM_ACTION_OF.get(self._action, self._action)
         entry = {
             "principal": self._access_key.arn,
             "action": self._action,

@@ -21,9 +21,12 @@ use crate::world::{Answer, World};
 const A_ADMIN: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const A_MEMBER: (u64, u64) = (COMPANY_A, USER_A_MEMBER);
 const B_ADMIN: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
-/// Company A's deal (US realm) and company B's (GB realm) in the Pipedrive seed.
+/// Company A's deal (in GBP) and company B's (in USD) in the Pipedrive seed, and the
+/// QuickBooks companies (realms) that work in those currencies.
 const DEAL_A: u64 = 2;
 const DEAL_B: u64 = 1;
+const REALM_A: &str = GB_REALM;
+const REALM_B: &str = US_REALM;
 
 pub struct Ctx<'a> {
     pub world: &'a World,
@@ -125,8 +128,8 @@ async fn connect_company(ctx: &Ctx<'_>, who: (u64, u64), realm: &str) -> Result<
 }
 
 async fn connect(ctx: &Ctx<'_>) -> Result<(), String> {
-    connect_company(ctx, A_ADMIN, US_REALM).await?;
-    connect_company(ctx, B_ADMIN, GB_REALM).await
+    connect_company(ctx, A_ADMIN, REALM_A).await?;
+    connect_company(ctx, B_ADMIN, REALM_B).await
 }
 
 async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
@@ -151,21 +154,22 @@ async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let customers = w.api("GET", "/api/quickbooks/customers?search=A", A_ADMIN, None, None).await?;
     expect("GET /api/quickbooks/customers", &customers, 200)?;
-    let items = w.api("GET", "/api/quickbooks/items?search=", A_ADMIN, None, None).await?;
-    expect("GET /api/quickbooks/items", &items, 200)?;
     let link = json!({"customer_id": "1", "update_customer": false});
     let linked = w.api("PUT", &format!("/api/deals/{DEAL_A}/customer-link"), A_ADMIN, Some(&link), None).await?;
     expect("PUT customer-link", &linked, 200)?;
     let draft = w.api("GET", &format!("/api/deals/{DEAL_A}/draft"), A_ADMIN, None, None).await?;
     expect("GET draft", &draft, 200)?;
-    // Link the deal's first product to the item the draft suggests for it.
-    let line = &draft.json["form"]["lines"][0];
-    let product = line["product_id"].as_u64().ok_or_else(|| format!("no product line in {}", draft.json["form"]))?;
-    let item = line["item_id"].as_str().or_else(|| items.json["items"][0]["id"].as_str()).ok_or("no item")?;
-    let linked = w
-        .api("PUT", &format!("/api/products/{product}/item-link"), A_ADMIN, Some(&json!({"item_id": item})), None)
-        .await?;
-    expect("PUT item-link", &linked, 200)?;
+    // Link each of the deal's products to a QuickBooks service item.
+    let items = w.api("GET", "/api/quickbooks/items?search=S", A_ADMIN, None, None).await?;
+    expect("GET /api/quickbooks/items", &items, 200)?;
+    let item = items.json["items"][0]["id"].as_str().ok_or_else(|| format!("no item starts with S: {}", items.json))?;
+    for line in draft.json["form"]["lines"].as_array().into_iter().flatten() {
+        let Some(product) = line["product_id"].as_u64() else { continue };
+        let linked = w
+            .api("PUT", &format!("/api/products/{product}/item-link"), A_ADMIN, Some(&json!({"item_id": item})), None)
+            .await?;
+        expect("PUT item-link", &linked, 200)?;
+    }
     // Company B creates its customer from its deal (once, whatever the retries).
     let body = json!({"deal_id": DEAL_B, "display_name": "Rehearsal Freight Ltd", "email": "ap@rehearsal-freight.example"});
     let created = w.api("POST", "/api/quickbooks/customers", B_ADMIN, Some(&body), Some("rehearsal-customer-b")).await?;
@@ -194,7 +198,7 @@ async fn create(ctx: &Ctx<'_>, key: &str) -> Result<String, String> {
 /// answer the one invoice; QuickBooks has exactly one more.
 async fn create_twice(ctx: &Ctx<'_>) -> Result<String, String> {
     let w = ctx.world;
-    let before = w.qb.invoices(US_REALM).map_err(|e| e.to_string())?.len();
+    let before = w.qb.invoices(REALM_A).map_err(|e| e.to_string())?.len();
     let form = form(ctx).await?;
     let path = format!("/api/deals/{DEAL_A}/invoices");
     let (first, second) = tokio::join!(
@@ -212,7 +216,7 @@ async fn create_twice(ctx: &Ctx<'_>) -> Result<String, String> {
     if ids[0].is_empty() || ids[0] != ids[1] {
         return Err(format!("the two submits answered invoices {ids:?}"));
     }
-    let after = w.qb.invoices(US_REALM).map_err(|e| e.to_string())?.len();
+    let after = w.qb.invoices(REALM_A).map_err(|e| e.to_string())?.len();
     if after != before + 1 {
         return Err(format!("QuickBooks went from {before} to {after} invoices"));
     }
@@ -224,7 +228,7 @@ async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     let base = format!("/api/deals/{DEAL_A}/invoices");
     let list = w.api("GET", &base, A_MEMBER, None, None).await?;
     expect("GET invoices", &list, 200)?;
-    if !list.json["invoices"].as_array().is_some_and(|l| l.iter().any(|i| i["id"] == invoice)) {
+    if !list.json["invoices"].as_array().is_some_and(|l| l.iter().any(|i| i["invoice_id"] == invoice)) {
         return Err(format!("the list lacks {invoice}: {}", list.json));
     }
     let sent = w
@@ -236,8 +240,8 @@ async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     if pdf.header("content-type") != "application/pdf" || !pdf.bytes.starts_with(b"%PDF-") {
         return Err(format!("the PDF is {} starting {:?}", pdf.header("content-type"), &pdf.bytes[..pdf.bytes.len().min(8)]));
     }
-    let company = w.qb.config().realms.iter().find(|r| r.realm_id == US_REALM).map(|r| r.company_name.clone()).unwrap_or_default();
-    let original = sandbox::quickbooks::invoice_pdf(&company, &w.qb.invoice(US_REALM, invoice).map_err(|e| e.to_string())?);
+    let company = w.qb.config().realms.iter().find(|r| r.realm_id == REALM_A).map(|r| r.company_name.clone()).unwrap_or_default();
+    let original = sandbox::quickbooks::invoice_pdf(&company, &w.qb.invoice(REALM_A, invoice).map_err(|e| e.to_string())?);
     if pdf.bytes != original {
         return Err(format!(
             "the PDF through API Gateway ({} bytes) differs from QuickBooks' ({} bytes): the base64 round trip broke it",
@@ -259,7 +263,7 @@ async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, String> {
     expect("GET invoices", &list, 200)?;
     list.json["invoices"]
         .as_array()
-        .and_then(|l| l.iter().find(|i| i["id"] == invoice))
+        .and_then(|l| l.iter().find(|i| i["invoice_id"] == invoice))
         .and_then(|i| i["status"].as_str())
         .map(str::to_string)
         .ok_or_else(|| format!("{invoice} is not listed: {}", list.json))
@@ -280,7 +284,7 @@ async fn drain_all(ctx: &Ctx<'_>) -> Result<Drained, String> {
 
 async fn payment_and_webhook(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     let w = ctx.world;
-    w.qb.record_payment(US_REALM, invoice, None).map_err(|e| e.to_string())?;
+    w.qb.record_payment(REALM_A, invoice, None).map_err(|e| e.to_string())?;
     let deliveries = w.qb.flush_webhooks().await;
     ctx.record.event("QuickBooks webhook", deliveries.len());
     match deliveries.iter().find(|d| d.status != Some(200)) {
@@ -301,11 +305,11 @@ async fn scheduled_sync(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     // A change made in the QuickBooks UI that no webhook reports: only the sync can see it.
     let changed = create(ctx, "rehearsal-create-2").await?;
-    w.qb.record_payment(US_REALM, &changed, Some(rust_decimal::Decimal::ONE)).map_err(|e| e.to_string())?;
+    w.qb.record_payment(REALM_A, &changed, Some(rust_decimal::Decimal::ONE)).map_err(|e| e.to_string())?;
     // Company A's QuickBooks fails once (its job is retried); B's fails every time (its job
     // ends in the dead-letter queue).
-    w.qb.harness().set_fault(format!("/v3/company/{US_REALM}/cdc"), FaultSpec { force_500: 1, ..FaultSpec::default() });
-    w.qb.harness().set_fault(format!("/v3/company/{GB_REALM}/"), FaultSpec { error_rate: 1.0, ..FaultSpec::default() });
+    w.qb.harness().set_fault(format!("/v3/company/{REALM_A}/cdc"), FaultSpec { force_500: 1, ..FaultSpec::default() });
+    w.qb.harness().set_fault(format!("/v3/company/{REALM_B}/"), FaultSpec { error_rate: 1.0, ..FaultSpec::default() });
     let schedule = ctx.wiring.schedules.first().ok_or("the template has no schedule")?;
     let service = ctx.services.get(&schedule.function).ok_or("no service for the schedule")?;
     let answer = events::tick(schedule, service, ctx.record).await?;
@@ -365,17 +369,15 @@ async fn deal_views(ctx: &Ctx<'_>) -> Result<(), String> {
     expect("activity", &w.api("GET", &format!("{base}/activity"), A_ADMIN, None, None).await?, 200)?;
     let theirs = w.api("GET", &format!("{base}/customer-invoices"), A_ADMIN, None, None).await?;
     expect("customer-invoices", &theirs, 200)?;
-    // An invoice of the linked customer that is not on this deal: link it, then unlink it.
-    let other = theirs.json["invoices"]
-        .as_array()
-        .and_then(|l| l.iter().find(|i| i["linked"] == false))
-        .and_then(|i| i["id"].as_str())
+    // One of the customer's invoices, taken off the deal and linked to it again.
+    let one = theirs.json["invoices"][0]["invoice_id"]
+        .as_str()
         .map(str::to_string)
-        .ok_or_else(|| format!("the customer has no unlinked invoice: {}", theirs.json))?;
-    let linked = w.api("PUT", &format!("{base}/invoice-links/{other}"), A_ADMIN, None, None).await?;
-    expect("PUT invoice-link", &linked, 201)?;
-    let unlinked = w.api("DELETE", &format!("{base}/invoice-links/{other}"), A_ADMIN, None, None).await?;
-    expect("DELETE invoice-link", &unlinked, 200)
+        .ok_or_else(|| format!("the customer has no invoice: {}", theirs.json))?;
+    let unlinked = w.api("DELETE", &format!("{base}/invoice-links/{one}"), A_ADMIN, None, None).await?;
+    expect("DELETE invoice-link", &unlinked, 200)?;
+    let linked = w.api("PUT", &format!("{base}/invoice-links/{one}"), A_ADMIN, None, None).await?;
+    expect("PUT invoice-link", &linked, 201)
 }
 
 async fn void_and_delete(ctx: &Ctx<'_>) -> Result<(), String> {
