@@ -40,6 +40,25 @@ pub struct Ctx<'a> {
     pub queue_urls: Vec<(String, String)>,
 }
 
+/// An hour passes: Intuit and Pipedrive refuse the access tokens they issued (QuickBooks'
+/// clock moves on, Pipedrive's tokens are expired), and the tokens stored in each company's
+/// secret are past their expiry — so the next function that calls either refreshes the
+/// company's tokens under its lease and writes the secret back, as happens every hour in
+/// production. (The functions' own clocks cannot move; an instance that cached a token meets
+/// the 401 and takes the same refresh path.)
+async fn an_hour_passes(ctx: &Ctx<'_>) -> Result<(), String> {
+    let w = ctx.world;
+    w.qb.advance_clock(3700);
+    for (company, user) in [A_ADMIN, A_MEMBER, B_ADMIN] {
+        w.pd.expire_access_tokens(company, user);
+    }
+    for company in [COMPANY_A, COMPANY_B] {
+        w.expire_stored_tokens(&format!("{}/company/{company}", ctx.secret_prefix)).await?;
+    }
+    ctx.record.event("an hour passed (access tokens expired)", 1);
+    Ok(())
+}
+
 fn expect(what: &str, answer: &Answer, status: u16) -> Result<(), String> {
     if answer.status == status {
         Ok(())
@@ -138,6 +157,7 @@ async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
     expect("GET /api/settings", &current, 200)?;
     let fields = w.api("GET", "/api/settings/fields", A_ADMIN, None, None).await?;
     expect("GET /api/settings/fields", &fields, 200)?;
+    an_hour_passes(ctx).await?;
     let reference = w.api("GET", "/api/quickbooks/reference", A_ADMIN, None, None).await?;
     expect("GET /api/quickbooks/reference", &reference, 200)?;
     let mut doc = json!({"version": current.json["version"], "settings": current.json["settings"]});
@@ -152,6 +172,7 @@ async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
 
 async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
+    an_hour_passes(ctx).await?;
     let customers = w.api("GET", "/api/quickbooks/customers?search=A", A_ADMIN, None, None).await?;
     expect("GET /api/quickbooks/customers", &customers, 200)?;
     let link = json!({"customer_id": "1", "update_customer": false});
@@ -285,7 +306,12 @@ async fn drain_all(ctx: &Ctx<'_>) -> Result<Drained, String> {
 async fn payment_and_webhook(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     let w = ctx.world;
     w.qb.record_payment(REALM_A, invoice, None).map_err(|e| e.to_string())?;
+    // QuickBooks stumbles once when the webhook re-reads the invoice: the function hands the
+    // change to the sync queue and still answers 200 (Intuit wants an answer within 3 s).
+    an_hour_passes(ctx).await?;
+    w.qb.harness().set_fault(format!("/v3/company/{REALM_A}/query"), FaultSpec { force_500: 1, ..FaultSpec::default() });
     let deliveries = w.qb.flush_webhooks().await;
+    w.qb.harness().clear_faults();
     ctx.record.event("QuickBooks webhook", deliveries.len());
     match deliveries.iter().find(|d| d.status != Some(200)) {
         Some(d) => return Err(format!("a webhook delivery answered {:?} {:?}", d.status, d.error)),
@@ -293,7 +319,10 @@ async fn payment_and_webhook(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String>
         None => {}
     }
     // What did not fit the webhook's answer went to the queue.
-    drain_all(ctx).await?;
+    let drained = drain_all(ctx).await?;
+    if drained.messages != 1 || drained.failed != 0 {
+        return Err(format!("after the webhook the worker saw {drained:?} (expected the one job it queued, done)"));
+    }
     let status = status_of(ctx, invoice).await?;
     if status != "paid" {
         return Err(format!("after the payment and its webhook the invoice is {status}"));
@@ -310,6 +339,7 @@ async fn scheduled_sync(ctx: &Ctx<'_>) -> Result<(), String> {
     // ends in the dead-letter queue).
     w.qb.harness().set_fault(format!("/v3/company/{REALM_A}/cdc"), FaultSpec { force_500: 1, ..FaultSpec::default() });
     w.qb.harness().set_fault(format!("/v3/company/{REALM_B}/"), FaultSpec { error_rate: 1.0, ..FaultSpec::default() });
+    an_hour_passes(ctx).await?;
     let schedule = ctx.wiring.schedules.first().ok_or("the template has no schedule")?;
     let service = ctx.services.get(&schedule.function).ok_or("no service for the schedule")?;
     let answer = events::tick(schedule, service, ctx.record).await?;
@@ -365,6 +395,7 @@ async fn dead_letters(ctx: &Ctx<'_>, queue: &str) -> Result<(), String> {
 async fn deal_views(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let base = format!("/api/deals/{DEAL_A}");
+    an_hour_passes(ctx).await?;
     expect("refresh", &w.api("POST", &format!("{base}/invoices/refresh"), A_ADMIN, None, None).await?, 200)?;
     expect("activity", &w.api("GET", &format!("{base}/activity"), A_ADMIN, None, None).await?, 200)?;
     let theirs = w.api("GET", &format!("{base}/customer-invoices"), A_ADMIN, None, None).await?;

@@ -183,6 +183,33 @@ impl World {
         Ok(())
     }
 
+    /// Marks every access token in a company's secret as expired (ten seconds ago).
+    pub async fn expire_stored_tokens(&self, secret_id: &str) -> Result<(), String> {
+        let current = self
+            .secrets
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| format!("reading {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+        let mut value: Value = serde_json::from_str(current.secret_string().unwrap_or("{}")).map_err(|e| format!("{secret_id}: {e}"))?;
+        let past = json!((chrono::Utc::now() - chrono::Duration::seconds(10)).to_rfc3339());
+        if value["quickbooks"].is_object() {
+            value["quickbooks"]["access_expires_at"] = past.clone();
+        }
+        for tokens in value["pipedrive"].as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+            tokens["access_expires_at"] = past.clone();
+        }
+        self.secrets
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("writing {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
     /// A token as Pipedrive's app-extensions SDK signs it for `user` of `company`.
     pub fn token(&self, company: u64, user: u64) -> Result<String, String> {
         self.pd
