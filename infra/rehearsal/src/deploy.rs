@@ -1,5 +1,5 @@
 //! Creates the stack's resources in moto the way CloudFormation would: physical names
-//! (`<stack>-<Logical>-<SUFFIX>`), the DynamoDB table, the SQS queues (dead-letter queues first),
+//! (`<stack>-<Logical>`), the DynamoDB table, the SQS queues (dead-letter queues first),
 //! the app secret (its generated key included), the IAM roles with their inline and managed
 //! policies — and records every `Ref`/`GetAtt` value in the resolver. Then each function gets
 //! the temporary credentials of its role (`sts:AssumeRole`, as Lambda does), the rehearsal gets
@@ -141,13 +141,16 @@ fn suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_ascii_uppercase()
 }
 
-/// Gives every resource its physical ids (what CloudFormation would name it), except those the
-/// service makes up (queue URLs, secret ARNs): [`deploy`] adds them when it creates them.
+/// Gives every resource its physical ids (`<stack>-<Logical>`, as CloudFormation names them but
+/// without its random suffix), except those the service makes up (queue URLs, secret ARNs):
+/// [`deploy`] adds them when it creates them.
 pub fn name_resources(template: &Template, resolver: &mut Resolver, front_url: &str) {
     let place = resolver.place().clone();
     let (region, account, stack) = (&place.region, &place.account, &place.stack_name);
     for r in template.resources() {
-        let name = format!("{stack}-{}-{}", r.logical, suffix());
+        // CloudFormation adds a random suffix; a fresh emulator needs none, and stable names
+        // let the reviewed list of unused grants name its resources.
+        let name = format!("{stack}-{}", r.logical);
         let l = r.logical.as_str();
         match r.kind.as_str() {
             "AWS::DynamoDB::Table" => {

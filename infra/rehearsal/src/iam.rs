@@ -125,6 +125,8 @@ pub struct Reviewed {
     pub role: String,
     pub policy: String,
     pub action: String,
+    /// The resource pattern as the grant resolves in the rehearsal (`<stack>-<Logical>` names).
+    pub resource: String,
     pub reason: String,
 }
 
@@ -133,6 +135,7 @@ impl Reviewed {
         (self.role == "*" || self.role == grant.role)
             && self.policy == grant.policy
             && self.action == grant.action
+            && self.resource == grant.resource
     }
 }
 
@@ -294,8 +297,8 @@ mod tests {
         assert_eq!(a.used["FRole"]["dynamodb:GetItem"], 1);
 
         let reviewed = vec![
-            Reviewed { role: "FRole".into(), policy: "FRolePolicy0".into(), action: "dynamodb:PutItem".into(), reason: "written only on a path we cannot reach".into() },
-            Reviewed { role: "*".into(), policy: "Basic".into(), action: "logs:PutLogEvents".into(), reason: "Lambda writes the logs".into() },
+            Reviewed { role: "FRole".into(), policy: "FRolePolicy0".into(), action: "dynamodb:PutItem".into(), resource: "arn:t".into(), reason: "written only on a path we cannot reach".into() },
+            Reviewed { role: "*".into(), policy: "Basic".into(), action: "logs:PutLogEvents".into(), resource: "*".into(), reason: "Lambda writes the logs".into() },
         ];
         let a = account(&w, &managed(), &decisions, &reviewed);
         assert!(a.failures.is_empty(), "{:?}", a.failures);
