@@ -27,10 +27,10 @@ use shared::store::dynamo::{DynamoStore, create_table};
 use shared::tokens::secrets_manager::SecretsManagerStore;
 
 use crate::report::Table;
-use emulation::moto::Moto;
-use emulation::runtime_api::{Answer, RuntimeApi};
 use crate::stats::{Summary, fmt_opt, fmt_ratio, median, ratio};
 use crate::world;
+use emulation::moto::Moto;
+use emulation::runtime_api::{Answer, RuntimeApi};
 
 /// The baseline binary.
 pub const HELLO: &str = "bench-hello";

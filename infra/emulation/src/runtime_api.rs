@@ -103,7 +103,10 @@ pub fn invocation_headers(
     vec![
         ("lambda-runtime-aws-request-id", request_id.to_string()),
         ("lambda-runtime-deadline-ms", deadline_epoch_ms.to_string()),
-        ("lambda-runtime-invoked-function-arn", function_arn.to_string()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            function_arn.to_string(),
+        ),
         (
             "lambda-runtime-trace-id",
             format!(
@@ -199,7 +202,9 @@ impl RuntimeApi {
             Ok(Err(_)) => Err("the invocation was dropped".into()),
             Err(_) => {
                 lock(&self.shared.answers).remove(&request_id);
-                Err(format!("no answer within {timeout:?} (the function's timeout)"))
+                Err(format!(
+                    "no answer within {timeout:?} (the function's timeout)"
+                ))
             }
         }
     }

@@ -210,11 +210,10 @@ impl Resolver {
 
     /// Whether the named condition holds.
     pub fn condition(&self, name: &str) -> Result<bool, CfnError> {
-        let expr = self
-            .conditions
-            .get(name)
-            .cloned()
-            .ok_or_else(|| CfnError::Unresolved("Fn::If".into(), format!("condition {name}")))?;
+        let expr =
+            self.conditions.get(name).cloned().ok_or_else(|| {
+                CfnError::Unresolved("Fn::If".into(), format!("condition {name}"))
+            })?;
         self.truth(&expr)
     }
 
@@ -239,7 +238,9 @@ impl Resolver {
                 Ok(self.resolve_in(a, function)? == self.resolve_in(b, function)?)
             }
             "Fn::Not" => Ok(!self.truth(list()?.first().unwrap_or(&Value::Null))?),
-            "Fn::And" => list()?.iter().try_fold(true, |acc, c| Ok(acc && self.truth(c)?)),
+            "Fn::And" => list()?
+                .iter()
+                .try_fold(true, |acc, c| Ok(acc && self.truth(c)?)),
             "Fn::Or" => list()?
                 .iter()
                 .try_fold(false, |acc, c| Ok(acc || self.truth(c)?)),
@@ -259,7 +260,10 @@ impl Resolver {
             Value::String(s) => Ok(s),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            other => Err(CfnError::Malformed("string value".into(), other.to_string())),
+            other => Err(CfnError::Malformed(
+                "string value".into(),
+                other.to_string(),
+            )),
         }
     }
 
@@ -335,7 +339,11 @@ impl Resolver {
                     .as_array()
                     .ok_or_else(malformed)?
                     .iter()
-                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
                     .collect();
                 Ok(Value::String(
                     strings.join(separator.as_str().ok_or_else(malformed)?),
@@ -501,7 +509,9 @@ mod tests {
     #[test]
     fn what_cannot_be_resolved_is_named() {
         let r = resolver(&[]);
-        let err = r.resolve(&json!({"TABLE_NAME": {"Ref": "Table"}})).unwrap_err();
+        let err = r
+            .resolve(&json!({"TABLE_NAME": {"Ref": "Table"}}))
+            .unwrap_err();
         assert_eq!(
             err,
             CfnError::Unresolved("TABLE_NAME".into(), "Table".into())

@@ -155,7 +155,11 @@ pub fn name_resources(template: &Template, resolver: &mut Resolver, front_url: &
         match r.kind.as_str() {
             "AWS::DynamoDB::Table" => {
                 resolver.set_ref(l, &name);
-                resolver.set_attr(l, "Arn", format!("arn:aws:dynamodb:{region}:{account}:table/{name}"));
+                resolver.set_attr(
+                    l,
+                    "Arn",
+                    format!("arn:aws:dynamodb:{region}:{account}:table/{name}"),
+                );
             }
             "AWS::SQS::Queue" => {
                 resolver.set_attr(l, "QueueName", &name);
@@ -163,7 +167,11 @@ pub fn name_resources(template: &Template, resolver: &mut Resolver, front_url: &
             }
             "AWS::Lambda::Function" => {
                 resolver.set_ref(l, &name);
-                resolver.set_attr(l, "Arn", format!("arn:aws:lambda:{region}:{account}:function:{name}"));
+                resolver.set_attr(
+                    l,
+                    "Arn",
+                    format!("arn:aws:lambda:{region}:{account}:function:{name}"),
+                );
             }
             "AWS::IAM::Role" => {
                 resolver.set_ref(l, &name);
@@ -265,7 +273,10 @@ pub fn generate_secret(spec: &Value) -> Result<String, String> {
         password.push_str(&uuid::Uuid::new_v4().simple().to_string());
     }
     password.truncate(length);
-    match (spec["SecretStringTemplate"].as_str(), spec["GenerateStringKey"].as_str()) {
+    match (
+        spec["SecretStringTemplate"].as_str(),
+        spec["GenerateStringKey"].as_str(),
+    ) {
         (Some(template), Some(key)) => {
             let mut value: Value = serde_json::from_str(template)
                 .map_err(|e| format!("SecretStringTemplate is not JSON: {e}"))?;
@@ -423,7 +434,9 @@ pub fn for_moto(document: &Value) -> Result<String, String> {
     }
     let text = document.to_string();
     if text.contains("${") {
-        return Err(format!("a policy without Version uses a policy variable: {text}"));
+        return Err(format!(
+            "a policy without Version uses a policy variable: {text}"
+        ));
     }
     let mut versioned = document.clone();
     versioned["Version"] = json!("2012-10-17");
@@ -435,7 +448,11 @@ async fn managed_document(setup: &Setup, arn: &str) -> Result<Value, DeployError
     let policy = setup
         .query(
             "iam",
-            &[("Action", "GetPolicy"), ("Version", "2010-05-08"), ("PolicyArn", arn)],
+            &[
+                ("Action", "GetPolicy"),
+                ("Version", "2010-05-08"),
+                ("PolicyArn", arn),
+            ],
         )
         .await?;
     let version = xml_text(&policy, "DefaultVersionId").ok_or_else(|| failed(arn, &policy))?;
@@ -471,7 +488,11 @@ async fn create_admin(setup: &Setup) -> Result<Credentials, DeployError> {
     setup
         .query(
             "iam",
-            &[("Action", "CreateUser"), ("Version", "2010-05-08"), ("UserName", ADMIN)],
+            &[
+                ("Action", "CreateUser"),
+                ("Version", "2010-05-08"),
+                ("UserName", ADMIN),
+            ],
         )
         .await?;
     setup
@@ -489,7 +510,11 @@ async fn create_admin(setup: &Setup) -> Result<Credentials, DeployError> {
     let xml = setup
         .query(
             "iam",
-            &[("Action", "CreateAccessKey"), ("Version", "2010-05-08"), ("UserName", ADMIN)],
+            &[
+                ("Action", "CreateAccessKey"),
+                ("Version", "2010-05-08"),
+                ("UserName", ADMIN),
+            ],
         )
         .await?;
     credentials_in(&xml, "CreateAccessKey")
@@ -512,7 +537,10 @@ mod tests {
         let key = value["key"].as_str().unwrap();
         assert_eq!(key.len(), 64);
         assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert!(generate_secret(&json!({"SecretStringTemplate": "nope", "GenerateStringKey": "k"})).is_err());
+        assert!(
+            generate_secret(&json!({"SecretStringTemplate": "nope", "GenerateStringKey": "k"}))
+                .is_err()
+        );
     }
 
     #[test]
@@ -528,9 +556,13 @@ mod tests {
 
     #[test]
     fn xml_values_are_read_and_decoded() {
-        let xml = "<R><AccessKeyId>ASIA1</AccessKeyId><Document>%7B%22a%22%3A1%7D &amp; x</Document></R>";
+        let xml =
+            "<R><AccessKeyId>ASIA1</AccessKeyId><Document>%7B%22a%22%3A1%7D &amp; x</Document></R>";
         assert_eq!(xml_text(xml, "AccessKeyId").as_deref(), Some("ASIA1"));
-        assert_eq!(xml_text(xml, "Document").as_deref(), Some("%7B%22a%22%3A1%7D & x"));
+        assert_eq!(
+            xml_text(xml, "Document").as_deref(),
+            Some("%7B%22a%22%3A1%7D & x")
+        );
         assert_eq!(xml_text(xml, "Missing"), None);
     }
 }

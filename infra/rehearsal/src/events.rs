@@ -23,7 +23,11 @@ use crate::record::Record;
 use crate::wiring::{Queue, QueueMapping, Schedule};
 
 /// An SQS client signed with `credentials`.
-pub fn sqs_client(endpoint: &str, region: &str, credentials: &crate::deploy::Credentials) -> aws_sdk_sqs::Client {
+pub fn sqs_client(
+    endpoint: &str,
+    region: &str,
+    credentials: &crate::deploy::Credentials,
+) -> aws_sdk_sqs::Client {
     let settings = shared::outbound::AwsSettings {
         region: region.to_string(),
         endpoint_url: Some(endpoint.to_string()),
@@ -35,16 +39,27 @@ pub fn sqs_client(endpoint: &str, region: &str, credentials: &crate::deploy::Cre
             "rehearsal",
         ),
     };
-    aws_sdk_sqs::Client::new(&settings.sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices))
+    aws_sdk_sqs::Client::new(
+        &settings.sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices),
+    )
 }
 
 /// Delivers a schedule's event; answers the function's answer.
-pub async fn tick(schedule: &Schedule, service: &FunctionService, record: &Record) -> Result<Value, String> {
+pub async fn tick(
+    schedule: &Schedule,
+    service: &FunctionService,
+    record: &Record,
+) -> Result<Value, String> {
     record.event(&format!("schedule {}", schedule.logical), 1);
     record.invocation(&schedule.function);
     match service.invoke(schedule.input.as_bytes()).await {
-        Ok(Answer::Response(body)) => serde_json::from_slice(&body).map_err(|e| format!("{}: answer not JSON: {e}", schedule.function)),
-        Ok(Answer::Error(body)) => Err(format!("{}: function error {}", schedule.function, String::from_utf8_lossy(&body))),
+        Ok(Answer::Response(body)) => serde_json::from_slice(&body)
+            .map_err(|e| format!("{}: answer not JSON: {e}", schedule.function)),
+        Ok(Answer::Error(body)) => Err(format!(
+            "{}: function error {}",
+            schedule.function,
+            String::from_utf8_lossy(&body)
+        )),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -80,14 +95,23 @@ impl Poller<'_> {
             .attribute_names(QueueAttributeName::All)
             .send()
             .await
-            .map_err(|e| format!("{}: GetQueueAttributes: {}", self.mapping.function, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "{}: GetQueueAttributes: {}",
+                    self.mapping.function,
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
         let visibility: u64 = attributes
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
             .and_then(|v| v.parse().ok())
             .ok_or("the queue has no VisibilityTimeout")?;
         if visibility != self.queue.visibility_timeout {
-            return Err(format!("queue visibility timeout {visibility} s, the template says {}", self.queue.visibility_timeout));
+            return Err(format!(
+                "queue visibility timeout {visibility} s, the template says {}",
+                self.queue.visibility_timeout
+            ));
         }
         if visibility < function_timeout_s {
             return Err(format!(
@@ -100,7 +124,11 @@ impl Poller<'_> {
 
     /// Receives and delivers batches until the queue has nothing visible; failed messages are
     /// made visible again for the next drain.
-    pub async fn drain(&self, service: &FunctionService, record: &Record) -> Result<Drained, String> {
+    pub async fn drain(
+        &self,
+        service: &FunctionService,
+        record: &Record,
+    ) -> Result<Drained, String> {
         let mut drained = Drained::default();
         let mut failed_handles = Vec::new();
         loop {
@@ -113,7 +141,13 @@ impl Poller<'_> {
                 .message_attribute_names("All")
                 .send()
                 .await
-                .map_err(|e| format!("{}: ReceiveMessage: {}", self.mapping.function, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "{}: ReceiveMessage: {}",
+                        self.mapping.function,
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                })?;
             let messages = received.messages().to_vec();
             if messages.is_empty() {
                 break;
@@ -127,8 +161,15 @@ impl Poller<'_> {
             let failed_ids = match service.invoke(event.to_string().as_bytes()).await {
                 Ok(Answer::Response(body)) => self.failures_in(&body, &messages)?,
                 Ok(Answer::Error(body)) => {
-                    record.failure(format!("{}: SQS batch answered with a function error {}", self.mapping.function, String::from_utf8_lossy(&body)));
-                    messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect()
+                    record.failure(format!(
+                        "{}: SQS batch answered with a function error {}",
+                        self.mapping.function,
+                        String::from_utf8_lossy(&body)
+                    ));
+                    messages
+                        .iter()
+                        .filter_map(|m| m.message_id().map(str::to_string))
+                        .collect()
                 }
                 Err(e) => return Err(e.to_string()),
             };
@@ -145,7 +186,13 @@ impl Poller<'_> {
                         .receipt_handle(handle)
                         .send()
                         .await
-                        .map_err(|e| format!("{}: DeleteMessage: {}", self.mapping.function, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                        .map_err(|e| {
+                            format!(
+                                "{}: DeleteMessage: {}",
+                                self.mapping.function,
+                                aws_sdk_sqs::error::DisplayErrorContext(e)
+                            )
+                        })?;
                 }
             }
         }
@@ -157,14 +204,24 @@ impl Poller<'_> {
                 .visibility_timeout(0)
                 .send()
                 .await
-                .map_err(|e| format!("making a failed message visible: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "making a failed message visible: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                })?;
         }
         Ok(drained)
     }
 
     /// The ids to leave on the queue, from a successful answer.
-    fn failures_in(&self, body: &[u8], messages: &[aws_sdk_sqs::types::Message]) -> Result<Vec<String>, String> {
-        let answer: Value = serde_json::from_slice(body).map_err(|e| format!("{}: answer not JSON: {e}", self.mapping.function))?;
+    fn failures_in(
+        &self,
+        body: &[u8],
+        messages: &[aws_sdk_sqs::types::Message],
+    ) -> Result<Vec<String>, String> {
+        let answer: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("{}: answer not JSON: {e}", self.mapping.function))?;
         if !self.mapping.report_batch_item_failures {
             // Lambda ignores the list: the batch succeeded.
             return Ok(Vec::new());
@@ -174,7 +231,10 @@ impl Poller<'_> {
             let id = failure["itemIdentifier"].as_str().unwrap_or_default();
             if !messages.iter().any(|m| m.message_id() == Some(id)) {
                 // Lambda treats an unknown or empty identifier as a failure of the whole batch.
-                return Ok(messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect());
+                return Ok(messages
+                    .iter()
+                    .filter_map(|m| m.message_id().map(str::to_string))
+                    .collect());
             }
             ids.push(id.to_string());
         }
@@ -188,7 +248,11 @@ impl Poller<'_> {
             .map(|m| {
                 let attributes: serde_json::Map<String, Value> = m
                     .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 json!({
                     "messageId": m.message_id(),

@@ -87,7 +87,9 @@ pub fn invoke_allowed(permissions: &[Permission], function: &str, source_arn: &s
     permissions.iter().any(|p| {
         p.function == function
             && p.principal == "apigateway.amazonaws.com"
-            && p.source_arn.as_deref().is_none_or(|pattern| glob(pattern, source_arn))
+            && p.source_arn
+                .as_deref()
+                .is_none_or(|pattern| glob(pattern, source_arn))
     })
 }
 
@@ -194,7 +196,12 @@ pub fn response(answer: &[u8]) -> Result<Response, String> {
     let value: Value = serde_json::from_slice(answer).map_err(|e| format!("not JSON: {e}"))?;
     let Some(status) = value.get("statusCode").and_then(Value::as_u64) else {
         // API Gateway's inference: any other JSON is a 200 with that JSON as the body.
-        return Ok((StatusCode::OK, [("content-type", "application/json")], value.to_string()).into_response());
+        return Ok((
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            value.to_string(),
+        )
+            .into_response());
     };
     let mut headers = HeaderMap::new();
     for (name, v) in value["headers"].as_object().into_iter().flatten() {
@@ -204,7 +211,8 @@ pub fn response(answer: &[u8]) -> Result<Response, String> {
         headers.insert(name, HeaderValue::from_str(v).map_err(|e| e.to_string())?);
     }
     for cookie in value["cookies"].as_array().into_iter().flatten() {
-        let cookie = HeaderValue::from_str(cookie.as_str().unwrap_or("")).map_err(|e| e.to_string())?;
+        let cookie =
+            HeaderValue::from_str(cookie.as_str().unwrap_or("")).map_err(|e| e.to_string())?;
         headers.append("set-cookie", cookie);
     }
     let body = value["body"].as_str().unwrap_or("");
@@ -215,7 +223,8 @@ pub fn response(answer: &[u8]) -> Result<Response, String> {
     } else {
         body.as_bytes().to_vec()
     };
-    let status = StatusCode::from_u16(u16::try_from(status).unwrap_or(500)).map_err(|e| e.to_string())?;
+    let status =
+        StatusCode::from_u16(u16::try_from(status).unwrap_or(500)).map_err(|e| e.to_string())?;
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -223,7 +232,12 @@ pub fn response(answer: &[u8]) -> Result<Response, String> {
 }
 
 fn gateway_answer(status: StatusCode, message: &str) -> Response {
-    (status, [("content-type", "application/json")], json!({"message": message}).to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        json!({"message": message}).to_string(),
+    )
+        .into_response()
 }
 
 /// The front's one handler.
@@ -253,14 +267,29 @@ pub async fn handle(State(front): State<Arc<Front>>, request: Request) -> Respon
         return gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     }
     let Some(service) = front.services.get(&route.function) else {
-        front.record.failure(format!("{}: function {} is not running", route.key(), route.function));
+        front.record.failure(format!(
+            "{}: function {} is not running",
+            route.key(),
+            route.function
+        ));
         return gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
-    let event = event(route, &params, &parts, &body, &front.wiring.api_id, &front.account);
+    let event = event(
+        route,
+        &params,
+        &parts,
+        &body,
+        &front.wiring.api_id,
+        &front.account,
+    );
     front.record.invocation(&route.function);
     match service.invoke(event.to_string().as_bytes()).await {
         Ok(Answer::Response(bytes)) => response(&bytes).unwrap_or_else(|why| {
-            front.record.failure(format!("{} ({}): malformed answer: {why}", route.key(), route.function));
+            front.record.failure(format!(
+                "{} ({}): malformed answer: {why}",
+                route.key(),
+                route.function
+            ));
             gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }),
         Ok(Answer::Error(bytes)) => {
@@ -304,8 +333,14 @@ mod tests {
         assert_eq!(r.path, "/api/deals/{deal_id}/invoices/{invoice_id}/pdf");
         assert_eq!(p["deal_id"], "7");
         assert_eq!(p["invoice_id"], "12");
-        assert_eq!(find_route(&routes, "GET", "/api/settings").unwrap().0.path, "/api/settings");
-        assert_eq!(find_route(&routes, "GET", "/api/other").unwrap().1["name"], "other");
+        assert_eq!(
+            find_route(&routes, "GET", "/api/settings").unwrap().0.path,
+            "/api/settings"
+        );
+        assert_eq!(
+            find_route(&routes, "GET", "/api/other").unwrap().1["name"],
+            "other"
+        );
         assert!(find_route(&routes, "POST", "/api/settings").is_none());
         assert!(find_route(&routes, "GET", "/api/deals/7/invoices//pdf").is_none());
         let (_, p) = find_route(&routes, "DELETE", "/static/a/b.css").unwrap();
@@ -319,9 +354,21 @@ mod tests {
             principal: "apigateway.amazonaws.com".into(),
             source_arn: Some("arn:aws:execute-api:us-east-1:1:abc/*/GET/api/deals/*/pdf".into()),
         }];
-        assert!(invoke_allowed(&permissions, "F", "arn:aws:execute-api:us-east-1:1:abc/$default/GET/api/deals/7/pdf"));
-        assert!(!invoke_allowed(&permissions, "F", "arn:aws:execute-api:us-east-1:1:abc/$default/POST/api/deals/7/pdf"));
-        assert!(!invoke_allowed(&permissions, "G", "arn:aws:execute-api:us-east-1:1:abc/$default/GET/api/deals/7/pdf"));
+        assert!(invoke_allowed(
+            &permissions,
+            "F",
+            "arn:aws:execute-api:us-east-1:1:abc/$default/GET/api/deals/7/pdf"
+        ));
+        assert!(!invoke_allowed(
+            &permissions,
+            "F",
+            "arn:aws:execute-api:us-east-1:1:abc/$default/POST/api/deals/7/pdf"
+        ));
+        assert!(!invoke_allowed(
+            &permissions,
+            "G",
+            "arn:aws:execute-api:us-east-1:1:abc/$default/GET/api/deals/7/pdf"
+        ));
         assert!(glob("a?c*", "abcdef"));
         assert!(!glob("a?c", "ac"));
     }
@@ -336,7 +383,14 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, _) = request.into_parts();
-        let e = event(&route("POST", "/api/x"), &BTreeMap::new(), &parts, &[0xff, 0x00], "abc", "1");
+        let e = event(
+            &route("POST", "/api/x"),
+            &BTreeMap::new(),
+            &parts,
+            &[0xff, 0x00],
+            "abc",
+            "1",
+        );
         assert_eq!(e["isBase64Encoded"], true);
         assert_eq!(e["body"], "/wA=");
         assert_eq!(e["queryStringParameters"]["a"], "1,2");

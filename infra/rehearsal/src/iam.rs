@@ -32,7 +32,11 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Decision>, String> {
 
 /// The role (logical id) whose session made a decision: `…:assumed-role/<role name>/<session>`.
 pub fn role_of<'a>(wiring: &'a Wiring, principal: &str) -> Option<&'a Role> {
-    let name = principal.split(":assumed-role/").nth(1)?.split('/').next()?;
+    let name = principal
+        .split(":assumed-role/")
+        .nth(1)?
+        .split('/')
+        .next()?;
     wiring.roles.iter().find(|r| r.name == name)
 }
 
@@ -77,7 +81,11 @@ pub struct Grant {
 fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -114,7 +122,10 @@ pub fn grants(role: &Role, managed: &BTreeMap<String, Value>) -> Vec<Grant> {
 /// Whether a decision was allowed by this grant (IAM matches actions case-insensitively).
 pub fn covers(grant: &Grant, decision: &Decision) -> bool {
     decision.allowed
-        && glob(&grant.action.to_ascii_lowercase(), &decision.action.to_ascii_lowercase())
+        && glob(
+            &grant.action.to_ascii_lowercase(),
+            &decision.action.to_ascii_lowercase(),
+        )
         && glob(&grant.resource, &decision.resource)
 }
 
@@ -144,7 +155,12 @@ pub fn read_reviewed(path: &Path) -> Result<Vec<Reviewed>, String> {
     let reviewed: Vec<Reviewed> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(r) = reviewed.iter().find(|r| r.reason.trim().len() < 10) {
-        return Err(format!("{}: {} {} needs a reason", path.display(), r.policy, r.action));
+        return Err(format!(
+            "{}: {} {} needs a reason",
+            path.display(),
+            r.policy,
+            r.action
+        ));
     }
     Ok(reviewed)
 }
@@ -172,7 +188,10 @@ pub fn account(
     for role in &wiring.roles {
         let mine: Vec<&Decision> = decisions
             .iter()
-            .filter(|d| d.allowed && role_of(wiring, &d.principal).is_some_and(|r| r.logical == role.logical))
+            .filter(|d| {
+                d.allowed
+                    && role_of(wiring, &d.principal).is_some_and(|r| r.logical == role.logical)
+            })
             .collect();
         let used = accounting.used.entry(role.logical.clone()).or_default();
         for d in &mine {
@@ -277,8 +296,17 @@ mod tests {
     #[test]
     fn denials_name_the_role_action_and_resource() {
         let w = wiring();
-        let d = denials(&w, &[decision("dynamodb:DeleteItem", "arn:t", false), decision("dynamodb:GetItem", "arn:t", true)]);
-        assert_eq!(d, vec!["AccessDenied: FRole may not dynamodb:DeleteItem on arn:t".to_string()]);
+        let d = denials(
+            &w,
+            &[
+                decision("dynamodb:DeleteItem", "arn:t", false),
+                decision("dynamodb:GetItem", "arn:t", true),
+            ],
+        );
+        assert_eq!(
+            d,
+            vec!["AccessDenied: FRole may not dynamodb:DeleteItem on arn:t".to_string()]
+        );
     }
 
     #[test]
@@ -292,13 +320,29 @@ mod tests {
         ];
         let a = account(&w, &managed(), &decisions, &[]);
         assert_eq!(a.failures.len(), 2, "{:?}", a.failures);
-        assert!(a.failures.iter().any(|f| f.contains("dynamodb:PutItem on arn:t")));
+        assert!(
+            a.failures
+                .iter()
+                .any(|f| f.contains("dynamodb:PutItem on arn:t"))
+        );
         assert!(a.failures.iter().any(|f| f.contains("logs:PutLogEvents")));
         assert_eq!(a.used["FRole"]["dynamodb:GetItem"], 1);
 
         let reviewed = vec![
-            Reviewed { role: "FRole".into(), policy: "FRolePolicy0".into(), action: "dynamodb:PutItem".into(), resource: "arn:t".into(), reason: "written only on a path we cannot reach".into() },
-            Reviewed { role: "*".into(), policy: "Basic".into(), action: "logs:PutLogEvents".into(), resource: "*".into(), reason: "Lambda writes the logs".into() },
+            Reviewed {
+                role: "FRole".into(),
+                policy: "FRolePolicy0".into(),
+                action: "dynamodb:PutItem".into(),
+                resource: "arn:t".into(),
+                reason: "written only on a path we cannot reach".into(),
+            },
+            Reviewed {
+                role: "*".into(),
+                policy: "Basic".into(),
+                action: "logs:PutLogEvents".into(),
+                resource: "*".into(),
+                reason: "Lambda writes the logs".into(),
+            },
         ];
         let a = account(&w, &managed(), &decisions, &reviewed);
         assert!(a.failures.is_empty(), "{:?}", a.failures);
@@ -309,6 +353,10 @@ mod tests {
         used.push(decision("dynamodb:PutItem", "arn:t", true));
         let a = account(&w, &managed(), &used, &reviewed);
         assert_eq!(a.failures.len(), 1, "{:?}", a.failures);
-        assert!(a.failures.iter().any(|f| f.contains("but the rehearsal used it")));
+        assert!(
+            a.failures
+                .iter()
+                .any(|f| f.contains("but the rehearsal used it"))
+        );
     }
 }

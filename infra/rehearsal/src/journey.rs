@@ -53,9 +53,11 @@ async fn an_hour_passes(ctx: &Ctx<'_>) -> Result<(), String> {
         w.pd.expire_access_tokens(company, user);
     }
     for company in [COMPANY_A, COMPANY_B] {
-        w.expire_stored_tokens(&format!("{}/company/{company}", ctx.secret_prefix)).await?;
+        w.expire_stored_tokens(&format!("{}/company/{company}", ctx.secret_prefix))
+            .await?;
     }
-    ctx.record.event("an hour passed (access tokens expired)", 1);
+    ctx.record
+        .event("an hour passed (access tokens expired)", 1);
     Ok(())
 }
 
@@ -63,7 +65,11 @@ fn expect(what: &str, answer: &Answer, status: u16) -> Result<(), String> {
     if answer.status == status {
         Ok(())
     } else {
-        Err(format!("{what}: expected {status}, got {} {}", answer.status, answer.text()))
+        Err(format!(
+            "{what}: expected {status}, got {} {}",
+            answer.status,
+            answer.text()
+        ))
     }
 }
 
@@ -83,13 +89,25 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
     connect(ctx).await.map_err(step("connect"))?;
     settings(ctx).await.map_err(step("settings"))?;
     draft(ctx).await.map_err(step("draft"))?;
-    let invoice = create_twice(ctx).await.map_err(step("create + double submit"))?;
-    follow(ctx, &invoice).await.map_err(step("list, send, PDF, open"))?;
-    payment_and_webhook(ctx, &invoice).await.map_err(step("payment → webhook"))?;
-    scheduled_sync(ctx).await.map_err(step("scheduled sync → SQS worker"))?;
-    deal_views(ctx).await.map_err(step("refresh, activity, customer invoices, links"))?;
+    let invoice = create_twice(ctx)
+        .await
+        .map_err(step("create + double submit"))?;
+    follow(ctx, &invoice)
+        .await
+        .map_err(step("list, send, PDF, open"))?;
+    payment_and_webhook(ctx, &invoice)
+        .await
+        .map_err(step("payment → webhook"))?;
+    scheduled_sync(ctx)
+        .await
+        .map_err(step("scheduled sync → SQS worker"))?;
+    deal_views(ctx)
+        .await
+        .map_err(step("refresh, activity, customer invoices, links"))?;
     void_and_delete(ctx).await.map_err(step("void, delete"))?;
-    leave(ctx).await.map_err(step("unlink, disconnect, uninstall"))?;
+    leave(ctx)
+        .await
+        .map_err(step("unlink, disconnect, uninstall"))?;
     Ok(())
 }
 
@@ -99,7 +117,10 @@ async fn install_user(ctx: &Ctx<'_>, company: u64, user: u64) -> Result<(), Stri
         "{}/oauth/authorize?client_id={}&redirect_uri={}&auto=1&company_id={company}&user_id={user}",
         w.pd_url,
         w.keys.pipedrive_client_id,
-        url::form_urlencoded::byte_serialize(format!("{}/oauth/pipedrive/callback", w.front).as_bytes()).collect::<String>()
+        url::form_urlencoded::byte_serialize(
+            format!("{}/oauth/pipedrive/callback", w.front).as_bytes()
+        )
+        .collect::<String>()
     );
     let consent = w.request("GET", &authorize, None, None, None).await?;
     let callback = location(&consent)?;
@@ -118,23 +139,41 @@ async fn pages(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let token = w.token(COMPANY_A, USER_A_ADMIN)?;
     for page in ["panel", "modal", "settings", "invoices"] {
-        let query = format!("resource=deal&view=details&selectedIds={DEAL_A}&companyId={COMPANY_A}&userId={USER_A_ADMIN}&token={token}");
-        let answer = w.request("GET", &format!("/ui/{page}?{query}"), None, None, None).await?;
+        let query = format!(
+            "resource=deal&view=details&selectedIds={DEAL_A}&companyId={COMPANY_A}&userId={USER_A_ADMIN}&token={token}"
+        );
+        let answer = w
+            .request("GET", &format!("/ui/{page}?{query}"), None, None, None)
+            .await?;
         expect(&format!("/ui/{page}"), &answer, 200)?;
         if !answer.header("content-type").starts_with("text/html") {
             return Err(format!("/ui/{page} is {}", answer.header("content-type")));
         }
     }
-    let css = w.request("GET", "/ui/assets/app.css", None, None, None).await?;
+    let css = w
+        .request("GET", "/ui/assets/app.css", None, None, None)
+        .await?;
     expect("/ui/assets/app.css", &css, 200)
 }
 
 async fn connect_company(ctx: &Ctx<'_>, who: (u64, u64), realm: &str) -> Result<(), String> {
     let w = ctx.world;
-    let answer = w.api("POST", "/api/quickbooks/connect", who, None, None).await?;
+    let answer = w
+        .api("POST", "/api/quickbooks/connect", who, None, None)
+        .await?;
     expect("POST /api/quickbooks/connect", &answer, 200)?;
-    let authorize = answer.json["authorize_url"].as_str().ok_or("no authorize_url")?;
-    let consent = w.request("GET", &format!("{authorize}&realm_id={realm}"), None, None, None).await?;
+    let authorize = answer.json["authorize_url"]
+        .as_str()
+        .ok_or("no authorize_url")?;
+    let consent = w
+        .request(
+            "GET",
+            &format!("{authorize}&realm_id={realm}"),
+            None,
+            None,
+            None,
+        )
+        .await?;
     let callback = location(&consent)?;
     let page = w.request("GET", &callback, None, None, None).await?;
     expect("QuickBooks callback", &page, 200)?;
@@ -155,14 +194,20 @@ async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let current = w.api("GET", "/api/settings", A_MEMBER, None, None).await?;
     expect("GET /api/settings", &current, 200)?;
-    let fields = w.api("GET", "/api/settings/fields", A_ADMIN, None, None).await?;
+    let fields = w
+        .api("GET", "/api/settings/fields", A_ADMIN, None, None)
+        .await?;
     expect("GET /api/settings/fields", &fields, 200)?;
     an_hour_passes(ctx).await?;
-    let reference = w.api("GET", "/api/quickbooks/reference", A_ADMIN, None, None).await?;
+    let reference = w
+        .api("GET", "/api/quickbooks/reference", A_ADMIN, None, None)
+        .await?;
     expect("GET /api/quickbooks/reference", &reference, 200)?;
     let mut doc = json!({"version": current.json["version"], "settings": current.json["settings"]});
     doc["settings"]["due_date"] = json!({"kind": "days_after_issue", "days": 14});
-    let saved = w.api("PUT", "/api/settings", A_ADMIN, Some(&doc), None).await?;
+    let saved = w
+        .api("PUT", "/api/settings", A_ADMIN, Some(&doc), None)
+        .await?;
     expect("PUT /api/settings", &saved, 200)?;
     if saved.json["settings"]["due_date"]["days"] != 14 {
         return Err(format!("the saved settings are {}", saved.json));
@@ -173,36 +218,92 @@ async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
 async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     an_hour_passes(ctx).await?;
-    let customers = w.api("GET", "/api/quickbooks/customers?search=A", A_ADMIN, None, None).await?;
+    let customers = w
+        .api(
+            "GET",
+            "/api/quickbooks/customers?search=A",
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("GET /api/quickbooks/customers", &customers, 200)?;
     let link = json!({"customer_id": "1", "update_customer": false});
-    let linked = w.api("PUT", &format!("/api/deals/{DEAL_A}/customer-link"), A_ADMIN, Some(&link), None).await?;
+    let linked = w
+        .api(
+            "PUT",
+            &format!("/api/deals/{DEAL_A}/customer-link"),
+            A_ADMIN,
+            Some(&link),
+            None,
+        )
+        .await?;
     expect("PUT customer-link", &linked, 200)?;
-    let draft = w.api("GET", &format!("/api/deals/{DEAL_A}/draft"), A_ADMIN, None, None).await?;
+    let draft = w
+        .api(
+            "GET",
+            &format!("/api/deals/{DEAL_A}/draft"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("GET draft", &draft, 200)?;
     // Link each of the deal's products to a QuickBooks service item.
-    let items = w.api("GET", "/api/quickbooks/items?search=S", A_ADMIN, None, None).await?;
+    let items = w
+        .api("GET", "/api/quickbooks/items?search=S", A_ADMIN, None, None)
+        .await?;
     expect("GET /api/quickbooks/items", &items, 200)?;
-    let item = items.json["items"][0]["id"].as_str().ok_or_else(|| format!("no item starts with S: {}", items.json))?;
+    let item = items.json["items"][0]["id"]
+        .as_str()
+        .ok_or_else(|| format!("no item starts with S: {}", items.json))?;
     for line in draft.json["form"]["lines"].as_array().into_iter().flatten() {
-        let Some(product) = line["product_id"].as_u64() else { continue };
+        let Some(product) = line["product_id"].as_u64() else {
+            continue;
+        };
         let linked = w
-            .api("PUT", &format!("/api/products/{product}/item-link"), A_ADMIN, Some(&json!({"item_id": item})), None)
+            .api(
+                "PUT",
+                &format!("/api/products/{product}/item-link"),
+                A_ADMIN,
+                Some(&json!({"item_id": item})),
+                None,
+            )
             .await?;
         expect("PUT item-link", &linked, 200)?;
     }
     // Company B creates its customer from its deal (once, whatever the retries).
     let body = json!({"deal_id": DEAL_B, "display_name": "Rehearsal Freight Ltd", "email": "ap@rehearsal-freight.example"});
-    let created = w.api("POST", "/api/quickbooks/customers", B_ADMIN, Some(&body), Some("rehearsal-customer-b")).await?;
+    let created = w
+        .api(
+            "POST",
+            "/api/quickbooks/customers",
+            B_ADMIN,
+            Some(&body),
+            Some("rehearsal-customer-b"),
+        )
+        .await?;
     expect("POST /api/quickbooks/customers", &created, 201)
 }
 
 /// The create form of deal A, ready to post.
 async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
-    let draft = ctx.world.api("GET", &format!("/api/deals/{DEAL_A}/draft"), A_ADMIN, None, None).await?;
+    let draft = ctx
+        .world
+        .api(
+            "GET",
+            &format!("/api/deals/{DEAL_A}/draft"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("GET draft", &draft, 200)?;
     if draft.json["problems"] != json!([]) {
-        return Err(format!("the draft has problems: {}", draft.json["problems"]));
+        return Err(format!(
+            "the draft has problems: {}",
+            draft.json["problems"]
+        ));
     }
     Ok(draft.json["form"].clone())
 }
@@ -210,9 +311,15 @@ async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
 async fn create(ctx: &Ctx<'_>, key: &str) -> Result<String, String> {
     let form = form(ctx).await?;
     let path = format!("/api/deals/{DEAL_A}/invoices");
-    let answer = ctx.world.api("POST", &path, A_ADMIN, Some(&form), Some(key)).await?;
+    let answer = ctx
+        .world
+        .api("POST", &path, A_ADMIN, Some(&form), Some(key))
+        .await?;
     expect("POST invoices", &answer, 201)?;
-    answer.json["invoice"]["id"].as_str().map(str::to_string).ok_or_else(|| format!("no invoice id in {}", answer.json))
+    answer.json["invoice"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no invoice id in {}", answer.json))
 }
 
 /// Creates an invoice with a double submit: two requests with the same key at once. Both
@@ -223,16 +330,37 @@ async fn create_twice(ctx: &Ctx<'_>) -> Result<String, String> {
     let form = form(ctx).await?;
     let path = format!("/api/deals/{DEAL_A}/invoices");
     let (first, second) = tokio::join!(
-        w.api("POST", &path, A_ADMIN, Some(&form), Some("rehearsal-create-1")),
-        w.api("POST", &path, A_ADMIN, Some(&form), Some("rehearsal-create-1")),
+        w.api(
+            "POST",
+            &path,
+            A_ADMIN,
+            Some(&form),
+            Some("rehearsal-create-1")
+        ),
+        w.api(
+            "POST",
+            &path,
+            A_ADMIN,
+            Some(&form),
+            Some("rehearsal-create-1")
+        ),
     );
     let (first, second) = (first?, second?);
     let mut ids = Vec::new();
     for answer in [&first, &second] {
         if !matches!(answer.status, 200 | 201) {
-            return Err(format!("a submit answered {} {}", answer.status, answer.text()));
+            return Err(format!(
+                "a submit answered {} {}",
+                answer.status,
+                answer.text()
+            ));
         }
-        ids.push(answer.json["invoice"]["id"].as_str().unwrap_or_default().to_string());
+        ids.push(
+            answer.json["invoice"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     if ids[0].is_empty() || ids[0] != ids[1] {
         return Err(format!("the two submits answered invoices {ids:?}"));
@@ -249,20 +377,44 @@ async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     let base = format!("/api/deals/{DEAL_A}/invoices");
     let list = w.api("GET", &base, A_MEMBER, None, None).await?;
     expect("GET invoices", &list, 200)?;
-    if !list.json["invoices"].as_array().is_some_and(|l| l.iter().any(|i| i["invoice_id"] == invoice)) {
+    if !list.json["invoices"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|i| i["invoice_id"] == invoice))
+    {
         return Err(format!("the list lacks {invoice}: {}", list.json));
     }
     let sent = w
-        .api("POST", &format!("{base}/{invoice}/send"), A_ADMIN, Some(&json!({"to": "billing@example.com"})), None)
+        .api(
+            "POST",
+            &format!("{base}/{invoice}/send"),
+            A_ADMIN,
+            Some(&json!({"to": "billing@example.com"})),
+            None,
+        )
         .await?;
     expect("send", &sent, 200)?;
-    let pdf = w.api("GET", &format!("{base}/{invoice}/pdf"), A_ADMIN, None, None).await?;
+    let pdf = w
+        .api("GET", &format!("{base}/{invoice}/pdf"), A_ADMIN, None, None)
+        .await?;
     expect("pdf", &pdf, 200)?;
     if pdf.header("content-type") != "application/pdf" || !pdf.bytes.starts_with(b"%PDF-") {
-        return Err(format!("the PDF is {} starting {:?}", pdf.header("content-type"), &pdf.bytes[..pdf.bytes.len().min(8)]));
+        return Err(format!(
+            "the PDF is {} starting {:?}",
+            pdf.header("content-type"),
+            &pdf.bytes[..pdf.bytes.len().min(8)]
+        ));
     }
-    let company = w.qb.config().realms.iter().find(|r| r.realm_id == REALM_A).map(|r| r.company_name.clone()).unwrap_or_default();
-    let original = sandbox::quickbooks::invoice_pdf(&company, &w.qb.invoice(REALM_A, invoice).map_err(|e| e.to_string())?);
+    let company =
+        w.qb.config()
+            .realms
+            .iter()
+            .find(|r| r.realm_id == REALM_A)
+            .map(|r| r.company_name.clone())
+            .unwrap_or_default();
+    let original = sandbox::quickbooks::invoice_pdf(
+        &company,
+        &w.qb.invoice(REALM_A, invoice).map_err(|e| e.to_string())?,
+    );
     if pdf.bytes != original {
         return Err(format!(
             "the PDF through API Gateway ({} bytes) differs from QuickBooks' ({} bytes): the base64 round trip broke it",
@@ -270,17 +422,43 @@ async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
             original.len()
         ));
     }
-    ctx.record.event(&format!("binary body ({} bytes, base64 through the front)", pdf.bytes.len()), 1);
-    let open = w.api("GET", &format!("{base}/{invoice}/open"), A_ADMIN, None, None).await?;
+    ctx.record.event(
+        &format!(
+            "binary body ({} bytes, base64 through the front)",
+            pdf.bytes.len()
+        ),
+        1,
+    );
+    let open = w
+        .api(
+            "GET",
+            &format!("{base}/{invoice}/open"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("open", &open, 200)?;
-    if !open.json["url"].as_str().is_some_and(|u| u.contains(invoice)) {
+    if !open.json["url"]
+        .as_str()
+        .is_some_and(|u| u.contains(invoice))
+    {
         return Err(format!("open answered {}", open.json));
     }
     Ok(())
 }
 
 async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, String> {
-    let list = ctx.world.api("GET", &format!("/api/deals/{DEAL_A}/invoices"), A_ADMIN, None, None).await?;
+    let list = ctx
+        .world
+        .api(
+            "GET",
+            &format!("/api/deals/{DEAL_A}/invoices"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("GET invoices", &list, 200)?;
     list.json["invoices"]
         .as_array()
@@ -294,7 +472,10 @@ async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, String> {
 async fn drain_all(ctx: &Ctx<'_>) -> Result<Drained, String> {
     let mut total = Drained::default();
     for poller in &ctx.pollers {
-        let service = ctx.services.get(&poller.mapping.function).ok_or("no service")?;
+        let service = ctx
+            .services
+            .get(&poller.mapping.function)
+            .ok_or("no service")?;
         let d = poller.drain(service, ctx.record).await?;
         total.batches += d.batches;
         total.messages += d.messages;
@@ -305,27 +486,43 @@ async fn drain_all(ctx: &Ctx<'_>) -> Result<Drained, String> {
 
 async fn payment_and_webhook(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     let w = ctx.world;
-    w.qb.record_payment(REALM_A, invoice, None).map_err(|e| e.to_string())?;
+    w.qb.record_payment(REALM_A, invoice, None)
+        .map_err(|e| e.to_string())?;
     // QuickBooks stumbles once when the webhook re-reads the invoice: the function hands the
     // change to the sync queue and still answers 200 (Intuit wants an answer within 3 s).
     an_hour_passes(ctx).await?;
-    w.qb.harness().set_fault(format!("/v3/company/{REALM_A}/query"), FaultSpec { force_500: 1, ..FaultSpec::default() });
+    w.qb.harness().set_fault(
+        format!("/v3/company/{REALM_A}/query"),
+        FaultSpec {
+            force_500: 1,
+            ..FaultSpec::default()
+        },
+    );
     let deliveries = w.qb.flush_webhooks().await;
     w.qb.harness().clear_faults();
     ctx.record.event("QuickBooks webhook", deliveries.len());
     match deliveries.iter().find(|d| d.status != Some(200)) {
-        Some(d) => return Err(format!("a webhook delivery answered {:?} {:?}", d.status, d.error)),
+        Some(d) => {
+            return Err(format!(
+                "a webhook delivery answered {:?} {:?}",
+                d.status, d.error
+            ));
+        }
         None if deliveries.is_empty() => return Err("QuickBooks sent no webhook".into()),
         None => {}
     }
     // What did not fit the webhook's answer went to the queue.
     let drained = drain_all(ctx).await?;
     if drained.messages != 1 || drained.failed != 0 {
-        return Err(format!("after the webhook the worker saw {drained:?} (expected the one job it queued, done)"));
+        return Err(format!(
+            "after the webhook the worker saw {drained:?} (expected the one job it queued, done)"
+        ));
     }
     let status = status_of(ctx, invoice).await?;
     if status != "paid" {
-        return Err(format!("after the payment and its webhook the invoice is {status}"));
+        return Err(format!(
+            "after the payment and its webhook the invoice is {status}"
+        ));
     }
     Ok(())
 }
@@ -334,20 +531,51 @@ async fn scheduled_sync(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     // A change made in the QuickBooks UI that no webhook reports: only the sync can see it.
     let changed = create(ctx, "rehearsal-create-2").await?;
-    w.qb.record_payment(REALM_A, &changed, Some(rust_decimal::Decimal::ONE)).map_err(|e| e.to_string())?;
+    w.qb.record_payment(REALM_A, &changed, Some(rust_decimal::Decimal::ONE))
+        .map_err(|e| e.to_string())?;
     // Company A's QuickBooks fails once (its job is retried); B's fails every time (its job
     // ends in the dead-letter queue).
-    w.qb.harness().set_fault(format!("/v3/company/{REALM_A}/cdc"), FaultSpec { force_500: 1, ..FaultSpec::default() });
-    w.qb.harness().set_fault(format!("/v3/company/{REALM_B}/"), FaultSpec { error_rate: 1.0, ..FaultSpec::default() });
+    w.qb.harness().set_fault(
+        format!("/v3/company/{REALM_A}/cdc"),
+        FaultSpec {
+            force_500: 1,
+            ..FaultSpec::default()
+        },
+    );
+    w.qb.harness().set_fault(
+        format!("/v3/company/{REALM_B}/"),
+        FaultSpec {
+            error_rate: 1.0,
+            ..FaultSpec::default()
+        },
+    );
     an_hour_passes(ctx).await?;
-    let schedule = ctx.wiring.schedules.first().ok_or("the template has no schedule")?;
-    let service = ctx.services.get(&schedule.function).ok_or("no service for the schedule")?;
+    let schedule = ctx
+        .wiring
+        .schedules
+        .first()
+        .ok_or("the template has no schedule")?;
+    let service = ctx
+        .services
+        .get(&schedule.function)
+        .ok_or("no service for the schedule")?;
     let answer = events::tick(schedule, service, ctx.record).await?;
     if answer["enqueued"] != 2 {
-        return Err(format!("the schedule's event enqueued {answer} (expected one job per connected company: 2)"));
+        return Err(format!(
+            "the schedule's event enqueued {answer} (expected one job per connected company: 2)"
+        ));
     }
-    let mapping = ctx.pollers.first().ok_or("the template maps no queue")?.mapping;
-    let receives = ctx.wiring.queue(&mapping.queue).and_then(|q| q.dead_letter.as_ref()).map(|d| d.1).ok_or("the queue has no redrive policy")?;
+    let mapping = ctx
+        .pollers
+        .first()
+        .ok_or("the template maps no queue")?
+        .mapping;
+    let receives = ctx
+        .wiring
+        .queue(&mapping.queue)
+        .and_then(|q| q.dead_letter.as_ref())
+        .map(|d| d.1)
+        .ok_or("the queue has no redrive policy")?;
     let mut rounds = Vec::new();
     for _ in 0..=receives + 1 {
         let d = drain_all(ctx).await?;
@@ -359,36 +587,71 @@ async fn scheduled_sync(ctx: &Ctx<'_>) -> Result<(), String> {
     w.qb.harness().clear_faults();
     // Round 1: both fail; round 2: A succeeds; rounds 2..=receives: B fails; then B is dead.
     let expected_rounds = receives as usize;
-    if rounds.len() != expected_rounds || rounds[0].failed != 2 || rounds.get(1).is_none_or(|r| r.messages != 2 || r.failed != 1) {
-        return Err(format!("the worker's rounds were {rounds:?} (expected {expected_rounds}: both fail, then A succeeds and B keeps failing)"));
+    if rounds.len() != expected_rounds
+        || rounds[0].failed != 2
+        || rounds
+            .get(1)
+            .is_none_or(|r| r.messages != 2 || r.failed != 1)
+    {
+        return Err(format!(
+            "the worker's rounds were {rounds:?} (expected {expected_rounds}: both fail, then A succeeds and B keeps failing)"
+        ));
     }
     let status = status_of(ctx, &changed).await?;
     if status != "partially_paid" {
-        return Err(format!("after the sync the partly paid invoice is {status}"));
+        return Err(format!(
+            "after the sync the partly paid invoice is {status}"
+        ));
     }
     dead_letters(ctx, &mapping.queue).await
 }
 
 /// B's job is in the dead-letter queue, and the alarm on it would fire.
 async fn dead_letters(ctx: &Ctx<'_>, queue: &str) -> Result<(), String> {
-    let dlq = ctx.wiring.queue(queue).and_then(|q| q.dead_letter.as_ref()).map(|d| d.0.clone()).ok_or("no dead-letter queue")?;
+    let dlq = ctx
+        .wiring
+        .queue(queue)
+        .and_then(|q| q.dead_letter.as_ref())
+        .map(|d| d.0.clone())
+        .ok_or("no dead-letter queue")?;
     let dlq_queue = ctx.wiring.queue(&dlq).ok_or("no dead-letter queue")?;
-    let url = ctx.queue_urls.iter().find(|(l, _)| *l == dlq).map(|(_, u)| u.clone()).ok_or("no DLQ URL")?;
+    let url = ctx
+        .queue_urls
+        .iter()
+        .find(|(l, _)| *l == dlq)
+        .map(|(_, u)| u.clone())
+        .ok_or("no DLQ URL")?;
     let bodies = ctx.world.peek(&url).await?;
     if bodies.len() != 1 || !bodies[0].contains(&COMPANY_B.to_string()) {
-        return Err(format!("the dead-letter queue holds {bodies:?} (expected company {COMPANY_B}'s job)"));
+        return Err(format!(
+            "the dead-letter queue holds {bodies:?} (expected company {COMPANY_B}'s job)"
+        ));
     }
     let visible = ctx.world.visible_messages(&url).await? as f64;
     let alarm = ctx
         .wiring
         .alarms
         .iter()
-        .find(|a| a.namespace == "AWS/SQS" && a.dimensions.iter().any(|(n, v)| n == "QueueName" && *v == dlq_queue.name))
+        .find(|a| {
+            a.namespace == "AWS/SQS"
+                && a.dimensions
+                    .iter()
+                    .any(|(n, v)| n == "QueueName" && *v == dlq_queue.name)
+        })
         .ok_or_else(|| format!("no alarm watches the dead-letter queue {}", dlq_queue.name))?;
     if alarm.metric != "ApproximateNumberOfMessagesVisible" || !alarm.breached_by(visible) {
-        return Err(format!("{} ({} {} {} {}) is not breached by {visible} visible messages", alarm.logical, alarm.metric, alarm.statistic, alarm.comparison, alarm.threshold));
+        return Err(format!(
+            "{} ({} {} {} {}) is not breached by {visible} visible messages",
+            alarm.logical, alarm.metric, alarm.statistic, alarm.comparison, alarm.threshold
+        ));
     }
-    ctx.record.event(&format!("{} condition met ({visible} > {})", alarm.logical, alarm.threshold), 1);
+    ctx.record.event(
+        &format!(
+            "{} condition met ({visible} > {})",
+            alarm.logical, alarm.threshold
+        ),
+        1,
+    );
     Ok(())
 }
 
@@ -396,18 +659,58 @@ async fn deal_views(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let base = format!("/api/deals/{DEAL_A}");
     an_hour_passes(ctx).await?;
-    expect("refresh", &w.api("POST", &format!("{base}/invoices/refresh"), A_ADMIN, None, None).await?, 200)?;
-    expect("activity", &w.api("GET", &format!("{base}/activity"), A_ADMIN, None, None).await?, 200)?;
-    let theirs = w.api("GET", &format!("{base}/customer-invoices"), A_ADMIN, None, None).await?;
+    expect(
+        "refresh",
+        &w.api(
+            "POST",
+            &format!("{base}/invoices/refresh"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?,
+        200,
+    )?;
+    expect(
+        "activity",
+        &w.api("GET", &format!("{base}/activity"), A_ADMIN, None, None)
+            .await?,
+        200,
+    )?;
+    let theirs = w
+        .api(
+            "GET",
+            &format!("{base}/customer-invoices"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("customer-invoices", &theirs, 200)?;
     // One of the customer's invoices, taken off the deal and linked to it again.
     let one = theirs.json["invoices"][0]["invoice_id"]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| format!("the customer has no invoice: {}", theirs.json))?;
-    let unlinked = w.api("DELETE", &format!("{base}/invoice-links/{one}"), A_ADMIN, None, None).await?;
+    let unlinked = w
+        .api(
+            "DELETE",
+            &format!("{base}/invoice-links/{one}"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("DELETE invoice-link", &unlinked, 200)?;
-    let linked = w.api("PUT", &format!("{base}/invoice-links/{one}"), A_ADMIN, None, None).await?;
+    let linked = w
+        .api(
+            "PUT",
+            &format!("{base}/invoice-links/{one}"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("PUT invoice-link", &linked, 201)
 }
 
@@ -416,9 +719,31 @@ async fn void_and_delete(ctx: &Ctx<'_>) -> Result<(), String> {
     let confirm = json!({"confirm": true});
     let base = format!("/api/deals/{DEAL_A}/invoices");
     let to_void = create(ctx, "rehearsal-create-3").await?;
-    expect("void", &w.api("POST", &format!("{base}/{to_void}/void"), A_ADMIN, Some(&confirm), None).await?, 200)?;
+    expect(
+        "void",
+        &w.api(
+            "POST",
+            &format!("{base}/{to_void}/void"),
+            A_ADMIN,
+            Some(&confirm),
+            None,
+        )
+        .await?,
+        200,
+    )?;
     let to_delete = create(ctx, "rehearsal-create-4").await?;
-    expect("delete", &w.api("POST", &format!("{base}/{to_delete}/delete"), A_ADMIN, Some(&confirm), None).await?, 200)?;
+    expect(
+        "delete",
+        &w.api(
+            "POST",
+            &format!("{base}/{to_delete}/delete"),
+            A_ADMIN,
+            Some(&confirm),
+            None,
+        )
+        .await?,
+        200,
+    )?;
     for (id, status) in [(&to_void, "voided"), (&to_delete, "deleted")] {
         let now = status_of(ctx, id).await?;
         if now != status {
@@ -430,15 +755,30 @@ async fn void_and_delete(ctx: &Ctx<'_>) -> Result<(), String> {
 
 async fn leave(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
-    let unlinked = w.api("DELETE", &format!("/api/deals/{DEAL_A}/customer-link"), A_ADMIN, None, None).await?;
+    let unlinked = w
+        .api(
+            "DELETE",
+            &format!("/api/deals/{DEAL_A}/customer-link"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
     expect("DELETE customer-link", &unlinked, 200)?;
-    let gone = w.api("POST", "/api/quickbooks/disconnect", A_ADMIN, None, None).await?;
+    let gone = w
+        .api("POST", "/api/quickbooks/disconnect", A_ADMIN, None, None)
+        .await?;
     expect("disconnect", &gone, 200)?;
     for user in [USER_A_MEMBER, USER_A_ADMIN] {
-        let status = w.pd.fire_uninstall(COMPANY_A, user).await.map_err(|e| e.to_string())?;
+        let status =
+            w.pd.fire_uninstall(COMPANY_A, user)
+                .await
+                .map_err(|e| e.to_string())?;
         ctx.record.event("Pipedrive uninstall callback", 1);
         if status != 200 {
-            return Err(format!("the uninstall callback for user {user} answered {status}"));
+            return Err(format!(
+                "the uninstall callback for user {user} answered {status}"
+            ));
         }
     }
     let key = format!("COMPANY#{COMPANY_A}");
@@ -446,17 +786,33 @@ async fn leave(ctx: &Ctx<'_>) -> Result<(), String> {
         .scan(&ctx.table)
         .await?
         .into_iter()
-        .filter(|(pk, sk, item)| pk.contains(&key) || sk.contains(&key) || item.contains(&format!("\"company_id\": N(\"{COMPANY_A}\")")))
+        .filter(|(pk, sk, item)| {
+            pk.contains(&key)
+                || sk.contains(&key)
+                || item.contains(&format!("\"company_id\": N(\"{COMPANY_A}\")"))
+        })
         .collect();
     if !left.is_empty() {
-        return Err(format!("after the uninstall, items of company {COMPANY_A} remain: {left:?}"));
+        return Err(format!(
+            "after the uninstall, items of company {COMPANY_A} remain: {left:?}"
+        ));
     }
     let secrets = w.secret_names(&format!("{}/", ctx.secret_prefix)).await?;
-    if secrets.iter().any(|s| s.ends_with(&format!("/company/{COMPANY_A}"))) {
-        return Err(format!("after the uninstall, company {COMPANY_A}'s secret remains: {secrets:?}"));
+    if secrets
+        .iter()
+        .any(|s| s.ends_with(&format!("/company/{COMPANY_A}")))
+    {
+        return Err(format!(
+            "after the uninstall, company {COMPANY_A}'s secret remains: {secrets:?}"
+        ));
     }
-    if !secrets.iter().any(|s| s.ends_with(&format!("/company/{COMPANY_B}"))) {
-        return Err(format!("company {COMPANY_B}'s secret went too: {secrets:?}"));
+    if !secrets
+        .iter()
+        .any(|s| s.ends_with(&format!("/company/{COMPANY_B}")))
+    {
+        return Err(format!(
+            "company {COMPANY_B}'s secret went too: {secrets:?}"
+        ));
     }
     Ok(())
 }

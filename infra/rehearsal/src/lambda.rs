@@ -105,14 +105,20 @@ impl FunctionService {
         })
         .await
         .map_err(|e| self.failed(format!("runtime API: {e}")))?;
-        let log = self.log_dir.join(format!("{}-{n}.log", self.function.logical));
-        let out = std::fs::File::create(&log).map_err(|e| self.failed(format!("{}: {e}", log.display())))?;
+        let log = self
+            .log_dir
+            .join(format!("{}-{n}.log", self.function.logical));
+        let out = std::fs::File::create(&log)
+            .map_err(|e| self.failed(format!("{}: {e}", log.display())))?;
         let err = out.try_clone().map_err(|e| self.failed(e.to_string()))?;
         let mut child = tokio::process::Command::new(&self.binary)
             .env_clear()
             .envs(self.env.iter().cloned())
             .env("AWS_LAMBDA_RUNTIME_API", api.host())
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("rehearsal/[$LATEST]{n}"))
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("rehearsal/[$LATEST]{n}"),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -131,7 +137,10 @@ impl FunctionService {
             Err(why) => {
                 let _ = child.start_kill();
                 let tail = log_tail(&log);
-                Err(self.failed(format!("init failed: {why}; its log ({}): {tail}", log.display())))
+                Err(self.failed(format!(
+                    "init failed: {why}; its log ({}): {tail}",
+                    log.display()
+                )))
             }
         }
     }
@@ -179,12 +188,21 @@ pub fn lambda_environment(
     let mut env: BTreeMap<String, String> = function.env.clone();
     let reserved = [
         ("AWS_LAMBDA_FUNCTION_NAME", function.name.clone()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", function.memory_mb.to_string()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            function.memory_mb.to_string(),
+        ),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", function.name)),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", function.name),
+        ),
         ("AWS_REGION", region.to_string()),
         ("AWS_DEFAULT_REGION", region.to_string()),
-        ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", function.runtime)),
+        (
+            "AWS_EXECUTION_ENV",
+            format!("AWS_Lambda_{}", function.runtime),
+        ),
         ("_HANDLER", function.handler.clone()),
         ("LAMBDA_TASK_ROOT", "/var/task".to_string()),
         ("LAMBDA_RUNTIME_DIR", "/var/runtime".to_string()),
@@ -192,7 +210,10 @@ pub fn lambda_environment(
         ("LANG", "en_US.UTF-8".to_string()),
         ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".to_string()),
         ("AWS_ACCESS_KEY_ID", credentials.access_key_id.clone()),
-        ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key.clone(),
+        ),
     ];
     for (k, v) in reserved {
         env.insert(k.to_string(), v);
@@ -242,9 +263,10 @@ mod tests {
         let edge = Edge {
             vars: vec![("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:1".into())],
         };
-        let env: BTreeMap<_, _> = lambda_environment(&function(), &credentials(), "us-east-1", &edge)
-            .into_iter()
-            .collect();
+        let env: BTreeMap<_, _> =
+            lambda_environment(&function(), &credentials(), "us-east-1", &edge)
+                .into_iter()
+                .collect();
         assert_eq!(env["TABLE_NAME"], "st-Table-Y");
         assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
         assert_eq!(env["AWS_SESSION_TOKEN"], "t");

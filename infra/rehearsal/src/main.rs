@@ -33,15 +33,28 @@ use run::{Artifacts, Options};
 
 fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.ancestors().nth(2).map(PathBuf::from).unwrap_or(manifest)
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(PathBuf::from)
+        .unwrap_or(manifest)
 }
 
 /// The defects `--prove-failures` plants, one per rehearsal.
 fn defects() -> Vec<Mutation> {
     vec![
-        Mutation::RemoveAction { function: "InstallFunction".into(), action: "dynamodb:PutItem".into() },
-        Mutation::RemoveEnv { function: "SettingsFunction".into(), var: "TABLE_NAME".into() },
-        Mutation::RemoveRoute { method: "GET".into(), path: "/api/settings/fields".into() },
+        Mutation::RemoveAction {
+            function: "InstallFunction".into(),
+            action: "dynamodb:PutItem".into(),
+        },
+        Mutation::RemoveEnv {
+            function: "SettingsFunction".into(),
+            var: "TABLE_NAME".into(),
+        },
+        Mutation::RemoveRoute {
+            method: "GET".into(),
+            path: "/api/settings/fields".into(),
+        },
     ]
 }
 
@@ -56,10 +69,18 @@ fn args(root: &std::path::Path) -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--artifacts" => artifacts = Artifacts::SamBuild(it.next().ok_or("--artifacts DIR")?.into()),
-            "--cargo-bins" => artifacts = Artifacts::Cargo(it.next().ok_or("--cargo-bins DIR")?.into()),
+            "--artifacts" => {
+                artifacts = Artifacts::SamBuild(it.next().ok_or("--artifacts DIR")?.into())
+            }
+            "--cargo-bins" => {
+                artifacts = Artifacts::Cargo(it.next().ok_or("--cargo-bins DIR")?.into())
+            }
             "--prove-failures" => prove = true,
-            other => return Err(format!("unknown argument {other}; usage: rehearsal [--artifacts DIR | --cargo-bins DIR] [--prove-failures]")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; usage: rehearsal [--artifacts DIR | --cargo-bins DIR] [--prove-failures]"
+                ));
+            }
         }
     }
     Ok(Args { artifacts, prove })
@@ -92,7 +113,11 @@ async fn main() -> ExitCode {
         out: out.join("current"),
     })
     .await;
-    println!("\n==> deploy rehearsal ({:.1} s)\n{}", started.elapsed().as_secs_f64(), summary::render(&outcome));
+    println!(
+        "\n==> deploy rehearsal ({:.1} s)\n{}",
+        started.elapsed().as_secs_f64(),
+        summary::render(&outcome)
+    );
     if !outcome.failures.is_empty() {
         return ExitCode::FAILURE;
     }
@@ -116,16 +141,34 @@ async fn main() -> ExitCode {
             "==> with {defect}: {} ({:.1} s){}",
             match (outcome.failures.is_empty(), named) {
                 (true, _) => "the rehearsal PASSED — it cannot see this defect".to_string(),
-                (false, true) => format!("failed as it must, naming it: {}", outcome.failures.iter().find(|f| defect.expected().iter().all(|e| f.contains(e.as_str()))).unwrap_or(&outcome.failures[0])),
+                (false, true) => format!(
+                    "failed as it must, naming it: {}",
+                    outcome
+                        .failures
+                        .iter()
+                        .find(|f| defect.expected().iter().all(|e| f.contains(e.as_str())))
+                        .unwrap_or(&outcome.failures[0])
+                ),
                 (false, false) => format!("failed WITHOUT naming {:?}", defect.expected()),
             },
             t.elapsed().as_secs_f64(),
-            if named { String::new() } else { format!("\n{all}") }
+            if named {
+                String::new()
+            } else {
+                format!("\n{all}")
+            }
         );
         if !outcome.failures.is_empty() && named {
             proven += 1;
         }
     }
-    println!("==> {proven} of 3 planted defects caught and named ({:.1} s in all)", started.elapsed().as_secs_f64());
-    if proven == 3 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "==> {proven} of 3 planted defects caught and named ({:.1} s in all)",
+        started.elapsed().as_secs_f64()
+    );
+    if proven == 3 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -17,9 +17,15 @@ pub enum Mutation {
 impl std::fmt::Display for Mutation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mutation::RemoveAction { function, action } => write!(f, "{action} removed from {function}'s policy"),
-            Mutation::RemoveEnv { function, var } => write!(f, "{var} removed from {function}'s environment"),
-            Mutation::RemoveRoute { method, path } => write!(f, "route {method} {path} removed from the template"),
+            Mutation::RemoveAction { function, action } => {
+                write!(f, "{action} removed from {function}'s policy")
+            }
+            Mutation::RemoveEnv { function, var } => {
+                write!(f, "{var} removed from {function}'s environment")
+            }
+            Mutation::RemoveRoute { method, path } => {
+                write!(f, "route {method} {path} removed from the template")
+            }
         }
     }
 }
@@ -28,7 +34,9 @@ impl Mutation {
     /// What the rehearsal's failure must mention.
     pub fn expected(&self) -> Vec<String> {
         match self {
-            Mutation::RemoveAction { function, action } => vec![format!("AccessDenied: {function} may not {action}")],
+            Mutation::RemoveAction { function, action } => {
+                vec![format!("AccessDenied: {function} may not {action}")]
+            }
             Mutation::RemoveEnv { function, var } => vec![function.clone(), var.clone()],
             Mutation::RemoveRoute { method, path } => vec![format!("{method} {path}")],
         }
@@ -53,7 +61,11 @@ impl Mutation {
                     .ok_or_else(|| format!("{role} has no inline policies"))?;
                 let mut removed = false;
                 for policy in policies {
-                    for statement in policy["PolicyDocument"]["Statement"].as_array_mut().into_iter().flatten() {
+                    for statement in policy["PolicyDocument"]["Statement"]
+                        .as_array_mut()
+                        .into_iter()
+                        .flatten()
+                    {
                         match &mut statement["Action"] {
                             Value::Array(actions) => {
                                 let before = actions.len();
@@ -68,7 +80,9 @@ impl Mutation {
                         }
                     }
                 }
-                removed.then_some(()).ok_or_else(|| format!("{function}'s policies do not grant {action}"))
+                removed
+                    .then_some(())
+                    .ok_or_else(|| format!("{function}'s policies do not grant {action}"))
             }
             Mutation::RemoveEnv { function, var } => resources
                 .get_mut(function)
@@ -82,7 +96,9 @@ impl Mutation {
                     if resource["Type"] != "AWS::ApiGatewayV2::Api" {
                         continue;
                     }
-                    if let Some(operations) = resource["Properties"]["Body"]["paths"][path.as_str()].as_object_mut() {
+                    if let Some(operations) =
+                        resource["Properties"]["Body"]["paths"][path.as_str()].as_object_mut()
+                    {
                         removed |= operations.remove(&method.to_ascii_lowercase()).is_some();
                     }
                 }
@@ -93,7 +109,9 @@ impl Mutation {
                             .as_str()
                             .is_some_and(|arn| arn.ends_with(&pattern)))
                 });
-                removed.then_some(()).ok_or_else(|| format!("the template has no route {method} {path}"))
+                removed
+                    .then_some(())
+                    .ok_or_else(|| format!("the template has no route {method} {path}"))
             }
         }
     }
@@ -133,14 +151,48 @@ mod tests {
     #[test]
     fn each_defect_lands_where_the_translation_put_the_value() {
         let mut t = cfn();
-        Mutation::RemoveAction { function: "F".into(), action: "dynamodb:PutItem".into() }.apply(&mut t).unwrap();
-        assert_eq!(t["Resources"]["FRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"], json!(["dynamodb:GetItem"]));
-        Mutation::RemoveAction { function: "F".into(), action: "sqs:SendMessage".into() }.apply(&mut t).unwrap();
-        assert_eq!(t["Resources"]["FRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][1]["Action"], json!([]));
-        Mutation::RemoveEnv { function: "F".into(), var: "TABLE_NAME".into() }.apply(&mut t).unwrap();
-        assert_eq!(t["Resources"]["F"]["Properties"]["Environment"]["Variables"], json!({"X": "1"}));
-        Mutation::RemoveRoute { method: "GET".into(), path: "/api/deals/{deal_id}/draft".into() }.apply(&mut t).unwrap();
-        assert_eq!(t["Resources"]["Api"]["Properties"]["Body"]["paths"]["/api/deals/{deal_id}/draft"], json!({"post": {}}));
+        Mutation::RemoveAction {
+            function: "F".into(),
+            action: "dynamodb:PutItem".into(),
+        }
+        .apply(&mut t)
+        .unwrap();
+        assert_eq!(
+            t["Resources"]["FRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+                ["Action"],
+            json!(["dynamodb:GetItem"])
+        );
+        Mutation::RemoveAction {
+            function: "F".into(),
+            action: "sqs:SendMessage".into(),
+        }
+        .apply(&mut t)
+        .unwrap();
+        assert_eq!(
+            t["Resources"]["FRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][1]
+                ["Action"],
+            json!([])
+        );
+        Mutation::RemoveEnv {
+            function: "F".into(),
+            var: "TABLE_NAME".into(),
+        }
+        .apply(&mut t)
+        .unwrap();
+        assert_eq!(
+            t["Resources"]["F"]["Properties"]["Environment"]["Variables"],
+            json!({"X": "1"})
+        );
+        Mutation::RemoveRoute {
+            method: "GET".into(),
+            path: "/api/deals/{deal_id}/draft".into(),
+        }
+        .apply(&mut t)
+        .unwrap();
+        assert_eq!(
+            t["Resources"]["Api"]["Properties"]["Body"]["paths"]["/api/deals/{deal_id}/draft"],
+            json!({"post": {}})
+        );
         assert!(t["Resources"].get("FGetPermission").is_none());
         assert!(t["Resources"].get("FPostPermission").is_some());
     }
@@ -148,9 +200,37 @@ mod tests {
     #[test]
     fn a_defect_that_removes_nothing_is_an_error() {
         let mut t = cfn();
-        assert!(Mutation::RemoveAction { function: "F".into(), action: "s3:GetObject".into() }.apply(&mut t).is_err());
-        assert!(Mutation::RemoveEnv { function: "F".into(), var: "NOPE".into() }.apply(&mut t).is_err());
-        assert!(Mutation::RemoveRoute { method: "PUT".into(), path: "/x".into() }.apply(&mut t).is_err());
-        assert!(Mutation::RemoveAction { function: "G".into(), action: "x".into() }.apply(&mut t).is_err());
+        assert!(
+            Mutation::RemoveAction {
+                function: "F".into(),
+                action: "s3:GetObject".into()
+            }
+            .apply(&mut t)
+            .is_err()
+        );
+        assert!(
+            Mutation::RemoveEnv {
+                function: "F".into(),
+                var: "NOPE".into()
+            }
+            .apply(&mut t)
+            .is_err()
+        );
+        assert!(
+            Mutation::RemoveRoute {
+                method: "PUT".into(),
+                path: "/x".into()
+            }
+            .apply(&mut t)
+            .is_err()
+        );
+        assert!(
+            Mutation::RemoveAction {
+                function: "G".into(),
+                action: "x".into()
+            }
+            .apply(&mut t)
+            .is_err()
+        );
     }
 }

@@ -76,9 +76,17 @@ pub fn translate(root: &Path, template: &Path) -> Result<Value, String> {
         .arg(template)
         .arg(format!("Architecture={ARCHITECTURE}"))
         .output()
-        .map_err(|e| format!("running {} (tests/run installs aws-sam-cli into .venv): {e}", python.display()))?;
+        .map_err(|e| {
+            format!(
+                "running {} (tests/run installs aws-sam-cli into .venv): {e}",
+                python.display()
+            )
+        })?;
     if !output.status.success() {
-        return Err(format!("the SAM translation failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        return Err(format!(
+            "the SAM translation failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| format!("the translation is not JSON: {e}"))
 }
@@ -95,7 +103,10 @@ fn elf_machine(path: &Path) -> Result<u16, String> {
 fn check_artifacts(wiring: &Wiring, artifacts: &Artifacts) -> Result<(), String> {
     for f in &wiring.functions {
         if f.architectures != [ARCHITECTURE] {
-            return Err(format!("{} is built for {:?}; the rehearsal runs {ARCHITECTURE}", f.logical, f.architectures));
+            return Err(format!(
+                "{} is built for {:?}; the rehearsal runs {ARCHITECTURE}",
+                f.logical, f.architectures
+            ));
         }
         let path = artifacts.binary(&f.logical, &f.binary);
         if elf_machine(&path)? != 0x3E {
@@ -125,10 +136,19 @@ pub async fn rehearse(options: Options) -> Outcome {
     outcome
 }
 
-async fn stage(options: &Options, record: &Arc<Record>, outcome: &mut Outcome) -> Result<(), String> {
+async fn stage(
+    options: &Options,
+    record: &Arc<Record>,
+    outcome: &mut Outcome,
+) -> Result<(), String> {
     std::fs::create_dir_all(&options.out).map_err(|e| format!("{}: {e}", options.out.display()))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let front_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let front_url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let mut cfn = options.cfn.clone();
     if let Some(m) = &options.mutation {
         m.apply(&mut cfn)?;
@@ -141,7 +161,11 @@ async fn stage(options: &Options, record: &Arc<Record>, outcome: &mut Outcome) -
     ]
     .into();
     let parameters = template.parameters(&overrides).map_err(|e| e.to_string())?;
-    let place = Place { stack_name: STACK.into(), region: REGION.into(), account: ACCOUNT.into() };
+    let place = Place {
+        stack_name: STACK.into(),
+        region: REGION.into(),
+        account: ACCOUNT.into(),
+    };
     let mut resolver = Resolver::new(&template, place, parameters);
     deploy::name_resources(&template, &mut resolver, &front_url);
 
@@ -149,19 +173,37 @@ async fn stage(options: &Options, record: &Arc<Record>, outcome: &mut Outcome) -
     let _ = std::fs::remove_file(&audit);
     let moto = Moto::start_with(
         &options.root,
-        &MotoOptions { iam_audit: Some(audit.clone()), log: Some(options.out.join("moto.log")) },
+        &MotoOptions {
+            iam_audit: Some(audit.clone()),
+            log: Some(options.out.join("moto.log")),
+        },
     )
     .await?;
-    let deployed = deploy::deploy(&template, &mut resolver, &Setup::new(&moto.endpoint, REGION))
-        .await
-        .map_err(|e| e.to_string())?;
+    let deployed = deploy::deploy(
+        &template,
+        &mut resolver,
+        &Setup::new(&moto.endpoint, REGION),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     moto.enforce_iam().await?;
     let wiring = Wiring::derive(&template, &resolver).map_err(|e| e.to_string())?;
     outcome.wiring = Some(wiring.clone());
     check_artifacts(&wiring, &options.artifacts)?;
 
-    let world = World::start(&front_url, AppKeys::random(), &moto.endpoint, REGION, &deployed.admin).await?;
-    let app_secret = wiring.functions.iter().find_map(|f| f.env.get("APP_SECRET_ID")).ok_or("no function has APP_SECRET_ID")?;
+    let world = World::start(
+        &front_url,
+        AppKeys::random(),
+        &moto.endpoint,
+        REGION,
+        &deployed.admin,
+    )
+    .await?;
+    let app_secret = wiring
+        .functions
+        .iter()
+        .find_map(|f| f.env.get("APP_SECRET_ID"))
+        .ok_or("no function has APP_SECRET_ID")?;
     world.fill_app_secret(app_secret).await?;
     let edge = Edge {
         vars: vec![
@@ -174,9 +216,19 @@ async fn stage(options: &Options, record: &Arc<Record>, outcome: &mut Outcome) -
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     let mut services: Services = BTreeMap::new();
     for f in &wiring.functions {
-        let credentials = deployed.role_credentials.get(&f.role).ok_or_else(|| format!("no credentials for {}", f.role))?;
-        let service = FunctionService::new(f.clone(), options.artifacts.binary(&f.logical, &f.binary), credentials, REGION, &edge, &logs)
-            .map_err(|e| e.to_string())?;
+        let credentials = deployed
+            .role_credentials
+            .get(&f.role)
+            .ok_or_else(|| format!("no credentials for {}", f.role))?;
+        let service = FunctionService::new(
+            f.clone(),
+            options.artifacts.binary(&f.logical, &f.binary),
+            credentials,
+            REGION,
+            &edge,
+            &logs,
+        )
+        .map_err(|e| e.to_string())?;
         services.insert(f.logical.clone(), Arc::new(service));
     }
     let front = Arc::new(Front {
@@ -186,12 +238,26 @@ async fn stage(options: &Options, record: &Arc<Record>, outcome: &mut Outcome) -
         region: REGION.into(),
         account: ACCOUNT.into(),
     });
-    let router = axum::Router::new().fallback(front::handle).with_state(front);
+    let router = axum::Router::new()
+        .fallback(front::handle)
+        .with_state(front);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let result = play(&wiring, &world, &services, record, &resolver, &deployed, &moto.endpoint).await;
+    let result = play(
+        &wiring,
+        &world,
+        &services,
+        record,
+        &resolver,
+        &deployed,
+        &moto.endpoint,
+    )
+    .await;
     server.abort();
-    outcome.cold_starts = services.iter().map(|(k, s)| (k.clone(), s.cold_starts())).collect();
+    outcome.cold_starts = services
+        .iter()
+        .map(|(k, s)| (k.clone(), s.cold_starts()))
+        .collect();
     let journey_failed = result.is_err();
     if let Err(e) = result {
         record.failure(format!("{e} (function logs: {})", logs.display()));
@@ -201,8 +267,13 @@ async fn stage(options: &Options, record: &Arc<Record>, outcome: &mut Outcome) -
         record.failure(denial);
     }
     if !journey_failed {
-        let reviewed = iam::read_reviewed(&options.root.join("infra/rehearsal/unused-grants.json"))?;
-        let managed = deployed.managed_policies.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let reviewed =
+            iam::read_reviewed(&options.root.join("infra/rehearsal/unused-grants.json"))?;
+        let managed = deployed
+            .managed_policies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         outcome.accounting = iam::account(&wiring, &managed, &decisions, &reviewed);
         for f in &outcome.accounting.failures {
             record.failure(f.clone());
@@ -221,12 +292,23 @@ async fn play(
     deployed: &deploy::Deployed,
     endpoint: &str,
 ) -> Result<(), String> {
-    let url_of = |logical: &str| resolver.string(&serde_json::json!({"Ref": logical})).map_err(|e| e.to_string());
+    let url_of = |logical: &str| {
+        resolver
+            .string(&serde_json::json!({"Ref": logical}))
+            .map_err(|e| e.to_string())
+    };
     let mut pollers = Vec::new();
     for mapping in &wiring.mappings {
-        let function = wiring.function(&mapping.function).ok_or("mapping to an unknown function")?;
-        let queue = wiring.queue(&mapping.queue).ok_or("mapping from an unknown queue")?;
-        let credentials = deployed.role_credentials.get(&function.role).ok_or("no role credentials")?;
+        let function = wiring
+            .function(&mapping.function)
+            .ok_or("mapping to an unknown function")?;
+        let queue = wiring
+            .queue(&mapping.queue)
+            .ok_or("mapping from an unknown queue")?;
+        let credentials = deployed
+            .role_credentials
+            .get(&function.role)
+            .ok_or("no role credentials")?;
         let poller = Poller {
             mapping,
             queue,
@@ -238,10 +320,33 @@ async fn play(
         poller.check_queue(function.timeout.as_secs()).await?;
         pollers.push(poller);
     }
-    let table = wiring.functions.iter().find_map(|f| f.env.get("TABLE_NAME")).cloned().ok_or("no function has TABLE_NAME")?;
-    let secret_prefix = wiring.functions.iter().find_map(|f| f.env.get("TOKEN_SECRET_PREFIX")).cloned().ok_or("no function has TOKEN_SECRET_PREFIX")?;
-    let queue_urls = wiring.queues.iter().map(|q| Ok((q.logical.clone(), url_of(&q.logical)?))).collect::<Result<Vec<_>, String>>()?;
-    let ctx = Ctx { world, wiring, services, record, table, secret_prefix, pollers, queue_urls };
+    let table = wiring
+        .functions
+        .iter()
+        .find_map(|f| f.env.get("TABLE_NAME"))
+        .cloned()
+        .ok_or("no function has TABLE_NAME")?;
+    let secret_prefix = wiring
+        .functions
+        .iter()
+        .find_map(|f| f.env.get("TOKEN_SECRET_PREFIX"))
+        .cloned()
+        .ok_or("no function has TOKEN_SECRET_PREFIX")?;
+    let queue_urls = wiring
+        .queues
+        .iter()
+        .map(|q| Ok((q.logical.clone(), url_of(&q.logical)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let ctx = Ctx {
+        world,
+        wiring,
+        services,
+        record,
+        table,
+        secret_prefix,
+        pollers,
+        queue_urls,
+    };
     journey::run(&ctx).await
 }
 
@@ -250,7 +355,11 @@ async fn play(
 fn coverage(wiring: &Wiring, seen: &Inner, cold_starts: &BTreeMap<String, usize>, record: &Record) {
     for route in &wiring.routes {
         if !seen.routes.contains_key(&route.key()) {
-            record.failure(format!("route {} ({}) is in the template but the rehearsal never took it", route.key(), route.function));
+            record.failure(format!(
+                "route {} ({}) is in the template but the rehearsal never took it",
+                route.key(),
+                route.function
+            ));
         }
     }
     for f in &wiring.functions {
@@ -267,6 +376,8 @@ fn coverage(wiring: &Wiring, seen: &Inner, cold_starts: &BTreeMap<String, usize>
         record.failure("no SQS batch was delivered".to_string());
     }
     for request in &seen.unrouted {
-        record.failure(format!("{request}: no route of the template matches (API Gateway answered 404)"));
+        record.failure(format!(
+            "{request}: no route of the template matches (API Gateway answered 404)"
+        ));
     }
 }

@@ -16,13 +16,40 @@ pub fn render(outcome: &Outcome) -> String {
     let started: Vec<String> = outcome
         .cold_starts
         .iter()
-        .map(|(f, n)| format!("{f} ({n} instance{}, {} invocations)", if *n == 1 { "" } else { "s" }, r.invocations.get(f).copied().unwrap_or(0)))
+        .map(|(f, n)| {
+            format!(
+                "{f} ({n} instance{}, {} invocations)",
+                if *n == 1 { "" } else { "s" },
+                r.invocations.get(f).copied().unwrap_or(0)
+            )
+        })
         .collect();
-    let _ = writeln!(out, "functions started   {} of {}: {}", outcome.cold_starts.values().filter(|n| **n > 0).count(), wiring.functions.len(), started.join(", "));
-    let hit = wiring.routes.iter().filter(|route| r.routes.contains_key(&route.key())).count();
-    let _ = writeln!(out, "routes hit          {hit} of {} ({} requests)", wiring.routes.len(), r.routes.values().sum::<usize>());
+    let _ = writeln!(
+        out,
+        "functions started   {} of {}: {}",
+        outcome.cold_starts.values().filter(|n| **n > 0).count(),
+        wiring.functions.len(),
+        started.join(", ")
+    );
+    let hit = wiring
+        .routes
+        .iter()
+        .filter(|route| r.routes.contains_key(&route.key()))
+        .count();
+    let _ = writeln!(
+        out,
+        "routes hit          {hit} of {} ({} requests)",
+        wiring.routes.len(),
+        r.routes.values().sum::<usize>()
+    );
     for route in &wiring.routes {
-        let _ = writeln!(out, "  {:>3}× {:<52} → {}", r.routes.get(&route.key()).copied().unwrap_or(0), route.key(), route.function);
+        let _ = writeln!(
+            out,
+            "  {:>3}× {:<52} → {}",
+            r.routes.get(&route.key()).copied().unwrap_or(0),
+            route.key(),
+            route.function
+        );
     }
     let events: Vec<String> = r.events.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     let _ = writeln!(out, "events delivered    {}", events.join("; "));
@@ -34,9 +61,21 @@ pub fn render(outcome: &Outcome) -> String {
         let list: Vec<String> = actions.iter().map(|(a, n)| format!("{a}×{n}")).collect();
         let _ = writeln!(out, "  {:<28} {}", iam::who(wiring, role), list.join(", "));
     }
-    let _ = writeln!(out, "unused grants       {} reviewed (infra/rehearsal/unused-grants.json), {} unlisted", outcome.accounting.reviewed_unused.len(), outcome.accounting.failures.len());
+    let _ = writeln!(
+        out,
+        "unused grants       {} reviewed (infra/rehearsal/unused-grants.json), {} unlisted",
+        outcome.accounting.reviewed_unused.len(),
+        outcome.accounting.failures.len()
+    );
     for (grant, reason) in &outcome.accounting.reviewed_unused {
-        let _ = writeln!(out, "  {} {} on {} ({}): {reason}", iam::who(wiring, &grant.role), grant.action, grant.resource, grant.policy);
+        let _ = writeln!(
+            out,
+            "  {} {} on {} ({}): {reason}",
+            iam::who(wiring, &grant.role),
+            grant.action,
+            grant.resource,
+            grant.policy
+        );
     }
     failures(out, outcome)
 }

@@ -181,7 +181,12 @@ impl Wiring {
         let mut api_id = String::new();
         for api in template.of_kind("AWS::ApiGatewayV2::Api") {
             api_id = resolver.string(&serde_json::json!({"Ref": api.logical}))?;
-            routes.extend(api_routes(&api.logical, &api.properties, resolver, &by_arn)?);
+            routes.extend(api_routes(
+                &api.logical,
+                &api.properties,
+                resolver,
+                &by_arn,
+            )?);
         }
         let mut permissions = Vec::new();
         for p in template.of_kind("AWS::Lambda::Permission") {
@@ -277,7 +282,12 @@ fn functions(template: &Template, resolver: &Resolver) -> Result<Vec<Function>, 
                     .is_ok_and(|arn| arn == role_arn)
             })
             .map(|r| r.logical)
-            .ok_or_else(|| invalid(&f.logical, format!("its role {role_arn} is not in the template")))?;
+            .ok_or_else(|| {
+                invalid(
+                    &f.logical,
+                    format!("its role {role_arn} is not in the template"),
+                )
+            })?;
         out.push(Function {
             logical: f.logical.clone(),
             binary: binary.to_string(),
@@ -289,7 +299,12 @@ fn functions(template: &Template, resolver: &Resolver) -> Result<Vec<Function>, 
             timeout: Duration::from_secs(number(&props, "Timeout").unwrap_or(3)),
             architectures: props["Architectures"]
                 .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_else(|| vec!["x86_64".to_string()]),
             runtime: str_of(&props, "Runtime").to_string(),
             handler: str_of(&props, "Handler").to_string(),
@@ -327,7 +342,9 @@ fn api_routes(
             let function_arn = uri
                 .split_once("/functions/")
                 .and_then(|(_, rest)| rest.strip_suffix("/invocations"))
-                .ok_or_else(|| invalid(&format!("{method} {path}"), format!("integration {uri}")))?;
+                .ok_or_else(|| {
+                    invalid(&format!("{method} {path}"), format!("integration {uri}"))
+                })?;
             routes.push(Route {
                 function: by_arn(function_arn, &format!("{method} {path}"))?,
                 method,
@@ -389,7 +406,12 @@ fn alarms(template: &Template, resolver: &Resolver) -> Result<Vec<Alarm>, Wiring
                 .as_array()
                 .map(|d| {
                     d.iter()
-                        .map(|d| (str_of(d, "Name").to_string(), str_of(d, "Value").to_string()))
+                        .map(|d| {
+                            (
+                                str_of(d, "Name").to_string(),
+                                str_of(d, "Value").to_string(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

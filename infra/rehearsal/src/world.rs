@@ -50,7 +50,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).chars().take(400).collect()
+        String::from_utf8_lossy(&self.bytes)
+            .chars()
+            .take(400)
+            .collect()
     }
 
     pub fn header(&self, name: &str) -> String {
@@ -94,7 +97,13 @@ fn sdk(endpoint: &str, region: &str, credentials: &Credentials) -> aws_types::Sd
 
 impl World {
     /// Starts both simulators, registered for the app's URLs on the front.
-    pub async fn start(front: &str, keys: AppKeys, moto: &str, region: &str, admin: &Credentials) -> Result<World, String> {
+    pub async fn start(
+        front: &str,
+        keys: AppKeys,
+        moto: &str,
+        region: &str,
+        admin: &Credentials,
+    ) -> Result<World, String> {
         let qb_config = QuickBooksConfig {
             client_id: keys.quickbooks_client_id.clone(),
             client_secret: keys.quickbooks_client_secret.clone(),
@@ -156,10 +165,18 @@ impl World {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| format!("reading the app secret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "reading the app secret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
         let mut value: Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))
             .map_err(|e| format!("the app secret is not JSON: {e}"))?;
-        if value["state_signing_key"].as_str().is_none_or(str::is_empty) {
+        if value["state_signing_key"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
             return Err("the app secret has no generated state_signing_key".into());
         }
         let k = &self.keys;
@@ -179,7 +196,12 @@ impl World {
             .secret_string(value.to_string())
             .send()
             .await
-            .map_err(|e| format!("filling the app secret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "filling the app secret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
         Ok(())
     }
 
@@ -191,13 +213,23 @@ impl World {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| format!("reading {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
-        let mut value: Value = serde_json::from_str(current.secret_string().unwrap_or("{}")).map_err(|e| format!("{secret_id}: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "reading {secret_id}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+        let mut value: Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))
+            .map_err(|e| format!("{secret_id}: {e}"))?;
         let past = json!((chrono::Utc::now() - chrono::Duration::seconds(10)).to_rfc3339());
         if value["quickbooks"].is_object() {
             value["quickbooks"]["access_expires_at"] = past.clone();
         }
-        for tokens in value["pipedrive"].as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+        for tokens in value["pipedrive"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
             tokens["access_expires_at"] = past.clone();
         }
         self.secrets
@@ -206,7 +238,12 @@ impl World {
             .secret_string(value.to_string())
             .send()
             .await
-            .map_err(|e| format!("writing {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "writing {secret_id}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
         Ok(())
     }
 
@@ -219,9 +256,20 @@ impl World {
     }
 
     /// A request to the front (absolute URLs elsewhere are followed as a browser would).
-    pub async fn request(&self, method: &str, url: &str, bearer: Option<&str>, body: Option<&Value>, idempotency_key: Option<&str>) -> Result<Answer, String> {
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let url = if url.starts_with("http") { url.to_string() } else { format!("{}{url}", self.front) };
+        let url = if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.front)
+        };
         let mut request = self.http.request(method.clone(), &url);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -232,16 +280,35 @@ impl World {
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        let response = request.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{method} {url}: {e}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| format!("{method} {url}: {e}"))?.to_vec();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{method} {url}: {e}"))?
+            .to_vec();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer { status, headers, bytes, json })
+        Ok(Answer {
+            status,
+            headers,
+            bytes,
+            json,
+        })
     }
 
     /// `/api/*` as `user` of `company`.
-    pub async fn api(&self, method: &str, path: &str, who: (u64, u64), body: Option<&Value>, key: Option<&str>) -> Result<Answer, String> {
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        who: (u64, u64),
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<Answer, String> {
         let token = self.token(who.0, who.1)?;
         self.request(method, path, Some(&token), body, key).await
     }
@@ -258,9 +325,19 @@ impl World {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| format!("scanning the table: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "scanning the table: {}",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                    )
+                })?;
             for item in page.items() {
-                let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let s = |k: &str| {
+                    item.get(k)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
                 out.push((s("pk"), s("sk"), format!("{item:?}")));
             }
             match page.last_evaluated_key() {
@@ -283,7 +360,12 @@ impl World {
                 .max_results(100)
                 .send()
                 .await
-                .map_err(|e| format!("listing secrets: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "listing secrets: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    )
+                })?;
             names.extend(
                 page.secret_list()
                     .iter()
@@ -309,10 +391,17 @@ impl World {
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .map_err(|e| format!("queue attributes: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "queue attributes: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
         Ok(attributes
             .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
     }
@@ -328,6 +417,10 @@ impl World {
             .send()
             .await
             .map_err(|e| format!("peeking: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        Ok(received.messages().iter().filter_map(|m| m.body().map(str::to_string)).collect())
+        Ok(received
+            .messages()
+            .iter()
+            .filter_map(|m| m.body().map(str::to_string))
+            .collect())
     }
 }
