@@ -43,21 +43,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use shared::access::require_install;
 use shared::app::App;
-use shared::auth::state::{OAuthState, STATE_TTL_SECS, StateError, StatePurpose, StateSigner};
+use shared::app::access::require_install;
+use shared::app::tokens::{TokenFailure, app_settings_url};
+use shared::clients::pipedrive::{ClientCredentials as PipedriveCredentials, PipedriveError};
+use shared::clients::quickbooks::{ClientCredentials as QuickBooksCredentials, QuickBooksError};
+use shared::domain::SecretString;
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
-    Tenant, UserId, UserInstall,
+    UserId, UserInstall,
 };
-use shared::error::ApiError;
-use shared::http::{MAX_BODY_BYTES, QueryParams, Route, parse_json};
-use shared::pipedrive::client::{ClientCredentials as PipedriveCredentials, PipedriveError};
-use shared::pipedrive::model::UninstallCallback;
-use shared::quickbooks::client::{ClientCredentials as QuickBooksCredentials, QuickBooksError};
 use shared::store::StoreError;
-use shared::tokens::manager::{TokenFailure, app_settings_url};
-use shared::tokens::{PipedriveTokens, QuickBooksTokens, SecretString};
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens};
+use shared::web::auth::Tenant;
+use shared::web::auth::state::{OAuthState, STATE_TTL_SECS, StateError, StatePurpose, StateSigner};
+use shared::web::error::ApiError;
+use shared::web::http::{MAX_BODY_BYTES, QueryParams, Route, parse_json};
+use shared::wire::pipedrive::model::UninstallCallback;
 
 /// Path of the Pipedrive callback (install `GET`, uninstall `DELETE`).
 pub const PIPEDRIVE_CALLBACK_PATH: &str = "/oauth/pipedrive/callback";
@@ -1018,14 +1020,7 @@ async fn connection(
     );
     let mut out = view(&app, &profile).await;
     if connected {
-        let client = app.quickbooks.clone();
-        let info = app
-            .tokens
-            .with_quickbooks_for(&profile, |access| {
-                let client = client.clone();
-                async move { client.company_info(&access.realm_id, &access.token).await }
-            })
-            .await?;
+        let info = app.quickbooks_of(&profile).company_info().await?;
         out.company_name = info.company_name.or(info.legal_name);
         out.country = info.country;
     }

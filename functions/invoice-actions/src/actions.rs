@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 
 use shared::app::App;
+use shared::app::tokens::CallError;
+use shared::clients::quickbooks::{QuickBooksEndpoints, QuickBooksError};
 use shared::domain::status::invoice_status;
-use shared::domain::{DealId, InvoiceLink, InvoiceStatus, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::PathParams;
-use shared::quickbooks::client::{QuickBooksEndpoints, QuickBooksError};
-use shared::quickbooks::model::{EntityStatus, Invoice};
-use shared::tokens::manager::CallError;
+use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::PathParams;
+use shared::wire::quickbooks::model::{EntityStatus, Invoice};
 
 use crate::input::{self, ConfirmBody, OptionalJson, SendBody};
 use crate::views::{ActionAnswer, InvoiceView, OpenAnswer};
@@ -42,18 +43,9 @@ fn deleted_stub(invoice_id: &str) -> Invoice {
 }
 
 async fn read_current(app: &App, caller: &Caller, invoice_id: &str) -> QbResult<Current> {
-    let client = app.quickbooks.clone();
     let result = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.to_string();
-            async move {
-                client
-                    .read_invoice(&access.realm_id, &access.token, &id)
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .read_invoice(invoice_id)
         .await;
     match result {
         Ok(invoice) => Ok(Current::Found(Box::new(invoice))),
@@ -208,20 +200,9 @@ pub(crate) async fn void(
                 "QuickBooks answered an invoice without a SyncToken",
             ));
         };
-        let client = app.quickbooks.clone();
         let result = app
-            .tokens
-            .with_quickbooks_for(&caller.profile, |access| {
-                let client = client.clone();
-                let id = invoice_id.clone();
-                let token = sync_token.clone();
-                async move {
-                    let request_id = uuid::Uuid::new_v4().to_string();
-                    client
-                        .void_invoice(&access.realm_id, &access.token, &id, &token, &request_id)
-                        .await
-                }
-            })
+            .quickbooks_of(&caller.profile)
+            .void_invoice(&invoice_id, &sync_token)
             .await;
         match result {
             Ok(voided) => {
@@ -347,20 +328,9 @@ pub(crate) async fn delete(
                 "QuickBooks answered an invoice without a SyncToken",
             ));
         };
-        let client = app.quickbooks.clone();
         let result = app
-            .tokens
-            .with_quickbooks_for(&caller.profile, |access| {
-                let client = client.clone();
-                let id = invoice_id.clone();
-                let token = sync_token.clone();
-                async move {
-                    let request_id = uuid::Uuid::new_v4().to_string();
-                    client
-                        .delete_invoice(&access.realm_id, &access.token, &id, &token, &request_id)
-                        .await
-                }
-            })
+            .quickbooks_of(&caller.profile)
+            .delete_invoice(&invoice_id, &sync_token)
             .await;
         match result {
             Ok(()) => {
@@ -494,19 +464,9 @@ pub(crate) async fn send(
             )],
         });
     }
-    let client = app.quickbooks.clone();
     let result = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.clone();
-            let to = to.clone();
-            async move {
-                client
-                    .send_invoice(&access.realm_id, &access.token, &id, to.as_deref())
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .send_invoice(&invoice_id, to.as_deref())
         .await;
     match result {
         Ok(sent) => {
@@ -562,18 +522,9 @@ pub(crate) async fn pdf(
     if link.status == InvoiceStatus::Deleted {
         return Err(gone());
     }
-    let client = app.quickbooks.clone();
     let result = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.clone();
-            async move {
-                client
-                    .invoice_pdf(&access.realm_id, &access.token, &id)
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .invoice_pdf(&invoice_id)
         .await;
     let bytes = match result {
         Ok(bytes) => bytes,
@@ -683,12 +634,12 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use shared::app::Deployment;
+    use shared::app::testing::{embedded_app, embedded_app_with};
+    use shared::clients::pipedrive::PipedriveEndpoints;
     use shared::domain::{
         CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
         UserId,
     };
-    use shared::pipedrive::client::PipedriveEndpoints;
-    use shared::testing::{embedded_app, embedded_app_with};
 
     fn profile(environment: QuickBooksEnvironment) -> CompanyProfile {
         let mut profile = CompanyProfile::new(CompanyId(1), Utc::now());

@@ -6,8 +6,8 @@ use axum::http::header;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use shared::error::{ApiError, FieldError};
-use shared::http::{MAX_BODY_BYTES, parse_json};
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{MAX_BODY_BYTES, parse_json};
 
 /// A JSON body that may be left out: no body (or only whitespace) is `T::default()`; a body must
 /// be JSON (`Content-Type: application/json`, at most [`MAX_BODY_BYTES`]).

@@ -13,7 +13,7 @@ use shared::domain::{
     ActivityEvent, CompanyProfile, ConnectionState, InvoiceLink, InvoiceStatus, ListedInvoice,
     Outcome, QuickBooksEnvironment,
 };
-use shared::quickbooks::model::{EmailStatus, Invoice};
+use shared::wire::quickbooks::model::{EmailStatus, Invoice};
 
 /// The QuickBooks customer an invoice is billed to. `S` is the text type: owned (`String`, the
 /// default), or borrowed from the stored links (`&str`) for the deal's list.

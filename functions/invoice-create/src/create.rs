@@ -17,17 +17,18 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::tokens::CallError;
 use shared::domain::draft::{self, InvoiceForm, Totals, format_money};
 use shared::domain::links::{link_from_invoice, today_in};
-use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::{JsonBody, PathParams};
-use shared::pipedrive::model::NewNote;
-use shared::quickbooks::model::Invoice;
+use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome};
 use shared::store::StoreError;
-use shared::tokens::manager::CallError;
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{JsonBody, PathParams};
+use shared::wire::pipedrive::model::NewNote;
+use shared::wire::quickbooks::model::Invoice;
 
-use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb, qb_error};
+use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb_error};
 use crate::draft::DealPath;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
@@ -138,15 +139,10 @@ async fn missing_customer_or_deal(
     deal_id: u64,
     detail: &str,
 ) -> ApiError {
-    let client = app.pipedrive.clone();
-    let read = crate::context::pd(app, caller, |a| {
-        let c = client.clone();
-        async move { c.deal(&a.api_domain, &a.token, deal_id).await }
-    })
-    .await;
+    let read = app.pipedrive_of(caller.tenant).deal(deal_id).await;
     let gone = match read {
         Ok(deal) => deal.is_gone(),
-        Err(CallError::Call(shared::pipedrive::client::PipedriveError::NotFound(_))) => true,
+        Err(CallError::Call(shared::clients::pipedrive::PipedriveError::NotFound(_))) => true,
         Err(_) => false,
     };
     if gone {
@@ -232,18 +228,10 @@ pub async fn run(
     }
     let invoice = draft::build_invoice(form, &setup);
     let request_id = derived_request_id(company, "invoice", key, attempt);
-    let client = app.quickbooks.clone();
-    let created = qb(app, caller, |a| {
-        let client = client.clone();
-        let invoice = invoice.clone();
-        let request_id = request_id.clone();
-        async move {
-            client
-                .create_invoice(&a.realm_id, &a.token, &invoice, &request_id)
-                .await
-        }
-    })
-    .await;
+    let created = app
+        .quickbooks_of(&caller.profile)
+        .create_invoice(&invoice, &request_id)
+        .await;
     let created: Invoice = match created {
         Ok(invoice) => invoice,
         Err(error) => {
@@ -446,13 +434,8 @@ async fn post_note(
         deal_id: Some(deal_id),
         ..NewNote::default()
     };
-    let client = app.pipedrive.clone();
-    app.tokens
-        .with_pipedrive(caller.tenant, |a| {
-            let client = client.clone();
-            let note = note.clone();
-            async move { client.add_note(&a.api_domain, &a.token, &note).await }
-        })
+    app.pipedrive_of(caller.tenant)
+        .add_note(&note)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -13,9 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::domain::{CompanyId, IdempotencyRecord, IdempotencyState};
-use shared::error::{ApiError, FieldError};
 use shared::store::StoreError;
 use shared::store::records::{IdempotencyBegin, Records};
+use shared::web::error::{ApiError, FieldError};
 
 /// The request header.
 pub const KEY_HEADER: &str = "idempotency-key";

@@ -11,13 +11,13 @@ use status_sync::queue::SqsQueue;
 // vCPU; a single-threaded runtime starts faster and keeps less memory.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
+    shared::web::telemetry::init();
     let env = Env::from_process();
     let queue_url = env.required("SYNC_QUEUE_URL")?;
     let app = App::from_env(&env).await?;
     let sdk = app.aws_sdk_config(&env)?;
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
-    lambda_http::run(shared::http::finish(quickbooks_webhook::router_with(
+    lambda_http::run(shared::web::http::finish(quickbooks_webhook::router_with(
         app,
         queue,
         quickbooks_webhook::WORK_BUDGET,

@@ -1,5 +1,5 @@
 //! Applying QuickBooks invoices to one company's links through the single update path
-//! ([`shared::sync::apply_invoices`]) and recording what a status change means: an activity event
+//! ([`shared::app::sync::apply_invoices`]) and recording what a status change means: an activity event
 //! on the deal and, when the company asked for it, a note on the deal when an invoice becomes
 //! Paid. Also the error classification every sync path shares.
 
@@ -8,15 +8,16 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use shared::app::App;
+use shared::app::sync::apply_invoices;
 use shared::domain::links::today_in;
 use shared::domain::{
-    ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, InvoiceStatus, Outcome, Tenant,
+    ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, InvoiceStatus, Outcome,
 };
-use shared::error::ApiError;
-use shared::pipedrive::model::NewNote;
-use shared::quickbooks::model::Invoice;
 use shared::store::StoreError;
-use shared::sync::apply_invoices;
+use shared::web::auth::Tenant;
+use shared::web::error::ApiError;
+use shared::wire::pipedrive::model::NewNote;
+use shared::wire::quickbooks::model::Invoice;
 
 /// Why a sync job failed (the job is retried; after a few receives it lands in the DLQ).
 #[derive(Debug, thiserror::Error)]
@@ -269,19 +270,7 @@ pub async fn record_status_change(
         deal_id: Some(link.deal_id.0),
         ..NewNote::default()
     };
-    let client = app.pipedrive.clone();
-    let result = app
-        .tokens
-        .with_pipedrive(tenant, |access| {
-            let client = client.clone();
-            let note = note.clone();
-            async move {
-                client
-                    .add_note(&access.api_domain, &access.token, &note)
-                    .await
-            }
-        })
-        .await;
+    let result = app.pipedrive_of(tenant).add_note(&note).await;
     match result {
         Ok(_) => {
             append(

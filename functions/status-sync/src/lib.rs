@@ -30,8 +30,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use shared::app::App;
-use shared::error::ApiError;
-use shared::http::Route;
+use shared::web::error::ApiError;
+use shared::web::http::Route;
 
 use crate::queue::{InProcessQueue, local_queue};
 use crate::worker::{DrainReport, drain_once, schedule};

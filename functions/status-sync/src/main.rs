@@ -14,7 +14,7 @@ use status_sync::worker::handle_event;
 // vCPU; a single-threaded runtime starts faster and keeps less memory.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    shared::web::telemetry::init();
     let env = Env::from_process();
     let queue_url = env.required("SYNC_QUEUE_URL")?;
     let app = App::from_env(&env).await?;

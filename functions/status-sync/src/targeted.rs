@@ -3,7 +3,7 @@
 //!
 //! - Invoices: the links are found through the realm index (`REALM#{realm}` / `INVOICE#{id}#…`);
 //!   an invoice nobody links costs nothing. Each company's linked ids are read with one
-//!   `Id IN (…)` query ([`shared::sync::fetch_invoices`]; a missing one is confirmed deleted).
+//!   `Id IN (…)` query ([`shared::app::sync::fetch_invoices`]; a missing one is confirmed deleted).
 //! - Payments: read with one `select * from Payment where Id in (…)` query using the token of a
 //!   company connected to the realm (one that links one of the invoices, else the first company
 //!   found in the realm's links — a realm nobody links is ignored without any call); the
@@ -18,11 +18,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use shared::app::App;
+use shared::app::sync::{IDS_PER_QUERY, fetch_invoices};
 use shared::domain::{CompanyId, CompanyProfile};
-use shared::quickbooks::model::Payment;
-use shared::quickbooks::query::Query;
 use shared::store::PageRequest;
-use shared::sync::{IDS_PER_QUERY, fetch_invoices};
+use shared::wire::quickbooks::model::Payment;
+use shared::wire::quickbooks::query::Query;
 
 use crate::changes::{Applied, Failure, SyncError, apply_for_company, classify};
 
@@ -208,22 +208,12 @@ async fn read_payments(
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut out = Vec::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        let statement = Query::select("Payment")
+        let query = Query::select("Payment")
             .is_in("Id", chunk.iter().copied())
-            .max_results(IDS_PER_QUERY as u32)
-            .build();
-        let client = app.quickbooks.clone();
+            .max_results(IDS_PER_QUERY as u32);
         let response = app
-            .tokens
-            .with_quickbooks_for(profile, |access| {
-                let client = client.clone();
-                let statement = statement.clone();
-                async move {
-                    client
-                        .query(&access.realm_id, &access.token, &statement)
-                        .await
-                }
-            })
+            .quickbooks_of(profile)
+            .query(&query)
             .await
             .map_err(|e| classify(e.into()))?;
         out.extend(response.payment.unwrap_or_default());

@@ -19,13 +19,13 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sandbox::quickbooks::{QuickBooksSim, RealmSeed};
 use shared::app::{App, Deployment};
+use shared::domain::SecretString;
 use shared::domain::links::link_from_invoice;
 use shared::domain::{CompanyId, DealId};
-use shared::quickbooks::model::{Invoice, Line, Ref};
 use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::store::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
-use shared::tokens::SecretString;
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::wire::quickbooks::model::{Invoice, Line, Ref};
 use status_sync::queue::InProcessQueue;
 use status_sync::worker::{drain_once, schedule};
 

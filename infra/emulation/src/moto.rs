@@ -93,7 +93,7 @@ impl Moto {
     /// From now on every request is authenticated and authorized (moto's
     /// `INITIAL_NO_AUTH_ACTION_COUNT` set to 0 through its control API).
     pub async fn enforce_iam(&self) -> Result<(), String> {
-        let answer = shared::outbound::plain_client()
+        let answer = shared::clients::outbound::plain_client()
             .post(format!("{}/moto-api/reset-auth", self.endpoint))
             .body("0")
             .send()

@@ -37,6 +37,24 @@ pub struct Credentials {
     pub session_token: Option<String>,
 }
 
+impl Credentials {
+    /// An AWS SDK configuration signing with these credentials, against `endpoint` (moto).
+    pub fn sdk_config(&self, endpoint: &str, region: &str) -> aws_types::SdkConfig {
+        use shared::clients::aws::{AwsAccess, AwsSettings, AwsTlsRoots};
+        let settings = AwsSettings {
+            region: region.to_string(),
+            endpoint_url: Some(endpoint.to_string()),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone().into(),
+            session_token: self.session_token.clone().map(Into::into),
+        };
+        shared::clients::aws::sdk::sdk_config(&AwsAccess::new(
+            settings,
+            AwsTlsRoots::AmazonTrustServices,
+        ))
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials").finish_non_exhaustive()
@@ -65,7 +83,7 @@ impl Setup {
     pub fn new(endpoint: &str, region: &str) -> Self {
         Setup {
             endpoint: endpoint.to_string(),
-            http: shared::outbound::plain_client(),
+            http: shared::clients::outbound::plain_client(),
             region: region.to_string(),
         }
     }

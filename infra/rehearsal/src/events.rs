@@ -28,20 +28,7 @@ pub fn sqs_client(
     region: &str,
     credentials: &crate::deploy::Credentials,
 ) -> aws_sdk_sqs::Client {
-    let settings = shared::outbound::AwsSettings {
-        region: region.to_string(),
-        endpoint_url: Some(endpoint.to_string()),
-        credentials: aws_credential_types::Credentials::new(
-            &credentials.access_key_id,
-            &credentials.secret_access_key,
-            credentials.session_token.clone(),
-            None,
-            "rehearsal",
-        ),
-    };
-    aws_sdk_sqs::Client::new(
-        &settings.sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices),
-    )
+    aws_sdk_sqs::Client::new(&credentials.sdk_config(endpoint, region))
 }
 
 /// Delivers a schedule's event; answers the function's answer.

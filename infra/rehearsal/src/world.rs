@@ -80,21 +80,6 @@ pub struct World {
     _servers: Vec<RunningServer>,
 }
 
-fn sdk(endpoint: &str, region: &str, credentials: &Credentials) -> aws_types::SdkConfig {
-    shared::outbound::AwsSettings {
-        region: region.to_string(),
-        endpoint_url: Some(endpoint.to_string()),
-        credentials: aws_credential_types::Credentials::new(
-            &credentials.access_key_id,
-            &credentials.secret_access_key,
-            credentials.session_token.clone(),
-            None,
-            "rehearsal-admin",
-        ),
-    }
-    .sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices)
-}
-
 impl World {
     /// Starts both simulators, registered for the app's URLs on the front.
     pub async fn start(
@@ -136,7 +121,7 @@ impl World {
             .await
             .map_err(|e| format!("Pipedrive simulator: {e}"))?;
         pd.set_burst_limit(100_000);
-        let config = sdk(moto, region, admin);
+        let config = admin.sdk_config(moto, region);
         Ok(World {
             front: front.to_string(),
             qb_url: qb_server.base_url(),
@@ -144,7 +129,7 @@ impl World {
             qb,
             pd,
             keys,
-            http: shared::outbound::client_builder()
+            http: shared::clients::outbound::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(60))
                 .build()
