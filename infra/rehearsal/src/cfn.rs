@@ -100,7 +100,9 @@ impl Template {
             if let Some(allowed) = spec.get("AllowedValues").and_then(Value::as_array) {
                 let ok = allowed.iter().any(|a| match a {
                     Value::String(s) => *s == value,
-                    other => other.to_string() == value,
+                    other => other
+                        .as_f64()
+                        .is_some_and(|n| value.parse::<f64>() == Ok(n)),
                 });
                 if !ok {
                     return Err(CfnError::NotAllowed {

@@ -119,32 +119,16 @@ impl Poller<'_> {
         let mut drained = Drained::default();
         let mut failed_handles = Vec::new();
         loop {
-            let received = self
-                .as_function
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(self.mapping.batch_size.clamp(1, 10) as i32)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "{}: ReceiveMessage: {}",
-                        self.mapping.function,
-                        aws_sdk_sqs::error::DisplayErrorContext(e)
-                    )
-                })?;
-            let messages = received.messages().to_vec();
+            let messages = self.receive().await?;
             if messages.is_empty() {
                 break;
             }
-            let event = self.event(&messages);
             drained.batches += 1;
             drained.messages += messages.len();
             record.event("sqs batch", 1);
             record.event("sqs message", messages.len());
             record.invocation(&self.mapping.function);
+            let event = self.event(&messages);
             let failed_ids = match service.invoke(event.to_string().as_bytes()).await {
                 Ok(Answer::Response(body)) => self.failures_in(&body, &messages)?,
                 Ok(Answer::Error(body)) => {
@@ -161,44 +145,70 @@ impl Poller<'_> {
                 Err(e) => return Err(e.to_string()),
             };
             for m in &messages {
-                let id = m.message_id().unwrap_or_default();
                 let handle = m.receipt_handle().unwrap_or_default().to_string();
-                if failed_ids.iter().any(|f| f == id) {
+                if failed_ids
+                    .iter()
+                    .any(|f| Some(f.as_str()) == m.message_id())
+                {
                     drained.failed += 1;
                     failed_handles.push(handle);
                 } else {
-                    self.as_function
-                        .delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "{}: DeleteMessage: {}",
-                                self.mapping.function,
-                                aws_sdk_sqs::error::DisplayErrorContext(e)
-                            )
-                        })?;
+                    self.delete(handle).await?;
                 }
             }
         }
         for handle in failed_handles {
-            self.as_clock
-                .change_message_visibility()
-                .queue_url(&self.queue_url)
-                .receipt_handle(handle)
-                .visibility_timeout(0)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "making a failed message visible: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(e)
-                    )
-                })?;
+            self.visible_again(handle).await?;
         }
         Ok(drained)
+    }
+
+    /// One receive, as the function's role: up to `BatchSize` messages.
+    async fn receive(&self) -> Result<Vec<aws_sdk_sqs::types::Message>, String> {
+        let received = self
+            .as_function
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(self.mapping.batch_size.clamp(1, 10) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| self.sqs_error("ReceiveMessage", e))?;
+        Ok(received.messages().to_vec())
+    }
+
+    /// A processed message leaves the queue (as the function's role).
+    async fn delete(&self, handle: String) -> Result<(), String> {
+        self.as_function
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .map_err(|e| self.sqs_error("DeleteMessage", e))?;
+        Ok(())
+    }
+
+    /// The clock: a failed message's visibility timeout has passed.
+    async fn visible_again(&self, handle: String) -> Result<(), String> {
+        self.as_clock
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| self.sqs_error("ChangeMessageVisibility (the clock)", e))?;
+        Ok(())
+    }
+
+    fn sqs_error<E: std::error::Error + 'static>(&self, what: &str, e: E) -> String {
+        format!(
+            "{}: {what}: {}",
+            self.mapping.function,
+            aws_sdk_sqs::error::DisplayErrorContext(e)
+        )
     }
 
     /// The ids to leave on the queue, from a successful answer.

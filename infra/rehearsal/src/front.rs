@@ -102,18 +102,12 @@ fn textual(content_type: &str) -> bool {
             .any(|t| ct.contains(t))
 }
 
-/// The payload format 2.0 event of a request.
-pub fn event(
-    route: &Route,
-    params: &BTreeMap<String, String>,
-    request: &http::request::Parts,
-    body: &[u8],
-    api_id: &str,
-    account: &str,
-) -> Value {
+/// API Gateway's `headers` (lower-case, repeated ones joined by commas, its own
+/// `x-forwarded-*` added) and `cookies` (split out of the `Cookie` header).
+fn headers_and_cookies(request: &HeaderMap) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut headers = serde_json::Map::new();
     let mut cookies = Vec::new();
-    for (name, value) in &request.headers {
+    for (name, value) in request {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == "cookie" {
             cookies.extend(value.split("; ").map(str::to_string));
@@ -128,16 +122,35 @@ pub fn event(
     }
     headers.insert("x-forwarded-proto".into(), json!("http"));
     headers.insert("x-forwarded-for".into(), json!("127.0.0.1"));
-    let query = request.uri.query().unwrap_or("");
-    let mut query_params = serde_json::Map::new();
+    (headers, cookies)
+}
+
+/// `queryStringParameters`: decoded, repeated names joined by commas.
+fn query_parameters(query: &str) -> serde_json::Map<String, Value> {
+    let mut params = serde_json::Map::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match query_params.get_mut(k.as_ref()) {
+        match params.get_mut(k.as_ref()) {
             Some(Value::String(existing)) => existing.push_str(&format!(",{v}")),
             _ => {
-                query_params.insert(k.into_owned(), Value::String(v.into_owned()));
+                params.insert(k.into_owned(), Value::String(v.into_owned()));
             }
         }
     }
+    params
+}
+
+/// The payload format 2.0 event of a request.
+pub fn event(
+    route: &Route,
+    params: &BTreeMap<String, String>,
+    request: &http::request::Parts,
+    body: &[u8],
+    api_id: &str,
+    account: &str,
+) -> Value {
+    let (headers, cookies) = headers_and_cookies(&request.headers);
+    let query = request.uri.query().unwrap_or("");
+    let query_params = query_parameters(query);
     let now = chrono::Utc::now();
     let content_type = request
         .headers

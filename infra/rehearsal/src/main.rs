@@ -11,13 +11,13 @@
 //! Exit status 0 only when everything held.
 
 mod cfn;
+mod defect;
 mod deploy;
 mod events;
 mod front;
 mod iam;
 mod journey;
 mod lambda;
-mod mutation;
 mod record;
 mod run;
 mod summary;
@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use mutation::Mutation;
+use defect::Defect;
 use run::{Artifacts, Options};
 
 fn workspace_root() -> PathBuf {
@@ -41,17 +41,17 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The defects `--prove-failures` plants, one per rehearsal.
-fn defects() -> Vec<Mutation> {
+fn defects() -> Vec<Defect> {
     vec![
-        Mutation::RemoveAction {
+        Defect::PolicyAction {
             function: "InstallFunction".into(),
             action: "dynamodb:PutItem".into(),
         },
-        Mutation::RemoveEnv {
+        Defect::EnvVar {
             function: "SettingsFunction".into(),
             var: "TABLE_NAME".into(),
         },
-        Mutation::RemoveRoute {
+        Defect::Route {
             method: "GET".into(),
             path: "/api/settings/fields".into(),
         },
@@ -109,7 +109,7 @@ async fn main() -> ExitCode {
         root: root.clone(),
         artifacts: args.artifacts.clone(),
         cfn: cfn.clone(),
-        mutation: None,
+        defect: None,
         out: out.join("current"),
     })
     .await;
@@ -124,43 +124,48 @@ async fn main() -> ExitCode {
     if !args.prove {
         return ExitCode::SUCCESS;
     }
+    prove(&root, &args.artifacts, &cfn, &out, started).await
+}
+
+/// The rehearsal's test of itself: each planted defect must fail it, naming the defect.
+async fn prove(
+    root: &std::path::Path,
+    artifacts: &Artifacts,
+    cfn: &serde_json::Value,
+    out: &std::path::Path,
+    started: Instant,
+) -> ExitCode {
     let mut proven = 0;
     for (i, defect) in defects().into_iter().enumerate() {
         let t = Instant::now();
         let outcome = run::rehearse(Options {
-            root: root.clone(),
-            artifacts: args.artifacts.clone(),
+            root: root.to_path_buf(),
+            artifacts: artifacts.clone(),
             cfn: cfn.clone(),
-            mutation: Some(defect.clone()),
+            defect: Some(defect.clone()),
             out: out.join(format!("defect-{}", i + 1)),
         })
         .await;
-        let all = outcome.failures.join("\n");
-        let named = defect.expected().iter().all(|e| all.contains(e.as_str()));
-        println!(
-            "==> with {defect}: {} ({:.1} s){}",
-            match (outcome.failures.is_empty(), named) {
-                (true, _) => "the rehearsal PASSED — it cannot see this defect".to_string(),
-                (false, true) => format!(
-                    "failed as it must, naming it: {}",
-                    outcome
-                        .failures
-                        .iter()
-                        .find(|f| defect.expected().iter().all(|e| f.contains(e.as_str())))
-                        .unwrap_or(&outcome.failures[0])
-                ),
-                (false, false) => format!("failed WITHOUT naming {:?}", defect.expected()),
-            },
-            t.elapsed().as_secs_f64(),
-            if named {
-                String::new()
-            } else {
-                format!("\n{all}")
+        let expected = defect.expected();
+        let naming = outcome
+            .failures
+            .iter()
+            .find(|f| expected.iter().all(|e| f.contains(e.as_str())));
+        let verdict = match (outcome.failures.is_empty(), naming) {
+            (true, _) => "the rehearsal PASSED — it cannot see this defect".to_string(),
+            (false, Some(f)) => {
+                proven += 1;
+                format!("failed as it must, naming it: {f}")
             }
+            (false, None) => format!(
+                "failed WITHOUT naming {expected:?}:\n  {}",
+                outcome.failures.join("\n  ")
+            ),
+        };
+        println!(
+            "==> with {defect}: {verdict} ({:.1} s)",
+            t.elapsed().as_secs_f64()
         );
-        if !outcome.failures.is_empty() && named {
-            proven += 1;
-        }
     }
     println!(
         "==> {proven} of 3 planted defects caught and named ({:.1} s in all)",

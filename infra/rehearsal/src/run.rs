@@ -10,13 +10,13 @@ use emulation::moto::{Moto, MotoOptions};
 use serde_json::Value;
 
 use crate::cfn::{Place, Resolver, Template};
+use crate::defect::Defect;
 use crate::deploy::{self, Setup};
 use crate::events::{self, Poller};
 use crate::front::{self, Front};
 use crate::iam;
 use crate::journey::{self, Ctx};
 use crate::lambda::{Edge, FunctionService, Services};
-use crate::mutation::Mutation;
 use crate::record::{Inner, Record};
 use crate::wiring::Wiring;
 use crate::world::{AppKeys, World};
@@ -51,7 +51,7 @@ pub struct Options {
     pub artifacts: Artifacts,
     /// The translated template (see [`translate`]).
     pub cfn: Value,
-    pub mutation: Option<Mutation>,
+    pub defect: Option<Defect>,
     /// Where logs and the IAM audit go.
     pub out: PathBuf,
 }
@@ -136,6 +136,80 @@ pub async fn rehearse(options: Options) -> Outcome {
     outcome
 }
 
+/// The translated template with the run's defect and parameters, every resource named.
+fn resolve(options: &Options, front_url: &str) -> Result<(Template, Resolver), String> {
+    let mut cfn = options.cfn.clone();
+    if let Some(defect) = &options.defect {
+        defect.apply(&mut cfn)?;
+    }
+    let template = Template::new(cfn);
+    let overrides: BTreeMap<String, String> = [
+        ("Architecture".to_string(), ARCHITECTURE.to_string()),
+        // A custom domain, in the template's own terms: OAuth redirects and links use it.
+        ("PublicBaseUrl".to_string(), front_url.to_string()),
+    ]
+    .into();
+    let parameters = template.parameters(&overrides).map_err(|e| e.to_string())?;
+    let place = Place {
+        stack_name: STACK.into(),
+        region: REGION.into(),
+        account: ACCOUNT.into(),
+    };
+    let mut resolver = Resolver::new(&template, place, parameters);
+    deploy::name_resources(&template, &mut resolver, front_url);
+    Ok((template, resolver))
+}
+
+/// One process pool per function, each with its role's credentials and the edge.
+fn services(
+    wiring: &Wiring,
+    options: &Options,
+    deployed: &deploy::Deployed,
+    edge: &Edge,
+    logs: &Path,
+) -> Result<Services, String> {
+    let mut services: Services = BTreeMap::new();
+    for f in &wiring.functions {
+        let credentials = deployed
+            .role_credentials
+            .get(&f.role)
+            .ok_or_else(|| format!("no credentials for {}", f.role))?;
+        let binary = options.artifacts.binary(&f.logical, &f.binary);
+        let service = FunctionService::new(f.clone(), binary, credentials, REGION, edge, logs)
+            .map_err(|e| e.to_string())?;
+        services.insert(f.logical.clone(), Arc::new(service));
+    }
+    Ok(services)
+}
+
+/// Least privilege both ways and coverage, from the IAM audit (after a journey that passed:
+/// unused grants say nothing about a journey cut short).
+fn account(
+    options: &Options,
+    wiring: &Wiring,
+    deployed: &deploy::Deployed,
+    audit: &Path,
+    journey_passed: bool,
+    record: &Record,
+    outcome: &mut Outcome,
+) -> Result<(), String> {
+    let decisions = iam::read_decisions(audit)?;
+    for denial in iam::denials(wiring, &decisions) {
+        record.failure(denial);
+    }
+    if journey_passed {
+        let reviewed =
+            iam::read_reviewed(&options.root.join("infra/rehearsal/unused-grants.json"))?;
+        let managed = deployed.managed_policies.clone().into_iter().collect();
+        outcome.accounting = iam::account(wiring, &managed, &decisions, &reviewed);
+        for f in &outcome.accounting.failures {
+            record.failure(f.clone());
+        }
+        coverage(wiring, &record.snapshot(), &outcome.cold_starts, record);
+    }
+    Ok(())
+}
+
 async fn stage(
     options: &Options,
     record: &Arc<Record>,
@@ -149,56 +223,25 @@ async fn stage(
         "http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let mut cfn = options.cfn.clone();
-    if let Some(m) = &options.mutation {
-        m.apply(&mut cfn)?;
-    }
-    let template = Template::new(cfn);
-    let overrides: BTreeMap<String, String> = [
-        ("Architecture".to_string(), ARCHITECTURE.to_string()),
-        // A custom domain, in the template's own terms: OAuth redirects and links use it.
-        ("PublicBaseUrl".to_string(), front_url.clone()),
-    ]
-    .into();
-    let parameters = template.parameters(&overrides).map_err(|e| e.to_string())?;
-    let place = Place {
-        stack_name: STACK.into(),
-        region: REGION.into(),
-        account: ACCOUNT.into(),
-    };
-    let mut resolver = Resolver::new(&template, place, parameters);
-    deploy::name_resources(&template, &mut resolver, &front_url);
-
+    let (template, mut resolver) = resolve(options, &front_url)?;
     let audit = options.out.join("iam-audit.jsonl");
     let _ = std::fs::remove_file(&audit);
-    let moto = Moto::start_with(
-        &options.root,
-        &MotoOptions {
-            iam_audit: Some(audit.clone()),
-            log: Some(options.out.join("moto.log")),
-        },
-    )
-    .await?;
-    let deployed = deploy::deploy(
-        &template,
-        &mut resolver,
-        &Setup::new(&moto.endpoint, REGION),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let moto_options = MotoOptions {
+        iam_audit: Some(audit.clone()),
+        log: Some(options.out.join("moto.log")),
+    };
+    let moto = Moto::start_with(&options.root, &moto_options).await?;
+    let setup = Setup::new(&moto.endpoint, REGION);
+    let deployed = deploy::deploy(&template, &mut resolver, &setup)
+        .await
+        .map_err(|e| e.to_string())?;
     moto.enforce_iam().await?;
     let wiring = Wiring::derive(&template, &resolver).map_err(|e| e.to_string())?;
     outcome.wiring = Some(wiring.clone());
     check_artifacts(&wiring, &options.artifacts)?;
 
-    let world = World::start(
-        &front_url,
-        AppKeys::random(),
-        &moto.endpoint,
-        REGION,
-        &deployed.admin,
-    )
-    .await?;
+    let keys = AppKeys::random();
+    let world = World::start(&front_url, keys, &moto.endpoint, REGION, &deployed.admin).await?;
     let app_secret = wiring
         .functions
         .iter()
@@ -214,23 +257,7 @@ async fn stage(
     };
     let logs = options.out.join("functions");
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-    let mut services: Services = BTreeMap::new();
-    for f in &wiring.functions {
-        let credentials = deployed
-            .role_credentials
-            .get(&f.role)
-            .ok_or_else(|| format!("no credentials for {}", f.role))?;
-        let service = FunctionService::new(
-            f.clone(),
-            options.artifacts.binary(&f.logical, &f.binary),
-            credentials,
-            REGION,
-            &edge,
-            &logs,
-        )
-        .map_err(|e| e.to_string())?;
-        services.insert(f.logical.clone(), Arc::new(service));
-    }
+    let services = services(&wiring, options, &deployed, &edge, &logs)?;
     let front = Arc::new(Front {
         wiring: wiring.clone(),
         services: services.clone(),
@@ -242,56 +269,52 @@ async fn stage(
         .fallback(front::handle)
         .with_state(front);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let result = play(
-        &wiring,
-        &world,
-        &services,
-        record,
-        &resolver,
-        &deployed,
-        &moto.endpoint,
-    )
-    .await;
+    let stack = Stack {
+        wiring: &wiring,
+        resolver: &resolver,
+        deployed: &deployed,
+        endpoint: &moto.endpoint,
+    };
+    let result = play(&stack, &world, &services, record).await;
     server.abort();
     outcome.cold_starts = services
         .iter()
         .map(|(k, s)| (k.clone(), s.cold_starts()))
         .collect();
-    let journey_failed = result.is_err();
-    if let Err(e) = result {
+    if let Err(e) = &result {
         record.failure(format!("{e} (function logs: {})", logs.display()));
     }
-    let decisions = iam::read_decisions(&audit)?;
-    for denial in iam::denials(&wiring, &decisions) {
-        record.failure(denial);
-    }
-    if !journey_failed {
-        let reviewed =
-            iam::read_reviewed(&options.root.join("infra/rehearsal/unused-grants.json"))?;
-        let managed = deployed
-            .managed_policies
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        outcome.accounting = iam::account(&wiring, &managed, &decisions, &reviewed);
-        for f in &outcome.accounting.failures {
-            record.failure(f.clone());
-        }
-        coverage(&wiring, &record.snapshot(), &outcome.cold_starts, record);
-    }
-    Ok(())
+    account(
+        options,
+        &wiring,
+        &deployed,
+        &audit,
+        result.is_ok(),
+        record,
+        outcome,
+    )
+}
+
+/// What the journey needs of the deployed stack.
+struct Stack<'a> {
+    wiring: &'a Wiring,
+    resolver: &'a Resolver,
+    deployed: &'a deploy::Deployed,
+    endpoint: &'a str,
 }
 
 async fn play(
-    wiring: &Wiring,
+    stack: &Stack<'_>,
     world: &World,
     services: &Services,
     record: &Record,
-    resolver: &Resolver,
-    deployed: &deploy::Deployed,
-    endpoint: &str,
 ) -> Result<(), String> {
+    let Stack {
+        wiring,
+        resolver,
+        deployed,
+        endpoint,
+    } = *stack;
     let url_of = |logical: &str| {
         resolver
             .string(&serde_json::json!({"Ref": logical}))

@@ -8,37 +8,40 @@
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mutation {
-    RemoveAction { function: String, action: String },
-    RemoveEnv { function: String, var: String },
-    RemoveRoute { method: String, path: String },
+pub enum Defect {
+    /// One action removed from the function's inline policies.
+    PolicyAction { function: String, action: String },
+    /// One variable removed from the function's environment.
+    EnvVar { function: String, var: String },
+    /// One route removed from the HTTP API (with its invoke permission).
+    Route { method: String, path: String },
 }
 
-impl std::fmt::Display for Mutation {
+impl std::fmt::Display for Defect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mutation::RemoveAction { function, action } => {
+            Defect::PolicyAction { function, action } => {
                 write!(f, "{action} removed from {function}'s policy")
             }
-            Mutation::RemoveEnv { function, var } => {
+            Defect::EnvVar { function, var } => {
                 write!(f, "{var} removed from {function}'s environment")
             }
-            Mutation::RemoveRoute { method, path } => {
+            Defect::Route { method, path } => {
                 write!(f, "route {method} {path} removed from the template")
             }
         }
     }
 }
 
-impl Mutation {
+impl Defect {
     /// What the rehearsal's failure must mention.
     pub fn expected(&self) -> Vec<String> {
         match self {
-            Mutation::RemoveAction { function, action } => {
+            Defect::PolicyAction { function, action } => {
                 vec![format!("AccessDenied: {function} may not {action}")]
             }
-            Mutation::RemoveEnv { function, var } => vec![function.clone(), var.clone()],
-            Mutation::RemoveRoute { method, path } => vec![format!("{method} {path}")],
+            Defect::EnvVar { function, var } => vec![function.clone(), var.clone()],
+            Defect::Route { method, path } => vec![format!("{method} {path}")],
         }
     }
 
@@ -49,7 +52,7 @@ impl Mutation {
             .and_then(Value::as_object_mut)
             .ok_or("the template has no Resources")?;
         match self {
-            Mutation::RemoveAction { function, action } => {
+            Defect::PolicyAction { function, action } => {
                 let role = resources
                     .get(function)
                     .and_then(|f| f["Properties"]["Role"]["Fn::GetAtt"][0].as_str())
@@ -84,13 +87,13 @@ impl Mutation {
                     .then_some(())
                     .ok_or_else(|| format!("{function}'s policies do not grant {action}"))
             }
-            Mutation::RemoveEnv { function, var } => resources
+            Defect::EnvVar { function, var } => resources
                 .get_mut(function)
                 .and_then(|f| f["Properties"]["Environment"]["Variables"].as_object_mut())
                 .and_then(|vars| vars.remove(var))
                 .map(|_| ())
                 .ok_or_else(|| format!("{function} has no {var}")),
-            Mutation::RemoveRoute { method, path } => {
+            Defect::Route { method, path } => {
                 let mut removed = false;
                 for resource in resources.values_mut() {
                     if resource["Type"] != "AWS::ApiGatewayV2::Api" {
@@ -151,7 +154,7 @@ mod tests {
     #[test]
     fn each_defect_lands_where_the_translation_put_the_value() {
         let mut t = cfn();
-        Mutation::RemoveAction {
+        Defect::PolicyAction {
             function: "F".into(),
             action: "dynamodb:PutItem".into(),
         }
@@ -162,7 +165,7 @@ mod tests {
                 ["Action"],
             json!(["dynamodb:GetItem"])
         );
-        Mutation::RemoveAction {
+        Defect::PolicyAction {
             function: "F".into(),
             action: "sqs:SendMessage".into(),
         }
@@ -173,7 +176,7 @@ mod tests {
                 ["Action"],
             json!([])
         );
-        Mutation::RemoveEnv {
+        Defect::EnvVar {
             function: "F".into(),
             var: "TABLE_NAME".into(),
         }
@@ -183,7 +186,7 @@ mod tests {
             t["Resources"]["F"]["Properties"]["Environment"]["Variables"],
             json!({"X": "1"})
         );
-        Mutation::RemoveRoute {
+        Defect::Route {
             method: "GET".into(),
             path: "/api/deals/{deal_id}/draft".into(),
         }
@@ -201,7 +204,7 @@ mod tests {
     fn a_defect_that_removes_nothing_is_an_error() {
         let mut t = cfn();
         assert!(
-            Mutation::RemoveAction {
+            Defect::PolicyAction {
                 function: "F".into(),
                 action: "s3:GetObject".into()
             }
@@ -209,7 +212,7 @@ mod tests {
             .is_err()
         );
         assert!(
-            Mutation::RemoveEnv {
+            Defect::EnvVar {
                 function: "F".into(),
                 var: "NOPE".into()
             }
@@ -217,7 +220,7 @@ mod tests {
             .is_err()
         );
         assert!(
-            Mutation::RemoveRoute {
+            Defect::Route {
                 method: "PUT".into(),
                 path: "/x".into()
             }
@@ -225,7 +228,7 @@ mod tests {
             .is_err()
         );
         assert!(
-            Mutation::RemoveAction {
+            Defect::PolicyAction {
                 function: "G".into(),
                 action: "x".into()
             }
