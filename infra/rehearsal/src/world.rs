@@ -141,95 +141,73 @@ impl World {
         })
     }
 
-    /// The operator's step after the first deploy (README, "Fill the app secret"): read the
-    /// secret, keep its generated `state_signing_key`, add the app's credentials.
-    pub async fn fill_app_secret(&self, secret_id: &str) -> Result<(), String> {
+    /// Reads a JSON secret, changes it with `change`, writes it back (as the administrator).
+    async fn update_secret(
+        &self,
+        secret_id: &str,
+        change: impl FnOnce(&mut Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        use aws_sdk_secretsmanager::error::DisplayErrorContext;
         let current = self
             .secrets
             .get_secret_value()
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "reading the app secret: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| format!("reading {secret_id}: {}", DisplayErrorContext(e)))?;
         let mut value: Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))
-            .map_err(|e| format!("the app secret is not JSON: {e}"))?;
-        if value["state_signing_key"]
-            .as_str()
-            .is_none_or(str::is_empty)
-        {
-            return Err("the app secret has no generated state_signing_key".into());
-        }
-        let k = &self.keys;
-        for (key, v) in [
-            ("pipedrive_client_id", &k.pipedrive_client_id),
-            ("pipedrive_client_secret", &k.pipedrive_client_secret),
-            ("pipedrive_jwt_secret", &k.jwt_secret),
-            ("quickbooks_client_id", &k.quickbooks_client_id),
-            ("quickbooks_client_secret", &k.quickbooks_client_secret),
-            ("quickbooks_webhook_verifier", &k.webhook_verifier),
-        ] {
-            value[key] = json!(v);
-        }
+            .map_err(|e| format!("{secret_id} is not JSON: {e}"))?;
+        change(&mut value)?;
         self.secrets
             .put_secret_value()
             .secret_id(secret_id)
             .secret_string(value.to_string())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "filling the app secret: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| format!("writing {secret_id}: {}", DisplayErrorContext(e)))?;
         Ok(())
+    }
+
+    /// The operator's step after the first deploy (README, "Fill the app secret"): read the
+    /// secret, keep its generated `state_signing_key`, add the app's credentials.
+    pub async fn fill_app_secret(&self, secret_id: &str) -> Result<(), String> {
+        let k = &self.keys;
+        self.update_secret(secret_id, |value| {
+            if value["state_signing_key"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                return Err("the app secret has no generated state_signing_key".into());
+            }
+            for (key, v) in [
+                ("pipedrive_client_id", &k.pipedrive_client_id),
+                ("pipedrive_client_secret", &k.pipedrive_client_secret),
+                ("pipedrive_jwt_secret", &k.jwt_secret),
+                ("quickbooks_client_id", &k.quickbooks_client_id),
+                ("quickbooks_client_secret", &k.quickbooks_client_secret),
+                ("quickbooks_webhook_verifier", &k.webhook_verifier),
+            ] {
+                value[key] = json!(v);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Marks every access token in a company's secret as expired (ten seconds ago).
     pub async fn expire_stored_tokens(&self, secret_id: &str) -> Result<(), String> {
-        let current = self
-            .secrets
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "reading {secret_id}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
-        let mut value: Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))
-            .map_err(|e| format!("{secret_id}: {e}"))?;
         let past = json!((chrono::Utc::now() - chrono::Duration::seconds(10)).to_rfc3339());
-        if value["quickbooks"].is_object() {
-            value["quickbooks"]["access_expires_at"] = past.clone();
-        }
-        for tokens in value["pipedrive"]
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|m| m.values_mut())
-        {
-            tokens["access_expires_at"] = past.clone();
-        }
-        self.secrets
-            .put_secret_value()
-            .secret_id(secret_id)
-            .secret_string(value.to_string())
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "writing {secret_id}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
-        Ok(())
+        self.update_secret(secret_id, |value| {
+            if value["quickbooks"].is_object() {
+                value["quickbooks"]["access_expires_at"] = past.clone();
+            }
+            let pipedrive = value["pipedrive"].as_object_mut();
+            for tokens in pipedrive.into_iter().flat_map(|m| m.values_mut()) {
+                tokens["access_expires_at"] = past.clone();
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// A token as Pipedrive's app-extensions SDK signs it for `user` of `company`.

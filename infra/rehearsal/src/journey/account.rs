@@ -52,10 +52,7 @@ pub(super) async fn pages(ctx: &Ctx<'_>) -> Result<(), String> {
 
 async fn connect_company(ctx: &Ctx<'_>, who: (u64, u64), realm: &str) -> Result<(), String> {
     let w = ctx.world;
-    let answer = w
-        .api("POST", "/api/quickbooks/connect", who, None, None)
-        .await?;
-    expect("POST /api/quickbooks/connect", &answer, 200)?;
+    let answer = call(ctx, "POST", "/api/quickbooks/connect", who, None, 200).await?;
     let authorize = answer.json["authorize_url"]
         .as_str()
         .ok_or("no authorize_url")?;
@@ -71,8 +68,7 @@ async fn connect_company(ctx: &Ctx<'_>, who: (u64, u64), realm: &str) -> Result<
     let callback = location(&consent)?;
     let page = w.request("GET", &callback, None, None, None).await?;
     expect("QuickBooks callback", &page, 200)?;
-    let state = w.api("GET", "/api/connection", who, None, None).await?;
-    expect("GET /api/connection", &state, 200)?;
+    let state = call(ctx, "GET", "/api/connection", who, None, 200).await?;
     if state.json["state"] != "connected" || state.json["realm_id"] != realm {
         return Err(format!("the connection is {}", state.json));
     }
@@ -85,24 +81,13 @@ pub(super) async fn connect(ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 pub(super) async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
-    let w = ctx.world;
-    let current = w.api("GET", "/api/settings", A_MEMBER, None, None).await?;
-    expect("GET /api/settings", &current, 200)?;
-    let fields = w
-        .api("GET", "/api/settings/fields", A_ADMIN, None, None)
-        .await?;
-    expect("GET /api/settings/fields", &fields, 200)?;
+    let current = call(ctx, "GET", "/api/settings", A_MEMBER, None, 200).await?;
+    call(ctx, "GET", "/api/settings/fields", A_ADMIN, None, 200).await?;
     an_hour_passes(ctx).await?;
-    let reference = w
-        .api("GET", "/api/quickbooks/reference", A_ADMIN, None, None)
-        .await?;
-    expect("GET /api/quickbooks/reference", &reference, 200)?;
+    call(ctx, "GET", "/api/quickbooks/reference", A_ADMIN, None, 200).await?;
     let mut doc = json!({"version": current.json["version"], "settings": current.json["settings"]});
     doc["settings"]["due_date"] = json!({"kind": "days_after_issue", "days": 14});
-    let saved = w
-        .api("PUT", "/api/settings", A_ADMIN, Some(&doc), None)
-        .await?;
-    expect("PUT /api/settings", &saved, 200)?;
+    let saved = call(ctx, "PUT", "/api/settings", A_ADMIN, Some(&doc), 200).await?;
     if saved.json["settings"]["due_date"]["days"] != 14 {
         return Err(format!("the saved settings are {}", saved.json));
     }
@@ -112,42 +97,44 @@ pub(super) async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
 pub(super) async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     an_hour_passes(ctx).await?;
-    let customers = w
-        .api(
-            "GET",
-            "/api/quickbooks/customers?search=A",
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("GET /api/quickbooks/customers", &customers, 200)?;
+    call(
+        ctx,
+        "GET",
+        "/api/quickbooks/customers?search=A",
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     let link = json!({"customer_id": "1", "update_customer": false});
-    let linked = w
-        .api(
-            "PUT",
-            &format!("/api/deals/{DEAL_A}/customer-link"),
-            A_ADMIN,
-            Some(&link),
-            None,
-        )
-        .await?;
-    expect("PUT customer-link", &linked, 200)?;
-    let draft = w
-        .api(
-            "GET",
-            &format!("/api/deals/{DEAL_A}/draft"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("GET draft", &draft, 200)?;
+    call(
+        ctx,
+        "PUT",
+        &format!("/api/deals/{DEAL_A}/customer-link"),
+        A_ADMIN,
+        Some(&link),
+        200,
+    )
+    .await?;
+    let draft = call(
+        ctx,
+        "GET",
+        &format!("/api/deals/{DEAL_A}/draft"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     // Link each of the deal's products to a QuickBooks service item.
-    let items = w
-        .api("GET", "/api/quickbooks/items?search=S", A_ADMIN, None, None)
-        .await?;
-    expect("GET /api/quickbooks/items", &items, 200)?;
+    let items = call(
+        ctx,
+        "GET",
+        "/api/quickbooks/items?search=S",
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     let item = items.json["items"][0]["id"]
         .as_str()
         .ok_or_else(|| format!("no item starts with S: {}", items.json))?;
@@ -155,16 +142,15 @@ pub(super) async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
         let Some(product) = line["product_id"].as_u64() else {
             continue;
         };
-        let linked = w
-            .api(
-                "PUT",
-                &format!("/api/products/{product}/item-link"),
-                A_ADMIN,
-                Some(&json!({"item_id": item})),
-                None,
-            )
-            .await?;
-        expect("PUT item-link", &linked, 200)?;
+        call(
+            ctx,
+            "PUT",
+            &format!("/api/products/{product}/item-link"),
+            A_ADMIN,
+            Some(&json!({"item_id": item})),
+            200,
+        )
+        .await?;
     }
     // Company B creates its customer from its deal (once, whatever the retries).
     let body = json!({"deal_id": DEAL_B, "display_name": "Rehearsal Freight Ltd", "email": "ap@rehearsal-freight.example"});
@@ -182,20 +168,24 @@ pub(super) async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
 
 pub(super) async fn leave(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
-    let unlinked = w
-        .api(
-            "DELETE",
-            &format!("/api/deals/{DEAL_A}/customer-link"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("DELETE customer-link", &unlinked, 200)?;
-    let gone = w
-        .api("POST", "/api/quickbooks/disconnect", A_ADMIN, None, None)
-        .await?;
-    expect("disconnect", &gone, 200)?;
+    call(
+        ctx,
+        "DELETE",
+        &format!("/api/deals/{DEAL_A}/customer-link"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
+    call(
+        ctx,
+        "POST",
+        "/api/quickbooks/disconnect",
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     for user in [USER_A_MEMBER, USER_A_ADMIN] {
         let status =
             w.pd.fire_uninstall(COMPANY_A, user)

@@ -7,17 +7,15 @@ use super::*;
 
 /// The create form of deal A, ready to post.
 async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
-    let draft = ctx
-        .world
-        .api(
-            "GET",
-            &format!("/api/deals/{DEAL_A}/draft"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("GET draft", &draft, 200)?;
+    let draft = call(
+        ctx,
+        "GET",
+        &format!("/api/deals/{DEAL_A}/draft"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     if draft.json["problems"] != json!([]) {
         return Err(format!(
             "the draft has problems: {}",
@@ -94,28 +92,31 @@ pub(super) async fn create_twice(ctx: &Ctx<'_>) -> Result<String, String> {
 pub(super) async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     let w = ctx.world;
     let base = format!("/api/deals/{DEAL_A}/invoices");
-    let list = w.api("GET", &base, A_MEMBER, None, None).await?;
-    expect("GET invoices", &list, 200)?;
+    let list = call(ctx, "GET", &base, A_MEMBER, None, 200).await?;
     if !list.json["invoices"]
         .as_array()
         .is_some_and(|l| l.iter().any(|i| i["invoice_id"] == invoice))
     {
         return Err(format!("the list lacks {invoice}: {}", list.json));
     }
-    let sent = w
-        .api(
-            "POST",
-            &format!("{base}/{invoice}/send"),
-            A_ADMIN,
-            Some(&json!({"to": "billing@example.com"})),
-            None,
-        )
-        .await?;
-    expect("send", &sent, 200)?;
-    let pdf = w
-        .api("GET", &format!("{base}/{invoice}/pdf"), A_ADMIN, None, None)
-        .await?;
-    expect("pdf", &pdf, 200)?;
+    call(
+        ctx,
+        "POST",
+        &format!("{base}/{invoice}/send"),
+        A_ADMIN,
+        Some(&json!({"to": "billing@example.com"})),
+        200,
+    )
+    .await?;
+    let pdf = call(
+        ctx,
+        "GET",
+        &format!("{base}/{invoice}/pdf"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     if pdf.header("content-type") != "application/pdf" || !pdf.bytes.starts_with(b"%PDF-") {
         return Err(format!(
             "the PDF is {} starting {:?}",
@@ -148,16 +149,15 @@ pub(super) async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
         ),
         1,
     );
-    let open = w
-        .api(
-            "GET",
-            &format!("{base}/{invoice}/open"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("open", &open, 200)?;
+    let open = call(
+        ctx,
+        "GET",
+        &format!("{base}/{invoice}/open"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     if !open.json["url"]
         .as_str()
         .is_some_and(|u| u.contains(invoice))
@@ -168,17 +168,15 @@ pub(super) async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
 }
 
 pub(super) async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, String> {
-    let list = ctx
-        .world
-        .api(
-            "GET",
-            &format!("/api/deals/{DEAL_A}/invoices"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("GET invoices", &list, 200)?;
+    let list = call(
+        ctx,
+        "GET",
+        &format!("/api/deals/{DEAL_A}/invoices"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     list.json["invoices"]
         .as_array()
         .and_then(|l| l.iter().find(|i| i["invoice_id"] == invoice))
@@ -191,49 +189,39 @@ pub(super) async fn deal_views(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let base = format!("/api/deals/{DEAL_A}");
     an_hour_passes(ctx).await?;
-    expect(
-        "refresh",
-        &w.api(
-            "POST",
-            &format!("{base}/invoices/refresh"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?,
+    call(
+        ctx,
+        "POST",
+        &format!("{base}/invoices/refresh"),
+        A_ADMIN,
+        None,
         200,
-    )?;
-    expect(
-        "activity",
-        &w.api("GET", &format!("{base}/activity"), A_ADMIN, None, None)
-            .await?,
+    )
+    .await?;
+    call(ctx, "GET", &format!("{base}/activity"), A_ADMIN, None, 200).await?;
+    let theirs = call(
+        ctx,
+        "GET",
+        &format!("{base}/customer-invoices"),
+        A_ADMIN,
+        None,
         200,
-    )?;
-    let theirs = w
-        .api(
-            "GET",
-            &format!("{base}/customer-invoices"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("customer-invoices", &theirs, 200)?;
+    )
+    .await?;
     // One of the customer's invoices, taken off the deal and linked to it again.
     let one = theirs.json["invoices"][0]["invoice_id"]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| format!("the customer has no invoice: {}", theirs.json))?;
-    let unlinked = w
-        .api(
-            "DELETE",
-            &format!("{base}/invoice-links/{one}"),
-            A_ADMIN,
-            None,
-            None,
-        )
-        .await?;
-    expect("DELETE invoice-link", &unlinked, 200)?;
+    call(
+        ctx,
+        "DELETE",
+        &format!("{base}/invoice-links/{one}"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     let linked = w
         .api(
             "PUT",
@@ -247,35 +235,28 @@ pub(super) async fn deal_views(ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 pub(super) async fn void_and_delete(ctx: &Ctx<'_>) -> Result<(), String> {
-    let w = ctx.world;
     let confirm = json!({"confirm": true});
     let base = format!("/api/deals/{DEAL_A}/invoices");
     let to_void = create(ctx, "rehearsal-create-3").await?;
-    expect(
-        "void",
-        &w.api(
-            "POST",
-            &format!("{base}/{to_void}/void"),
-            A_ADMIN,
-            Some(&confirm),
-            None,
-        )
-        .await?,
+    call(
+        ctx,
+        "POST",
+        &format!("{base}/{to_void}/void"),
+        A_ADMIN,
+        Some(&confirm),
         200,
-    )?;
+    )
+    .await?;
     let to_delete = create(ctx, "rehearsal-create-4").await?;
-    expect(
-        "delete",
-        &w.api(
-            "POST",
-            &format!("{base}/{to_delete}/delete"),
-            A_ADMIN,
-            Some(&confirm),
-            None,
-        )
-        .await?,
+    call(
+        ctx,
+        "POST",
+        &format!("{base}/{to_delete}/delete"),
+        A_ADMIN,
+        Some(&confirm),
         200,
-    )?;
+    )
+    .await?;
     for (id, status) in [(&to_void, "voided"), (&to_delete, "deleted")] {
         let now = status_of(ctx, id).await?;
         if now != status {

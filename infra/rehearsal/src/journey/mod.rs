@@ -79,6 +79,20 @@ fn expect(what: &str, answer: &Answer, status: u16) -> Result<(), String> {
     }
 }
 
+/// `/api/*` as `who` (company, user), which must answer `status`.
+async fn call(
+    ctx: &Ctx<'_>,
+    method: &str,
+    path: &str,
+    who: (u64, u64),
+    body: Option<&serde_json::Value>,
+    status: u16,
+) -> Result<Answer, String> {
+    let answer = ctx.world.api(method, path, who, body, None).await?;
+    expect(&format!("{method} {path}"), &answer, status)?;
+    Ok(answer)
+}
+
 /// The `Location` an answer redirects to.
 fn location(answer: &Answer) -> Result<String, String> {
     match answer.header("location") {
