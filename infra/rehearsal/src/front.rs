@@ -3,8 +3,9 @@
 //! function must allow `apigateway.amazonaws.com` to invoke it for that route's execute-api ARN
 //! (its `AWS::Lambda::Permission`), the request becomes a payload format 2.0 event (binary bodies
 //! base64-encoded), and the function's answer becomes the HTTP response (`isBase64Encoded`
-//! bodies decoded, `cookies` as `Set-Cookie`). A function error is a 500, a timeout a 503 —
-//! API Gateway's own answers — and both are rehearsal failures.
+//! bodies decoded, `cookies` as `Set-Cookie`). A function error (an init failure or the
+//! function's timeout included) is a 500, no answer within the 30 s integration timeout a 503 —
+//! API Gateway's own answers — and each is a rehearsal failure.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use crate::wiring::{Permission, Route, Wiring};
 
 /// API Gateway's payload limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
+/// How long an HTTP API waits for its Lambda integration (its maximum): then it answers 503,
+/// whatever the function's own timeout.
+const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Front {
     pub wiring: Wiring,
@@ -296,7 +300,18 @@ pub async fn handle(State(front): State<Arc<Front>>, request: Request) -> Respon
         &front.account,
     );
     front.record.invocation(&route.function);
-    match service.invoke(event.to_string().as_bytes()).await {
+    let payload = event.to_string();
+    let invocation = tokio::time::timeout(INTEGRATION_TIMEOUT, service.invoke(payload.as_bytes()));
+    let Ok(answer) = invocation.await else {
+        front.record.failure(format!(
+            "{}: {} did not answer within API Gateway's {} s integration timeout",
+            route.key(),
+            route.function,
+            INTEGRATION_TIMEOUT.as_secs()
+        ));
+        return gateway_answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    };
+    match answer {
         Ok(Answer::Response(bytes)) => response(&bytes).unwrap_or_else(|why| {
             front.record.failure(format!(
                 "{} ({}): malformed answer: {why}",
@@ -314,9 +329,10 @@ pub async fn handle(State(front): State<Arc<Front>>, request: Request) -> Respon
             ));
             gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
+        // Init failures and function timeouts are function errors to API Gateway.
         Err(why) => {
             front.record.failure(format!("{}: {why}", route.key()));
-            gateway_answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
 }
