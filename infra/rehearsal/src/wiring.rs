@@ -460,6 +460,93 @@ fn roles(template: &Template, resolver: &Resolver) -> Result<Vec<Role>, WiringEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cfn::Place;
+    use serde_json::json;
+
+    /// A translated template in miniature: one function with a route, its permission, a
+    /// schedule, a queue mapping with a dead-letter queue, a role.
+    fn template() -> Template {
+        Template::new(json!({
+            "Parameters": {"Arch": {"Type": "String", "Default": "x86_64"}},
+            "Resources": {
+                "Fn": {"Type": "AWS::Lambda::Function",
+                    "Metadata": {"BuildProperties": {"Binary": "fn-bin"}},
+                    "Properties": {
+                        "Architectures": [{"Ref": "Arch"}], "MemorySize": 256, "Timeout": 60,
+                        "Role": {"Fn::GetAtt": ["FnRole", "Arn"]},
+                        "Environment": {"Variables": {"QUEUE": {"Ref": "Q"}, "N": 5}}}},
+                "FnRole": {"Type": "AWS::IAM::Role", "Properties": {
+                    "AssumeRolePolicyDocument": {},
+                    "Policies": [{"PolicyName": "P", "PolicyDocument": {"Statement": [
+                        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": {"Fn::GetAtt": ["Q", "Arn"]}}]}}],
+                    "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]}},
+                "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Body": {"paths": {
+                    "/things/{id}": {"get": {"x-amazon-apigateway-integration": {
+                        "payloadFormatVersion": "2.0",
+                        "uri": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations"}}}}}}}},
+                "FnPermission": {"Type": "AWS::Lambda::Permission", "Properties": {
+                    "FunctionName": {"Ref": "Fn"}, "Principal": "apigateway.amazonaws.com",
+                    "SourceArn": {"Fn::Sub": ["arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/*/GET/things/*", {"__ApiId__": {"Ref": "Api"}}]}}},
+                "FnSchedule": {"Type": "AWS::Scheduler::Schedule", "Properties": {
+                    "ScheduleExpression": "rate(15 minutes)",
+                    "Target": {"Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, "Input": "{\"a\":1}", "RoleArn": "r"}}},
+                "FnJobs": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+                    "BatchSize": 5, "EventSourceArn": {"Fn::GetAtt": ["Q", "Arn"]},
+                    "FunctionName": {"Ref": "Fn"}, "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
+                "Q": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 360,
+                    "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 5}}},
+                "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {}}
+            }
+        }))
+    }
+
+    #[test]
+    fn everything_a_function_is_wired_to_comes_from_the_template() {
+        let t = template();
+        let place = Place {
+            stack_name: "st".into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        };
+        let mut r = Resolver::new(&t, place, t.parameters(&Default::default()).unwrap());
+        crate::deploy::name_resources(&t, &mut r, "http://127.0.0.1:1");
+        r.set_ref("Q", "http://moto/123456789012/st-Q");
+        let w = Wiring::derive(&t, &r).unwrap();
+        let f = w.function("Fn").unwrap();
+        assert_eq!(f.binary, "fn-bin");
+        assert_eq!(f.name, "st-Fn");
+        assert_eq!(f.env["QUEUE"], "http://moto/123456789012/st-Q");
+        assert_eq!(f.env["N"], "5");
+        assert_eq!((f.memory_mb, f.timeout.as_secs()), (256, 60));
+        assert_eq!(f.architectures, ["x86_64"]);
+        assert_eq!(f.role, "FnRole");
+        assert_eq!(w.routes[0].key(), "GET /things/{id}");
+        assert_eq!(w.routes[0].function, "Fn");
+        assert!(crate::front::invoke_allowed(
+            &w.permissions,
+            "Fn",
+            &format!(
+                "arn:aws:execute-api:us-east-1:123456789012:{}/$default/GET/things/7",
+                w.api_id
+            )
+        ));
+        assert_eq!(w.schedules[0].input, "{\"a\":1}");
+        assert_eq!(w.schedules[0].function, "Fn");
+        let m = &w.mappings[0];
+        assert_eq!(
+            (m.batch_size, m.report_batch_item_failures, m.queue.as_str()),
+            (5, true, "Q")
+        );
+        let q = w.queue("Q").unwrap();
+        assert_eq!(q.visibility_timeout, 360);
+        assert_eq!(q.dead_letter, Some(("Dlq".to_string(), 5)));
+        let role = &w.roles[0];
+        assert_eq!(
+            role.policies[0].document.as_ref().unwrap()["Statement"][0]["Resource"],
+            "arn:aws:sqs:us-east-1:123456789012:st-Q"
+        );
+        assert_eq!(role.policies[1].name, "AWSLambdaBasicExecutionRole");
+    }
 
     #[test]
     fn alarms_compare_as_cloudwatch_does() {
