@@ -14,13 +14,13 @@ use rust_decimal_macros::dec;
 use sandbox::quickbooks::{WebhookConfig, WebhookFormat};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::sync::changes::apply_for_company;
+use shared::app::sync::jobs::{InProcessQueue, Job};
 use shared::app::testing::test_credentials;
 use shared::domain::InvoiceStatus;
 use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::wire::quickbooks::webhook::sign;
-use status_sync::changes::apply_for_company;
-use status_sync::queue::{InProcessQueue, Job};
 use support::{US_REALM, World};
 use tower::ServiceExt;
 

@@ -1,7 +1,7 @@
 //! The scheduled sync of one company.
 //!
 //! 1. **One CDC call** (`GET /cdc?entities=Invoice,Payment&changedSince=<watermark>`). Its
-//!    invoices go through [`crate::changes::apply_for_company`] (only invoices the company links
+//!    invoices go through [`shared::app::sync::changes::apply_for_company`] (only invoices the company links
 //!    are touched; a link is written only when something it keeps changed). A payment changes
 //!    the invoices it applies to, and QuickBooks then reports those invoices as changed in the
 //!    same answer; payments that name a linked invoice the answer does not carry get that
@@ -39,7 +39,7 @@ use shared::domain::{CompanyId, CompanyProfile, InvoiceLink, InvoiceStatus};
 use shared::store::{PageRequest, StoreError};
 use shared::wire::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
 
-use crate::changes::{
+use shared::app::sync::changes::{
     Applied, Failure, StatusChange, SyncError, apply_for_company, classify, linked_statuses,
     record_status_change,
 };

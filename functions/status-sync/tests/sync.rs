@@ -6,9 +6,9 @@ mod support;
 use chrono::{Duration, Utc};
 use rust_decimal_macros::dec;
 use sandbox::harness::FaultSpec;
+use shared::app::sync::jobs::{Job, JobQueue};
 use shared::domain::{CompanyId, ConnectionState, DealId, InvoiceStatus};
 use status_sync::company::{CompanyOutcome, sync_company};
-use status_sync::queue::{Job, JobQueue};
 use support::{OTHER_REALM, US_REALM, World};
 
 fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
@@ -298,7 +298,7 @@ async fn a_job_that_keeps_failing_ends_in_the_dead_letters() {
     assert_eq!(w.queue.dead_letters().len(), 1);
     assert_eq!(
         w.queue.dead_letters()[0].receives,
-        status_sync::queue::MAX_RECEIVES
+        shared::app::sync::jobs::MAX_RECEIVES
     );
 }
 

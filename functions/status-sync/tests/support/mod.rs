@@ -20,6 +20,7 @@ use sandbox::quickbooks::{
     QuickBooksConfig, QuickBooksSim, RealmSeed, ThrottleConfig, WebhookConfig, WebhookFormat,
 };
 use serde_json::json;
+use shared::app::sync::jobs::InProcessQueue;
 use shared::app::testing::test_credentials;
 use shared::app::{App, Deployment};
 use shared::domain::links::link_from_invoice;
@@ -32,7 +33,6 @@ use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::store::secrets::{PipedriveTokens, QuickBooksTokens, SecretStore};
 use shared::store::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
 use shared::wire::quickbooks::model::{Invoice, InvoiceEnvelope};
-use status_sync::queue::InProcessQueue;
 use status_sync::worker::{DrainReport, drain_once, schedule};
 
 pub use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};

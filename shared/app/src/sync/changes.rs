@@ -1,5 +1,5 @@
 //! Applying QuickBooks invoices to one company's links through the single update path
-//! ([`shared::app::sync::apply_invoices`]) and recording what a status change means: an activity event
+//! ([`crate::sync::apply_invoices`]) and recording what a status change means: an activity event
 //! on the deal and, when the company asked for it, a note on the deal when an invoice becomes
 //! Paid. Also the error classification every sync path shares.
 
@@ -7,17 +7,17 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use shared::app::App;
-use shared::app::sync::apply_invoices;
-use shared::domain::links::today_in;
-use shared::domain::{
+use crate::App;
+use crate::sync::apply_invoices;
+use domain::links::today_in;
+use domain::{
     ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, InvoiceStatus, Outcome,
 };
-use shared::store::StoreError;
-use shared::web::auth::Tenant;
-use shared::web::error::ApiError;
-use shared::wire::pipedrive::model::NewNote;
-use shared::wire::quickbooks::model::Invoice;
+use pipedrive_wire::model::NewNote;
+use quickbooks_wire::model::Invoice;
+use store::StoreError;
+use web::auth::Tenant;
+use web::error::ApiError;
 
 /// Why a sync job failed (the job is retried; after a few receives it lands in the DLQ).
 #[derive(Debug, thiserror::Error)]

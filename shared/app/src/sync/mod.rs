@@ -1,6 +1,15 @@
 //! Bringing invoice links up to date from QuickBooks, shared by the panel's refresh, the webhook
 //! and the scheduled sync: read many invoices in one query, apply them to the links that point at
 //! them, write only what changed.
+//!
+//! - [`changes`]: what a status change does besides the link write (the deal's note on Paid, the
+//!   activity event), applied once per transition whoever noticed it.
+//! - [`targeted`]: re-reading only what a webhook named.
+//! - [`jobs`]: the sync's job queue (SQS on Lambda with the `sqs` feature, in memory locally).
+
+pub mod changes;
+pub mod jobs;
+pub mod targeted;
 
 use std::collections::{BTreeSet, HashMap};
 
