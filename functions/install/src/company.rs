@@ -92,21 +92,9 @@ pub(crate) async fn revoke_quickbooks(app: &App, company: CompanyId, tokens: &Qu
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-    use shared::domain::QuickBooksEnvironment;
-
-    pub(crate) fn connection(state: ConnectionState, by: u64) -> QuickBooksConnection {
-        QuickBooksConnection {
-            realm_id: "9130".into(),
-            environment: QuickBooksEnvironment::Sandbox,
-            state,
-            connected_by: UserId(by),
-            connected_at: Utc.with_ymd_and_hms(2025, 3, 1, 9, 30, 0).unwrap(),
-            reason: None,
-        }
-    }
+    use crate::fixtures::connection;
 
     #[test]
     fn only_an_active_connection_not_being_replaced_blocks_a_connect() {

@@ -502,17 +502,8 @@ async fn store_tokens(app: &App, grant: &Grant, tokens: QuickBooksTokens) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::company::tests::connection;
-    use chrono::TimeZone;
+    use crate::fixtures::{connection, now, signer};
     use shared::wire::quickbooks::model::Fault;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 1, 9, 30, 0).unwrap()
-    }
-
-    fn signer() -> StateSigner {
-        StateSigner::new(&SecretString::new("state-key-for-unit-tests".to_string()))
-    }
 
     fn tenant() -> Tenant {
         Tenant {

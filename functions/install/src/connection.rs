@@ -220,14 +220,9 @@ pub(crate) async fn quickbooks_disconnect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::company::tests::connection;
-    use chrono::TimeZone;
+    use crate::fixtures::{connection, now};
     use serde_json::json;
     use shared::domain::CompanyId;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 1, 9, 30, 0).unwrap()
-    }
 
     fn profile(connection: Option<QuickBooksConnection>) -> CompanyProfile {
         let mut profile = CompanyProfile::new(CompanyId(1), now());

@@ -414,15 +414,7 @@ pub async fn uninstall(app: &App, company: CompanyId, user: UserId) -> Result<bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 1, 9, 30, 0).unwrap()
-    }
-
-    fn signer() -> StateSigner {
-        StateSigner::new(&SecretString::new("state-key-for-unit-tests".to_string()))
-    }
+    use crate::fixtures::{now, signer};
 
     fn query(
         code: Option<&str>,

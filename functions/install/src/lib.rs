@@ -37,6 +37,8 @@
 mod company;
 mod connect;
 mod connection;
+#[cfg(test)]
+mod fixtures;
 mod install;
 mod pages;
 
