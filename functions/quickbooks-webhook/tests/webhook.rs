@@ -14,7 +14,7 @@ use rust_decimal_macros::dec;
 use sandbox::quickbooks::{WebhookConfig, WebhookFormat};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::app::sync::changes::apply_for_company;
+use shared::app::sync::changes::{Logged, apply_for_company};
 use shared::app::sync::jobs::{InProcessQueue, Job};
 use shared::app::testing::test_credentials;
 use shared::domain::InvoiceStatus;
@@ -282,6 +282,7 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
         &profile,
         US_REALM,
         std::slice::from_ref(&after_first),
+        Logged::Here,
         chrono::Utc::now(),
     )
     .await
