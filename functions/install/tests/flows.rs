@@ -2,15 +2,13 @@
 //! (so that a whole dump of both can be compared): refused requests change nothing, cancelled
 //! flows get a friendly page, no token or secret is ever logged.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use common::*;
 use serde_json::{Value, json};
-use shared::app::testing::test_credentials;
 use shared::app::tokens::TokenFailure;
 use shared::domain::{CompanyId, ConnectionState, UserId};
 use shared::store::Item;
@@ -20,6 +18,7 @@ use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::web::auth::state::{OAuthState, StatePurpose, StateSigner};
 use shared::web::error::ApiError;
 use shared::wire::pipedrive::model::TokenTypeHint;
+use support::*;
 
 struct Embedded {
     world: World,
@@ -29,7 +28,7 @@ struct Embedded {
 async fn embedded() -> Embedded {
     let store = Arc::new(EmbeddedStore::in_memory());
     let secrets: Arc<dyn SecretStore> = Arc::new(EmbeddedSecrets::in_memory());
-    let world = World::start(store.clone(), secrets).await;
+    let world = world_on(store.clone(), secrets).await;
     Embedded { world, store }
 }
 
@@ -63,7 +62,10 @@ fn signer() -> StateSigner {
 async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    assert_eq!(w.install(COMPANY_A, USER_A_ADMIN).await.status(), 302);
+    assert_eq!(
+        w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await.status(),
+        302
+    );
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
@@ -156,7 +158,7 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
 async fn a_missing_realm_id_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
@@ -188,7 +190,7 @@ async fn a_missing_realm_id_is_refused_and_changes_nothing() {
 async fn a_replayed_code_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
@@ -223,13 +225,17 @@ async fn a_replayed_code_is_refused_and_changes_nothing() {
 async fn a_second_user_cannot_take_over_an_active_connection() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    w.install(COMPANY_A, USER_A_MEMBER).await;
-    let (status, _) = w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_MEMBER).await;
+    let (status, _) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     assert_eq!(status, 200);
     let before = env.snapshot().await;
 
-    let response = w.connect_request(COMPANY_A, USER_A_MEMBER, None).await;
+    let response = w
+        .quickbooks_connect_request(COMPANY_A, USER_A_MEMBER, None)
+        .await;
     assert_eq!(response.status(), 409);
     assert_eq!(
         response.headers()["content-type"],
@@ -244,7 +250,7 @@ async fn a_second_user_cannot_take_over_an_active_connection() {
     assert_eq!(problem["current"]["connected_by"]["id"], USER_A_ADMIN);
 
     let response = w
-        .connect_request(COMPANY_A, USER_A_MEMBER, Some(json!({"replace": true})))
+        .quickbooks_connect_request(COMPANY_A, USER_A_MEMBER, Some(json!({"replace": true})))
         .await;
     assert_eq!(response.status(), 403, "only admins may replace");
     let (status, _) = w
@@ -263,7 +269,7 @@ async fn a_second_user_cannot_take_over_an_active_connection() {
 
     // The admin may replace it (the choice travels in the signed state).
     let response = w
-        .connect_request(COMPANY_A, USER_A_ADMIN, Some(json!({"replace": true})))
+        .quickbooks_connect_request(COMPANY_A, USER_A_ADMIN, Some(json!({"replace": true})))
         .await;
     assert_eq!(response.status(), 200);
 }
@@ -272,7 +278,7 @@ async fn a_second_user_cannot_take_over_an_active_connection() {
 async fn uninstall_with_wrong_credentials_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let before = env.snapshot().await;
     let url = format!("{}/oauth/pipedrive/callback", w.base);
     let body = json!({"client_id": "pd-client", "company_id": COMPANY_A, "user_id": USER_A_ADMIN,
@@ -372,7 +378,7 @@ async fn cancelled_flows_get_a_friendly_page() {
 async fn a_replayed_install_code_and_a_foreign_install_state_are_refused() {
     let env = embedded().await;
     let w = &env.world;
-    let (callback, response) = w.install_flow(COMPANY_A, USER_A_ADMIN).await;
+    let (callback, response) = w.pipedrive_install_flow(COMPANY_A, USER_A_ADMIN).await;
     assert_eq!(response.status(), 302);
     let before = env.snapshot().await;
     let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
@@ -391,8 +397,13 @@ async fn a_replayed_install_code_and_a_foreign_install_state_are_refused() {
 async fn invoices_never_mix_two_quickbooks_companies() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
+    assert_eq!(
+        w.quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+            .await
+            .0,
+        200
+    );
     let (status, _) = w
         .api(
             "POST",
@@ -403,7 +414,9 @@ async fn invoices_never_mix_two_quickbooks_companies() {
         .await;
     assert_eq!(status, 200);
     let before = env.snapshot().await;
-    let (status, html) = w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    let (status, html) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, GB_REALM)
+        .await;
     assert_eq!(status, 409);
     assert!(html.contains("another QuickBooks company"), "{html}");
     assert_eq!(env.snapshot().await, before);
@@ -434,7 +447,7 @@ async fn invoices_never_mix_two_quickbooks_companies() {
 async fn a_dead_pipedrive_refresh_token_asks_the_user_to_reinstall() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let t = tenant(COMPANY_A, USER_A_ADMIN);
     let tokens = w.secrets_of(COMPANY_A).await.pipedrive[&USER_A_ADMIN].clone();
     let credentials = shared::clients::pipedrive::ClientCredentials {
@@ -470,7 +483,10 @@ async fn a_dead_pipedrive_refresh_token_asks_the_user_to_reinstall() {
         "the dead tokens are gone"
     );
     // Reinstalling brings the user back.
-    assert_eq!(w.install(COMPANY_A, USER_A_ADMIN).await.status(), 302);
+    assert_eq!(
+        w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await.status(),
+        302
+    );
     assert!(w.app.tokens.pipedrive(t).await.is_ok());
 }
 
@@ -489,7 +505,7 @@ async fn api_routes_need_a_pipedrive_token_and_an_install() {
         .api("GET", "/api/connection", COMPANY_A, USER_A_ADMIN)
         .await;
     assert_eq!(status, 403, "not installed");
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let (status, body) = w
         .api("GET", "/api/connection", COMPANY_A, USER_A_ADMIN)
         .await;
