@@ -273,13 +273,8 @@ async fn install_connect_disconnect_uninstall_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_calls_refresh_an_expired_quickbooks_token_once() {
     let w = moto_world().await;
-    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(
-        w.quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
-            .await
-            .0,
-        200
-    );
+    w.install_and_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     let before = w.secrets_of(COMPANY_A).await.quickbooks.unwrap();
 
     // 1. QuickBooks expired the token, our instance still believes in it: 50 calls get 401,
@@ -446,13 +441,8 @@ async fn a_refresh_racing_another_instance_recovers_from_invalid_grant() {
         stale: Mutex::new(None),
     });
     let w = world_on(stale.clone()).await;
-    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(
-        w.quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
-            .await
-            .0,
-        200
-    );
+    w.install_and_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     let company = CompanyId(COMPANY_A);
     // Instance A (the server's app) has the first token set in memory.
     let first_raw = w.raw_secret(COMPANY_A).await.unwrap();

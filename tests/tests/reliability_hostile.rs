@@ -402,8 +402,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
         );
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let a = answer(
-            w.request(method, path)
-                .bearer_auth(sign_token(tenant(A.0, A.1)))
+            w.request_as(method, path, A)
                 .header("content-type", "application/json")
                 .header("idempotency-key", "k-deep")
                 .body(deep)
@@ -434,8 +433,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
                 body.as_bytes().to_vec()
             };
             let a = answer(
-                w.request(method, path)
-                    .bearer_auth(sign_token(tenant(A.0, A.1)))
+                w.request_as(method, path, A)
                     .header("content-type", content_type)
                     .header("idempotency-key", "k-malformed")
                     .body(body)
@@ -473,8 +471,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
             ("/api/quickbooks/items", US_REALM, B),
         ] {
             let a = answer(
-                w.request("GET", path)
-                    .bearer_auth(sign_token(tenant(who.0, who.1)))
+                w.request_as("GET", path, who)
                     .query(&[("search", term)])
                     .send()
                     .await
@@ -515,8 +512,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     // Too long, empty.
     for term in ["x".repeat(101), String::new(), "   ".into()] {
         let a = answer(
-            w.request("GET", "/api/quickbooks/customers")
-                .bearer_auth(sign_token(tenant(A.0, A.1)))
+            w.request_as("GET", "/api/quickbooks/customers", A)
                 .query(&[("search", term.as_str())])
                 .send()
                 .await

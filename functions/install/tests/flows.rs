@@ -397,13 +397,8 @@ async fn a_replayed_install_code_and_a_foreign_install_state_are_refused() {
 async fn invoices_never_mix_two_quickbooks_companies() {
     let env = embedded().await;
     let w = &env.world;
-    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(
-        w.quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
-            .await
-            .0,
-        200
-    );
+    w.install_and_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     let (status, _) = w
         .api(
             "POST",
@@ -512,9 +507,7 @@ async fn api_routes_need_a_pipedrive_token_and_an_install() {
     assert_eq!(status, 200);
     assert_eq!(body["state"], "not_connected");
     let response = w
-        .http
-        .post(format!("{}/api/quickbooks/connect", w.base))
-        .bearer_auth(jwt(COMPANY_A, USER_A_ADMIN))
+        .request_as("POST", "/api/quickbooks/connect", (COMPANY_A, USER_A_ADMIN))
         .header("content-type", "text/plain")
         .body("replace")
         .send()

@@ -1226,9 +1226,11 @@ async fn malformed_requests_are_problems() {
         .await;
     assert_eq!(r.status, 400);
     let r = w
-        .http
-        .post(format!("{}/api/deals/1/invoices/{id}/void", w.base))
-        .bearer_auth(sign_token(tenant(COMPANY_A, USER_A_ADMIN)))
+        .request_as(
+            "POST",
+            &format!("/api/deals/1/invoices/{id}/void"),
+            (COMPANY_A, USER_A_ADMIN),
+        )
         .header("content-type", "text/plain")
         .body("confirm=true")
         .send()
@@ -1236,9 +1238,11 @@ async fn malformed_requests_are_problems() {
         .unwrap();
     assert_eq!(r.status(), 415);
     let r = w
-        .http
-        .post(format!("{}/api/deals/1/invoices/{id}/void", w.base))
-        .bearer_auth(sign_token(tenant(COMPANY_A, USER_A_ADMIN)))
+        .request_as(
+            "POST",
+            &format!("/api/deals/1/invoices/{id}/void"),
+            (COMPANY_A, USER_A_ADMIN),
+        )
         .header("content-type", "application/json")
         .body("{\"confirm\": tru")
         .send()

@@ -5,36 +5,22 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use rust_decimal_macros::dec;
-use sandbox::harness::FaultSpec;
 use shared::domain::InvoiceStatus;
-use support::{OTHER_REALM, SyncRuns, US_REALM, World};
+use support::*;
 
 async fn moto_world() -> World {
     World::builder().moto().start().await
 }
 
-fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
-    Some(Utc::now() - Duration::hours(1))
-}
-
 #[tokio::test]
 async fn moto_with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_date() {
     let w = moto_world().await;
-    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
-    let (paid, paid_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (part, part_link) = w.invoice_on_deal(1, 2, US_REALM, dec!(200)).await;
-    let (void, void_link) = w.invoice_on_deal(1, 3, US_REALM, dec!(300)).await;
-    let (gone, gone_link) = w.invoice_on_deal(1, 4, US_REALM, dec!(400)).await;
-    let id = |i: &shared::wire::quickbooks::model::Invoice| i.id.clone().unwrap();
-    w.quickbooks
-        .record_payment(US_REALM, &id(&paid), None)
-        .unwrap();
-    w.quickbooks
-        .record_payment(US_REALM, &id(&part), Some(dec!(50)))
-        .unwrap();
-    w.quickbooks.void_invoice(US_REALM, &id(&void)).unwrap();
-    w.quickbooks.delete_invoice(US_REALM, &id(&gone)).unwrap();
+    let Changed {
+        paid: paid_link,
+        part: part_link,
+        void: void_link,
+        gone: gone_link,
+    } = four_changes(&w).await;
     w.quickbooks.harness().clear_log();
     w.store.reset();
 
@@ -59,16 +45,7 @@ async fn moto_cost_one_call_per_company_and_only_the_changed_links_written() {
         (101u64, "9341453050420111", 10usize),
         (102, "9341453050420112", 1_000),
     ];
-    for (company, realm, tracked) in companies {
-        w.connect(company, 1, realm).watermark(an_hour_ago()).await;
-        w.seed_quiet_links(company, realm, tracked - 5).await;
-        for deal in 0..5 {
-            let (invoice, _) = w.invoice_on_deal(company, deal + 1, realm, dec!(120)).await;
-            w.quickbooks
-                .record_payment(realm, invoice.id.as_deref().unwrap(), None)
-                .unwrap();
-        }
-    }
+    five_paid_of(&w, &companies).await;
     w.quickbooks.harness().clear_log();
     w.store.reset();
     let (enqueued, report) = w.scheduled_run().await;
@@ -88,25 +65,7 @@ async fn moto_cost_one_call_per_company_and_only_the_changed_links_written() {
 async fn moto_a_failing_company_does_not_stop_the_others_and_keeps_its_watermark() {
     let w = moto_world().await;
     let watermark = Utc::now() - Duration::hours(1);
-    w.connect(1, 11, US_REALM).watermark(Some(watermark)).await;
-    w.connect(2, 21, OTHER_REALM)
-        .watermark(Some(watermark))
-        .await;
-    let (us, us_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (other, other_link) = w.invoice_on_deal(2, 1, OTHER_REALM, dec!(100)).await;
-    w.quickbooks
-        .record_payment(US_REALM, us.id.as_deref().unwrap(), None)
-        .unwrap();
-    w.quickbooks
-        .record_payment(OTHER_REALM, other.id.as_deref().unwrap(), None)
-        .unwrap();
-    w.quickbooks.harness().set_fault(
-        format!("/v3/company/{OTHER_REALM}/"),
-        FaultSpec {
-            force_500: 100,
-            ..FaultSpec::default()
-        },
-    );
+    let (us_link, other_link) = one_company_failing(&w, watermark).await;
     let (_, report) = w.scheduled_run().await;
     assert_eq!((report.processed, report.failed), (2, 1));
     assert_eq!(w.link_of(&us_link).await.status, InvoiceStatus::Paid);

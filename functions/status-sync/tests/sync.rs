@@ -9,20 +9,17 @@ use sandbox::harness::FaultSpec;
 use shared::app::sync::jobs::{Job, JobQueue};
 use shared::domain::{CompanyId, ConnectionState, DealId, InvoiceStatus};
 use status_sync::company::{CompanyOutcome, sync_company};
-use support::{OTHER_REALM, SyncRuns, US_REALM, World};
-
-fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
-    Some(Utc::now() - Duration::hours(1))
-}
+use support::*;
 
 #[tokio::test]
 async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_date() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
-    let (paid, paid_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (part, part_link) = w.invoice_on_deal(1, 2, US_REALM, dec!(200)).await;
-    let (void, void_link) = w.invoice_on_deal(1, 3, US_REALM, dec!(300)).await;
-    let (gone, gone_link) = w.invoice_on_deal(1, 4, US_REALM, dec!(400)).await;
+    let Changed {
+        paid: paid_link,
+        part: part_link,
+        void: void_link,
+        gone: gone_link,
+    } = four_changes(&w).await;
     // An open link whose due date passed yesterday (in the company's time zone), unchanged in
     // QuickBooks: it turns Overdue without any call.
     w.seed_quiet_links(1, US_REALM, 1).await;
@@ -40,16 +37,6 @@ async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_d
     let mut profile = w.profile(1).await;
     profile.sync_watermark = Some(Utc::now() - Duration::days(1));
     w.app.records.save_company(&profile).await.unwrap();
-
-    let id = |i: &shared::wire::quickbooks::model::Invoice| i.id.clone().unwrap();
-    w.quickbooks
-        .record_payment(US_REALM, &id(&paid), None)
-        .unwrap();
-    w.quickbooks
-        .record_payment(US_REALM, &id(&part), Some(dec!(50)))
-        .unwrap();
-    w.quickbooks.void_invoice(US_REALM, &id(&void)).unwrap();
-    w.quickbooks.delete_invoice(US_REALM, &id(&gone)).unwrap();
     w.quickbooks.harness().clear_log();
     w.store.reset();
 
@@ -107,7 +94,7 @@ async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_d
 /// Companies tracking 10, 1,000 and 10,000 invoices, 5 of them changed: one QuickBooks call per
 /// company and exactly the 5 changed links written. The unchanged links are seeded straight
 /// into the embedded store (10,000 through moto would take minutes; the moto-backed runs are in
-/// `tests/tests/status_sync.rs`).
+/// `moto.rs`).
 #[tokio::test]
 async fn cost_per_run_does_not_grow_with_the_invoices_tracked() {
     let w = World::embedded().await;
@@ -116,18 +103,7 @@ async fn cost_per_run_does_not_grow_with_the_invoices_tracked() {
         (102, "9341453050420102", 1_000),
         (103, "9341453050420103", 10_000),
     ];
-    let mut changed = Vec::new();
-    for (company, realm, tracked) in companies {
-        w.connect(company, 1, realm).watermark(an_hour_ago()).await;
-        w.seed_quiet_links(company, realm, tracked - 5).await;
-        for deal in 0..5 {
-            let (invoice, link) = w.invoice_on_deal(company, deal + 1, realm, dec!(120)).await;
-            w.quickbooks
-                .record_payment(realm, invoice.id.as_deref().unwrap(), None)
-                .unwrap();
-            changed.push(link);
-        }
-    }
+    let changed = five_paid_of(&w, &companies).await;
     w.quickbooks.harness().clear_log();
     w.store.reset();
 
@@ -235,25 +211,7 @@ async fn a_window_with_more_than_1000_changes_is_split_and_nothing_is_missed() {
 async fn a_failing_company_does_not_stop_the_others_is_retried_and_keeps_its_watermark() {
     let w = World::embedded().await;
     let watermark = Utc::now() - Duration::hours(1);
-    w.connect(1, 11, US_REALM).watermark(Some(watermark)).await;
-    w.connect(2, 21, OTHER_REALM)
-        .watermark(Some(watermark))
-        .await;
-    let (us, us_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (gb, gb_link) = w.invoice_on_deal(2, 1, OTHER_REALM, dec!(100)).await;
-    w.quickbooks
-        .record_payment(US_REALM, us.id.as_deref().unwrap(), None)
-        .unwrap();
-    w.quickbooks
-        .record_payment(OTHER_REALM, gb.id.as_deref().unwrap(), None)
-        .unwrap();
-    w.quickbooks.harness().set_fault(
-        format!("/v3/company/{OTHER_REALM}/"),
-        FaultSpec {
-            force_500: 100,
-            ..FaultSpec::default()
-        },
-    );
+    let (us_link, gb_link) = one_company_failing(&w, watermark).await;
 
     let (enqueued, report) = w.scheduled_run().await;
     assert_eq!(enqueued, 2);

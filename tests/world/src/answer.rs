@@ -87,6 +87,11 @@ impl Caller {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
+    /// A raw request as `who` (a fresh token) with whatever else the caller sets.
+    pub fn request_as(&self, method: &str, path: &str, who: Who) -> reqwest::RequestBuilder {
+        self.request(method, path).bearer_auth(self.token(who))
+    }
+
     /// An API call as the iframe makes it: `Authorization: Bearer` with a fresh token of `who`,
     /// an optional JSON body and idempotency key.
     pub async fn call(
@@ -97,7 +102,7 @@ impl Caller {
         body: Option<&Value>,
         key: Option<&str>,
     ) -> Answer {
-        let mut request = self.request(method, path).bearer_auth(self.token(who));
+        let mut request = self.request_as(method, path, who);
         if let Some(body) = body {
             request = request.json(body);
         }

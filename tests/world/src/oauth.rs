@@ -34,6 +34,14 @@ impl World {
         (callback, response)
     }
 
+    /// Installs the app for `user` through Pipedrive's consent page and connects `company` to
+    /// `realm` through QuickBooks' (the connect must succeed).
+    pub async fn install_and_connect(&self, company: u64, user: u64, realm: &str) {
+        self.pipedrive_install(company, user).await;
+        let (status, page) = self.quickbooks_connect(company, user, realm).await;
+        assert_eq!(status, 200, "{page}");
+    }
+
     /// `POST /api/quickbooks/connect` as a user, with an optional JSON body.
     pub async fn quickbooks_connect_request(
         &self,
@@ -41,9 +49,7 @@ impl World {
         user: u64,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut request = self
-            .request("POST", "/api/quickbooks/connect")
-            .bearer_auth(self.token((company, user)));
+        let mut request = self.request_as("POST", "/api/quickbooks/connect", (company, user));
         if let Some(body) = body {
             request = request.json(&body);
         }
