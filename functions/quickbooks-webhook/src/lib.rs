@@ -122,7 +122,7 @@ async fn receive(
     let digest = delivery_digest(&body);
     let records = &state.app.records;
     if !records
-        .record_webhook_delivery(&digest, chrono::Utc::now())
+        .record_webhook_delivery(&digest, state.app.clock.now())
         .await?
     {
         tracing::warn!(digest = %digest, "webhook delivery received before: replay refused");
@@ -174,7 +174,7 @@ async fn process(
             &realm,
             &wanted.invoices,
             &wanted.payments,
-            chrono::Utc::now(),
+            state.app.clock.now(),
         );
         let retry = match tokio::time::timeout(left, work).await {
             Ok(Ok(outcome)) => {

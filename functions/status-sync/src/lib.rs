@@ -68,7 +68,7 @@ async fn sync_now(
     let enqueued = schedule(&app, &queue)
         .await
         .map_err(|e| ApiError::internal(format!("scheduling the sync failed: {e}")))?;
-    let drained = drain_once(&app, &queue, 10, chrono::Utc::now()).await;
+    let drained = drain_once(&app, &queue, 10, app.clock.now()).await;
     Ok(Json(SyncNow {
         enqueued,
         drained,

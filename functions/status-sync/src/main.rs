@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = &app;
     let queue = &queue;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle_event(app, queue, event.payload, chrono::Utc::now())
+        handle_event(app, queue, event.payload, app.clock.now())
             .await
             .map_err(lambda_runtime::Error::from)
     }))
