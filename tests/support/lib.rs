@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::web::http::Route;
-use test_world::{World, WorldBuilder};
+use test_world::{Answer, COMPANY_A, USER_A_ADMIN, World, WorldBuilder};
 
 /// Every deployed route (what template.yaml and the OpenAPI description list), by function:
 /// `local::function_routes()`, so a route is covered the day its function joins the local server.
@@ -32,6 +32,22 @@ pub fn full_world() -> WorldBuilder {
     World::builder()
         .serving(full_router)
         .time_zone("Europe/Berlin")
+}
+
+/// Company A's deal 2 (on the GB realm) invoiced with `key`: its organization linked to customer
+/// 1, its products 4 and 1 to items 3 and 2, the ready draft's form created (201). Returns the
+/// form and the answer.
+pub async fn invoice_deal_2_of_a(w: &World, key: &str) -> (Value, Answer) {
+    let a = (COMPANY_A, USER_A_ADMIN);
+    w.link_customer(a, 2, "1").await;
+    w.link_item(a, 4, "3").await;
+    w.link_item(a, 1, "2").await;
+    let form = w.ready_draft(a, 2).await["form"].clone();
+    let created = w
+        .call("POST", "/api/deals/2/invoices", a, Some(&form), Some(key))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    (form, created)
 }
 
 /// Writes a suite's counts to `target/reliability/<suite>.json` (summarised by

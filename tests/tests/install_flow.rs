@@ -319,13 +319,7 @@ async fn fifty_concurrent_calls_refresh_an_expired_quickbooks_token_once() {
         1,
         "exactly one refresh across two instances"
     );
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     assert_eq!(profile.connected_realm(), Some(US_REALM));
 }
 
@@ -519,13 +513,7 @@ async fn a_revoked_connection_needs_reconnect_and_says_so() {
         .api("GET", "/api/connection", COMPANY_A, USER_A_MEMBER)
         .await;
     assert_reconnect_problem(status, &problem, &w);
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     let connection = profile.quickbooks.unwrap();
     assert_eq!(connection.state, ConnectionState::NeedsReconnect);
     assert!(connection.reason.unwrap().contains("QuickBooks refused"));

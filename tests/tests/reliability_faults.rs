@@ -548,13 +548,7 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
             .unwrap()
             .into_iter()
             .collect();
-        let profile = w
-            .app
-            .records
-            .get_company(CompanyId(company))
-            .await
-            .unwrap()
-            .unwrap();
+        let profile = w.profile(company).await;
         let today = today_in(&profile.time_zone, Utc::now());
         for (sk, data) in w.records(company).await {
             if !sk.contains("#INVOICE#") {

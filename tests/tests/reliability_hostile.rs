@@ -23,22 +23,8 @@ async fn world() -> (World, String, String, Value) {
     let w = full_world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
-    w.link_customer(A, 2, "1").await;
-    w.link_item(A, 4, "3").await;
-    w.link_item(A, 1, "2").await;
-    let draft = w.ready_draft(A, 2).await;
-    let a = w
-        .call(
-            "POST",
-            "/api/deals/2/invoices",
-            A,
-            Some(&draft["form"]),
-            Some("hostile-a"),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text);
+    let (form_a, a) = invoice_deal_2_of_a(&w, "hostile-a").await;
     let invoice_a = a.json["invoice"]["id"].as_str().unwrap().to_string();
-    let form_a = draft["form"].clone();
     let c = w
         .call(
             "POST",

@@ -98,20 +98,7 @@ async fn after_the_last_uninstall_no_item_and_no_secret_of_the_company_remains()
 
     // Everything A can leave behind: links, an invoice (idempotency record, activity), a
     // customer created through the API.
-    w.link_customer(A, 2, "1").await;
-    w.link_item(A, 4, "3").await;
-    w.link_item(A, 1, "2").await;
-    let draft = w.ready_draft(A, 2).await;
-    let created = w
-        .call(
-            "POST",
-            "/api/deals/2/invoices",
-            A,
-            Some(&draft["form"]),
-            Some("lifecycle-a"),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    invoice_deal_2_of_a(&w, "lifecycle-a").await;
     let customer = w
         .call(
             "POST",

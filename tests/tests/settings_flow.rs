@@ -8,7 +8,6 @@ use sandbox::pipedrive::FieldEntity as SimEntity;
 use sandbox::pipedrive::NewCustomField;
 use sandbox::pipedrive::seed::{DEAL_PRIORITY_FIELD_A, ORG_TAX_ID_FIELD_A, ORG_TAX_ID_FIELD_B};
 use serde_json::{Value, json};
-use shared::domain::CompanyId;
 use test_world::*;
 
 /// The install and settings functions served together, three users installed through Pipedrive.
@@ -214,14 +213,7 @@ async fn invalid_mappings_are_422_listing_every_field() {
     let mut bad = mapping_with(&doc, "email", "deal", "value");
     bad = mapping_with(&bad, "address", "person", "no_such_field");
     bad = mapping_with(&bad, "to", "deal", DEAL_PRIORITY_FIELD_A);
-    let before = s
-        .world
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = s.world.profile(COMPANY_A).await;
     let (status, problem) = s
         .call("PUT", "/api/settings", COMPANY_A, USER_A_ADMIN, Some(bad))
         .await;
@@ -247,14 +239,7 @@ async fn invalid_mappings_are_422_listing_every_field() {
             .contains("monetary"),
         "{problem}"
     );
-    let after = s
-        .world
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = s.world.profile(COMPANY_A).await;
     assert_eq!(before.settings, after.settings);
     assert_eq!(before.version, after.version);
 
@@ -513,14 +498,7 @@ async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
         .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["version"], doc["version"].as_u64().unwrap() + 1);
-    let profile = s
-        .world
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = s.world.profile(COMPANY_A).await;
     assert!(
         profile.connected_realm().is_some(),
         "the connection survived the save"

@@ -49,7 +49,9 @@ impl Embedded {
     }
 }
 
-async fn page(response: reqwest::Response) -> (u16, String) {
+/// GETs a page (`url` as a browser follows it) and reads it.
+async fn page(w: &World, url: impl reqwest::IntoUrl) -> (u16, String) {
+    let response = w.http.get(url).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
 }
@@ -81,14 +83,7 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
     };
     forged_payload.replace_range(0..1, first);
     let tampered = format!("{forged_payload}.{signature}");
-    let (status, html) = page(
-        w.http
-            .get(with_param(&callback, "state", Some(&tampered)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = page(w, with_param(&callback, "state", Some(&tampered))).await;
     assert_eq!(status, 400);
     assert!(html.contains("not valid"), "{html}");
 
@@ -96,15 +91,8 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
         OAuthState::quickbooks_connect(CompanyId(COMPANY_A), UserId(USER_A_ADMIN), Utc::now());
     expired.expires_at = Utc::now().timestamp() - 1;
     let (status, html) = page(
-        w.http
-            .get(with_param(
-                &callback,
-                "state",
-                Some(&signer().sign(&expired)),
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        with_param(&callback, "state", Some(&signer().sign(&expired))),
     )
     .await;
     assert_eq!(status, 400);
@@ -117,27 +105,13 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
         Utc::now(),
     );
     let (status, _) = page(
-        w.http
-            .get(with_param(
-                &callback,
-                "state",
-                Some(&signer().sign(&install_state)),
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        with_param(&callback, "state", Some(&signer().sign(&install_state))),
     )
     .await;
     assert_eq!(status, 400, "a state of another flow is refused");
 
-    let (status, _) = page(
-        w.http
-            .get(with_param(&callback, "state", None))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = page(w, with_param(&callback, "state", None)).await;
     assert_eq!(status, 400, "no state at all is refused");
     assert_eq!(
         env.snapshot().await,
@@ -146,7 +120,7 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
     );
 
     // The code was never spent: the genuine callback still connects.
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 200, "{html}");
     assert!(
         html.contains("Connected to Sandbox Landscaping Inc."),
@@ -163,24 +137,10 @@ async fn a_missing_realm_id_is_refused_and_changes_nothing() {
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
     let before = env.snapshot().await;
-    let (status, html) = page(
-        w.http
-            .get(with_param(&callback, "realmId", None))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = page(w, with_param(&callback, "realmId", None)).await;
     assert_eq!(status, 400);
     assert!(html.contains("realmId is missing"), "{html}");
-    let (status, _) = page(
-        w.http
-            .get(with_param(&callback, "realmId", Some("../../x")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = page(w, with_param(&callback, "realmId", Some("../../x"))).await;
     assert_eq!(status, 400);
     assert_eq!(env.snapshot().await, before);
     assert_eq!(w.quickbooks_token_calls(), 0, "the code was not exchanged");
@@ -194,12 +154,12 @@ async fn a_replayed_code_is_refused_and_changes_nothing() {
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
-    let (status, _) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, _) = page(w, &callback).await;
     assert_eq!(status, 200);
 
     // Replayed while connected: refused before the code is even tried.
     let before = env.snapshot().await;
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 409);
     assert!(html.contains("already connected by you"), "{html}");
     assert_eq!(env.snapshot().await, before);
@@ -215,7 +175,7 @@ async fn a_replayed_code_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(status, 200);
     let before = env.snapshot().await;
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 400);
     assert!(html.contains("already used"), "{html}");
     assert_eq!(env.snapshot().await, before);
@@ -330,40 +290,25 @@ async fn cancelled_flows_get_a_friendly_page() {
     let env = embedded().await;
     let w = &env.world;
     let (status, html) = page(
-        w.http
-            .get(format!(
-                "{}/oauth/pipedrive/callback?error=access_denied",
-                w.base
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        format!("{}/oauth/pipedrive/callback?error=access_denied", w.base),
     )
     .await;
     assert_eq!(status, 200);
     assert!(html.contains("Installation cancelled"), "{html}");
     let (status, html) = page(
-        w.http
-            .get(format!(
-                "{}/oauth/quickbooks/callback?error=access_denied&state=x",
-                w.base
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        format!(
+            "{}/oauth/quickbooks/callback?error=access_denied&state=x",
+            w.base
+        ),
     )
     .await;
     assert_eq!(status, 200);
     assert!(html.contains("cancelled"), "{html}");
     let (status, html) = page(
-        w.http
-            .get(format!(
-                "{}/oauth/pipedrive/callback?error=%3Cscript%3E",
-                w.base
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        format!("{}/oauth/pipedrive/callback?error=%3Cscript%3E", w.base),
     )
     .await;
     assert_eq!(status, 400);
@@ -381,14 +326,14 @@ async fn a_replayed_install_code_and_a_foreign_install_state_are_refused() {
     let (callback, response) = w.pipedrive_install_flow(COMPANY_A, USER_A_ADMIN).await;
     assert_eq!(response.status(), 302);
     let before = env.snapshot().await;
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 400);
     assert!(html.contains("already used"), "{html}");
     let forged = format!(
         "{}/oauth/pipedrive/callback?code=abc&state=forged.state",
         w.base
     );
-    let (status, _) = page(w.http.get(forged).send().await.unwrap()).await;
+    let (status, _) = page(w, forged).await;
     assert_eq!(status, 400);
     assert_eq!(env.snapshot().await, before);
 }
@@ -424,16 +369,10 @@ async fn invoices_never_mix_two_quickbooks_companies() {
             Some(json!({"confirm_new_realm": true})),
         )
         .await;
-    let (status, html) = page(w.http.get(callback).send().await.unwrap()).await;
+    let (status, html) = page(w, callback).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Connected to Sandbox Trading Ltd"), "{html}");
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     assert_eq!(profile.linked_realm_id.as_deref(), Some(GB_REALM));
     assert_eq!(profile.connected_realm(), Some(GB_REALM));
 }
@@ -514,13 +453,7 @@ async fn api_routes_need_a_pipedrive_token_and_an_install() {
         .await
         .unwrap();
     assert_eq!(response.status(), 415);
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     assert!(profile.quickbooks.is_none());
     assert!(!matches!(
         profile.quickbooks.map(|q| q.state),

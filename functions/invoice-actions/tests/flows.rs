@@ -689,13 +689,7 @@ async fn access_follows_the_company_setting() {
         200,
         "every installed user by default"
     );
-    let mut profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut profile = w.profile(COMPANY_A).await;
     profile.settings.access = AccessPolicy::ConnectedUserOnly;
     w.app.records.save_company(&profile).await.unwrap();
     for path in [
@@ -740,13 +734,7 @@ async fn a_disconnected_company_still_sees_its_invoices_and_is_told_to_connect()
     let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
-    let mut profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut profile = w.profile(COMPANY_A).await;
     if let Some(c) = profile.quickbooks.as_mut() {
         c.state = ConnectionState::Disconnected;
     }
@@ -828,13 +816,20 @@ async fn world_with_concurrent_edits(times: u32) -> (World, Arc<Mutex<Option<Str
     (w, target)
 }
 
-#[tokio::test]
-async fn a_stale_sync_token_is_re_read_and_retried_once() {
-    let (w, target) = world_with_concurrent_edits(1).await;
+/// Acme's invoice of 500 in a [`world_with_concurrent_edits`] that targets it, the QuickBooks
+/// log cleared.
+async fn invoice_edited_concurrently(times: u32) -> (World, String) {
+    let (w, target) = world_with_concurrent_edits(times).await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     *target.lock().unwrap() = Some(id.clone());
     w.clear_qb_log();
+    (w, id)
+}
+
+#[tokio::test]
+async fn a_stale_sync_token_is_re_read_and_retried_once() {
+    let (w, id) = invoice_edited_concurrently(1).await;
     let r = w
         .a(
             "POST",
@@ -875,11 +870,7 @@ async fn a_stale_sync_token_is_re_read_and_retried_once() {
 
 #[tokio::test]
 async fn a_second_stale_answer_is_reported_not_retried_forever() {
-    let (w, target) = world_with_concurrent_edits(5).await;
-    let (invoice, _) = w.acme_invoice(dec!(500)).await;
-    let id = invoice.id.unwrap();
-    *target.lock().unwrap() = Some(id.clone());
-    w.clear_qb_log();
+    let (w, id) = invoice_edited_concurrently(5).await;
     let r = w
         .a(
             "POST",
