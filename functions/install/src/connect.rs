@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -293,22 +293,6 @@ fn refuses_the_realm(error: &QuickBooksError) -> bool {
     )
 }
 
-/// The tokens QuickBooks granted for `realm`, as we keep them.
-fn quickbooks_tokens(realm: &str, answer: &TokenResponse, now: DateTime<Utc>) -> QuickBooksTokens {
-    let after = |secs: i64| Duration::try_seconds(secs).and_then(|d| now.checked_add_signed(d));
-    QuickBooksTokens {
-        realm_id: realm.to_string(),
-        access_token: SecretString::new(answer.access_token.clone()),
-        // An unusable lifetime counts as none: the token is refreshed before its first use.
-        access_expires_at: after(answer.expires_in.max(0)).unwrap_or(now),
-        refresh_token: SecretString::new(answer.refresh_token.clone()),
-        refresh_expires_at: (answer.x_refresh_token_expires_in > 0)
-            .then(|| after(answer.x_refresh_token_expires_in))
-            .flatten(),
-        updated_at: now,
-    }
-}
-
 /// The grant the new one replaces, when it is for another QuickBooks company: no longer used,
 /// it is let go. Never for the same company, where a revoke would end the new connection too.
 fn superseded(previous: Option<QuickBooksTokens>, realm: &str) -> Option<QuickBooksTokens> {
@@ -372,7 +356,12 @@ async fn callback(app: &App, base: &str, query: QuickBooksCallbackQuery) -> Resu
     let answer = exchange_code(app, base, &grant.code).await?;
     let access = SecretString::new(answer.access_token.clone());
     let info = confirm_realm(app, &grant, &access).await?;
-    store_tokens(app, &grant, quickbooks_tokens(&grant.realm, &answer, now)).await?;
+    store_tokens(
+        app,
+        &grant,
+        shared::app::tokens::grants::quickbooks_granted(&grant.realm, &answer, now),
+    )
+    .await?;
     let environment = app.deployment.quickbooks_environment;
     save_connection(app, grant.company, |profile| {
         connect_profile(profile, &grant, environment, now)
@@ -503,6 +492,7 @@ async fn store_tokens(app: &App, grant: &Grant, tokens: QuickBooksTokens) -> Res
 mod tests {
     use super::*;
     use crate::fixtures::{connection, now, signer};
+    use chrono::Duration;
     use shared::wire::quickbooks::model::Fault;
 
     fn tenant() -> Tenant {
@@ -550,7 +540,7 @@ mod tests {
     }
 
     fn tokens(realm: &str) -> QuickBooksTokens {
-        quickbooks_tokens(realm, &TokenResponse::default(), now())
+        shared::app::tokens::grants::quickbooks_granted(realm, &TokenResponse::default(), now())
     }
 
     #[test]
@@ -747,7 +737,7 @@ mod tests {
             x_refresh_token_expires_in: 8_726_400,
             ..TokenResponse::default()
         };
-        let tokens = quickbooks_tokens("9130", &answer, now());
+        let tokens = shared::app::tokens::grants::quickbooks_granted("9130", &answer, now());
         assert_eq!(tokens.realm_id, "9130");
         assert_eq!(tokens.access_expires_at, now() + Duration::seconds(3600));
         assert_eq!(
@@ -769,7 +759,7 @@ mod tests {
                 x_refresh_token_expires_in: refresh,
                 ..TokenResponse::default()
             };
-            let tokens = quickbooks_tokens("9130", &answer, now());
+            let tokens = shared::app::tokens::grants::quickbooks_granted("9130", &answer, now());
             assert_eq!(tokens.access_expires_at, now(), "{access}");
             assert_eq!(tokens.refresh_expires_at, None, "{refresh}");
         }

@@ -29,7 +29,7 @@ pub struct UserRef {
 pub struct ConnectionView {
     /// The connection's state; `None` (never connected) is written `not_connected`.
     /// (`needs_reconnect` answers the 409 problem on `GET /api/connection`.)
-    #[serde(with = "state_or_not_connected")]
+    #[serde(with = "shared::domain::state_or_not_connected")]
     pub state: Option<ConnectionState>,
     pub realm_id: Option<String>,
     pub company_name: Option<String>,
@@ -40,38 +40,6 @@ pub struct ConnectionView {
     pub reason: Option<String>,
     /// The QuickBooks company the invoice links point at (kept after a disconnect).
     pub linked_realm_id: Option<String>,
-}
-
-/// [`ConnectionState`] as the API writes it, and `not_connected` for a company that never
-/// connected.
-mod state_or_not_connected {
-    use serde::de::IntoDeserializer;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use shared::domain::ConnectionState;
-
-    const NOT_CONNECTED: &str = "not_connected";
-
-    pub fn serialize<S: Serializer>(
-        state: &Option<ConnectionState>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match state {
-            Some(state) => state.serialize(serializer),
-            None => serializer.serialize_str(NOT_CONNECTED),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<ConnectionState>, D::Error> {
-        let written = String::deserialize(deserializer)?;
-        if written == NOT_CONNECTED {
-            return Ok(None);
-        }
-        let state: serde::de::value::StrDeserializer<'_, D::Error> =
-            written.as_str().into_deserializer();
-        ConnectionState::deserialize(state).map(Some)
-    }
 }
 
 /// The view of `profile`'s connection; `connected_by` is the name of the user who connected.

@@ -18,7 +18,6 @@ use shared::app::tokens::{TokenFailure, app_settings_url};
 use shared::clients::pipedrive::{ClientCredentials as PipedriveCredentials, PipedriveError};
 use shared::domain::{CompanyId, CompanyProfile, SecretString, UserId, UserInstall};
 use shared::store::StoreError;
-use shared::store::secrets::PipedriveTokens;
 use shared::web::auth::state::{OAuthState, StateError, StatePurpose, StateSigner};
 use shared::web::error::ApiError;
 use shared::web::http::{QueryParams, parse_json, read_body};
@@ -31,7 +30,6 @@ use crate::{pipedrive_redirect_uri, signer};
 const INSTALL_AGAIN: &str = "install the app again from the Pipedrive Marketplace";
 
 /// Pipedrive's access-token lifetime (its published example), for an `expires_in` we cannot use.
-const PIPEDRIVE_ACCESS_SECS: i64 = 3599;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PipedriveCallbackQuery {
@@ -137,23 +135,6 @@ fn issued_to(bound: Option<&OAuthState>, company: CompanyId, user: UserId) -> bo
 
 fn api_domain_of(answer: &TokenResponse) -> String {
     answer.api_domain.trim_end_matches('/').to_string()
-}
-
-/// The tokens Pipedrive granted, as we keep them.
-fn pipedrive_tokens(answer: &TokenResponse, now: DateTime<Utc>) -> PipedriveTokens {
-    let expires_at = i64::try_from(answer.expires_in)
-        .ok()
-        .and_then(Duration::try_seconds)
-        .and_then(|lifetime| now.checked_add_signed(lifetime));
-    PipedriveTokens {
-        access_token: SecretString::new(answer.access_token.clone()),
-        access_expires_at: expires_at
-            .unwrap_or_else(|| now + Duration::seconds(PIPEDRIVE_ACCESS_SECS)),
-        refresh_token: SecretString::new(answer.refresh_token.clone()),
-        api_domain: api_domain_of(answer),
-        scope: Some(answer.scope.clone()).filter(|s| !s.is_empty()),
-        updated_at: now,
-    }
 }
 
 /// The user's install record; a reinstall keeps the date of the first install.
@@ -273,7 +254,7 @@ async fn store_install(
     now: DateTime<Utc>,
 ) -> Result<(), TokenFailure> {
     let (company, user) = (CompanyId(me.company_id), UserId(me.id));
-    let tokens = pipedrive_tokens(answer, now);
+    let tokens = shared::app::tokens::grants::pipedrive_granted(answer, now);
     let records = app.records.clone();
     app.tokens
         .with_lease(company, |vault| async move {
@@ -549,7 +530,7 @@ mod tests {
 
     #[test]
     fn granted_tokens_expire_as_pipedrive_says() {
-        let tokens = pipedrive_tokens(&answer(3599), now());
+        let tokens = shared::app::tokens::grants::pipedrive_granted(&answer(3599), now());
         assert_eq!(tokens.access_expires_at, now() + Duration::seconds(3599));
         assert_eq!(tokens.api_domain, "https://acme.pipedrive.com");
         assert_eq!(tokens.scope.as_deref(), Some("base,deals:full"));
@@ -558,13 +539,16 @@ mod tests {
         assert_eq!(tokens.updated_at, now());
         let mut unscoped = answer(60);
         unscoped.scope = String::new();
-        assert_eq!(pipedrive_tokens(&unscoped, now()).scope, None);
+        assert_eq!(
+            shared::app::tokens::grants::pipedrive_granted(&unscoped, now()).scope,
+            None
+        );
     }
 
     #[test]
     fn an_unusable_lifetime_is_taken_as_pipedrives_usual_one() {
         for absurd in [u64::MAX, i64::MAX as u64, 1 << 60] {
-            let tokens = pipedrive_tokens(&answer(absurd), now());
+            let tokens = shared::app::tokens::grants::pipedrive_granted(&answer(absurd), now());
             assert_eq!(tokens.access_expires_at, now() + Duration::seconds(3599));
         }
     }

@@ -17,10 +17,10 @@ use shared::domain::actions::{
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
-use shared::web::http::PathParams;
+use shared::web::http::{OptionalJsonBody, PathParams};
 use shared::wire::quickbooks::model::{EntityStatus, Invoice};
 
-use crate::input::{self, ConfirmBody, OptionalJson, SendBody};
+use crate::input::{self, ConfirmBody, SendBody};
 use crate::views::{ActionAnswer, InvoiceView, OpenAnswer};
 use crate::{
     Caller, Entry, failure_sentence, intuit_tid, invoice_label, is_not_found, is_stale,
@@ -175,8 +175,9 @@ pub(crate) async fn void(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
-    OptionalJson(body): OptionalJson<ConfirmBody>,
+    OptionalJsonBody(body): OptionalJsonBody<ConfirmBody>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
+    let body = body.unwrap_or_default();
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
@@ -268,8 +269,9 @@ pub(crate) async fn delete(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
-    OptionalJson(body): OptionalJson<ConfirmBody>,
+    OptionalJsonBody(body): OptionalJsonBody<ConfirmBody>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
+    let body = body.unwrap_or_default();
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
@@ -349,8 +351,9 @@ pub(crate) async fn send(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
-    OptionalJson(body): OptionalJson<SendBody>,
+    OptionalJsonBody(body): OptionalJsonBody<SendBody>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
+    let body = body.unwrap_or_default();
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);

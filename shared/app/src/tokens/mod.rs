@@ -43,6 +43,7 @@
 //! uninstalls in the `install` function) goes through [`TokenManager::update_secrets`], which
 //! holds the same lease, so read-modify-writes of one company's secret never lose each other.
 
+pub mod grants;
 mod lease;
 mod pipedrive;
 mod quickbooks;

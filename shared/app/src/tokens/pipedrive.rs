@@ -3,7 +3,6 @@
 
 use std::future::Future;
 
-use chrono::Duration;
 use clients::pipedrive::PipedriveError;
 use domain::SecretString;
 use store::StoreError;
@@ -107,7 +106,7 @@ impl TokenManager {
                 .await
             {
                 Ok(answer) => {
-                    let tokens = refreshed_tokens(&current, answer, self.now());
+                    let tokens = grants::pipedrive_refreshed(&current, &answer, self.now());
                     self.persist(company, |s| {
                         s.pipedrive.insert(user.0, tokens.clone());
                     })
@@ -187,35 +186,5 @@ impl TokenManager {
         if let Err(error) = result {
             tracing::warn!(company_id = tenant.company_id.0, %error, "could not update the install's api_domain");
         }
-    }
-}
-
-/// The user's tokens after a refresh answer: what Pipedrive sent, and what it left out kept from
-/// `current` (a refresh token, the API domain, the scopes).
-fn refreshed_tokens(
-    current: &PipedriveTokens,
-    answer: pipedrive_wire::model::TokenResponse,
-    now: chrono::DateTime<chrono::Utc>,
-) -> PipedriveTokens {
-    PipedriveTokens {
-        access_token: SecretString::new(answer.access_token),
-        access_expires_at: now
-            + Duration::seconds(i64::try_from(answer.expires_in).unwrap_or(3599)),
-        refresh_token: if answer.refresh_token.is_empty() {
-            current.refresh_token.clone()
-        } else {
-            SecretString::new(answer.refresh_token)
-        },
-        api_domain: if answer.api_domain.is_empty() {
-            current.api_domain.clone()
-        } else {
-            answer.api_domain.trim_end_matches('/').to_string()
-        },
-        scope: if answer.scope.is_empty() {
-            current.scope.clone()
-        } else {
-            Some(answer.scope)
-        },
-        updated_at: now,
     }
 }

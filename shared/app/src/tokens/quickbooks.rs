@@ -3,7 +3,6 @@
 
 use std::future::Future;
 
-use chrono::Duration;
 use clients::quickbooks::QuickBooksError;
 use domain::{CompanyId, CompanyProfile, ConnectionState, SecretString};
 use store::StoreError;
@@ -181,22 +180,7 @@ impl TokenManager {
                 .await
             {
                 Ok(answer) => {
-                    let now = self.now();
-                    let refresh_token = if answer.refresh_token.is_empty() {
-                        current.refresh_token.clone()
-                    } else {
-                        SecretString::new(answer.refresh_token)
-                    };
-                    let tokens = QuickBooksTokens {
-                        realm_id: current.realm_id.clone(),
-                        access_token: SecretString::new(answer.access_token),
-                        access_expires_at: now + Duration::seconds(answer.expires_in.max(0)),
-                        refresh_token,
-                        refresh_expires_at: (answer.x_refresh_token_expires_in > 0)
-                            .then(|| now + Duration::seconds(answer.x_refresh_token_expires_in))
-                            .or(current.refresh_expires_at),
-                        updated_at: now,
-                    };
+                    let tokens = grants::quickbooks_refreshed(&current, &answer, self.now());
                     self.persist(company, |s| s.quickbooks = Some(tokens.clone()))
                         .await?;
                     tracing::info!(company_id = company.0, "QuickBooks tokens refreshed");
