@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::app::tokens::TokenManager;
 use shared::app::{App, Deployment};
 use shared::clients::pipedrive::PipedriveClient;
 use shared::clients::quickbooks::QuickBooksClient;
@@ -45,8 +44,8 @@ pub struct AppOptions {
     pub upstream_timeout: Option<Duration>,
 }
 
-/// An app on the given store and secrets, reading `options.clock` (another "Lambda instance"
-/// when the store and secrets are another app's).
+/// An app on the given store and secrets (another "Lambda instance" when they are another
+/// app's), reading `options.clock`, its token manager too.
 pub fn app_on(
     store: Arc<dyn ItemStore>,
     secrets: Arc<dyn SecretStore>,
@@ -70,16 +69,5 @@ pub fn app_on(
             QuickBooksClient::with_http(http.clone(), app.deployment.quickbooks.clone());
         app.pipedrive = PipedriveClient::with_http(http, app.deployment.pipedrive.clone());
     }
-    app.tokens = Arc::new(
-        TokenManager::new(
-            app.records.clone(),
-            app.vault.clone(),
-            &app.credentials,
-            app.quickbooks.clone(),
-            app.pipedrive.clone(),
-        )
-        .with_clock(options.clock.clone()),
-    );
-    app.clock = options.clock;
-    app
+    app.with_clock(options.clock)
 }

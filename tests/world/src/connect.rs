@@ -9,7 +9,9 @@ use sandbox::pipedrive::SimError;
 use sandbox::quickbooks::RealmSeed;
 use shared::domain::{CompanyId, CustomerLink, Party, Settings, UserId};
 
-use crate::seed::{connected_profile, pipedrive_tokens, quickbooks_tokens, user_install};
+use shared::app::tokens::grants::{pipedrive_granted, quickbooks_granted};
+
+use crate::seed::{connected_profile, user_install};
 use crate::tokens::tenant;
 use crate::world::World;
 
@@ -73,7 +75,7 @@ impl Connect<'_> {
             .quickbooks
             .issue_tokens(&self.realm)
             .expect("QuickBooks tokens");
-        let tokens = quickbooks_tokens(&self.realm, issued, now);
+        let tokens = quickbooks_granted(&self.realm, &issued, now);
         w.app
             .tokens
             .update_secrets(CompanyId(self.company), move |s| {
@@ -131,7 +133,7 @@ impl World {
             Err(SimError::UnknownCompany(_) | SimError::UnknownUser { .. }) => return,
             Err(e) => panic!("Pipedrive tokens: {e}"),
         };
-        let tokens = pipedrive_tokens(issued, now);
+        let tokens = pipedrive_granted(&issued, now);
         self.app
             .tokens
             .update_secrets(CompanyId(company), move |s| {

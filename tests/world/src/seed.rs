@@ -1,16 +1,14 @@
-//! Seeding straight into the store and the token vault: the "connected company" (a `Connected`
-//! profile, user installs, tokens the simulators issued), written once for every test.
+//! Seeding straight into the store: the records of a "connected company" (a `Connected` profile,
+//! user installs), written once for every test. Its tokens are the simulators' answers kept as
+//! the app keeps them (`shared::app::tokens::grants`).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use shared::app::App;
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
-    SecretString, UserId, UserInstall,
+    UserId, UserInstall,
 };
-use shared::store::secrets::{PipedriveTokens, QuickBooksTokens};
 use shared::web::auth::Tenant;
-use shared::wire::pipedrive::model::TokenResponse as PipedriveTokenResponse;
-use shared::wire::quickbooks::model::TokenResponse as QuickBooksTokenResponse;
 
 /// Scopes of a seeded install.
 const SCOPES: [&str; 2] = ["base", "deals:full"];
@@ -51,35 +49,6 @@ pub fn user_install(
         is_admin,
         installed_at: now,
         version: 0,
-    }
-}
-
-/// QuickBooks tokens as the vault keeps them, from a token answer received at `now`.
-pub fn quickbooks_tokens(
-    realm: &str,
-    issued: QuickBooksTokenResponse,
-    now: DateTime<Utc>,
-) -> QuickBooksTokens {
-    QuickBooksTokens {
-        realm_id: realm.to_string(),
-        access_token: SecretString::new(issued.access_token),
-        access_expires_at: now + Duration::seconds(issued.expires_in),
-        refresh_token: SecretString::new(issued.refresh_token),
-        refresh_expires_at: Some(now + Duration::seconds(issued.x_refresh_token_expires_in)),
-        updated_at: now,
-    }
-}
-
-/// Pipedrive tokens as the vault keeps them, from a token answer received at `now`.
-pub fn pipedrive_tokens(issued: PipedriveTokenResponse, now: DateTime<Utc>) -> PipedriveTokens {
-    PipedriveTokens {
-        access_token: SecretString::new(issued.access_token),
-        access_expires_at: now
-            + Duration::seconds(i64::try_from(issued.expires_in).unwrap_or(3600)),
-        refresh_token: SecretString::new(issued.refresh_token),
-        api_domain: issued.api_domain,
-        scope: Some(issued.scope),
-        updated_at: now,
     }
 }
 
