@@ -558,13 +558,7 @@ async fn customer_search_link_push_and_name_collision() {
         linked["updated_fields"],
         json!(["email", "address", "tax_id"])
     );
-    let acme = w
-        .quickbooks
-        .customers(US_REALM)
-        .unwrap()
-        .into_iter()
-        .find(|c| c.id.as_deref() == Some("3"))
-        .unwrap();
+    let acme = w.qb_customer(US_REALM, "3");
     assert_eq!(acme.sync_token.as_deref(), Some("1"));
     assert_eq!(acme.bill_addr.unwrap().city.as_deref(), Some("Austin"));
     let updates: Vec<_> = w
@@ -1147,13 +1141,7 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
     assert_eq!(status, 200, "{linked}");
     assert_eq!(linked["updated_fields"], json!(["email"]));
     assert_eq!(updates(&w), [400, 200], "a 5010, then the retry");
-    let customer = w
-        .quickbooks
-        .customers(US_REALM)
-        .unwrap()
-        .into_iter()
-        .find(|c| c.id.as_deref() == Some("3"))
-        .unwrap();
+    let customer = w.qb_customer(US_REALM, "3");
     assert_eq!(
         customer
             .primary_email_addr

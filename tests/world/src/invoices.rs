@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sandbox::harness::LoggedRequest;
 use shared::domain::links::{link_from_invoice, today_in};
 use shared::domain::{CompanyId, DealId, InvoiceLink, InvoiceStatus, SecretString};
-use shared::wire::quickbooks::model::{GlobalTaxCalculation, Invoice, Line, Ref};
+use shared::wire::quickbooks::model::{Customer, GlobalTaxCalculation, Invoice, Line, Ref};
 
 use crate::GB_REALM;
 use crate::world::World;
@@ -141,6 +141,13 @@ impl World {
         self.quickbooks
             .invoice(realm, id)
             .expect("invoice in the simulator")
+    }
+
+    /// A customer as the simulator holds it.
+    pub fn qb_customer(&self, realm: &str, id: &str) -> Customer {
+        let customers = self.quickbooks.customers(realm).expect("realm exists");
+        let found = customers.into_iter().find(|c| c.id.as_deref() == Some(id));
+        found.expect("customer in the simulator")
     }
 
     /// QuickBooks API requests (not OAuth, not the control API) to `realm` since the log was
