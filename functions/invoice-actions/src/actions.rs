@@ -610,13 +610,13 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use shared::app::Deployment;
-    use shared::app::testing::{embedded_app, embedded_app_with};
     use shared::clients::pipedrive::PipedriveEndpoints;
     use shared::domain::actions::has_payments;
     use shared::domain::{
         CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
         UserId,
     };
+    use test_world::{embedded_app, embedded_app_with};
 
     fn profile(environment: QuickBooksEnvironment) -> CompanyProfile {
         let mut profile = CompanyProfile::new(CompanyId(1), Utc::now());
