@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use shared::app::App;
-use shared::app::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
+use shared::app::sync::changes::{Logged, apply_for_company, apply_to_link};
+use shared::app::sync::{IDS_PER_QUERY, fetch_invoices};
 use shared::domain::links::refreshed_link;
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
 use shared::store::records::Records;
@@ -112,46 +113,78 @@ pub(crate) async fn refresh(
         return Ok(refreshed(deal_id, &caller, &links, report));
     }
     let realm = caller.realm(&app).await?;
-    // Links into another QuickBooks company (before a realm change) cannot be read any more, and
-    // a deleted invoice never comes back: neither is asked for again.
-    let ids: BTreeSet<String> = links
-        .iter()
-        .filter(|l| l.realm_id == realm && l.status != shared::domain::InvoiceStatus::Deleted)
-        .map(|l| l.invoice_id.clone())
-        .collect();
+    let ids = refreshable_ids(&links, &realm);
     let invoices = match fetch_invoices(&app, &caller.profile, &ids).await {
         Ok(invoices) => invoices,
         Err(error) => {
-            caller
-                .record(
-                    &app,
-                    deal,
-                    Entry::failed(
-                        "invoices.refresh_failed",
-                        None,
-                        format!(
-                            "Refreshing {} invoices from QuickBooks failed: {}",
-                            ids.len(),
-                            failure_sentence(&error)
-                        ),
-                        match &error {
-                            ApiError::Upstream { intuit_tid, .. } => intuit_tid.clone(),
-                            _ => None,
-                        },
-                    ),
-                )
-                .await;
+            record_refresh_failure(&app, &caller, deal, ids.len(), &error).await;
             return Err(error);
         }
     };
-    // Only what differs from this deal's links goes through the store: an unchanged invoice
-    // (the usual case) costs no store call at all.
-    let mine: HashMap<&str, &InvoiceLink> = links
+    let changed = changed_invoices(&links, &realm, invoices, &caller);
+    let updated = apply_changed(&app, &caller, deal, &links, &realm, &changed).await?;
+    let (current, changes) = merged(&links, &updated);
+    if !updated.is_empty() {
+        let message = refresh_message(ids.len(), updated.len(), &changes);
+        caller
+            .record(&app, deal, Entry::ok("invoices.refreshed", None, message))
+            .await;
+    }
+    let report = RefreshReport {
+        checked: ids.len(),
+        changed: updated.len(),
+        queries: ids.len().div_ceil(IDS_PER_QUERY),
+    };
+    Ok(refreshed(deal_id, &caller, &current, report))
+}
+
+/// The invoices of `links` worth asking QuickBooks about: links into another QuickBooks company
+/// (before a realm change) cannot be read any more, and a deleted invoice never comes back.
+fn refreshable_ids(links: &[InvoiceLink], realm: &str) -> BTreeSet<String> {
+    links
         .iter()
-        .filter(|l| l.realm_id == realm)
-        .map(|l| (l.invoice_id.as_str(), l))
-        .collect();
-    let changed: Vec<Invoice> = invoices
+        .filter(|l| l.realm_id == realm && l.status != shared::domain::InvoiceStatus::Deleted)
+        .map(|l| l.invoice_id.clone())
+        .collect()
+}
+
+async fn record_refresh_failure(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    asked: usize,
+    error: &ApiError,
+) {
+    caller
+        .record(
+            app,
+            deal,
+            Entry::failed(
+                "invoices.refresh_failed",
+                None,
+                format!(
+                    "Refreshing {asked} invoices from QuickBooks failed: {}",
+                    failure_sentence(error)
+                ),
+                match error {
+                    ApiError::Upstream { intuit_tid, .. } => intuit_tid.clone(),
+                    _ => None,
+                },
+            ),
+        )
+        .await;
+}
+
+/// Only what differs from this deal's links goes through the store: an unchanged invoice (the
+/// usual case) costs no store call at all.
+fn changed_invoices(
+    links: &[InvoiceLink],
+    realm: &str,
+    invoices: Vec<Invoice>,
+    caller: &Caller,
+) -> Vec<Invoice> {
+    let mine = deal_links_in(links, realm);
+    invoices
         .into_iter()
         .filter(|invoice| {
             invoice
@@ -162,34 +195,72 @@ pub(crate) async fn refresh(
                     refreshed_link(link, invoice, caller.today, caller.now).is_some()
                 })
         })
-        .collect();
-    let outcome = apply_invoices(
-        &app.records,
-        caller.company(),
-        &realm,
-        &changed,
-        caller.today,
+        .collect()
+}
+
+fn deal_links_in<'a>(links: &'a [InvoiceLink], realm: &str) -> HashMap<&'a str, &'a InvoiceLink> {
+    links
+        .iter()
+        .filter(|l| l.realm_id == realm)
+        .map(|l| (l.invoice_id.as_str(), l))
+        .collect()
+}
+
+/// Applies the changed invoices through the one update path (which records what each status
+/// change means) and answers this deal's links as written, by invoice id.
+async fn apply_changed(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    links: &[InvoiceLink],
+    realm: &str,
+    changed: &[Invoice],
+) -> Result<HashMap<String, InvoiceLink>, ApiError> {
+    // The refresh writes its own log line, listing what changed.
+    let applied = apply_for_company(
+        app,
+        &caller.profile,
+        realm,
+        changed,
+        Logged::ByCaller,
         caller.now,
     )
     .await?;
-    let mut updated: HashMap<String, InvoiceLink> = outcome
-        .changed
+    let mut updated: HashMap<String, InvoiceLink> = applied
+        .links
         .into_iter()
         .filter(|l| l.deal_id == deal)
         .map(|l| (l.invoice_id.clone(), l))
         .collect();
     // Links the index did not lead to (it may lag behind the table): applied directly.
-    for invoice in &changed {
+    let mine = deal_links_in(links, realm);
+    for invoice in changed {
         let Some(link) = invoice.id.as_deref().and_then(|id| mine.get(id)) else {
             continue;
         };
         if !updated.contains_key(&link.invoice_id) {
-            let fresh = caller.apply_direct(&app, link, invoice).await?;
+            let fresh = apply_to_link(
+                app,
+                &caller.profile,
+                link,
+                invoice,
+                Logged::ByCaller,
+                caller.now,
+            )
+            .await?;
             updated.insert(fresh.invoice_id.clone(), fresh);
         }
     }
+    Ok(updated)
+}
+
+/// The deal's links with the updated ones in place, and the status changes in words.
+fn merged(
+    links: &[InvoiceLink],
+    updated: &HashMap<String, InvoiceLink>,
+) -> (Vec<InvoiceLink>, Vec<String>) {
     let mut changes: Vec<String> = Vec::new();
-    let current: Vec<InvoiceLink> = links
+    let current = links
         .iter()
         .map(|old| match updated.get(&old.invoice_id) {
             Some(new) => {
@@ -206,38 +277,29 @@ pub(crate) async fn refresh(
             None => old.clone(),
         })
         .collect();
-    if !updated.is_empty() {
-        let mut message = format!(
-            "Refreshed {} invoices from QuickBooks; {} changed.",
-            ids.len(),
-            updated.len()
-        );
-        if !changes.is_empty() {
-            let shown: Vec<&str> = changes
-                .iter()
-                .take(CHANGES_IN_MESSAGE)
-                .map(String::as_str)
-                .collect();
-            message.push(' ');
-            message.push_str(&shown.join("; "));
-            if changes.len() > CHANGES_IN_MESSAGE {
-                message.push_str(&format!(
-                    "; and {} more",
-                    changes.len() - CHANGES_IN_MESSAGE
-                ));
-            }
-            message.push('.');
+    (current, changes)
+}
+
+/// The activity line of a refresh that changed something.
+fn refresh_message(checked: usize, changed: usize, changes: &[String]) -> String {
+    let mut message = format!("Refreshed {checked} invoices from QuickBooks; {changed} changed.");
+    if !changes.is_empty() {
+        let shown: Vec<&str> = changes
+            .iter()
+            .take(CHANGES_IN_MESSAGE)
+            .map(String::as_str)
+            .collect();
+        message.push(' ');
+        message.push_str(&shown.join("; "));
+        if changes.len() > CHANGES_IN_MESSAGE {
+            message.push_str(&format!(
+                "; and {} more",
+                changes.len() - CHANGES_IN_MESSAGE
+            ));
         }
-        caller
-            .record(&app, deal, Entry::ok("invoices.refreshed", None, message))
-            .await;
+        message.push('.');
     }
-    let report = RefreshReport {
-        checked: ids.len(),
-        changed: updated.len(),
-        queries: ids.len().div_ceil(IDS_PER_QUERY),
-    };
-    Ok(refreshed(deal_id, &caller, &current, report))
+    message
 }
 
 /// The refresh's answer: the list's first page of the deal's (refreshed) links, with `report`.

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
@@ -98,7 +98,7 @@ pub async fn create(
     let caller = caller(&app, tenant).await?;
     let key = idempotency_key(&headers, true)?.unwrap_or_default();
     let hash = body_hash(&json!({"deal_id": path.deal_id, "form": form}));
-    let record = match claim(&app.records, tenant.company_id, &key, &hash).await? {
+    let record = match claim(&app.records, &app.clock, tenant.company_id, &key, &hash).await? {
         Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
         Claim::Run(record) => record,
     };
@@ -119,7 +119,7 @@ pub async fn create(
                 } else {
                     attempt
                 };
-                release_for_retry(&app.records, record, next).await;
+                release_for_retry(&app.records, &app.clock, record, next).await;
             }
             Err(failure.error)
         }
@@ -272,7 +272,7 @@ async fn finish(
     totals: Totals,
 ) -> Result<Created, ApiError> {
     let company = caller.tenant.company_id;
-    let now = Utc::now();
+    let now = app.clock.now();
     let today = today_in(&caller.profile.time_zone, now);
     let fresh = link_from_invoice(
         company,
@@ -342,7 +342,7 @@ async fn finish(
                 let failed = ActivityEvent {
                     company_id: company,
                     deal_id: DealId(deal_id),
-                    at: Utc::now(),
+                    at: app.clock.now(),
                     id: uuid::Uuid::new_v4().to_string(),
                     kind: "note.failed".into(),
                     outcome: Outcome::Failed,
@@ -452,7 +452,7 @@ async fn record_failure(
     let event = ActivityEvent {
         company_id: caller.tenant.company_id,
         deal_id: DealId(deal_id),
-        at: Utc::now(),
+        at: app.clock.now(),
         id: uuid::Uuid::new_v4().to_string(),
         kind: "invoice.create_failed".into(),
         outcome: Outcome::Failed,

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::Utc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
@@ -327,7 +327,7 @@ async fn save_link(
         display_name: customer.display_name.clone(),
         currency: customer.currency.clone(),
         linked_by: caller.tenant.user_id,
-        linked_at: Utc::now(),
+        linked_at: app.clock.now(),
         version: 0,
     };
     if let Some(old) = &existing {

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
+use chrono::NaiveDate;
+
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::app::App;
@@ -186,7 +187,7 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
                     caller.tenant.company_id,
                     DealId(deal_id),
                     actual,
-                    Utc::now(),
+                    app.clock.now(),
                 );
                 if stale.is_some() {
                     tracing::info!(deal_id, "the deal's remembered parties changed: read again");
@@ -231,6 +232,7 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
         suggestions,
         items,
         setup,
+        today_in(&caller.profile.time_zone, app.clock.now()),
     ))
 }
 
@@ -471,6 +473,7 @@ fn assemble(
     suggestions: Suggestions,
     items: BTreeMap<u64, (ItemSummary, ItemSource)>,
     setup: CompanySetup,
+    today: NaiveDate,
 ) -> Draft {
     let settings = &caller.profile.settings;
     let block = customer_block(
@@ -519,7 +522,6 @@ fn assemble(
         warnings.push("Your QuickBooks company uses Automated Sales Tax: QuickBooks works out the sales tax itself when the invoice is created, so the tax shown here is an estimate.".into());
     }
     let deal_discounts: Vec<DealDiscountLine> = draft::discounts_from_deal(discounts);
-    let today = today_in(&caller.profile.time_zone, Utc::now());
     let currency = deal
         .currency
         .clone()

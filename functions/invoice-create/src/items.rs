@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
+
 use serde::{Deserialize, Serialize};
 use shared::app::App;
 use shared::domain::ProductLink;
@@ -118,7 +118,7 @@ pub async fn link(
         item_id: summary.id.clone(),
         item_name: summary.name.clone(),
         linked_by: caller.tenant.user_id,
-        linked_at: Utc::now(),
+        linked_at: app.clock.now(),
         version: 0,
     };
     if let Some(old) = &existing {

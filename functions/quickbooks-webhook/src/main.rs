@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use shared::app::App;
+use shared::app::sync::jobs::sqs::SqsQueue;
 use shared::config::Env;
-use status_sync::queue::SqsQueue;
 
 // One thread: Lambda gives an instance one event at a time, and 256 MB buys a fraction of a
 // vCPU; a single-threaded runtime starts faster and keeps less memory.

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sandbox::quickbooks::{QuickBooksSim, RealmSeed};
+use shared::app::sync::jobs::InProcessQueue;
 use shared::app::{App, Deployment};
 use shared::domain::SecretString;
 use shared::domain::links::link_from_invoice;
@@ -26,7 +27,6 @@ use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::store::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
 use shared::wire::quickbooks::model::{Invoice, Line, Ref};
-use status_sync::queue::InProcessQueue;
 use status_sync::worker::{drain_once, schedule};
 
 use crate::report::Table;

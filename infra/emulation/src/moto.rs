@@ -1,10 +1,10 @@
-//! moto's server for one run, started from `tests/support/moto_server.py` by the interpreter in
+//! moto's server for one run, started from `tests/world/moto_server.py` by the interpreter in
 //! `MOTO_PYTHON` (else `.venv/bin/python` under the workspace root; `tests/run` installs it).
 //! It prints its port and lives until its stdin closes, i.e. until [`Moto`] is dropped or this
 //! process exits, however it exits.
 //!
 //! With [`MotoOptions::iam_audit`] the server is started with IAM enforcement prepared
-//! (`tests/support/moto_iam_audit.py`): everything is open until [`Moto::enforce_iam`], then
+//! (`tests/world/moto_iam_audit.py`): everything is open until [`Moto::enforce_iam`], then
 //! every request must be signed by a known principal and is allowed only by its policies, and
 //! each decision is appended to the audit file.
 
@@ -42,7 +42,7 @@ impl Moto {
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join(".venv/bin/python"));
-        let script = root.join("tests/support/moto_server.py");
+        let script = root.join("tests/world/moto_server.py");
         let mut command = tokio::process::Command::new(&python);
         command.arg(&script);
         if let Some(audit) = &options.iam_audit {

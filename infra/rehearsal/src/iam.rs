@@ -1,4 +1,4 @@
-//! Least privilege, both ways, from moto's IAM decisions (`tests/support/moto_iam_audit.py`):
+//! Least privilege, both ways, from moto's IAM decisions (`tests/world/moto_iam_audit.py`):
 //! every denial is a failure naming the function, the action and the resource; every action a
 //! policy grants must have been used by the rehearsal, or be listed with its reason in the
 //! reviewed file (`infra/rehearsal/unused-grants.json`) — an unlisted unused grant is a failure,

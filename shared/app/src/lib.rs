@@ -12,8 +12,6 @@ pub mod access;
 pub mod company;
 pub mod reference;
 pub mod sync;
-#[cfg(any(test, feature = "contract-tests"))]
-pub mod testing;
 pub mod tokens;
 
 use std::path::Path;
@@ -229,6 +227,25 @@ impl App {
             deployment: Arc::new(deployment),
             aws: None,
         }
+    }
+
+    /// The same app reading now from `clock` everywhere: its handlers and its token manager
+    /// (tests move time; the manager's tuning is kept).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        let options = self.tokens.options();
+        self.tokens = Arc::new(
+            TokenManager::new(
+                self.records.clone(),
+                self.vault.clone(),
+                &self.credentials,
+                self.quickbooks.clone(),
+                self.pipedrive.clone(),
+            )
+            .with_options(options)
+            .with_clock(clock.clone()),
+        );
+        self.clock = clock;
+        self
     }
 
     /// Builds everything from the environment: on Lambda, the SDK clients (once) and the app

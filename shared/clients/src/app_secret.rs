@@ -6,7 +6,6 @@
 //! pages) links no AWS SDK; functions that do use the SDK send both through the same HTTPS client
 //! ([`crate::aws::AwsAccess`]), so the connection opened here is the one their token reads reuse.
 
-use chrono::Utc;
 use config::{ConfigError, Env};
 use domain::SecretString;
 use serde::Deserialize;
@@ -127,7 +126,7 @@ async fn read(aws: &AwsAccess, name: &str) -> Result<AppCredentials, AppSecretEr
         .post(url)
         .header("content-type", call.content_type)
         .header("x-amz-target", call.target);
-    for (header, value) in sigv4::sign(&aws.settings, call, Utc::now()) {
+    for (header, value) in sigv4::sign(&aws.settings, call, aws.clock.now()) {
         request = request.header(header, value);
     }
     let response = request

@@ -13,7 +13,7 @@
 pub mod sdk;
 pub mod sigv4;
 
-use domain::SecretString;
+use domain::{Clock, SecretString};
 use rustls::pki_types::pem::PemObject;
 
 use crate::outbound::{client_with, tls_config};
@@ -113,6 +113,8 @@ impl AwsSettings {
 pub struct AwsAccess {
     pub settings: AwsSettings,
     pub http: reqwest::Client,
+    /// Now, for request signatures.
+    pub clock: Clock,
 }
 
 impl AwsAccess {
@@ -120,6 +122,7 @@ impl AwsAccess {
         AwsAccess {
             settings,
             http: aws_http_client(roots),
+            clock: Clock::system(),
         }
     }
 

@@ -23,6 +23,13 @@ impl Clock {
     }
 }
 
+impl Default for Clock {
+    /// The system clock.
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
 impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Clock")

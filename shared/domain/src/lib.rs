@@ -2,6 +2,7 @@
 //! settings and the records the app keeps. No I/O here, no async runtime, no HTTP, no AWS; what
 //! it knows of QuickBooks and Pipedrive are their wire models.
 
+pub mod actions;
 pub mod clock;
 pub mod draft;
 pub mod links;

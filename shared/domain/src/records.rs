@@ -25,6 +25,38 @@ pub enum ConnectionState {
     Disconnected,
 }
 
+/// [`ConnectionState`] as the API writes it, and `not_connected` for a company that never
+/// connected.
+pub mod state_or_not_connected {
+    use super::ConnectionState;
+    use serde::de::IntoDeserializer;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    const NOT_CONNECTED: &str = "not_connected";
+
+    pub fn serialize<S: Serializer>(
+        state: &Option<ConnectionState>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match state {
+            Some(state) => state.serialize(serializer),
+            None => serializer.serialize_str(NOT_CONNECTED),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<ConnectionState>, D::Error> {
+        let written = String::deserialize(deserializer)?;
+        if written == NOT_CONNECTED {
+            return Ok(None);
+        }
+        let state: serde::de::value::StrDeserializer<'_, D::Error> =
+            written.as_str().into_deserializer();
+        ConnectionState::deserialize(state).map(Some)
+    }
+}
+
 /// The company's one QuickBooks connection (tokens live in the token vault, not here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuickBooksConnection {

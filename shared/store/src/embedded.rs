@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::Clock;
 use serde::{Deserialize, Serialize};
 
 use super::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
@@ -67,6 +68,8 @@ impl Tables {
 pub struct EmbeddedStore {
     tables: Mutex<Tables>,
     file: Option<PathBuf>,
+    /// Now, for expiry (TTL).
+    clock: Clock,
 }
 
 /// Where the last page stopped: enough to resume either a table or an index query.
@@ -87,10 +90,6 @@ fn decode_cursor(raw: &str) -> Result<Cursor, StoreError> {
         .decode(raw)
         .map_err(|_| StoreError::BadCursor)?;
     serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)
-}
-
-fn now_epoch() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 impl EmbeddedStore {
@@ -116,7 +115,18 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             tables: Mutex::new(Tables::of(items)),
             file: Some(path),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same store reading now from `clock` (expiry).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_epoch(&self) -> i64 {
+        self.clock.now().timestamp()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -140,7 +150,7 @@ impl EmbeddedStore {
 
     /// Every live item (for tests and the local demo's inspection page).
     pub fn dump(&self) -> Vec<Item> {
-        let now = now_epoch();
+        let now = self.now_epoch();
         self.lock()
             .items
             .values()
@@ -161,7 +171,7 @@ fn conflict(pk: &str, sk: &str, existing: Option<&Item>) -> StoreError {
 #[async_trait]
 impl ItemStore for EmbeddedStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let now = now_epoch();
+        let now = self.now_epoch();
         Ok(self
             .lock()
             .items
@@ -226,7 +236,7 @@ impl ItemStore for EmbeddedStore {
         page: PageRequest<'_>,
     ) -> Result<Page, StoreError> {
         let after = page.cursor.map(decode_cursor).transpose()?;
-        let now = now_epoch();
+        let now = self.now_epoch();
         let tables = self.lock();
         let items = &tables.items;
         let limit = page.limit.max(1) as usize;
@@ -282,7 +292,7 @@ impl ItemStore for EmbeddedStore {
         page: PageRequest<'_>,
     ) -> Result<Page, StoreError> {
         let after = page.cursor.map(decode_cursor).transpose()?;
-        let now = now_epoch();
+        let now = self.now_epoch();
         let tables = self.lock();
         let start: IndexEntry = (gsi_pk.into(), gsi_sk_prefix.into(), "".into(), "".into());
         let from = match &after {

@@ -1,9 +1,10 @@
-//! HTTP plumbing shared by every function: a JSON body extractor with a size limit and
-//! problem+json rejections, path-parameter parsing with clear errors, the fallbacks, and the
-//! request-id middleware. Handlers are axum routers; the Lambda binaries run them with
-//! `lambda_http`, and the local server mounts the very same routers.
+//! HTTP plumbing shared by every function: JSON body extractors (required and optional) with a
+//! size limit and problem+json rejections, path-parameter parsing with clear errors, the
+//! fallbacks, and the request-id middleware. Handlers are axum routers; the Lambda binaries run
+//! them with `lambda_http`, and the local server mounts the very same routers.
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -96,19 +97,63 @@ where
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(ApiError::UnsupportedMediaType(
-                "Send the request body as JSON with `Content-Type: application/json`.".into(),
-            ));
+            return Err(not_json());
         }
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::PayloadTooLarge(format!(
-                    "The request body is larger than {} KiB.",
-                    MAX_BODY_BYTES / 1024
-                ))
-            })?;
+        let bytes = read_body(req.into_body()).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "Send the request body as JSON with `Content-Type: application/json`.".into(),
+    )
+}
+
+/// Reads a whole request body of at most [`MAX_BODY_BYTES`] (413 problem+json beyond).
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "The request body is larger than {} KiB.",
+                MAX_BODY_BYTES / 1024
+            ))
+        })
+}
+
+/// A JSON request body that may be left out: no body, or only whitespace, is `None`; any other
+/// body is held to [`JsonBody`]'s rules (its content type, its size limit, its 4xx answers).
+/// The body is read before its content type is checked, since only its bytes tell whether it is
+/// empty: an oversized body answers 413 whatever its type.
+#[derive(Debug, Clone)]
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+/// The decision behind [`OptionalJsonBody`], on the body already read.
+fn optional_json<T: DeserializeOwned>(
+    content_type: Option<&HeaderValue>,
+    bytes: &[u8],
+) -> Result<Option<T>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(content_type) {
+        return Err(not_json());
+    }
+    parse_json(bytes).map(Some)
+}
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(body).await?;
+        optional_json(parts.headers.get(header::CONTENT_TYPE), &bytes).map(OptionalJsonBody)
     }
 }
 
@@ -238,6 +283,98 @@ mod tests {
                 .unwrap_err()
                 .status(),
             axum::http::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Flags {
+        #[serde(default)]
+        replace: bool,
+    }
+
+    async fn optional_body(
+        content_type: Option<&'static str>,
+        body: Body,
+    ) -> Result<Option<Flags>, ApiError> {
+        let mut request = Request::builder().method("POST").uri("/x");
+        if let Some(value) = content_type {
+            request = request.header(header::CONTENT_TYPE, value);
+        }
+        let request = request.body(body).unwrap();
+        OptionalJsonBody::<Flags>::from_request(request, &())
+            .await
+            .map(|OptionalJsonBody(value)| value)
+    }
+
+    #[test]
+    fn an_absent_empty_or_blank_body_is_none_whatever_its_type() {
+        let json = HeaderValue::from_static("application/json");
+        let text = HeaderValue::from_static("text/plain");
+        for (content_type, bytes) in [
+            (None, &b""[..]),
+            (Some(&json), b""),
+            (Some(&text), b" \r\n\t"),
+            (None, b"\n"),
+        ] {
+            assert_eq!(optional_json::<Flags>(content_type, bytes).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn a_present_body_follows_the_json_body_rules() {
+        let ok = |v: &'static str, body: &[u8]| {
+            optional_json::<Flags>(Some(&HeaderValue::from_static(v)), body)
+        };
+        assert_eq!(
+            ok("application/json; charset=utf-8", br#"{"replace":true}"#).unwrap(),
+            Some(Flags { replace: true })
+        );
+        assert_eq!(
+            ok("application/merge-patch+json", b"{}").unwrap(),
+            Some(Flags { replace: false })
+        );
+        let status = |r: Result<Option<Flags>, ApiError>| r.unwrap_err().status();
+        use axum::http::StatusCode;
+        assert_eq!(
+            status(ok("text/plain", b"replace")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            status(optional_json::<Flags>(None, b"{}")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            status(ok("application/json", b"{")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(ok("application/json", br#"{"other":1}"#)),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+
+    #[tokio::test]
+    async fn the_extractor_reads_the_body_and_limits_its_size() {
+        assert_eq!(optional_body(None, Body::empty()).await.unwrap(), None);
+        assert_eq!(
+            optional_body(Some("application/json"), Body::from(r#"{"replace":true}"#))
+                .await
+                .unwrap(),
+            Some(Flags { replace: true })
+        );
+        let wrong = optional_body(Some("text/plain"), Body::from("replace")).await;
+        assert_eq!(
+            wrong.unwrap_err().status(),
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let huge = Body::from(vec![b' '; MAX_BODY_BYTES + 1]);
+        assert_eq!(
+            optional_body(Some("application/json"), huge)
+                .await
+                .unwrap_err()
+                .status(),
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE
         );
     }
 }

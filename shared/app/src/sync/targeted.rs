@@ -3,28 +3,28 @@
 //!
 //! - Invoices: the links are found through the realm index (`REALM#{realm}` / `INVOICE#{id}#…`);
 //!   an invoice nobody links costs nothing. Each company's linked ids are read with one
-//!   `Id IN (…)` query ([`shared::app::sync::fetch_invoices`]; a missing one is confirmed deleted).
+//!   `Id IN (…)` query ([`crate::sync::fetch_invoices`]; a missing one is confirmed deleted).
 //! - Payments: read with one `select * from Payment where Id in (…)` query using the token of a
 //!   company connected to the realm (one that links one of the invoices, else the first company
 //!   found in the realm's links — a realm nobody links is ignored without any call); the
 //!   invoices a payment applies to (`Line[].LinkedTxn` with `TxnType` Invoice) are then treated
 //!   as changed invoices. A deleted payment is no longer readable; QuickBooks reports the
 //!   invoices it applied to as updated, so their own events refresh them.
-//! - Safe twice and out of order: [`shared::domain::links::refreshed_link`] ignores data older
+//! - Safe twice and out of order: [`domain::links::refreshed_link`] ignores data older
 //!   than what a link reflects and writes nothing when nothing changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use shared::app::App;
-use shared::app::sync::{IDS_PER_QUERY, fetch_invoices};
-use shared::domain::{CompanyId, CompanyProfile};
-use shared::store::PageRequest;
-use shared::wire::quickbooks::model::Payment;
-use shared::wire::quickbooks::query::Query;
+use crate::App;
+use crate::sync::{IDS_PER_QUERY, fetch_invoices};
+use domain::{CompanyId, CompanyProfile};
+use quickbooks_wire::model::Payment;
+use quickbooks_wire::query::Query;
+use store::PageRequest;
 
-use crate::changes::{Applied, Failure, SyncError, apply_for_company, classify};
+use crate::sync::changes::{Applied, Failure, Logged, SyncError, apply_for_company, classify};
 
 /// What a targeted update did.
 #[derive(Debug, Default)]
@@ -121,7 +121,7 @@ async fn finish(
                 continue;
             }
         };
-        match apply_for_company(app, &profile, realm, &invoices, now).await {
+        match apply_for_company(app, &profile, realm, &invoices, Logged::Here, now).await {
             Ok(applied) => outcome.applied.merge(applied),
             Err(error) => outcome.failures.push((company, error.into())),
         }

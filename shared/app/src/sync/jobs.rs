@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 
-use shared::domain::CompanyId;
+use domain::CompanyId;
 
 /// Receives before a message goes to the dead-letter queue (the template's `maxReceiveCount`).
 pub const MAX_RECEIVES: u32 = 5;
@@ -54,57 +54,14 @@ pub enum QueueError {
     Send(String),
 }
 
+#[cfg(feature = "sqs")]
+pub mod sqs;
+
 /// Where jobs go.
 #[async_trait]
 pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Sends the jobs (all or an error; a partial send is retried whole, jobs are idempotent).
     async fn send(&self, jobs: &[Job]) -> Result<(), QueueError>;
-}
-
-/// SQS: `SendMessageBatch` in groups of ten.
-#[derive(Debug, Clone)]
-pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsQueue {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        SqsQueue {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl JobQueue for SqsQueue {
-    async fn send(&self, jobs: &[Job]) -> Result<(), QueueError> {
-        for chunk in jobs.chunks(SQS_BATCH) {
-            let mut request = self.client.send_message_batch().queue_url(&self.queue_url);
-            for (i, job) in chunk.iter().enumerate() {
-                let entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(format!("m{i}"))
-                    .message_body(job.to_body()?)
-                    .build()
-                    .map_err(|e| QueueError::Send(e.to_string()))?;
-                request = request.entries(entry);
-            }
-            let output = request.send().await.map_err(|e| {
-                QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-            })?;
-            if let Some(failed) = output.failed().first() {
-                return Err(QueueError::Send(format!(
-                    "{} of {} messages refused (first: {} {})",
-                    output.failed().len(),
-                    chunk.len(),
-                    failed.code(),
-                    failed.message().unwrap_or("")
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// One message held by the [`InProcessQueue`].
