@@ -16,7 +16,7 @@ use serde::Deserialize;
 use shared::app::App;
 use shared::app::tokens::CallError;
 use shared::clients::pipedrive::PipedriveError;
-use shared::domain::links::link_from_invoice;
+use shared::domain::links::{link_from_invoice, name_customer};
 use shared::domain::{CustomerLink, DealId, DealParties, Party};
 use shared::store::StoreError;
 use shared::web::auth::Tenant;
@@ -305,6 +305,8 @@ pub(crate) async fn link(
             current: None,
         });
     }
+    let mut invoice = invoice;
+    name_customer(&mut invoice, &customer);
     let new_link = link_from_invoice(
         caller.company(),
         deal,

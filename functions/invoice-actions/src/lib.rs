@@ -268,7 +268,8 @@ impl Caller {
             return Ok(mine);
         }
         // Not reached through the index (it may lag behind the table), or nothing changed.
-        Ok(apply_to_link(app, &self.profile, link, invoice, logged, self.now).await?)
+        let (now, _) = apply_to_link(app, &self.profile, link, invoice, logged, self.now).await?;
+        Ok(now)
     }
 }
 

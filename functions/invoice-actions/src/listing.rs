@@ -122,8 +122,9 @@ pub(crate) async fn refresh(
         }
     };
     let changed = changed_invoices(&links, &realm, invoices, &caller);
-    let updated = apply_changed(&app, &caller, deal, &links, &realm, &changed).await?;
-    let (current, changes) = merged(&links, &updated);
+    let Refreshed { updated, changes } =
+        apply_changed(&app, &caller, deal, &links, &realm, &changed).await?;
+    let current = merged(&links, &updated);
     if !updated.is_empty() {
         let message = refresh_message(ids.len(), updated.len(), &changes);
         caller
@@ -206,8 +207,15 @@ fn deal_links_in<'a>(links: &'a [InvoiceLink], realm: &str) -> HashMap<&'a str, 
         .collect()
 }
 
+/// This deal's links as written by the refresh (by invoice id), and the status changes its own
+/// writes made (the ones its log line tells of).
+struct Refreshed {
+    updated: HashMap<String, InvoiceLink>,
+    changes: Vec<String>,
+}
+
 /// Applies the changed invoices through the one update path (which records what each status
-/// change means) and answers this deal's links as written, by invoice id.
+/// change means) and answers what this deal's links became.
 async fn apply_changed(
     app: &App,
     caller: &Caller,
@@ -215,8 +223,8 @@ async fn apply_changed(
     links: &[InvoiceLink],
     realm: &str,
     changed: &[Invoice],
-) -> Result<HashMap<String, InvoiceLink>, ApiError> {
-    // The refresh writes its own log line, listing what changed.
+) -> Result<Refreshed, ApiError> {
+    // The refresh writes its own log line, listing the changes its writes made.
     let applied = apply_for_company(
         app,
         &caller.profile,
@@ -226,6 +234,12 @@ async fn apply_changed(
         caller.now,
     )
     .await?;
+    let mut changes: Vec<String> = applied
+        .status_changes
+        .iter()
+        .filter(|w| w.link.deal_id == deal)
+        .map(|w| change_words(&w.link, w.from))
+        .collect();
     let mut updated: HashMap<String, InvoiceLink> = applied
         .links
         .into_iter()
@@ -239,7 +253,7 @@ async fn apply_changed(
             continue;
         };
         if !updated.contains_key(&link.invoice_id) {
-            let fresh = apply_to_link(
+            let (fresh, from) = apply_to_link(
                 app,
                 &caller.profile,
                 link,
@@ -248,36 +262,31 @@ async fn apply_changed(
                 caller.now,
             )
             .await?;
+            if let Some(from) = from {
+                changes.push(change_words(&fresh, from));
+            }
             updated.insert(fresh.invoice_id.clone(), fresh);
         }
     }
-    Ok(updated)
+    Ok(Refreshed { updated, changes })
 }
 
-/// The deal's links with the updated ones in place, and the status changes in words.
-fn merged(
-    links: &[InvoiceLink],
-    updated: &HashMap<String, InvoiceLink>,
-) -> (Vec<InvoiceLink>, Vec<String>) {
-    let mut changes: Vec<String> = Vec::new();
-    let current = links
+/// "Invoice 1001 Open → Paid".
+fn change_words(link: &InvoiceLink, from: shared::domain::InvoiceStatus) -> String {
+    format!(
+        "{} {} → {}",
+        invoice_label(link.doc_number.as_deref(), &link.invoice_id),
+        status_name(from),
+        status_name(link.status)
+    )
+}
+
+/// The deal's links with the updated ones in place.
+fn merged(links: &[InvoiceLink], updated: &HashMap<String, InvoiceLink>) -> Vec<InvoiceLink> {
+    links
         .iter()
-        .map(|old| match updated.get(&old.invoice_id) {
-            Some(new) => {
-                if new.status != old.status {
-                    changes.push(format!(
-                        "{} {} → {}",
-                        invoice_label(new.doc_number.as_deref(), &new.invoice_id),
-                        status_name(old.status),
-                        status_name(new.status)
-                    ));
-                }
-                new.clone()
-            }
-            None => old.clone(),
-        })
-        .collect();
-    (current, changes)
+        .map(|old| updated.get(&old.invoice_id).unwrap_or(old).clone())
+        .collect()
 }
 
 /// The activity line of a refresh that changed something.

@@ -157,8 +157,8 @@ pub async fn apply_for_company(
 }
 
 /// Applies `invoice` to one link (a deal's, after an action or a refresh the index did not lead
-/// to), settles the write, and answers the link as it is now (as it would be, if it was unlinked
-/// meanwhile).
+/// to) and settles the write. Answers the link as it is now (as it would be, if it was unlinked
+/// meanwhile) and, when this write changed its status, the status it replaced.
 pub async fn apply_to_link(
     app: &App,
     profile: &CompanyProfile,
@@ -166,7 +166,7 @@ pub async fn apply_to_link(
     invoice: &Invoice,
     logged: Logged,
     now: DateTime<Utc>,
-) -> Result<InvoiceLink, StoreError> {
+) -> Result<(InvoiceLink, Option<InvoiceStatus>), StoreError> {
     let today = today_in(&profile.time_zone, now);
     let refreshed = |current: &InvoiceLink| refreshed_link(current, invoice, today, now);
     let current = match app
@@ -175,18 +175,21 @@ pub async fn apply_to_link(
         .await?
     {
         Some(current) => current,
-        None => return Ok(refreshed(link).unwrap_or_else(|| link.clone())),
+        None => return Ok((refreshed(link).unwrap_or_else(|| link.clone()), None)),
     };
     match update_link(&app.records, current.clone(), refreshed).await? {
         Some(written) => {
             settle(app, profile, &written, logged, now).await;
-            Ok(written.link)
+            let from = written.is_transition().then_some(written.from);
+            Ok((written.link, from))
         }
-        None => Ok(app
-            .records
-            .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
-            .await?
-            .unwrap_or(current)),
+        None => Ok((
+            app.records
+                .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
+                .await?
+                .unwrap_or(current),
+            None,
+        )),
     }
 }
 
