@@ -29,6 +29,19 @@ impl ConfirmBody {
     }
 }
 
+/// The address the rep typed for sending, checked (`None`: QuickBooks' billing e-mail).
+pub fn recipient(typed: Option<&str>) -> Result<Option<String>, ApiError> {
+    match typed {
+        None => Ok(None),
+        Some(raw) => validate_email(raw)
+            .map(Some)
+            .map_err(|reason| ApiError::Unprocessable {
+                detail: format!("The recipient is not a valid e-mail address: it {reason}."),
+                errors: vec![FieldError::new("to", reason)],
+            }),
+    }
+}
+
 /// `{"to": "someone@example.com"}` (optional): who the invoice is e-mailed to.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
