@@ -101,6 +101,7 @@ pub async fn seed_install(app: &App, tenant: Tenant, is_admin: bool) {
             name: Some(format!("User {}", tenant.user_id)),
             is_admin,
             installed_at: now,
+            locale: None,
             version: 0,
         })
         .await;

@@ -48,7 +48,7 @@ use shared::app::App;
 use shared::auth::state::{OAuthState, STATE_TTL_SECS, StateError, StatePurpose, StateSigner};
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
-    Tenant, UserId, UserInstall,
+    Tenant, UserId, UserInstall, UserLocale,
 };
 use shared::error::ApiError;
 use shared::http::{MAX_BODY_BYTES, QueryParams, Route, parse_json};
@@ -351,6 +351,10 @@ async fn install(app: &App, base: &str, query: PipedriveCallbackQuery) -> Result
     let scopes: Vec<String> = answer.scopes().into_iter().map(str::to_string).collect();
     let is_admin = me.is_admin();
     let name = me.name.clone();
+    let locale = me.locale.clone().map(|locale| UserLocale {
+        locale,
+        read_at: now,
+    });
     let records = app.records.clone();
     let stored = app
         .tokens
@@ -380,6 +384,7 @@ async fn install(app: &App, base: &str, query: PipedriveCallbackQuery) -> Result
                     name,
                     is_admin,
                     installed_at,
+                    locale,
                     version: 0,
                 })
                 .await?;
@@ -634,7 +639,8 @@ async fn quickbooks_connect(
         } else {
             user_name(&app, tenant.company_id, connection.connected_by).await
         };
-        return Err(ApiError::Conflict {
+        return Err(ApiError::Refused {
+            reason: shared::error::Refusal::AlreadyConnected,
             detail: format!(
                 "QuickBooks is already connected by {holder}. Disconnect it first, or ask a Pipedrive admin to replace the connection."
             ),

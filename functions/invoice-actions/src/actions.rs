@@ -83,14 +83,11 @@ fn answer(caller: &Caller, link: &InvoiceLink, message: String) -> Json<ActionAn
 }
 
 fn conflict(detail: String, caller: &Caller, link: &InvoiceLink) -> ApiError {
-    ApiError::Conflict {
+    ApiError::Refused {
+        reason: shared::error::Refusal::InvoiceState,
         detail,
         current: serde_json::to_value(InvoiceView::from_link(link, caller.today)).ok(),
     }
-}
-
-fn money(amount: Decimal, currency: &str) -> String {
-    format!("{:.2} {currency}", amount)
 }
 
 /// Records a QuickBooks failure in the deal's log and turns it into the answer.
@@ -184,8 +181,8 @@ pub(crate) async fn void(
                 return Err(conflict(
                     format!(
                         "{label} cannot be voided: {} of {} has been paid. Remove the payment in QuickBooks first (or issue a credit memo there).",
-                        money(total - balance, &link.currency),
-                        money(total, &link.currency)
+                        caller.format.money(total - balance, &link.currency),
+                        caller.format.money(total, &link.currency)
                     ),
                     &caller,
                     &link,
@@ -229,7 +226,7 @@ pub(crate) async fn void(
                 let was = invoice.total_amt.unwrap_or(link.total);
                 let message = format!(
                     "{label} was voided in QuickBooks (its total was {}).",
-                    money(was, &link.currency)
+                    caller.format.money(was, &link.currency)
                 );
                 caller
                     .record(

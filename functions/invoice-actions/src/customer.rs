@@ -273,9 +273,11 @@ pub(crate) async fn link(
     let parties = deal_parties(&app, &caller, deal).await?;
     let customer = linked_customer(&app, &caller, &parties, &realm)
         .await?
-        .ok_or_else(|| ApiError::Conflict {
-            detail: "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.".into(),
-            current: None,
+        .ok_or_else(|| {
+            ApiError::refused(
+                shared::error::Refusal::CustomerNotLinked,
+                "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.",
+            )
         })?;
     let client = app.quickbooks.clone();
     let read = app
@@ -322,7 +324,8 @@ pub(crate) async fn link(
             .and_then(|r| r.name.clone())
             .or_else(|| owner.map(|r| format!("id {}", r.value)))
             .unwrap_or_else(|| "none".into());
-        return Err(ApiError::Conflict {
+        return Err(ApiError::Refused {
+            reason: shared::error::Refusal::OtherCustomer,
             detail: format!(
                 "{label} is billed to another QuickBooks customer ({owner_name}) than the one linked to this deal ({}).",
                 customer.display_name

@@ -12,8 +12,9 @@ use serde_json::Value;
 use shared::access::{may_invoice, require_install};
 use shared::app::App;
 use shared::domain::draft::{CompanySetup, CustomFieldDef, TaxCodeInfo};
+use shared::domain::money::NumberFormat;
 use shared::domain::{CompanyProfile, Tenant, UserInstall};
-use shared::error::{ApiError, FieldError};
+use shared::error::{ApiError, FieldError, Refusal};
 use shared::pipedrive::client::PipedriveError;
 use shared::quickbooks::client::{QuickBooksError, fault_message};
 use shared::quickbooks::model::QueryResponse;
@@ -31,6 +32,13 @@ pub struct Caller {
     pub realm_id: String,
 }
 
+impl Caller {
+    /// How the caller's amounts are written (their Pipedrive locale, `users/me`).
+    pub fn number_format(&self) -> NumberFormat {
+        NumberFormat::for_locale(self.install.locale.as_ref().map(|l| l.locale.as_str()))
+    }
+}
+
 /// Checks the install, the access policy and the QuickBooks connection.
 pub async fn caller(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
     let (profile, install) = require_install(&app.records, tenant).await?;
@@ -40,10 +48,10 @@ pub async fn caller(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
         None => {
             // Let the token manager word it (reconnect link for needs_reconnect).
             app.tokens.quickbooks_for(&profile).await?;
-            return Err(ApiError::Conflict {
-                detail: NOT_CONNECTED_DETAIL.into(),
-                current: None,
-            });
+            return Err(ApiError::refused(
+                Refusal::NotConnected,
+                NOT_CONNECTED_DETAIL,
+            ));
         }
     };
     Ok(Caller {

@@ -17,8 +17,9 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::domain::draft::{self, InvoiceForm, Totals, format_money};
+use shared::domain::draft::{self, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, today_in};
+use shared::domain::money::NumberFormat;
 use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome, Tenant};
 use shared::error::{ApiError, FieldError};
 use shared::http::{JsonBody, PathParams};
@@ -222,10 +223,9 @@ pub async fn run(
         return Err(ApiError::unprocessable(vec![FieldError::new(
             "expected_total",
             format!(
-                "The total is {} {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
-                format_money(totals.total),
-                form.currency,
-                format_money(expected)
+                "The total is {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
+                caller.number_format().money(totals.total, &form.currency),
+                caller.number_format().amount(expected)
             ),
         )])
         .into());
@@ -333,7 +333,7 @@ async fn finish(
             id: uuid::Uuid::new_v4().to_string(),
             kind: "invoice.created".into(),
             outcome: Outcome::Succeeded,
-            message: created_sentence(&link),
+            message: created_sentence(&link, &caller.number_format()),
             invoice_id: Some(link.invoice_id.clone()),
             user_id: Some(caller.tenant.user_id),
             intuit_tid: None,
@@ -403,13 +403,13 @@ fn doc_label(link: &InvoiceLink) -> String {
     }
 }
 
-/// "QuickBooks invoice #1042 created, 1,250.00 EUR, due 20 March".
-pub fn created_sentence(link: &InvoiceLink) -> String {
+/// "QuickBooks invoice #1042 created, 1,250.00 EUR, due 20 March" (amounts in the reader's
+/// number format).
+pub fn created_sentence(link: &InvoiceLink, format: &NumberFormat) -> String {
     let mut s = format!(
-        "QuickBooks invoice {} created, {} {}",
+        "QuickBooks invoice {} created, {}",
         doc_label(link),
-        format_money(link.total),
-        link.currency
+        format.money(link.total, &link.currency)
     );
     if let Some(due) = link.due_date {
         s.push_str(&format!(", due {}", due.format("%-d %B")));
@@ -426,10 +426,10 @@ fn escape_html(s: &str) -> String {
 }
 
 /// The note on the deal (HTML).
-pub fn note_html(link: &InvoiceLink, open_url: &str) -> String {
+pub fn note_html(link: &InvoiceLink, open_url: &str, format: &NumberFormat) -> String {
     format!(
         "<p>{}. <a href=\"{}\">Open in QuickBooks</a></p>",
-        escape_html(&created_sentence(link)),
+        escape_html(&created_sentence(link, format)),
         escape_html(open_url)
     )
 }
@@ -442,7 +442,7 @@ async fn post_note(
     open_url: &str,
 ) -> Result<(), String> {
     let note = NewNote {
-        content: note_html(link, open_url),
+        content: note_html(link, open_url, &caller.number_format()),
         deal_id: Some(deal_id),
         ..NewNote::default()
     };

@@ -178,7 +178,8 @@ async fn find_by_name(
 
 fn name_taken(existing: Option<&Customer>, name: &str) -> ApiError {
     let current = existing.and_then(CustomerSummary::of);
-    ApiError::Conflict {
+    ApiError::Refused {
+        reason: shared::error::Refusal::NameTaken,
         detail: match &current {
             Some(c) => format!(
                 "A QuickBooks customer named \"{}\" already exists. Link the deal to that customer, or create the new one under another name.",

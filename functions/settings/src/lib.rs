@@ -7,8 +7,10 @@
 //! | `PUT /api/settings` | Pipedrive admins | save, checked against the company's real fields; refused with 409 (and the current settings) if someone saved since `version` |
 //! | `GET /api/settings/fields` | installed users | the company's deal, organisation and person fields (standard and custom), with the slots each can fill; `?fresh=true` skips the one-minute cache |
 //! | `GET /api/quickbooks/reference` | installed users | home currency, multi-currency and currencies, tax model and codes, terms, custom numbering, custom fields — one round of parallel QuickBooks calls |
+//! | `GET /api/me` | installed users | who the caller is and how their amounts are written (the Pipedrive locale's number format, [`me`]) |
 
 pub mod catalog;
+pub mod me;
 
 use std::sync::Arc;
 
@@ -34,6 +36,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("PUT", "/api/settings"),
     Route::new("GET", "/api/settings/fields"),
     Route::new("GET", "/api/quickbooks/reference"),
+    Route::new("GET", "/api/me"),
 ];
 
 /// The function's state: the app and the per-instance field-catalog cache.
@@ -55,6 +58,7 @@ pub fn router(app: App) -> Router {
         .route("/api/settings", get(read_settings).put(save_settings))
         .route("/api/settings/fields", get(read_fields))
         .route("/api/quickbooks/reference", get(read_reference))
+        .route("/api/me", get(me::me))
         .with_state(SettingsState {
             app,
             catalogs: Arc::new(CatalogCache::default()),

@@ -121,6 +121,7 @@ async fn seed(State(s): State<Seeder>, body: Bytes) -> Result<Json<Value>, ApiEr
         name: None,
         is_admin: true,
         installed_at: now,
+        locale: None,
         version: 0,
     };
     s.app.records.put_user_install(&install).await?;

@@ -44,20 +44,10 @@ pub fn round2(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// `1250` → `1,250.00`.
+/// `1250` → `1,250.00` (English separators; [`super::money::NumberFormat`] is the formatter,
+/// this is its English form for text that has no reader's locale).
 pub fn format_money(amount: Decimal) -> String {
-    let rounded = round2(amount);
-    let negative = rounded.is_sign_negative() && !rounded.is_zero();
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}{grouped}.{frac}", if negative { "-" } else { "" })
+    super::money::NumberFormat::english().amount(amount)
 }
 
 /// How tax is applied to the invoice's amounts.

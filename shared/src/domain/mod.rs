@@ -3,6 +3,7 @@
 pub mod draft;
 pub mod links;
 pub mod mapping;
+pub mod money;
 pub mod records;
 pub mod settings;
 pub mod status;

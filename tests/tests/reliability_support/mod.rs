@@ -233,6 +233,7 @@ impl World {
                 name: None,
                 is_admin,
                 installed_at: now,
+                locale: None,
                 version: 0,
             })
             .await

@@ -228,6 +228,7 @@ impl World {
                     name: Some(format!("User {user}")),
                     is_admin: i == 0,
                     installed_at: now,
+                    locale: None,
                     version: 0,
                 })
                 .await

@@ -148,6 +148,7 @@ impl World {
                 name: None,
                 is_admin: true,
                 installed_at: now,
+                locale: None,
                 version: 0,
             })
             .await

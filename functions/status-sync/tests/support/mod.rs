@@ -256,6 +256,7 @@ impl World {
                 name: Some(format!("User {user}")),
                 is_admin: true,
                 installed_at: now,
+                locale: None,
                 version: 0,
             })
             .await
