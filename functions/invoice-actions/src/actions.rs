@@ -425,9 +425,10 @@ pub(crate) async fn send(
         Some(raw) => match input::validate_email(raw) {
             Ok(address) => Some(address),
             Err(reason) => {
+                let sentence = format!("The recipient is not a valid e-mail address: it {reason}.");
                 return Err(ApiError::Unprocessable {
-                    detail: format!("The recipient is not a valid e-mail address: it {reason}."),
-                    errors: vec![FieldError::new("to", reason)],
+                    detail: sentence.clone(),
+                    errors: vec![FieldError::new("to", sentence)],
                 });
             }
         },
@@ -487,7 +488,7 @@ pub(crate) async fn send(
             ),
             errors: vec![FieldError::new(
                 "to",
-                "required: the invoice has no billing e-mail",
+                "This invoice has no billing e-mail in QuickBooks: enter the address to send it to.",
             )],
         });
     }

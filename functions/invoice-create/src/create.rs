@@ -30,6 +30,7 @@ use shared::tokens::manager::CallError;
 
 use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb, qb_error};
 use crate::draft::DealPath;
+use crate::duplicates;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
     release_for_retry,
@@ -103,6 +104,18 @@ pub async fn create(
         Claim::Run(record) => record,
     };
     let attempt = attempt_of(&record);
+    let asked = duplicates::check(&app, &caller, path.deal_id, &form, record.created_at)
+        .await
+        .unwrap_or_else(Some);
+    if let Some(answer) = asked {
+        // Nothing was sent anywhere: the same key may come back with the rep's answer.
+        if attempt == 0 {
+            forget(&app.records, &record).await;
+        } else {
+            release_for_retry(&app.records, record, attempt).await;
+        }
+        return Err(answer);
+    }
     match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
         Ok(created) => {
             let body = serde_json::to_value(&created)

@@ -25,6 +25,7 @@ use shared::domain::draft::{
 };
 use shared::domain::links::today_in;
 use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
+use shared::domain::tax_suggestion::{TaxSuggestion, line_tax_note, suggest_txn_tax_code};
 use shared::domain::{CustomerLink, DealId, DealParties, Party, ProductLink, Tenant};
 use shared::error::{ApiError, FieldError};
 use shared::http::PathParams;
@@ -99,6 +100,9 @@ pub struct LineHint {
     pub item_source: Option<ItemSource>,
     /// Shown until the line has an item.
     pub warning: Option<String>,
+    /// Why no tax code is pre-selected (non-US: no code has the product's rate).
+    #[serde(default)]
+    pub tax_note: Option<String>,
 }
 
 /// What the form may set besides the lines (what the API allows instead of templates).
@@ -130,6 +134,10 @@ pub struct Draft {
     pub warnings: Vec<String>,
     pub options: InvoiceOptions,
     pub template_note: String,
+    /// Why no sales tax rate is pre-selected (US: none has the products' percentage).
+    pub tax_note: Option<String>,
+    /// The settings' due-date rule (the form moves the due date with the invoice date).
+    pub due_rule: shared::domain::DueDateRule,
 }
 
 struct PartyData {
@@ -315,7 +323,8 @@ pub fn party_of(deal: &Deal) -> Option<Party> {
         .or(deal.person_id.map(Party::Person))
 }
 
-/// Suggestions: the stored link first; without one, customers matching the name and the email.
+/// Suggestions: the stored link first; without one, customers matching the name and the email
+/// (inactive ones too, marked `active: false`: the form offers to reactivate them).
 async fn suggest_customers(
     app: &App,
     caller: &Caller,
@@ -349,8 +358,10 @@ async fn suggest_customers(
         if name.is_empty() {
             return Ok(Vec::new());
         }
+        // Inactive customers too: they still hold their name (shown labelled, to reactivate).
         let q = Query::select("Customer")
             .eq("DisplayName", name.as_str())
+            .is_in_bools("Active", &[true, false])
             .max_results(10);
         qb_query(app, caller, &q)
             .await
@@ -363,6 +374,7 @@ async fn suggest_customers(
             Some(e) => {
                 let q = Query::select("Customer")
                     .eq("PrimaryEmailAddr", e.as_str())
+                    .is_in_bools("Active", &[true, false])
                     .max_results(10);
                 qb_query(app, caller, &q)
                     .await
@@ -377,9 +389,6 @@ async fn suggest_customers(
     let mut seen = BTreeSet::new();
     for (customers, matched_by) in [(by_name, MatchedBy::Name), (by_email, MatchedBy::Email)] {
         for c in customers {
-            if c.active == Some(false) {
-                continue;
-            }
             if let Some(summary) = CustomerSummary::of(&c)
                 && seen.insert(summary.id.clone())
             {
@@ -521,6 +530,7 @@ fn assemble(
             index: i,
             item_source: source,
             warning,
+            tax_note: line_tax_note(&setup, mode, line),
         });
     }
     if setup.us && mode == TaxMode::Inclusive {
@@ -541,6 +551,14 @@ fn assemble(
     if parties.party.is_none() {
         warnings.push("The deal has no organisation or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
     }
+    let tax = if setup.us {
+        suggest_txn_tax_code(&setup, &lines)
+    } else {
+        TaxSuggestion {
+            code: None,
+            note: None,
+        }
+    };
     let form = InvoiceForm {
         party: parties.party,
         customer_id,
@@ -548,11 +566,7 @@ fn assemble(
         txn_date: today,
         due_date: draft::due_date(settings.due_date, today),
         tax_mode: mode,
-        txn_tax_code: setup
-            .us
-            .then(|| setup.default_txn_tax_code.clone())
-            .flatten()
-            .filter(|_| lines.iter().any(|l| l.tax_code.as_deref() == Some("TAX"))),
+        txn_tax_code: tax.code.clone(),
         lines,
         discounts: deal_discounts,
         bill_email: block.email.clone(),
@@ -565,6 +579,9 @@ fn assemble(
         doc_number: None,
         custom_fields: Vec::new(),
         expected_total: None,
+        deal_currency: deal.currency.clone().or(Some(setup.home_currency.clone())),
+        conversion: None,
+        confirm_duplicate: false,
     };
     let totals = draft::preview(&form, &setup);
     let mut problems = draft::validate(&form, &setup, customer_currency.as_deref());
@@ -606,5 +623,7 @@ fn assemble(
         warnings,
         options,
         template_note: TEMPLATE_NOTE.into(),
+        tax_note: tax.note,
+        due_rule: settings.due_date,
     }
 }

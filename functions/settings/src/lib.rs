@@ -10,6 +10,7 @@
 //! | `GET /api/me` | installed users | who the caller is and how their amounts are written (the Pipedrive locale's number format, [`me`]) |
 
 pub mod catalog;
+pub mod input;
 pub mod me;
 
 use std::sync::Arc;
@@ -87,10 +88,11 @@ async fn read_settings(
 async fn save_settings(
     State(state): State<SettingsState>,
     tenant: Tenant,
-    JsonBody(body): JsonBody<SettingsDocument>,
+    JsonBody(raw): JsonBody<serde_json::Value>,
 ) -> Result<Json<SettingsDocument>, ApiError> {
     let app = &state.app;
     let (mut profile, _) = require_admin(&app.records, tenant).await?;
+    let body = input::read_document(raw)?;
     let errors = validate(&body.settings);
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
@@ -155,7 +157,7 @@ pub fn validate(settings: &Settings) -> Vec<FieldError> {
     {
         errors.push(FieldError::new(
             "settings.due_date.days",
-            "must be between 0 and 365",
+            input::DAYS_SENTENCE,
         ));
     }
     let mapping = &settings.mapping;
@@ -171,7 +173,7 @@ pub fn validate(settings: &Settings) -> Vec<FieldError> {
         {
             errors.push(FieldError::new(
                 format!("{field}.key"),
-                "must name a Pipedrive field",
+                "Choose a Pipedrive field for this slot.",
             ));
         }
     }

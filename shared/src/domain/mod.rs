@@ -1,5 +1,6 @@
 //! Pure domain logic and the records the app keeps. No I/O here.
 
+pub mod conversion;
 pub mod draft;
 pub mod links;
 pub mod mapping;
@@ -7,6 +8,7 @@ pub mod money;
 pub mod records;
 pub mod settings;
 pub mod status;
+pub mod tax_suggestion;
 
 pub use records::*;
 pub use settings::*;

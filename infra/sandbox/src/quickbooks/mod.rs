@@ -26,6 +26,7 @@
 //! ```
 
 mod api;
+mod catalog;
 mod config;
 mod control;
 mod error;
