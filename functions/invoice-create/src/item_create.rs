@@ -265,15 +265,24 @@ pub async fn create(
 
 /// The 409 for an item name QuickBooks already has, with that item when it is active.
 async fn name_taken(app: &App, caller: &Caller, name: &str) -> ApiError {
-    let q = Query::select("Item")
-        .eq("Name", name)
+    // QuickBooks compares item names without regard to case: look the words up and pick the
+    // name that differs only in case.
+    let q = crate::search::words(name)
+        .into_iter()
+        .fold(Query::select("Item"), |q, w| q.contains("Name", w))
         .is_in_bools("Active", &[true, false])
-        .max_results(1);
+        .max_results(100);
     let existing = qb_query(app, caller, &q)
         .await
         .ok()
         .and_then(|r| r.item)
-        .and_then(|items| items.into_iter().next())
+        .and_then(|items| {
+            items.into_iter().find(|i| {
+                i.name
+                    .as_deref()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+            })
+        })
         .and_then(|i| ItemSummary::of(&i));
     ApiError::Refused {
         reason: Refusal::NameTaken,
