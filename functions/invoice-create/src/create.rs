@@ -187,7 +187,7 @@ pub async fn run(
             app,
             caller,
             deal_id,
-            "The invoice has no customer: link the deal's organisation (or person) to a QuickBooks customer first.",
+            "The invoice has no customer: link the deal's organization (or person) to a QuickBooks customer first.",
         )
         .await
         .into());
@@ -205,7 +205,7 @@ pub async fn run(
             app,
             caller,
             deal_id,
-            "The deal's organisation (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
+            "The deal's organization (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
         )
         .await
         .into());

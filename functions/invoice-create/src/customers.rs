@@ -193,7 +193,7 @@ pub async fn create(
     let party = party_of(&deal).ok_or_else(|| {
         ApiError::unprocessable(vec![FieldError::new(
             "deal_id",
-            "The deal has no organisation or person to link the customer to. Add one in Pipedrive.",
+            "The deal has no organization or person to link the customer to. Add one in Pipedrive.",
         )])
     })?;
     let setup = company_setup(&app, &caller).await?;
@@ -411,7 +411,7 @@ pub async fn link(
     let party = party_of(&deal).ok_or_else(|| {
         ApiError::unprocessable(vec![FieldError::new(
             "deal_id",
-            "The deal has no organisation or person to link. Add one in Pipedrive.",
+            "The deal has no organization or person to link. Add one in Pipedrive.",
         )])
     })?;
     let push = body

@@ -277,7 +277,7 @@ async fn party_chain(app: &App, caller: &Caller, ids: DealParties) -> Result<Par
                 })
                 .await
                 .map(Some)
-                .map_err(|e| pd_error(e, "reading the deal's organisation"))
+                .map_err(|e| pd_error(e, "reading the deal's organization"))
             }
         }
     };
@@ -549,7 +549,7 @@ fn assemble(
     let customer_id = linked.as_ref().map(|l| l.customer_id.clone());
     let customer_currency = linked.as_ref().and_then(|l| l.currency.clone());
     if parties.party.is_none() {
-        warnings.push("The deal has no organisation or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
+        warnings.push("The deal has no organization or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
     }
     let tax = if setup.us {
         suggest_txn_tax_code(&setup, &lines)
@@ -589,7 +589,7 @@ fn assemble(
         problems.retain(|p| p.field != "customer_id");
         problems.push(FieldError::new(
             "customer_id",
-            "The deal has no organisation or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
+            "The deal has no organization or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
         ));
     }
     let options = InvoiceOptions {

@@ -731,7 +731,7 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
             && problem["detail"]
                 .as_str()
                 .unwrap()
-                .contains("link the deal's organisation"),
+                .contains("link the deal's organization"),
         "{problem}"
     );
     let mut no_item = form.clone();

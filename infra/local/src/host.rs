@@ -231,13 +231,15 @@ async fn start(State(host): State<Host>, headers: HeaderMap) -> Response {
             } else {
                 ""
             };
+            // The locale is what the app reads from Pipedrive's `users/me` (as from Pipedrive).
             format!(
-                "<option value=\"{}:{}\"{selected}>{} — {}{}</option>",
+                "<option value=\"{}:{}\"{selected}>{} — {}{} · {}</option>",
                 u.company_id,
                 u.id,
                 escape(&u.name),
                 escape(company),
-                if u.is_admin { " (admin)" } else { "" }
+                if u.is_admin { " (admin)" } else { "" },
+                escape(&u.locale)
             )
         })
         .collect();
@@ -319,7 +321,8 @@ async fn deal_page(
         "<main class=\"deal\" data-deal=\"{id}\" data-company=\"{c}\" data-user=\"{u}\">\
 <section class=\"deal-main\"><p><a href=\"/_local/\">← Deals</a></p><h1>{title}</h1>\
 <dl><dt>Value</dt><dd>{value} {currency}</dd><dt>Organization</dt><dd>{org}</dd><dt>Person</dt><dd>{person}</dd></dl></section>\
-<aside class=\"sidebar\" aria-label=\"App panels\"><h2>QuickBooks invoices</h2>\
+<aside class=\"sidebar\" aria-label=\"App panels\"><div class=\"sidebar-head\"><h2>QuickBooks invoices</h2>\
+<button type=\"button\" id=\"panel-toggle\" aria-expanded=\"true\" aria-controls=\"panel-frame\">Collapse</button></div>\
 <iframe id=\"panel-frame\" title=\"QuickBooks invoices panel\" src=\"{panel}\" data-extension=\"qb-panel\"></iframe></aside></main>\
 <div id=\"modal-backdrop\" class=\"backdrop\" hidden><div class=\"modal\" role=\"dialog\" aria-modal=\"true\" aria-labelledby=\"modal-title\">\
 <div class=\"modal-head\"><h2 id=\"modal-title\">Modal</h2><button type=\"button\" id=\"modal-close\" aria-label=\"Close\">×</button></div>\

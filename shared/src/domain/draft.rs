@@ -509,7 +509,7 @@ pub fn validate(
     {
         errors.push(FieldError::new(
             "customer_id",
-            "Choose the QuickBooks customer for this invoice: link the deal's organisation (or person) to an existing customer, or create one.",
+            "Choose the QuickBooks customer for this invoice: link the deal's organization (or person) to an existing customer, or create one.",
         ));
     }
     if let Some(problem) = super::conversion::check(form) {

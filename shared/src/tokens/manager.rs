@@ -130,7 +130,7 @@ impl From<TokenFailure> for ApiError {
                 reconnect_url,
             } => ApiError::ReconnectRequired {
                 detail: format!(
-                    "QuickBooks needs to be reconnected ({reason}). Open the app settings in Pipedrive and connect QuickBooks again."
+                    "QuickBooks needs to be reconnected ({reason}). Reconnect it in the app's settings in Pipedrive."
                 ),
                 reconnect_url,
             },
