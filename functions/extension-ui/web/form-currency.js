@@ -181,8 +181,10 @@ export function currencyBox() {
   }
   const theirs = state.customer && state.customer.currency;
   if (theirs && theirs !== state.form.currency) {
-    return h('p', { class: 'actions' },
-      h('button', { type: 'button', id: 'convert-to-customer', onclick: () => askToChange(theirs) }, `Invoice in ${theirs} (convert the prices)`));
+    return h('div', { class: 'notice', id: 'currency-mismatch' },
+      h('p', {}, `${state.customer.display_name} is a ${theirs} customer in QuickBooks, and QuickBooks invoices a customer in its own currency. The deal's prices are in ${state.form.currency}.`),
+      h('p', { class: 'actions' },
+        h('button', { type: 'button', id: 'convert-to-customer', onclick: () => askToChange(theirs) }, `Invoice in ${theirs} (convert the prices)`)));
   }
   return null;
 }

@@ -73,15 +73,24 @@ async function createCustomer(name) {
   }
 }
 
+let searchSeq = 0;
+
+/** Searches the customers; an answer overtaken by a later search is dropped. */
 async function searchCustomers(term) {
+  searchSeq += 1;
+  const seq = searchSeq;
   state.customerSearch.loading = true;
+  let found;
   try {
     const { customers } = await api('GET', `/api/quickbooks/customers?search=${encodeURIComponent(term.trim())}`);
-    state.customerSearch = { term, results: customers, error: null, first: !term.trim() };
+    found = { results: customers, error: null, first: !term.trim() };
   } catch (e) {
-    state.customerSearch = { term, results: null, error: e.message };
+    found = { results: null, error: e.message };
   }
+  if (seq !== searchSeq) return false;
+  state.customerSearch = { term: state.customerSearch.term, ...found };
   render();
+  return true;
 }
 
 function customerResult(c, matchedBy) {
@@ -125,8 +134,8 @@ function chooser(block) {
           onkeydown: (e) => {
             if (e.key === 'Enter') {
               e.preventDefault();
-              searchCustomers(search.term).then(() => {
-                const first = document.querySelector('#customer-results button');
+              searchCustomers(search.term).then((latest) => {
+                const first = latest && document.querySelector('#customer-results button');
                 if (first) first.focus();
               });
             }
@@ -154,8 +163,9 @@ export function customerSection() {
   const c = state.customer;
   const address = block.address ? (block.address.formatted || [block.address.line1, block.address.city, block.address.postal_code, block.address.country].filter(Boolean).join(', ')) : '';
   const to = c
-    ? h('p', { class: 'linked', id: 'linked-customer' }, 'To: ', h('strong', { id: 'invoice-to' }, withCurrency(c.display_name, c.currency)),
-      ' (QuickBooks customer) ',
+    ? h('p', { class: 'linked', id: 'linked-customer' }, 'To: ', h('strong', { id: 'invoice-to' }, c.display_name),
+      c.currency && !c.display_name.trim().endsWith(`(${c.currency})`) ? h('span', { class: 'badge', title: `A ${c.currency} customer in QuickBooks` }, c.currency) : null,
+      ' ',
       h('button', { type: 'button', class: 'link', id: 'change-customer', onclick: () => { state.customer = null; state.form.customer_id = null; render(); } }, 'Change'))
     : chooser(block);
   return h('fieldset', { class: 'section', id: 'customer', dataset: { field: 'customer_id' } },

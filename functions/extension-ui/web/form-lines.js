@@ -11,7 +11,7 @@ const lineOf = (key) => state.form.lines[state.lineKeys.indexOf(key)];
 
 function taxOptions() {
   const setup = state.draft.quickbooks;
-  if (setup.us) return [['', '—'], ['TAX', 'Taxable (TAX)'], ['NON', 'Not taxable (NON)']];
+  if (setup.us) return [['', '—'], ['TAX', 'Taxable'], ['NON', 'Not taxable']];
   return [['', '—'], ...setup.tax_codes.filter((c) => c.active && !c.group).map((c) => [c.id, c.name])];
 }
 
@@ -23,18 +23,23 @@ function discountText(line) {
 
 // ---------------------------------------------------------------- items
 
+/** Searches the items for a line; an answer overtaken by a later search is dropped. */
 async function searchItems(key, term) {
   const search = state.searches.get(key);
-  search.term = term;
+  search.seq = (search.seq || 0) + 1;
+  const seq = search.seq;
   search.loading = true;
+  let found;
   try {
     const { items } = await api('GET', `/api/quickbooks/items?search=${encodeURIComponent(term.trim())}`);
-    Object.assign(search, { results: items, error: null, first: !term.trim() });
+    found = { results: items, error: null, first: !term.trim() };
   } catch (e) {
-    Object.assign(search, { results: null, error: e.message });
+    found = { results: null, error: e.message };
   }
-  search.loading = false;
+  if (seq !== search.seq) return false;
+  Object.assign(search, found, { loading: false });
   render();
+  return true;
 }
 
 /** The item on every line of the product (or on `only` when the line has no product). */
@@ -53,14 +58,11 @@ function applyItem(productId, only, item) {
   return count;
 }
 
-/** Where the focus goes once a line has its item: the next line still without one, else a
- * harmless landing (the totals) — never a button that Enter would press. */
+/** Where the focus goes once a line has its item: the next line's first field (Enter there only
+ * moves on), else the totals — never a button that Enter would press. */
 function focusAfterItem(key) {
-  const from = state.lineKeys.indexOf(key);
-  const next = state.form.lines.findIndex((l, i) => i > from && !l.item_id);
-  const target = next >= 0
-    ? document.getElementById(`line-${state.lineKeys[next]}-search`)
-    : document.getElementById('totals');
+  const next = state.lineKeys[state.lineKeys.indexOf(key) + 1];
+  const target = next !== undefined ? document.getElementById(`line-${next}-name`) : document.getElementById('totals');
   if (target) target.focus();
 }
 
@@ -191,8 +193,8 @@ function itemPart(line, key, n) {
         onkeydown: (e) => {
           if (e.key === 'Enter') {
             e.preventDefault();
-            searchItems(key, search.term).then(() => {
-              const first = document.querySelector(`#line-${key}-results button`);
+            searchItems(key, search.term).then((latest) => {
+              const first = latest && document.querySelector(`#line-${key}-results button`);
               if (first) first.focus();
             });
           }

@@ -32,6 +32,8 @@ function currentErrors() {
     }
     if (e.field === 'customer_id') return !form.customer_id;
     if (e.field === 'txn_tax_code') return !form.txn_tax_code;
+    // A currency problem is looked at again once the rep chose (or is choosing) a currency.
+    if (e.field === 'currency' || e.field.startsWith('conversion')) return !state.pending && !form.conversion;
     return true;
   });
 }
@@ -86,10 +88,11 @@ function detailsSection() {
       field('Invoice date', 'txn-date', input('txn-date', form.txn_date, setInvoiceDate, { type: 'date', required: true }), 'txn_date'),
       field('Due date', 'due-date', input('due-date', form.due_date, (v) => { form.due_date = v || null; state.dueManual = true; clearErrorsFor('due_date'); }, { type: 'date' }), 'due_date', dueHint()),
       field('Tax', 'tax-mode', select('tax-mode', [['exclusive', 'Prices exclude tax'], ['inclusive', 'Prices include tax'], ['none', 'No tax']], form.tax_mode, (v) => { form.tax_mode = v; updateTotals(); }), 'tax_mode'),
-      setup.us ? field('Sales tax rate', 'txn-tax-code', select('txn-tax-code', [['', '— choose —'], ...groups.map((c) => [c.id, `${c.name} (${totalRate(c).toString()} %)`])], form.txn_tax_code, (v) => { form.txn_tax_code = v || null; clearErrorsFor('txn_tax_code'); updateTotals(); }), 'txn_tax_code',
+      setup.us ? field('Sales tax rate', 'txn-tax-code', select('txn-tax-code', [['', '— choose —'], ...groups.map((c) => [c.id, `${c.name} (${totalRate(c).toString()} %)`])], form.txn_tax_code, (v) => { form.txn_tax_code = v || null; clearErrorsFor('txn_tax_code'); render(); }), 'txn_tax_code',
         !form.txn_tax_code && state.draft.tax_note ? state.draft.tax_note : null) : null,
       state.draft.options.doc_number ? field('Invoice number', 'doc-number', input('doc-number', form.doc_number, (v) => { form.doc_number = v.trim() || null; clearErrorsFor('doc_number'); }, { maxlength: 21 }), 'doc_number') : null),
-    h('div', { class: 'currency-part', dataset: { field: 'currency' } }, currencyBox()),
+    h('div', { class: 'currency-errors', dataset: { field: 'currency' } }),
+    h('div', { class: 'currency-part' }, currencyBox()),
     field('Message to the customer', 'customer-memo', h('textarea', { id: 'customer-memo', rows: 2, oninput: (e) => { form.customer_memo = e.target.value || null; } }, form.customer_memo || ''), 'customer_memo'),
     field('Private note', 'private-note', h('textarea', { id: 'private-note', rows: 2, oninput: (e) => { form.private_note = e.target.value || null; } }, form.private_note || ''), 'private_note'));
 }
@@ -99,7 +102,7 @@ function errorsBox() {
   const warnings = state.draft.warnings;
   if (!general.length && !warnings.length) return h('div', { id: 'form-errors', role: 'alert', tabindex: '-1' });
   return h('div', { class: 'notice', id: 'form-errors', role: 'alert', tabindex: '-1' },
-    h('ul', {}, general.map((e) => h('li', { class: 'field-error' }, e.message)), warnings.map((w) => h('li', { class: 'warning' }, w))));
+    h('ul', {}, general.map((e) => h('li', { class: 'error' }, e.message)), warnings.map((w) => h('li', { class: 'warning' }, w))));
 }
 
 /** Enter in a field goes to the next field: it never submits, removes or adds anything. */
@@ -115,8 +118,34 @@ function enterMovesOn(e) {
   if (next) next.focus();
 }
 
+/** The focused field and its caret, to put back after a render replaced it. */
+function focusState() {
+  const el = document.activeElement;
+  if (!el || !el.id) return null;
+  let caret = null;
+  try {
+    caret = typeof el.selectionStart === 'number' ? [el.selectionStart, el.selectionEnd] : null;
+  } catch {
+    caret = null;
+  }
+  return { id: el.id, caret };
+}
+
+function restoreFocus(saved) {
+  const el = saved && document.getElementById(saved.id);
+  if (!el) return;
+  el.focus();
+  if (saved.caret) {
+    try {
+      el.setSelectionRange(saved.caret[0], saved.caret[1]);
+    } catch {
+      // Not a text field (a date, a number): nothing to put back.
+    }
+  }
+}
+
 function render() {
-  const active = document.activeElement && document.activeElement.id;
+  const active = focusState();
   const formEl = h('form', { id: 'invoice-form', novalidate: true, onkeydown: enterMovesOn, onsubmit: (e) => { e.preventDefault(); create(); } },
     h('h1', {}, `New invoice for “${state.draft.deal.title}”`),
     h('fieldset', { id: 'form-body', class: 'plain' },
@@ -133,13 +162,10 @@ function render() {
   if (unplaced.length) {
     const box = document.getElementById('form-errors');
     box.classList.add('notice');
-    box.append(h('ul', {}, unplaced.map((e) => h('li', { class: 'field-error' }, e.message))));
+    box.append(h('ul', {}, unplaced.map((e) => h('li', { class: 'error' }, e.message))));
   }
   tooltips(formEl);
-  if (active) {
-    const el = document.getElementById(active);
-    if (el) el.focus();
-  }
+  restoreFocus(active);
 }
 
 // ---------------------------------------------------------------- create
@@ -160,8 +186,9 @@ function body(confirmDuplicate) {
 /** Shows what went wrong where the rep looks: the first problem, in view and focused. */
 function showProblems() {
   render();
-  const first = document.querySelector('#invoice-form [aria-invalid="true"], #invoice-form .field-error, #form-errors.notice');
-  reveal(first);
+  const invalid = document.querySelector('#invoice-form [aria-invalid="true"], #invoice-form .field-error');
+  const box = document.getElementById('form-errors');
+  reveal(invalid && !box.contains(invalid) ? invalid : box);
 }
 
 async function send(payload) {
@@ -237,7 +264,9 @@ async function load() {
   if (!state.form.bill_email && draft.customer.block.email) state.form.bill_email = draft.customer.block.email;
   state.updateCustomer = Boolean(draft.customer.update_customer);
   // What blocks creation, shown from the start (unlinked lines and customer have their warnings).
-  state.fieldErrors = (draft.problems || []).filter((p) => p.field !== 'customer_id' && !/^lines\[\d+\]\.item_id$/.test(p.field));
+  // (The tax rate's own note says why none is chosen.)
+  state.fieldErrors = (draft.problems || []).filter((p) => p.field !== 'customer_id' && !/^lines\[\d+\]\.item_id$/.test(p.field)
+    && !(p.field === 'txn_tax_code' && draft.tax_note));
   const link = draft.customer.linked;
   if (link && state.form.customer_id) {
     state.customer = { id: link.customer_id, display_name: link.display_name, currency: link.currency, active: true };

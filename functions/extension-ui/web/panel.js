@@ -5,7 +5,7 @@
 // is older than STALE_MS.
 
 import {
-  api, busy, command, confirmAction, dealId, formatReady, h, money, mount, openSettingsButton,
+  amount, api, busy, command, confirmAction, dealId, formatReady, h, money, mount, openSettingsButton,
   plausibleEmail, Problem, problemView, sdkReady, snackbar, stateView, statusFlag, tooltips,
 } from './common.js';
 
@@ -148,9 +148,10 @@ function render(listing, activity) {
     ? h('section', { class: 'summary', id: 'summary', 'aria-labelledby': 'summary-h' },
       h('h2', { id: 'summary-h' }, 'Summary'),
       listing.summary.map((s) => h('dl', { class: 'summary-currency', dataset: { currency: s.currency } },
-        h('div', {}, h('dt', {}, 'Outstanding'), h('dd', {}, money(s.outstanding, s.currency))),
-        h('div', {}, h('dt', {}, 'Overdue'), h('dd', {}, money(s.overdue, s.currency))),
-        h('div', {}, h('dt', {}, 'Paid'), h('dd', {}, money(s.paid, s.currency))))))
+        h('div', { class: 'summary-code' }, h('dt', { class: 'visually-hidden' }, 'Currency'), h('dd', {}, s.currency)),
+        h('div', {}, h('dt', {}, 'Outstanding'), h('dd', {}, amount(s.outstanding))),
+        h('div', {}, h('dt', {}, 'Overdue'), h('dd', {}, amount(s.overdue))),
+        h('div', {}, h('dt', {}, 'Paid'), h('dd', {}, amount(s.paid))))))
     : null;
   const list = listing.invoices.length
     ? h('ul', { class: 'invoices', id: 'invoices', 'aria-label': 'Invoices' }, listing.invoices.map(invoiceRow))

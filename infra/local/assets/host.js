@@ -266,3 +266,7 @@ for (const link of document.querySelectorAll('a[data-popup]')) {
     }, 1000);
   });
 }
+
+// The extension frames load only now that the SDK's messages are listened to: a frame that
+// started before this (deferred) script ran could send `initialize` to no one.
+for (const frame of document.querySelectorAll('iframe[data-src]')) frame.src = frame.dataset.src;
