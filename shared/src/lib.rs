@@ -1,27 +1,39 @@
-//! The common crate: everything two functions need.
+//! The common crate every function depends on. It is built from the internal crates under
+//! `shared/`, whose dependencies run one way (Cargo refuses a cycle):
 //!
-//! - [`domain`]: pure logic and the records we keep (no I/O).
-//! - [`store`]: the storage interface with its embedded and DynamoDB implementations.
-//! - [`tokens`]: OAuth token sets with their embedded and Secrets Manager implementations.
-//! - [`auth`]: Pipedrive iframe JWTs and other request authentication.
-//! - [`http`]: problem+json errors, body limits, JSON extraction.
-//! - [`pipedrive`], [`quickbooks`]: API clients and the wire types both the app and the
-//!   simulators use.
+//! ```text
+//! app ──▶ web ──▶ store? ─┐
+//!  │  ──▶ clients ────────┼──▶ domain ──▶ wire (quickbooks, pipedrive)
+//!  │  ──▶ store ──────────┘      config
+//! ```
+//!
+//! - [`config`]: typed settings from the environment.
+//! - [`domain`]: pure logic and the records we keep (no I/O, no async runtime, no HTTP, no AWS).
+//! - [`wire`]: the QuickBooks and Pipedrive API models (also used by the simulators).
+//! - [`store`] (feature `app`): the item store, the typed records on it and the token secrets,
+//!   each with an embedded and an AWS adapter.
+//! - [`clients`] (feature `clients`): the outbound HTTPS stack and the API clients.
+//! - [`web`] (feature `web`): problem+json, extractors, the Pipedrive JWT, request ids, logs.
+//! - [`app`] (feature `app`): the state every API function builds once, the token manager and
+//!   the company handles, access checks, the status sync.
+//!
+//! A function enables only what it uses: the extension pages take `web` + `clients`, and so
+//! link neither the AWS SDK nor the store.
 
-pub mod access;
-pub mod app;
-pub mod auth;
-pub mod config;
-pub mod domain;
-pub mod error;
-pub mod http;
-pub mod outbound;
-pub mod pipedrive;
-pub mod quickbooks;
-pub mod store;
-pub mod sync;
-pub mod telemetry;
-pub mod tokens;
+pub use config;
+pub use domain;
 
-#[cfg(any(test, feature = "contract-tests"))]
-pub mod testing;
+/// The API models of both upstreams.
+pub mod wire {
+    pub use pipedrive_wire as pipedrive;
+    pub use quickbooks_wire as quickbooks;
+}
+
+#[cfg(feature = "app")]
+pub use app;
+#[cfg(feature = "clients")]
+pub use clients;
+#[cfg(feature = "app")]
+pub use store;
+#[cfg(feature = "web")]
+pub use web;

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use shared::store::ItemStore;
 use shared::store::dynamo::{DynamoStore, create_table};
-use shared::tokens::SecretStore;
-use shared::tokens::secrets_manager::SecretsManagerStore;
+use shared::store::secrets::SecretStore;
+use shared::store::secrets::secrets_manager::SecretsManagerStore;
 use tokio::sync::OnceCell;
 
 const INSTALL_HINT: &str = "Install moto: `python3 -m venv .venv && .venv/bin/pip install \"moto[server]\"` \
@@ -179,8 +179,7 @@ fn start() -> Result<MotoServer, String> {
 /// them, and every `#[tokio::test]` has its own runtime).
 pub async fn sdk_config() -> aws_types::SdkConfig {
     let endpoint = server().await.endpoint();
-    shared::outbound::AwsSettings::emulator(endpoint)
-        .sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices)
+    shared::clients::aws::sdk::sdk_config(&shared::clients::aws::AwsAccess::emulator(endpoint))
 }
 
 pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {

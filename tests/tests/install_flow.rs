@@ -15,9 +15,9 @@ use futures::future::join_all;
 use integration_tests::moto::{dynamo_store, secrets_store};
 use serde_json::Value;
 use shared::app::App;
+use shared::app::tokens::TokenFailure;
 use shared::domain::{CompanyId, ConnectionState, QuickBooksEnvironment, UserId};
-use shared::tokens::manager::TokenFailure;
-use shared::tokens::{SecretStore, TokenError};
+use shared::store::secrets::{SecretStore, TokenError};
 
 async fn moto_world() -> World {
     World::start(dynamo_store().await, secrets_store().await).await

@@ -29,13 +29,13 @@ use shared::domain::links::today_in;
 use shared::domain::status::invoice_status;
 use shared::domain::{CompanyId, InvoiceStatus};
 use shared::store::embedded::EmbeddedStore;
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 use tokio::sync::Mutex;
 
 /// Attempts a client makes per request before giving up.
 const MAX_ATTEMPTS: usize = 25;
 /// Deleted invoices per deal in the script. A refresh re-reads every deleted invoice of the deal
-/// with a call of its own (`shared::sync::fetch_invoices` → `deleted_stub`), so under 20 %
+/// with a call of its own (`shared::app::sync::fetch_invoices` → `deleted_stub`), so under 20 %
 /// faults a deal with many deleted invoices fails most refreshes (reported to the owners); the
 /// script keeps deletions to what a real deal sees.
 const MAX_DELETES_PER_DEAL: usize = 3;

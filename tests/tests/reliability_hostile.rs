@@ -16,9 +16,9 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reliability_support::*;
 use serde_json::{Value, json};
+use shared::app::testing::{TEST_JWT_SECRET, sign_token, tenant, test_credentials};
 use shared::store::embedded::EmbeddedStore;
-use shared::testing::{TEST_JWT_SECRET, sign_token, tenant, test_credentials};
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
@@ -141,7 +141,7 @@ fn now() -> i64 {
 }
 
 fn hs256(claims: &Value, secret: &str) -> String {
-    shared::auth::jwt_crypto::install();
+    shared::web::auth::jwt_crypto::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -506,7 +506,8 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
                     .map(logged_query)
                     .collect();
             for word in term.split_whitespace().take(5) {
-                let expected = format!("LIKE '%{}%'", shared::quickbooks::query::escape(word));
+                let expected =
+                    format!("LIKE '%{}%'", shared::wire::quickbooks::query::escape(word));
                 assert!(
                     sent.iter().any(|q| q.contains(&expected)),
                     "QuickBooks received the word escaped ({expected}); it got {sent:#?}"
@@ -636,9 +637,9 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     ]}}]})
     .to_string();
     let verifier = test_credentials().quickbooks_webhook_verifier;
-    let right = shared::quickbooks::webhook::sign(verifier.expose(), payload.as_bytes());
-    let other_body = shared::quickbooks::webhook::sign(verifier.expose(), b"{}");
-    let wrong_key = shared::quickbooks::webhook::sign("not-the-verifier", payload.as_bytes());
+    let right = shared::wire::quickbooks::webhook::sign(verifier.expose(), payload.as_bytes());
+    let other_body = shared::wire::quickbooks::webhook::sign(verifier.expose(), b"{}");
+    let wrong_key = shared::wire::quickbooks::webhook::sign("not-the-verifier", payload.as_bytes());
     let altered = payload.replace("Update", "Delete");
     for (what, body, signature) in [
         ("no signature", payload.clone(), None),
@@ -770,7 +771,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
         {"name": "Invoice", "id": invoice_b, "operation": "Update", "lastUpdated": Utc::now().to_rfc3339()}
     ]}}]})
     .to_string();
-    let signature = shared::quickbooks::webhook::sign(verifier.expose(), paid.as_bytes());
+    let signature = shared::wire::quickbooks::webhook::sign(verifier.expose(), paid.as_bytes());
     let deliver = || {
         w.request("POST", "/webhooks/quickbooks")
             .header("content-type", "application/json")
@@ -839,7 +840,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     assert!(
         clash_queries
             .iter()
-            .any(|q| q.contains(&shared::quickbooks::query::quote(hostile_name))),
+            .any(|q| q.contains(&shared::wire::quickbooks::query::quote(hostile_name))),
         "the clash check quoted the name: {clash_queries:#?}"
     );
     assert!(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use reliability_support::*;
 use serde_json::{Value, json};
 use shared::store::embedded::EmbeddedStore;
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);

@@ -15,7 +15,7 @@ use sandbox::pipedrive::seed::{DEAL_PRIORITY_FIELD_A, ORG_TAX_ID_FIELD_A, ORG_TA
 use serde_json::{Value, json};
 use shared::domain::CompanyId;
 use shared::store::embedded::EmbeddedStore;
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 
 struct Settings {
     world: World,
@@ -30,7 +30,7 @@ impl Settings {
             Arc::new(EmbeddedSecrets::in_memory()),
         )
         .await;
-        let router = shared::http::finish(settings::router(world.app.clone()));
+        let router = shared::web::http::finish(settings::router(world.app.clone()));
         let server = serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         for (company, user) in [
             (COMPANY_A, USER_A_ADMIN),
@@ -42,7 +42,7 @@ impl Settings {
         Settings {
             world,
             server,
-            http: shared::outbound::plain_client(),
+            http: shared::clients::outbound::plain_client(),
         }
     }
 

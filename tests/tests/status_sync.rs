@@ -12,8 +12,8 @@ use integration_tests::moto::{dynamo_store, secrets_store};
 use rust_decimal_macros::dec;
 use sandbox::harness::FaultSpec;
 use sandbox::quickbooks::{WebhookConfig, WebhookFormat};
+use shared::app::testing::test_credentials;
 use shared::domain::InvoiceStatus;
-use shared::testing::test_credentials;
 use support::{OTHER_REALM, US_REALM, World};
 
 async fn moto_world() -> World {
@@ -29,7 +29,7 @@ fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
 async fn moto_a_webhook_payment_updates_the_link_to_paid_without_a_scheduled_run() {
     let w = moto_world().await;
     let server = sandbox::harness::serve(
-        shared::http::finish(quickbooks_webhook::router_with(
+        shared::web::http::finish(quickbooks_webhook::router_with(
             w.app.clone(),
             Arc::new(w.queue.clone()),
             quickbooks_webhook::WORK_BUDGET,
@@ -87,7 +87,7 @@ async fn moto_with_webhooks_off_one_scheduled_run_brings_every_changed_status_up
     let (part, part_link) = w.invoice_on_deal(1, 2, US_REALM, dec!(200)).await;
     let (void, void_link) = w.invoice_on_deal(1, 3, US_REALM, dec!(300)).await;
     let (gone, gone_link) = w.invoice_on_deal(1, 4, US_REALM, dec!(400)).await;
-    let id = |i: &shared::quickbooks::model::Invoice| i.id.clone().unwrap();
+    let id = |i: &shared::wire::quickbooks::model::Invoice| i.id.clone().unwrap();
     w.quickbooks
         .record_payment(US_REALM, &id(&paid), None)
         .unwrap();

@@ -8,7 +8,7 @@ use shared::store::embedded::EmbeddedStore;
 mod embedded {
     use super::*;
 
-    shared::store_contract_suite!(async {
+    shared::store::store_contract_suite!(async {
         Arc::new(EmbeddedStore::in_memory()) as Arc<dyn ItemStore>
     });
 }
@@ -26,11 +26,11 @@ mod embedded_persisted {
         }
     }
 
-    shared::store_contract_suite!(store());
+    shared::store::store_contract_suite!(store());
 }
 
 mod dynamodb {
-    shared::store_contract_suite!(integration_tests::moto::dynamo_store());
+    shared::store::store_contract_suite!(integration_tests::moto::dynamo_store());
 }
 
 /// Checks beyond the shared contract, mostly around what DynamoDB makes hard (expired items left

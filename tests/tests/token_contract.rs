@@ -1,15 +1,15 @@
-//! The token-storage contract (`shared::tokens::contract`) against every `SecretStore`
+//! The token-storage contract (`shared::store::secrets::contract`) against every `SecretStore`
 //! implementation.
 
 use std::sync::Arc;
 
-use shared::tokens::SecretStore;
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::store::secrets::SecretStore;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 
 mod embedded {
     use super::*;
 
-    shared::token_contract_suite!(async {
+    shared::store::token_contract_suite!(async {
         Arc::new(EmbeddedSecrets::in_memory()) as Arc<dyn SecretStore>
     });
 }
@@ -27,19 +27,19 @@ mod embedded_persisted {
         }
     }
 
-    shared::token_contract_suite!(store());
+    shared::store::token_contract_suite!(store());
 }
 
 mod secrets_manager {
-    shared::token_contract_suite!(integration_tests::moto::secrets_store());
+    shared::store::token_contract_suite!(integration_tests::moto::secrets_store());
 }
 
 /// Secrets Manager specifics beyond the shared contract (against moto).
 mod secrets_manager_extra {
     use std::sync::Arc;
 
-    use shared::tokens::SecretStore;
-    use shared::tokens::secrets_manager::SecretsManagerStore;
+    use shared::store::secrets::SecretStore;
+    use shared::store::secrets::secrets_manager::SecretsManagerStore;
 
     fn ns() -> String {
         format!("x{}", uuid::Uuid::new_v4().simple())

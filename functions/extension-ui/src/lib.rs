@@ -30,14 +30,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
 use serde::Deserialize;
 
-use shared::app::App;
-use shared::auth::JwtKeys;
-use shared::auth::jwt::{JwtError, verify_pipedrive_jwt};
-use shared::domain::Tenant;
-use shared::http::{PathParams, Route};
+use shared::clients::app_secret::{AppCredentials, AppSecretError};
+use shared::config::Env;
+use shared::domain::Clock;
+use shared::web::auth::jwt::{JwtError, verify_pipedrive_jwt};
+use shared::web::auth::{JwtKeys, Tenant};
+use shared::web::http::{PathParams, Route};
 
 /// Every route this function serves (checked against template.yaml and the OpenAPI description).
 pub const ROUTES: &[Route] = &[
@@ -257,10 +257,33 @@ fn is_origin(s: &str) -> bool {
     host_ok && port_ok
 }
 
+/// What the pages need to know, read once per cold start: the key that verifies Pipedrive's
+/// tokens, who may frame the pages, and now. Nothing else — this function links no store and no
+/// AWS SDK (the app secret is read with one signed call, see `shared::clients::app_secret`).
+#[derive(Clone, Debug)]
+pub struct PagesConfig {
+    pub jwt: JwtKeys,
+    pub frame_ancestors: Vec<String>,
+    pub clock: Clock,
+}
+
+impl PagesConfig {
+    /// From the app's credentials (`APP_SECRET_ID` or the variables) and `FRAME_ANCESTORS`.
+    pub async fn from_env(env: &Env) -> Result<Self, AppSecretError> {
+        let credentials = AppCredentials::load(env, None).await?;
+        Ok(PagesConfig {
+            jwt: JwtKeys::new(credentials.jwt_secret()),
+            frame_ancestors: shared::config::frame_ancestors(env),
+            clock: Clock::system(),
+        })
+    }
+}
+
 /// The function's state.
 #[derive(Clone)]
 pub struct UiState {
     pub keys: JwtKeys,
+    pub clock: Clock,
     pub headers: Arc<SecurityHeaders>,
 }
 
@@ -271,10 +294,11 @@ impl FromRef<UiState> for JwtKeys {
 }
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
-pub fn router(app: App) -> Router {
+pub fn router(config: PagesConfig) -> Router {
     let state = UiState {
-        keys: app.jwt.clone(),
-        headers: Arc::new(SecurityHeaders::new(&app.deployment.frame_ancestors)),
+        keys: config.jwt,
+        clock: config.clock,
+        headers: Arc::new(SecurityHeaders::new(&config.frame_ancestors)),
     };
     Router::new()
         .route("/ui/panel", get(panel))
@@ -321,9 +345,13 @@ pub enum PageRefusal {
 }
 
 /// Verifies the page request's token and its agreement with `companyId` / `userId`.
-pub fn verify_page(query: &PageQuery, keys: &JwtKeys) -> Result<Tenant, PageRefusal> {
+pub fn verify_page(
+    query: &PageQuery,
+    keys: &JwtKeys,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Tenant, PageRefusal> {
     let token = query.token.as_deref().unwrap_or("").trim();
-    let tenant = verify_pipedrive_jwt(token, keys, Utc::now()).map_err(PageRefusal::Token)?;
+    let tenant = verify_pipedrive_jwt(token, keys, now).map_err(PageRefusal::Token)?;
     let agrees = |claimed: &Option<String>, actual: u64| {
         claimed
             .as_deref()
@@ -339,7 +367,7 @@ pub fn verify_page(query: &PageQuery, keys: &JwtKeys) -> Result<Tenant, PageRefu
 async fn serve_page(state: &UiState, raw_query: Option<&str>, page: Page) -> Response {
     let verdict = serde_urlencoded_query(raw_query)
         .ok_or(PageRefusal::BadQuery)
-        .and_then(|q| verify_page(&q, &state.keys));
+        .and_then(|q| verify_page(&q, &state.keys, state.clock.now()));
     match verdict {
         Ok(tenant) => {
             tracing::info!(
@@ -429,7 +457,7 @@ struct AssetPath {
     file: String,
 }
 
-async fn asset_file(path: Result<PathParams<AssetPath>, shared::error::ApiError>) -> Response {
+async fn asset_file(path: Result<PathParams<AssetPath>, shared::web::error::ApiError>) -> Response {
     let found = path.ok().and_then(|PathParams(p)| asset(&p.file));
     match found {
         Some(a) => {

@@ -5,15 +5,24 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::json;
 use shared::app::Deployment;
-use shared::testing::{
+use shared::app::testing::{
     TEST_JWT_SECRET, embedded_app, embedded_app_with, sign_token, sign_token_with, tenant,
 };
 use tower::ServiceExt;
 
 const PAGES: &[&str] = &["/ui/panel", "/ui/modal", "/ui/settings", "/ui/invoices"];
 
+/// The pages' configuration of a test app (its JWT key and frame ancestors).
+fn pages(app: &shared::app::App) -> extension_ui::PagesConfig {
+    extension_ui::PagesConfig {
+        jwt: app.jwt.clone(),
+        frame_ancestors: app.deployment.frame_ancestors.clone(),
+        clock: app.clock.clone(),
+    }
+}
+
 async fn get(app: &shared::app::App, uri: &str) -> (http::StatusCode, http::HeaderMap, String) {
-    let router = shared::http::finish(extension_ui::router(app.clone()));
+    let router = shared::web::http::finish(extension_ui::router(pages(app)));
     let request = http::Request::builder()
         .uri(uri)
         .body(Body::empty())
@@ -200,7 +209,7 @@ async fn frame_ancestors_come_from_the_deployment() {
 #[tokio::test]
 async fn api_gateway_v2_events_reach_the_pages() {
     let app = embedded_app();
-    let router = shared::http::finish(extension_ui::router(app.clone()));
+    let router = shared::web::http::finish(extension_ui::router(pages(&app)));
     let token = sign_token(tenant(54235233, 777));
     let query = format!(
         "resource=deal&view=details&selectedIds=42&companyId=54235233&userId=777&id=panel&theme=dark&token={token}"

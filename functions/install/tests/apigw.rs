@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use shared::app::testing::{embedded_app, seed_install, tenant};
 use shared::domain::{CompanyId, UserId};
-use shared::testing::{embedded_app, seed_install, tenant};
 use tower::ServiceExt;
 
 fn event(method: &str, path: &str, query: &str, headers: Value, body: Option<String>) -> String {
@@ -42,7 +42,7 @@ async fn invoke(app: &shared::app::App, raw: &str) -> (u16, String) {
     let (parts, body) = request.into_parts();
     let bytes = body.to_vec();
     let request = http::Request::from_parts(parts, Body::from(bytes));
-    let router = shared::http::finish(install::router(app.clone()));
+    let router = shared::web::http::finish(install::router(app.clone()));
     let response = router.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();

@@ -10,16 +10,16 @@ use std::sync::Arc;
 use chrono::Utc;
 use common::*;
 use serde_json::{Value, json};
-use shared::auth::state::{OAuthState, StatePurpose, StateSigner};
+use shared::app::testing::test_credentials;
+use shared::app::tokens::TokenFailure;
 use shared::domain::{CompanyId, ConnectionState, UserId};
-use shared::error::ApiError;
-use shared::pipedrive::model::TokenTypeHint;
 use shared::store::Item;
 use shared::store::embedded::EmbeddedStore;
-use shared::testing::test_credentials;
-use shared::tokens::SecretStore;
-use shared::tokens::embedded::EmbeddedSecrets;
-use shared::tokens::manager::TokenFailure;
+use shared::store::secrets::SecretStore;
+use shared::store::secrets::embedded::EmbeddedSecrets;
+use shared::web::auth::state::{OAuthState, StatePurpose, StateSigner};
+use shared::web::error::ApiError;
+use shared::wire::pipedrive::model::TokenTypeHint;
 
 struct Embedded {
     world: World,
@@ -437,7 +437,7 @@ async fn a_dead_pipedrive_refresh_token_asks_the_user_to_reinstall() {
     w.install(COMPANY_A, USER_A_ADMIN).await;
     let t = tenant(COMPANY_A, USER_A_ADMIN);
     let tokens = w.secrets_of(COMPANY_A).await.pipedrive[&USER_A_ADMIN].clone();
-    let credentials = shared::pipedrive::client::ClientCredentials {
+    let credentials = shared::clients::pipedrive::ClientCredentials {
         client_id: "pd-client".into(),
         client_secret: "pd-client-secret".into(),
     };

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use serde_json::json;
 use shared::store::embedded::EmbeddedStore;
-use shared::tokens::SecretStore;
-use shared::tokens::embedded::EmbeddedSecrets;
+use shared::store::secrets::SecretStore;
+use shared::store::secrets::embedded::EmbeddedSecrets;
 
 /// Collects everything a `tracing` subscriber writes.
 #[derive(Clone, Default)]
@@ -49,9 +49,9 @@ async fn no_token_code_or_secret_ever_reaches_the_logs() {
         "pd-client-secret".into(),
         "qb-client-secret".into(),
         "state-signing-key-for-tests".into(),
-        shared::testing::TEST_JWT_SECRET.into(),
+        shared::app::testing::TEST_JWT_SECRET.into(),
     ];
-    let mut remember = |s: &shared::tokens::CompanySecrets| {
+    let mut remember = |s: &shared::store::secrets::CompanySecrets| {
         for t in s.pipedrive.values() {
             secrets.push(t.access_token.expose().to_string());
             secrets.push(t.refresh_token.expose().to_string());

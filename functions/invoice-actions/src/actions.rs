@@ -5,18 +5,21 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rust_decimal::Decimal;
 
 use shared::app::App;
-use shared::domain::status::invoice_status;
-use shared::domain::{DealId, InvoiceLink, InvoiceStatus, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::PathParams;
-use shared::quickbooks::client::{QuickBooksEndpoints, QuickBooksError};
-use shared::quickbooks::model::{EntityStatus, Invoice};
-use shared::tokens::manager::CallError;
+use shared::app::tokens::CallError;
+use shared::clients::quickbooks::{QuickBooksEndpoints, QuickBooksError};
+use shared::domain::actions::{
+    AtSyncToken, DeleteVerdict, SendVerdict, VoidVerdict, billing_email, delete_verdict,
+    send_verdict, void_verdict,
+};
+use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{OptionalJsonBody, PathParams};
+use shared::wire::quickbooks::model::{EntityStatus, Invoice};
 
-use crate::input::{self, ConfirmBody, OptionalJson, SendBody};
+use crate::input::{self, ConfirmBody, SendBody};
 use crate::views::{ActionAnswer, InvoiceView, OpenAnswer};
 use crate::{
     Caller, Entry, failure_sentence, intuit_tid, invoice_label, is_not_found, is_stale,
@@ -24,13 +27,6 @@ use crate::{
 };
 
 type QbResult<T> = Result<T, CallError<QuickBooksError>>;
-
-/// What QuickBooks holds for an invoice right now.
-enum Current {
-    Found(Box<Invoice>),
-    /// QuickBooks answered 610: deleted (or never there).
-    Gone,
-}
 
 /// The `{"status":"Deleted"}` stub QuickBooks answers deletes with, for an id.
 fn deleted_stub(invoice_id: &str) -> Invoice {
@@ -41,38 +37,18 @@ fn deleted_stub(invoice_id: &str) -> Invoice {
     }
 }
 
-async fn read_current(app: &App, caller: &Caller, invoice_id: &str) -> QbResult<Current> {
-    let client = app.quickbooks.clone();
-    let result = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.to_string();
-            async move {
-                client
-                    .read_invoice(&access.realm_id, &access.token, &id)
-                    .await
-            }
-        })
-        .await;
-    match result {
-        Ok(invoice) => Ok(Current::Found(Box::new(invoice))),
-        Err(error) if is_not_found(&error) => Ok(Current::Gone),
+/// What QuickBooks holds for the invoice now: `None` when it answers 610 (deleted, or never
+/// there).
+async fn read_current(app: &App, caller: &Caller, invoice_id: &str) -> QbResult<Option<Invoice>> {
+    match app
+        .quickbooks_of(&caller.profile)
+        .read_invoice(invoice_id)
+        .await
+    {
+        Ok(invoice) => Ok(Some(invoice)),
+        Err(error) if is_not_found(&error) => Ok(None),
         Err(error) => Err(error),
     }
-}
-
-/// The total we knew before, for telling a voided invoice from a legitimate 0-total one.
-fn known_total(link: &InvoiceLink) -> Option<Decimal> {
-    (!link.total.is_zero()).then_some(link.total)
-}
-
-/// Payments are applied to the invoice (QuickBooks lists them in `LinkedTxn`).
-fn has_payments(invoice: &Invoice) -> bool {
-    invoice
-        .linked_txn
-        .as_ref()
-        .is_some_and(|txns| txns.iter().any(|t| t.txn_type == "Payment"))
 }
 
 fn answer(caller: &Caller, link: &InvoiceLink, message: String) -> Json<ActionAnswer> {
@@ -84,7 +60,7 @@ fn answer(caller: &Caller, link: &InvoiceLink, message: String) -> Json<ActionAn
 
 fn conflict(detail: String, caller: &Caller, link: &InvoiceLink) -> ApiError {
     ApiError::Refused {
-        reason: shared::error::Refusal::InvoiceState,
+        reason: shared::web::error::Refusal::InvoiceState,
         detail,
         current: serde_json::to_value(InvoiceView::from_link(link, caller.today)).ok(),
     }
@@ -117,12 +93,87 @@ async fn failed(
     problem
 }
 
+/// One change of an invoice in QuickBooks at its `SyncToken` (void, delete).
+struct Change<'a> {
+    deal: DealId,
+    invoice_id: &'a str,
+    /// The activity kind of a failure (`invoice.void_failed`).
+    failed_kind: &'static str,
+    /// Completes "Failed …" and "QuickBooks refused …" (`voiding the invoice`).
+    doing: &'static str,
+}
+
+/// How [`change_at_sync_token`] ended.
+enum Changed<V, T> {
+    /// The verdict was not to call QuickBooks: here it is, with what it was decided on.
+    Decided(V, Option<Invoice>),
+    /// QuickBooks made the change: its answer, and the invoice as it was before.
+    Done(T, Invoice),
+}
+
+/// Read → decide → call, once more after a stale `SyncToken` (someone changed the invoice
+/// meanwhile: look again, decide again). `decide` is one of the domain's pure verdicts on what
+/// QuickBooks holds (`None`: gone); `call` makes the change at the verdict's `SyncToken`. A 610
+/// from the call means it was deleted meanwhile: decided again on `None`. Failures of the reads
+/// and the call are recorded in the deal's log and answered.
+async fn change_at_sync_token<V, T, Fut>(
+    app: &App,
+    caller: &Caller,
+    change: &Change<'_>,
+    decide: impl Fn(Option<&Invoice>) -> V,
+    call: impl Fn(String) -> Fut,
+) -> Result<Changed<V, T>, ApiError>
+where
+    V: AtSyncToken,
+    Fut: std::future::Future<Output = QbResult<T>>,
+{
+    let fail = |error| {
+        failed(
+            app,
+            caller,
+            change.deal,
+            change.invoice_id,
+            change.failed_kind,
+            change.doing,
+            error,
+        )
+    };
+    let mut current = match read_current(app, caller, change.invoice_id).await {
+        Ok(current) => current,
+        Err(error) => return Err(fail(error).await),
+    };
+    let mut retried_stale = false;
+    loop {
+        let verdict = decide(current.as_ref());
+        let Some(sync_token) = verdict.sync_token().map(str::to_string) else {
+            return Ok(Changed::Decided(verdict, current));
+        };
+        // A verdict to change comes only with an invoice to change.
+        let Some(invoice) = current.take() else {
+            return Ok(Changed::Decided(verdict, None));
+        };
+        match call(sync_token).await {
+            Ok(result) => return Ok(Changed::Done(result, invoice)),
+            Err(error) if is_stale(&error) && !retried_stale => {
+                retried_stale = true;
+                current = match read_current(app, caller, change.invoice_id).await {
+                    Ok(current) => current,
+                    Err(error) => return Err(fail(error).await),
+                };
+            }
+            Err(error) if is_not_found(&error) => current = None,
+            Err(error) => return Err(fail(error).await),
+        }
+    }
+}
+
 pub(crate) async fn void(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
-    OptionalJson(body): OptionalJson<ConfirmBody>,
+    OptionalJsonBody(body): OptionalJsonBody<ConfirmBody>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
+    let body = body.unwrap_or_default();
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
@@ -131,145 +182,81 @@ pub(crate) async fn void(
         "Voiding cannot be undone: QuickBooks keeps the invoice with every amount set to zero. Send {\"confirm\": true} to void it.",
     )?;
     let label = invoice_label(link.doc_number.as_deref(), &invoice_id);
-    if link.status == InvoiceStatus::Deleted {
-        return Err(conflict(
+    let deleted = |link: &InvoiceLink| {
+        conflict(
             format!("{label} was deleted in QuickBooks; there is nothing to void."),
             &caller,
-            &link,
+            link,
+        )
+    };
+    if link.status == InvoiceStatus::Deleted {
+        return Err(deleted(&link));
+    }
+    let change = Change {
+        deal,
+        invoice_id: &invoice_id,
+        failed_kind: "invoice.void_failed",
+        doing: "voiding the invoice",
+    };
+    let quickbooks = app.quickbooks_of(&caller.profile);
+    let changed = change_at_sync_token(
+        &app,
+        &caller,
+        &change,
+        |current| void_verdict(current, &link, caller.today),
+        |sync_token| {
+            let invoice_id = invoice_id.as_str();
+            async move { quickbooks.void_invoice(invoice_id, &sync_token).await }
+        },
+    )
+    .await?;
+    let (verdict, current) = match changed {
+        Changed::Done(voided, before) => {
+            // The log first: QuickBooks changed, whatever happens to the link write.
+            let was = before.total_amt.unwrap_or(link.total);
+            let message = format!(
+                "{label} was voided in QuickBooks (its total was {}).",
+                caller.format.money(was, &link.currency)
+            );
+            caller
+                .record(
+                    &app,
+                    deal,
+                    Entry::ok("invoice.voided", Some(&invoice_id), message.clone()),
+                )
+                .await;
+            let link = caller.apply(&app, &link, &voided).await?;
+            return Ok(answer(&caller, &link, message));
+        }
+        Changed::Decided(verdict, current) => (verdict, current),
+    };
+    let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
+    if verdict == VoidVerdict::NoSyncToken {
+        return Err(ApiError::internal(
+            "QuickBooks answered an invoice without a SyncToken",
         ));
     }
-    const DOING: &str = "voiding the invoice";
-    let mut current = match read_current(&app, &caller, &invoice_id).await {
-        Ok(current) => current,
-        Err(e) => {
-            return Err(failed(
-                &app,
-                &caller,
-                deal,
-                &invoice_id,
-                "invoice.void_failed",
-                DOING,
-                e,
-            )
-            .await);
-        }
-    };
-    let mut retried_stale = false;
-    loop {
-        let invoice = match current {
-            Current::Gone => {
-                let link = caller
-                    .apply(&app, &link, &deleted_stub(&invoice_id))
-                    .await?;
-                return Err(conflict(
-                    format!("{label} was deleted in QuickBooks; there is nothing to void."),
-                    &caller,
-                    &link,
-                ));
-            }
-            Current::Found(invoice) => invoice,
-        };
-        match invoice_status(&invoice, known_total(&link), caller.today) {
-            InvoiceStatus::Voided => {
-                let link = caller.apply(&app, &link, &invoice).await?;
-                return Ok(answer(&caller, &link, format!("{label} is already void.")));
-            }
-            InvoiceStatus::Paid | InvoiceStatus::PartiallyPaid => {
-                let link = caller.apply(&app, &link, &invoice).await?;
-                let total = invoice.total_amt.unwrap_or(link.total);
-                let balance = invoice.balance.unwrap_or(link.balance);
-                return Err(conflict(
-                    format!(
-                        "{label} cannot be voided: {} of {} has been paid. Remove the payment in QuickBooks first (or issue a credit memo there).",
-                        caller.format.money(total - balance, &link.currency),
-                        caller.format.money(total, &link.currency)
-                    ),
-                    &caller,
-                    &link,
-                ));
-            }
-            _ if has_payments(&invoice) => {
-                let link = caller.apply(&app, &link, &invoice).await?;
-                return Err(conflict(
-                    format!(
-                        "{label} cannot be voided while payments are applied to it. Remove the payments in QuickBooks first."
-                    ),
-                    &caller,
-                    &link,
-                ));
-            }
-            _ => {}
-        }
-        let Some(sync_token) = invoice.sync_token.clone() else {
-            return Err(ApiError::internal(
-                "QuickBooks answered an invoice without a SyncToken",
-            ));
-        };
-        let client = app.quickbooks.clone();
-        let result = app
-            .tokens
-            .with_quickbooks_for(&caller.profile, |access| {
-                let client = client.clone();
-                let id = invoice_id.clone();
-                let token = sync_token.clone();
-                async move {
-                    let request_id = uuid::Uuid::new_v4().to_string();
-                    client
-                        .void_invoice(&access.realm_id, &access.token, &id, &token, &request_id)
-                        .await
-                }
-            })
-            .await;
-        match result {
-            Ok(voided) => {
-                // The log first: QuickBooks changed, whatever happens to the link write.
-                let was = invoice.total_amt.unwrap_or(link.total);
-                let message = format!(
-                    "{label} was voided in QuickBooks (its total was {}).",
-                    caller.format.money(was, &link.currency)
-                );
-                caller
-                    .record(
-                        &app,
-                        deal,
-                        Entry::ok("invoice.voided", Some(&invoice_id), message.clone()),
-                    )
-                    .await;
-                let link = caller.apply(&app, &link, &voided).await?;
-                return Ok(answer(&caller, &link, message));
-            }
-            Err(e) if is_stale(&e) && !retried_stale => {
-                // Someone changed it meanwhile: look again, decide again, retry once.
-                retried_stale = true;
-                current = match read_current(&app, &caller, &invoice_id).await {
-                    Ok(current) => current,
-                    Err(e) => {
-                        return Err(failed(
-                            &app,
-                            &caller,
-                            deal,
-                            &invoice_id,
-                            "invoice.void_failed",
-                            DOING,
-                            e,
-                        )
-                        .await);
-                    }
-                };
-            }
-            Err(e) if is_not_found(&e) => current = Current::Gone,
-            Err(e) => {
-                return Err(failed(
-                    &app,
-                    &caller,
-                    deal,
-                    &invoice_id,
-                    "invoice.void_failed",
-                    DOING,
-                    e,
-                )
-                .await);
-            }
+    let link = caller.apply(&app, &link, &current).await?;
+    match verdict {
+        VoidVerdict::AlreadyVoid => Ok(answer(&caller, &link, format!("{label} is already void."))),
+        VoidVerdict::Paid { paid, total } => Err(conflict(
+            format!(
+                "{label} cannot be voided: {} of {} has been paid. Remove the payment in QuickBooks first (or issue a credit memo there).",
+                caller.format.money(paid, &link.currency),
+                caller.format.money(total, &link.currency)
+            ),
+            &caller,
+            &link,
+        )),
+        VoidVerdict::PaymentsApplied => Err(conflict(
+            format!(
+                "{label} cannot be voided while payments are applied to it. Remove the payments in QuickBooks first."
+            ),
+            &caller,
+            &link,
+        )),
+        VoidVerdict::Deleted | VoidVerdict::Void { .. } | VoidVerdict::NoSyncToken => {
+            Err(deleted(&link))
         }
     }
 }
@@ -278,8 +265,9 @@ pub(crate) async fn delete(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
-    OptionalJson(body): OptionalJson<ConfirmBody>,
+    OptionalJsonBody(body): OptionalJsonBody<ConfirmBody>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
+    let body = body.unwrap_or_default();
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
@@ -295,118 +283,63 @@ pub(crate) async fn delete(
             format!("{label} is already deleted."),
         ));
     }
-    const DOING: &str = "deleting the invoice";
-    let mut current = match read_current(&app, &caller, &invoice_id).await {
-        Ok(current) => current,
-        Err(e) => {
-            return Err(failed(
-                &app,
-                &caller,
-                deal,
-                &invoice_id,
-                "invoice.delete_failed",
-                DOING,
-                e,
-            )
-            .await);
-        }
+    let change = Change {
+        deal,
+        invoice_id: &invoice_id,
+        failed_kind: "invoice.delete_failed",
+        doing: "deleting the invoice",
     };
-    let mut retried_stale = false;
-    loop {
-        let invoice = match current {
-            Current::Gone => {
-                let link = caller
-                    .apply(&app, &link, &deleted_stub(&invoice_id))
-                    .await?;
-                return Ok(answer(
-                    &caller,
-                    &link,
-                    format!("{label} was already deleted in QuickBooks."),
-                ));
-            }
-            Current::Found(invoice) => invoice,
-        };
-        let status = invoice_status(&invoice, known_total(&link), caller.today);
-        let paid = matches!(status, InvoiceStatus::Paid | InvoiceStatus::PartiallyPaid)
-            && !invoice.total_amt.unwrap_or_default().is_zero();
-        if has_payments(&invoice) || paid {
-            let link = caller.apply(&app, &link, &invoice).await?;
-            return Err(conflict(
-                format!(
-                    "{label} cannot be deleted while payments are applied to it. Remove the payments in QuickBooks first."
-                ),
-                &caller,
-                &link,
-            ));
-        }
-        let Some(sync_token) = invoice.sync_token.clone() else {
-            return Err(ApiError::internal(
-                "QuickBooks answered an invoice without a SyncToken",
-            ));
-        };
-        let client = app.quickbooks.clone();
-        let result = app
-            .tokens
-            .with_quickbooks_for(&caller.profile, |access| {
-                let client = client.clone();
-                let id = invoice_id.clone();
-                let token = sync_token.clone();
-                async move {
-                    let request_id = uuid::Uuid::new_v4().to_string();
-                    client
-                        .delete_invoice(&access.realm_id, &access.token, &id, &token, &request_id)
-                        .await
-                }
-            })
-            .await;
-        match result {
-            Ok(()) => {
-                let message = format!("{label} was deleted from QuickBooks.");
-                caller
-                    .record(
-                        &app,
-                        deal,
-                        Entry::ok("invoice.deleted", Some(&invoice_id), message.clone()),
-                    )
-                    .await;
-                let link = caller
-                    .apply(&app, &link, &deleted_stub(&invoice_id))
-                    .await?;
-                return Ok(answer(&caller, &link, message));
-            }
-            Err(e) if is_stale(&e) && !retried_stale => {
-                retried_stale = true;
-                current = match read_current(&app, &caller, &invoice_id).await {
-                    Ok(current) => current,
-                    Err(e) => {
-                        return Err(failed(
-                            &app,
-                            &caller,
-                            deal,
-                            &invoice_id,
-                            "invoice.delete_failed",
-                            DOING,
-                            e,
-                        )
-                        .await);
-                    }
-                };
-            }
-            // Deleted meanwhile (QuickBooks answers 610 for a deleted invoice).
-            Err(e) if is_not_found(&e) => current = Current::Gone,
-            Err(e) => {
-                return Err(failed(
+    let quickbooks = app.quickbooks_of(&caller.profile);
+    let changed = change_at_sync_token(
+        &app,
+        &caller,
+        &change,
+        |current| delete_verdict(current, &link, caller.today),
+        |sync_token| {
+            let invoice_id = invoice_id.as_str();
+            async move { quickbooks.delete_invoice(invoice_id, &sync_token).await }
+        },
+    )
+    .await?;
+    let (verdict, current) = match changed {
+        Changed::Done((), _) => {
+            let message = format!("{label} was deleted from QuickBooks.");
+            caller
+                .record(
                     &app,
-                    &caller,
                     deal,
-                    &invoice_id,
-                    "invoice.delete_failed",
-                    DOING,
-                    e,
+                    Entry::ok("invoice.deleted", Some(&invoice_id), message.clone()),
                 )
-                .await);
-            }
+                .await;
+            let link = caller
+                .apply(&app, &link, &deleted_stub(&invoice_id))
+                .await?;
+            return Ok(answer(&caller, &link, message));
         }
+        Changed::Decided(verdict, current) => (verdict, current),
+    };
+    if verdict == DeleteVerdict::NoSyncToken {
+        return Err(ApiError::internal(
+            "QuickBooks answered an invoice without a SyncToken",
+        ));
+    }
+    let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
+    let link = caller.apply(&app, &link, &current).await?;
+    match verdict {
+        DeleteVerdict::PaymentsApplied => Err(conflict(
+            format!(
+                "{label} cannot be deleted while payments are applied to it. Remove the payments in QuickBooks first."
+            ),
+            &caller,
+            &link,
+        )),
+        DeleteVerdict::AlreadyDeleted
+        | DeleteVerdict::Delete { .. }
+        | DeleteVerdict::NoSyncToken => Ok(answer(
+            &caller,
+            &link,
+            format!("{label} was already deleted in QuickBooks."),
+        )),
     }
 }
 
@@ -414,8 +347,9 @@ pub(crate) async fn send(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
-    OptionalJson(body): OptionalJson<SendBody>,
+    OptionalJsonBody(body): OptionalJsonBody<SendBody>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
+    let body = body.unwrap_or_default();
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
@@ -445,66 +379,54 @@ pub(crate) async fn send(
         return Err(gone(&link));
     }
     const DOING: &str = "e-mailing the invoice";
-    let invoice = match read_current(&app, &caller, &invoice_id).await {
-        Ok(Current::Found(invoice)) => invoice,
-        Ok(Current::Gone) => {
+    let send_failed = |e| {
+        failed(
+            &app,
+            &caller,
+            deal,
+            &invoice_id,
+            "invoice.send_failed",
+            DOING,
+            e,
+        )
+    };
+    let current = match read_current(&app, &caller, &invoice_id).await {
+        Ok(current) => current,
+        Err(e) => return Err(send_failed(e).await),
+    };
+    let bill_email = current.as_ref().and_then(billing_email);
+    match send_verdict(current.as_ref(), &link, to.as_deref(), caller.today) {
+        SendVerdict::Send { .. } => {}
+        SendVerdict::Deleted => {
             let link = caller
                 .apply(&app, &link, &deleted_stub(&invoice_id))
                 .await?;
             return Err(gone(&link));
         }
-        Err(e) => {
-            return Err(failed(
-                &app,
+        SendVerdict::Voided => {
+            let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
+            let link = caller.apply(&app, &link, &current).await?;
+            return Err(conflict(
+                format!("{label} is void; a void invoice is not sent to the customer."),
                 &caller,
-                deal,
-                &invoice_id,
-                "invoice.send_failed",
-                DOING,
-                e,
-            )
-            .await);
+                &link,
+            ));
         }
-    };
-    if invoice_status(&invoice, known_total(&link), caller.today) == InvoiceStatus::Voided {
-        let link = caller.apply(&app, &link, &invoice).await?;
-        return Err(conflict(
-            format!("{label} is void; a void invoice is not sent to the customer."),
-            &caller,
-            &link,
-        ));
+        SendVerdict::NeedsAddress => {
+            return Err(ApiError::Unprocessable {
+                detail: format!(
+                    "{label} has no billing e-mail in QuickBooks. Enter the address to send it to."
+                ),
+                errors: vec![FieldError::new(
+                    "to",
+                    "This invoice has no billing e-mail in QuickBooks: enter the address to send it to.",
+                )],
+            });
+        }
     }
-    let bill_email = invoice
-        .bill_email
-        .as_ref()
-        .and_then(|e| e.address.as_deref())
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string);
-    if to.is_none() && bill_email.is_none() {
-        return Err(ApiError::Unprocessable {
-            detail: format!(
-                "{label} has no billing e-mail in QuickBooks. Enter the address to send it to."
-            ),
-            errors: vec![FieldError::new(
-                "to",
-                "This invoice has no billing e-mail in QuickBooks: enter the address to send it to.",
-            )],
-        });
-    }
-    let client = app.quickbooks.clone();
     let result = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.clone();
-            let to = to.clone();
-            async move {
-                client
-                    .send_invoice(&access.realm_id, &access.token, &id, to.as_deref())
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .send_invoice(&invoice_id, to.as_deref())
         .await;
     match result {
         Ok(sent) => {
@@ -529,16 +451,7 @@ pub(crate) async fn send(
                 .await?;
             Err(gone(&link))
         }
-        Err(e) => Err(failed(
-            &app,
-            &caller,
-            deal,
-            &invoice_id,
-            "invoice.send_failed",
-            DOING,
-            e,
-        )
-        .await),
+        Err(e) => Err(send_failed(e).await),
     }
 }
 
@@ -560,18 +473,9 @@ pub(crate) async fn pdf(
     if link.status == InvoiceStatus::Deleted {
         return Err(gone());
     }
-    let client = app.quickbooks.clone();
     let result = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.clone();
-            async move {
-                client
-                    .invoice_pdf(&access.realm_id, &access.token, &id)
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .invoice_pdf(&invoice_id)
         .await;
     let bytes = match result {
         Ok(bytes) => bytes,
@@ -681,12 +585,13 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use shared::app::Deployment;
+    use shared::app::testing::{embedded_app, embedded_app_with};
+    use shared::clients::pipedrive::PipedriveEndpoints;
+    use shared::domain::actions::has_payments;
     use shared::domain::{
         CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
         UserId,
     };
-    use shared::pipedrive::client::PipedriveEndpoints;
-    use shared::testing::{embedded_app, embedded_app_with};
 
     fn profile(environment: QuickBooksEnvironment) -> CompanyProfile {
         let mut profile = CompanyProfile::new(CompanyId(1), Utc::now());

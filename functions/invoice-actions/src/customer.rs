@@ -14,14 +14,15 @@ use chrono::{Days, NaiveDate};
 use serde::Deserialize;
 
 use shared::app::App;
+use shared::app::tokens::CallError;
+use shared::clients::pipedrive::PipedriveError;
 use shared::domain::links::link_from_invoice;
-use shared::domain::{CustomerLink, DealId, DealParties, Party, Tenant};
-use shared::error::ApiError;
-use shared::http::{PathParams, QueryParams};
-use shared::pipedrive::client::PipedriveError;
-use shared::quickbooks::query::Query;
+use shared::domain::{CustomerLink, DealId, DealParties, Party};
 use shared::store::StoreError;
-use shared::tokens::manager::CallError;
+use shared::web::auth::Tenant;
+use shared::web::error::ApiError;
+use shared::web::http::{PathParams, QueryParams};
+use shared::wire::quickbooks::query::Query;
 
 use crate::input;
 use crate::views::{
@@ -58,14 +59,7 @@ pub(crate) async fn deal_party_ids(
     caller: &Caller,
     deal: DealId,
 ) -> Result<DealParties, ApiError> {
-    let client = app.pipedrive.clone();
-    let result = app
-        .tokens
-        .with_pipedrive(caller.tenant, |access| {
-            let client = client.clone();
-            async move { client.deal(&access.api_domain, &access.token, deal.0).await }
-        })
-        .await;
+    let result = app.pipedrive_of(caller.tenant).deal(deal.0).await;
     let missing = || {
         ApiError::not_found(format!(
             "Pipedrive has no deal {deal} that you can see (it may have been deleted)."
@@ -189,26 +183,16 @@ pub(crate) async fn invoices(
         }));
     };
     // One row more than the page tells whether there is a next page.
-    let statement = Query::select("Invoice")
+    let query = Query::select("Invoice")
         .eq("CustomerRef", customer.customer_id.as_str())
         .ge("TxnDate", from)
         .le("TxnDate", to)
         .order_by("TxnDate", true)
         .start_position(start)
-        .max_results(limit + 1)
-        .build();
-    let client = app.quickbooks.clone();
+        .max_results(limit + 1);
     let response = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let statement = statement.clone();
-            async move {
-                client
-                    .query(&access.realm_id, &access.token, &statement)
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .query(&query)
         .await
         .map_err(|e| quickbooks_problem(e, "listing the customer's invoices"))?;
     let linked: HashSet<String> = app
@@ -275,22 +259,13 @@ pub(crate) async fn link(
         .await?
         .ok_or_else(|| {
             ApiError::refused(
-                shared::error::Refusal::CustomerNotLinked,
+                shared::web::error::Refusal::CustomerNotLinked,
                 "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.",
             )
         })?;
-    let client = app.quickbooks.clone();
     let read = app
-        .tokens
-        .with_quickbooks_for(&caller.profile, |access| {
-            let client = client.clone();
-            let id = invoice_id.clone();
-            async move {
-                client
-                    .read_invoice(&access.realm_id, &access.token, &id)
-                    .await
-            }
-        })
+        .quickbooks_of(&caller.profile)
+        .read_invoice(&invoice_id)
         .await;
     let invoice = match read {
         Ok(invoice) => invoice,
@@ -325,7 +300,7 @@ pub(crate) async fn link(
             .or_else(|| owner.map(|r| format!("id {}", r.value)))
             .unwrap_or_else(|| "none".into());
         return Err(ApiError::Refused {
-            reason: shared::error::Refusal::OtherCustomer,
+            reason: shared::web::error::Refusal::OtherCustomer,
             detail: format!(
                 "{label} is billed to another QuickBooks customer ({owner_name}) than the one linked to this deal ({}).",
                 customer.display_name

@@ -1,65 +1,9 @@
 //! Request input: an optional JSON body, and the checks on what callers send (invoice ids,
 //! e-mail addresses, dates, page sizes) with clear 4xx answers.
 
-use axum::extract::{FromRequest, Request};
-use axum::http::header;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
-use shared::error::{ApiError, FieldError};
-use shared::http::{MAX_BODY_BYTES, parse_json};
-
-/// A JSON body that may be left out: no body (or only whitespace) is `T::default()`; a body must
-/// be JSON (`Content-Type: application/json`, at most [`MAX_BODY_BYTES`]).
-#[derive(Debug, Clone)]
-pub struct OptionalJson<T>(pub T);
-
-fn is_json(content_type: Option<&str>) -> bool {
-    let Some(value) = content_type else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-impl<S, T> FromRequest<S> for OptionalJson<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + Default,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::PayloadTooLarge(format!(
-                    "The request body is larger than {} KiB.",
-                    MAX_BODY_BYTES / 1024
-                ))
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        if !is_json(content_type.as_deref()) {
-            return Err(ApiError::UnsupportedMediaType(
-                "Send the request body as JSON with `Content-Type: application/json`.".into(),
-            ));
-        }
-        parse_json(&bytes).map(OptionalJson)
-    }
-}
+use shared::web::error::{ApiError, FieldError};
 
 /// `{"confirm": true}`: what void and delete require.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -38,18 +38,17 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use shared::access::{may_invoice, require_install};
 use shared::app::App;
+use shared::app::access::{may_invoice, require_install};
+use shared::app::tokens::{CallError, quickbooks_api_error};
+use shared::clients::quickbooks::{QuickBooksError, fault_message};
 use shared::domain::links::{refreshed_link, today_in};
-use shared::domain::{
-    ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, Outcome, Tenant,
-};
-use shared::error::ApiError;
-use shared::http::Route;
-use shared::quickbooks::client::{QuickBooksError, fault_message};
-use shared::quickbooks::model::Invoice;
+use shared::domain::{ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, Outcome};
 use shared::store::StoreError;
-use shared::tokens::manager::{CallError, quickbooks_api_error};
+use shared::web::auth::Tenant;
+use shared::web::error::ApiError;
+use shared::web::http::Route;
+use shared::wire::quickbooks::model::Invoice;
 
 pub use input::{pdf_file_name, validate_email};
 pub use views::*;
@@ -215,7 +214,7 @@ impl Caller {
         let realm = self.realm(app).await?;
         if link.realm_id != realm {
             return Err(ApiError::refused(
-                shared::error::Refusal::OtherQuickBooksCompany,
+                shared::web::error::Refusal::OtherQuickBooksCompany,
                 "This invoice belongs to another QuickBooks company than the one connected now, so it cannot be changed from Pipedrive. Open it in that QuickBooks company instead.",
             ));
         }
@@ -249,14 +248,14 @@ impl Caller {
     }
 
     /// Brings the links to `invoice` up to date (every deal of the company that links it, through
-    /// [`shared::sync::apply_invoices`]) and returns this deal's link as it is now.
+    /// [`shared::app::sync::apply_invoices`]) and returns this deal's link as it is now.
     pub async fn apply(
         &self,
         app: &App,
         link: &InvoiceLink,
         invoice: &Invoice,
     ) -> Result<InvoiceLink, ApiError> {
-        let outcome = shared::sync::apply_invoices(
+        let outcome = shared::app::sync::apply_invoices(
             &app.records,
             self.company(),
             &link.realm_id,
@@ -398,7 +397,7 @@ pub(crate) fn quickbooks_problem(error: CallError<QuickBooksError>, doing: &str)
         CallError::Token(failure) => failure.into(),
         CallError::Call(QuickBooksError::Fault { status, fault, .. }) if status < 500 => {
             ApiError::refused(
-                shared::error::Refusal::QuickBooksRefused,
+                shared::web::error::Refusal::QuickBooksRefused,
                 format!("QuickBooks refused {doing}: {}", fault_message(&fault)),
             )
         }

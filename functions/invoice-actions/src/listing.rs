@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use shared::app::App;
+use shared::app::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
 use shared::domain::links::refreshed_link;
-use shared::domain::{DealId, InvoiceLink, InvoiceStatus, Tenant};
-use shared::error::ApiError;
-use shared::http::{PathParams, QueryParams, SizedJson};
-use shared::quickbooks::model::Invoice;
+use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
 use shared::store::records::Records;
-use shared::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
+use shared::web::auth::Tenant;
+use shared::web::error::ApiError;
+use shared::web::http::{PathParams, QueryParams, SizedJson};
+use shared::wire::quickbooks::model::Invoice;
 
 use crate::views::{
     ActivityLog, ActivityView, DEFAULT_LIST_PAGE, DealInvoices, InvoiceView, ListCursor, ListPage,

@@ -13,7 +13,7 @@ use shared::domain::{
     ActivityEvent, CompanyProfile, ConnectionState, InvoiceLink, InvoiceStatus, ListedInvoice,
     Outcome, QuickBooksEnvironment,
 };
-use shared::quickbooks::model::{EmailStatus, Invoice};
+use shared::wire::quickbooks::model::{EmailStatus, Invoice};
 
 /// The QuickBooks customer an invoice is billed to. `S` is the text type: owned (`String`, the
 /// default), or borrowed from the stored links (`&str`) for the deal's list.
@@ -228,8 +228,10 @@ pub fn summarize<S: AsRef<str>>(
 /// The company's QuickBooks connection, so the panel can offer "connect" or "reconnect".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionView {
-    /// `connected`, `needs_reconnect`, `disconnected` or `not_connected` (never connected).
-    pub state: String,
+    /// `connected`, `needs_reconnect`, `disconnected`; `None` (never connected) is written
+    /// `not_connected`.
+    #[serde(with = "shared::domain::state_or_not_connected")]
+    pub state: Option<ConnectionState>,
     pub environment: Option<QuickBooksEnvironment>,
     /// Why it needs reconnecting, when it does.
     pub reason: Option<String>,
@@ -237,25 +239,13 @@ pub struct ConnectionView {
 
 impl ConnectionView {
     pub fn of(profile: &CompanyProfile) -> Self {
-        match &profile.quickbooks {
-            None => ConnectionView {
-                state: "not_connected".into(),
-                environment: None,
-                reason: None,
-            },
-            Some(connection) => ConnectionView {
-                state: match connection.state {
-                    ConnectionState::Connected => "connected",
-                    ConnectionState::NeedsReconnect => "needs_reconnect",
-                    ConnectionState::Disconnected => "disconnected",
-                }
-                .into(),
-                environment: Some(connection.environment),
-                reason: match connection.state {
-                    ConnectionState::NeedsReconnect => connection.reason.clone(),
-                    _ => None,
-                },
-            },
+        let connection = profile.quickbooks.as_ref();
+        ConnectionView {
+            state: connection.map(|c| c.state),
+            environment: connection.map(|c| c.environment),
+            reason: connection
+                .filter(|c| c.state == ConnectionState::NeedsReconnect)
+                .and_then(|c| c.reason.clone()),
         }
     }
 }

@@ -53,7 +53,7 @@ fn event(method: &str, path: &str, token: &str) -> LambdaRequest {
 
 /// What the Lambda runtime would send back to API Gateway.
 async fn invoke(w: &World, request: LambdaRequest) -> Value {
-    let router = shared::http::finish(invoice_actions::router(w.app.clone()));
+    let router = shared::web::http::finish(invoice_actions::router(w.app.clone()));
     let adapter = lambda_http::Adapter::from(router);
     let response = adapter
         .oneshot(LambdaEvent::new(request, Context::default()))
@@ -68,7 +68,7 @@ async fn the_pdf_goes_through_api_gateway_base64_encoded() {
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let doc = invoice.doc_number.unwrap();
-    let token = shared::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN));
+    let token = shared::app::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN));
     let path = format!("/api/deals/{DEAL}/invoices/{id}/pdf");
     let answer = invoke(&w, event("GET", &path, &token)).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -126,7 +126,7 @@ async fn the_router_merges_with_other_functions_on_shared_paths() {
             "/api/deals/{deal_id}/customer-link",
             put(|| async { "linked" }),
         );
-    let merged = shared::http::finish(
+    let merged = shared::web::http::finish(
         Router::new()
             .merge(invoice_actions::router(w.app.clone()))
             .merge(other),
@@ -134,7 +134,7 @@ async fn the_router_merges_with_other_functions_on_shared_paths() {
     let server = sandbox::harness::serve(merged, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let token = shared::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN));
+    let token = shared::app::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN));
     let url = |p: &str| format!("{}{p}", server.base_url());
     let get = w
         .http

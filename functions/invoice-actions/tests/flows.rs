@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 use shared::domain::{AccessPolicy, CompanyId, ConnectionState, InvoiceStatus, Party};
-use shared::quickbooks::model::{Customer, EmailStatus, Ref};
+use shared::wire::quickbooks::model::{Customer, EmailStatus, Ref};
 use support::*;
 
 fn today(w: &World) -> NaiveDate {
@@ -824,7 +824,7 @@ async fn world_with_concurrent_edits(times: u32) -> (World, Arc<Mutex<Option<Str
         .await
         .unwrap();
     let store = Arc::new(shared::store::embedded::EmbeddedStore::in_memory());
-    let secrets = Arc::new(shared::tokens::embedded::EmbeddedSecrets::in_memory());
+    let secrets = Arc::new(shared::store::secrets::embedded::EmbeddedSecrets::in_memory());
     let w = World::standard_on(World::assemble(store, secrets, sim, server).await).await;
     (w, target)
 }
@@ -1229,7 +1229,10 @@ async fn malformed_requests_are_problems() {
     let r = w
         .http
         .post(format!("{}/api/deals/1/invoices/{id}/void", w.base))
-        .bearer_auth(shared::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN)))
+        .bearer_auth(shared::app::testing::sign_token(tenant(
+            COMPANY_A,
+            USER_A_ADMIN,
+        )))
         .header("content-type", "text/plain")
         .body("confirm=true")
         .send()
@@ -1239,7 +1242,10 @@ async fn malformed_requests_are_problems() {
     let r = w
         .http
         .post(format!("{}/api/deals/1/invoices/{id}/void", w.base))
-        .bearer_auth(shared::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN)))
+        .bearer_auth(shared::app::testing::sign_token(tenant(
+            COMPANY_A,
+            USER_A_ADMIN,
+        )))
         .header("content-type", "application/json")
         .body("{\"confirm\": tru")
         .send()

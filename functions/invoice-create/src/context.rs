@@ -3,25 +3,21 @@
 //! instance), and the mapping of QuickBooks faults to answers.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde_json::Value;
-use shared::access::{may_invoice, require_install};
 use shared::app::App;
+use shared::app::access::{may_invoice, require_install};
+use shared::app::tokens::{CallError, NOT_CONNECTED_DETAIL, quickbooks_api_error};
+use shared::clients::quickbooks::{QuickBooksError, fault_message};
 use shared::domain::draft::{CompanySetup, CustomFieldDef, TaxCodeInfo};
 use shared::domain::money::NumberFormat;
-use shared::domain::{CompanyProfile, Tenant, UserInstall};
-use shared::error::{ApiError, FieldError, Refusal};
-use shared::pipedrive::client::PipedriveError;
-use shared::quickbooks::client::{QuickBooksError, fault_message};
-use shared::quickbooks::model::QueryResponse;
-use shared::quickbooks::query::Query;
-use shared::tokens::manager::{
-    CallError, NOT_CONNECTED_DETAIL, PipedriveAccess, QuickBooksAccess, quickbooks_api_error,
-};
+use shared::domain::{CompanyProfile, UserInstall};
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError, Refusal};
+use shared::wire::quickbooks::query::Query;
 
 /// The caller, allowed to invoice, with a connected QuickBooks company.
 #[derive(Debug, Clone)]
@@ -60,48 +56,6 @@ pub async fn caller(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
         install,
         realm_id,
     })
-}
-
-/// Runs a QuickBooks call for the caller's company (one retry after a token refresh).
-pub async fn qb<T, F, Fut>(
-    app: &App,
-    caller: &Caller,
-    call: F,
-) -> Result<T, CallError<QuickBooksError>>
-where
-    F: FnMut(QuickBooksAccess) -> Fut,
-    Fut: Future<Output = Result<T, QuickBooksError>>,
-{
-    app.tokens.with_quickbooks_for(&caller.profile, call).await
-}
-
-/// A QuickBooks query for the caller's company.
-pub async fn qb_query(
-    app: &App,
-    caller: &Caller,
-    query: &Query,
-) -> Result<QueryResponse, CallError<QuickBooksError>> {
-    let statement = query.build();
-    let client = app.quickbooks.clone();
-    qb(app, caller, |a| {
-        let client = client.clone();
-        let statement = statement.clone();
-        async move { client.query(&a.realm_id, &a.token, &statement).await }
-    })
-    .await
-}
-
-/// Runs a Pipedrive call with the caller's tokens.
-pub async fn pd<T, F, Fut>(
-    app: &App,
-    caller: &Caller,
-    call: F,
-) -> Result<T, CallError<PipedriveError>>
-where
-    F: FnMut(PipedriveAccess) -> Fut,
-    Fut: Future<Output = Result<T, PipedriveError>>,
-{
-    app.tokens.with_pipedrive(caller.tenant, call).await
 }
 
 /// A QuickBooks failure as an answer, naming what was being done; validation faults become 422
@@ -206,24 +160,18 @@ pub async fn company_setup(app: &App, caller: &Caller) -> Result<CompanySetup, A
 }
 
 async fn fetch_setup(app: &App, caller: &Caller) -> Result<CompanySetup, ApiError> {
-    let client = app.quickbooks.clone();
-    let prefs = qb(app, caller, |a| {
-        let client = client.clone();
-        async move { client.preferences(&a.realm_id, &a.token).await }
-    });
-    let info = qb(app, caller, |a| {
-        let client = client.clone();
-        async move { client.company_info(&a.realm_id, &a.token).await }
-    });
+    let quickbooks = app.quickbooks_of(&caller.profile);
+    let prefs = quickbooks.preferences();
+    let info = quickbooks.company_info();
     let codes_q = Query::select("TaxCode").max_results(1000);
     let rates_q = Query::select("TaxRate").max_results(1000);
     let currencies_q = Query::select("CompanyCurrency").max_results(1000);
     let (prefs, info, codes, rates, currencies) = futures::join!(
         prefs,
         info,
-        qb_query(app, caller, &codes_q),
-        qb_query(app, caller, &rates_q),
-        qb_query(app, caller, &currencies_q),
+        quickbooks.query(&codes_q),
+        quickbooks.query(&rates_q),
+        quickbooks.query(&currencies_q),
     );
     let doing = "reading the company's settings";
     let prefs = prefs.map_err(|e| qb_error(e, doing))?;

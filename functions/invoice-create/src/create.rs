@@ -13,22 +13,23 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::tokens::CallError;
 use shared::domain::draft::{self, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, today_in};
 use shared::domain::money::NumberFormat;
-use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::{JsonBody, PathParams};
-use shared::pipedrive::model::NewNote;
-use shared::quickbooks::model::Invoice;
+use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome};
 use shared::store::StoreError;
-use shared::tokens::manager::CallError;
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{JsonBody, PathParams};
+use shared::wire::pipedrive::model::NewNote;
+use shared::wire::quickbooks::model::Invoice;
 
-use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb, qb_error};
+use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb_error};
 use crate::draft::DealPath;
 use crate::duplicates;
 use crate::idempotency::{
@@ -99,7 +100,7 @@ pub async fn create(
     let caller = caller(&app, tenant).await?;
     let key = idempotency_key(&headers, true)?.unwrap_or_default();
     let hash = body_hash(&json!({"deal_id": path.deal_id, "form": form}));
-    let record = match claim(&app.records, tenant.company_id, &key, &hash).await? {
+    let record = match claim(&app.records, &app.clock, tenant.company_id, &key, &hash).await? {
         Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
         Claim::Run(record) => record,
     };
@@ -112,7 +113,7 @@ pub async fn create(
         if attempt == 0 {
             forget(&app.records, &record).await;
         } else {
-            release_for_retry(&app.records, record, attempt).await;
+            release_for_retry(&app.records, &app.clock, record, attempt).await;
         }
         return Err(answer);
     }
@@ -132,7 +133,7 @@ pub async fn create(
                 } else {
                     attempt
                 };
-                release_for_retry(&app.records, record, next).await;
+                release_for_retry(&app.records, &app.clock, record, next).await;
             }
             Err(failure.error)
         }
@@ -152,15 +153,10 @@ async fn missing_customer_or_deal(
     deal_id: u64,
     detail: &str,
 ) -> ApiError {
-    let client = app.pipedrive.clone();
-    let read = crate::context::pd(app, caller, |a| {
-        let c = client.clone();
-        async move { c.deal(&a.api_domain, &a.token, deal_id).await }
-    })
-    .await;
+    let read = app.pipedrive_of(caller.tenant).deal(deal_id).await;
     let gone = match read {
         Ok(deal) => deal.is_gone(),
-        Err(CallError::Call(shared::pipedrive::client::PipedriveError::NotFound(_))) => true,
+        Err(CallError::Call(shared::clients::pipedrive::PipedriveError::NotFound(_))) => true,
         Err(_) => false,
     };
     if gone {
@@ -245,18 +241,10 @@ pub async fn run(
     }
     let invoice = draft::build_invoice(form, &setup);
     let request_id = derived_request_id(company, "invoice", key, attempt);
-    let client = app.quickbooks.clone();
-    let created = qb(app, caller, |a| {
-        let client = client.clone();
-        let invoice = invoice.clone();
-        let request_id = request_id.clone();
-        async move {
-            client
-                .create_invoice(&a.realm_id, &a.token, &invoice, &request_id)
-                .await
-        }
-    })
-    .await;
+    let created = app
+        .quickbooks_of(&caller.profile)
+        .create_invoice(&invoice, &request_id)
+        .await;
     let created: Invoice = match created {
         Ok(invoice) => invoice,
         Err(error) => {
@@ -297,7 +285,7 @@ async fn finish(
     totals: Totals,
 ) -> Result<Created, ApiError> {
     let company = caller.tenant.company_id;
-    let now = Utc::now();
+    let now = app.clock.now();
     let today = today_in(&caller.profile.time_zone, now);
     let fresh = link_from_invoice(
         company,
@@ -367,7 +355,7 @@ async fn finish(
                 let failed = ActivityEvent {
                     company_id: company,
                     deal_id: DealId(deal_id),
-                    at: Utc::now(),
+                    at: app.clock.now(),
                     id: uuid::Uuid::new_v4().to_string(),
                     kind: "note.failed".into(),
                     outcome: Outcome::Failed,
@@ -459,13 +447,8 @@ async fn post_note(
         deal_id: Some(deal_id),
         ..NewNote::default()
     };
-    let client = app.pipedrive.clone();
-    app.tokens
-        .with_pipedrive(caller.tenant, |a| {
-            let client = client.clone();
-            let note = note.clone();
-            async move { client.add_note(&a.api_domain, &a.token, &note).await }
-        })
+    app.pipedrive_of(caller.tenant)
+        .add_note(&note)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -482,7 +465,7 @@ async fn record_failure(
     let event = ActivityEvent {
         company_id: caller.tenant.company_id,
         deal_id: DealId(deal_id),
-        at: Utc::now(),
+        at: app.clock.now(),
         id: uuid::Uuid::new_v4().to_string(),
         kind: "invoice.create_failed".into(),
         outcome: Outcome::Failed,

@@ -4,12 +4,12 @@
 
 use serde_json::json;
 use shared::app::App;
-use shared::error::{ApiError, Refusal};
-use shared::quickbooks::client::QuickBooksError;
-use shared::quickbooks::model::Customer;
-use shared::tokens::manager::CallError;
+use shared::app::tokens::CallError;
+use shared::clients::quickbooks::QuickBooksError;
+use shared::web::error::{ApiError, Refusal};
+use shared::wire::quickbooks::model::Customer;
 
-use crate::context::{Caller, qb, qb_error, quickbooks_error};
+use crate::context::{Caller, qb_error, quickbooks_error};
 use crate::views::CustomerSummary;
 
 /// Another name to create the customer under: the currency appended when the existing customer
@@ -60,35 +60,22 @@ pub async fn reactivate(
     caller: &Caller,
     customer: Customer,
 ) -> Result<Customer, ApiError> {
-    let client = app.quickbooks.clone();
+    let quickbooks = app.quickbooks_of(&caller.profile);
     let id = customer.id.clone().unwrap_or_default();
     let mut sync_token = customer.sync_token.clone().unwrap_or_default();
     for attempt in 0..2 {
         let body = json!({"Id": id, "SyncToken": sync_token, "sparse": true, "Active": true});
         let request_id = uuid::Uuid::new_v4().to_string();
-        let result = qb(app, caller, |a| {
-            let client = client.clone();
-            let body = body.clone();
-            let request_id = request_id.clone();
-            async move {
-                client
-                    .update_customer(&a.realm_id, &a.token, &body, &request_id)
-                    .await
-            }
-        })
-        .await;
+        let result = quickbooks.update_customer(&body, &request_id).await;
         match result {
             Ok(updated) => return Ok(updated),
             Err(CallError::Call(QuickBooksError::Fault { fault, .. }))
                 if fault.has_code("5010") && attempt == 0 =>
             {
-                let fresh = qb(app, caller, |a| {
-                    let client = client.clone();
-                    let id = id.clone();
-                    async move { client.read_customer(&a.realm_id, &a.token, &id).await }
-                })
-                .await
-                .map_err(|e| qb_error(e, "re-reading the customer"))?;
+                let fresh = quickbooks
+                    .read_customer(&id)
+                    .await
+                    .map_err(|e| qb_error(e, "re-reading the customer"))?;
                 if fresh.active != Some(false) {
                     return Ok(fresh);
                 }

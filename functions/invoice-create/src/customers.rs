@@ -5,22 +5,23 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::Utc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::tokens::CallError;
+use shared::clients::quickbooks::QuickBooksError;
 use shared::domain::draft::check_currency;
 use shared::domain::mapping::{CustomerBlock, PostalAddress, is_plausible_email};
-use shared::domain::{CustomerLink, Party, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::{JsonBody, PathParams, QueryParams};
-use shared::quickbooks::client::QuickBooksError;
-use shared::quickbooks::model::{Customer, EmailAddress, PhysicalAddress, Ref};
-use shared::quickbooks::query::Query;
+use shared::domain::{CustomerLink, Party};
 use shared::store::StoreError;
-use shared::tokens::manager::CallError;
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{JsonBody, PathParams, QueryParams};
+use shared::wire::quickbooks::model::{Customer, EmailAddress, PhysicalAddress, Ref};
+use shared::wire::quickbooks::query::Query;
 
-use crate::context::{Caller, caller, company_setup, qb, qb_error, qb_query, quickbooks_error};
+use crate::context::{Caller, caller, company_setup, qb_error, quickbooks_error};
 use crate::customer_choice::{name_taken, reactivate};
 use crate::draft::{DealPath, party_of};
 use crate::idempotency::{body_hash, derived_request_id, idempotency_key};
@@ -52,13 +53,17 @@ pub async fn search(
         .is_in_bools("Active", &[true, false])
         .max_results(25);
     let email = is_plausible_email(&term);
-    let (names, emails) = futures::join!(qb_query(&app, &caller, &by_name), async {
-        if email {
-            qb_query(&app, &caller, &by_email).await.map(Some)
-        } else {
-            Ok(None)
-        }
-    });
+    let (names, emails) =
+        futures::join!(app.quickbooks_of(&caller.profile).query(&by_name), async {
+            if email {
+                app.quickbooks_of(&caller.profile)
+                    .query(&by_email)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        });
     let doing = "searching customers";
     let mut customers: Vec<CustomerSummary> = names
         .map_err(|e| qb_error(e, doing))?
@@ -169,7 +174,9 @@ async fn find_by_name(
         .eq("DisplayName", name)
         .is_in_bools("Active", &[true, false])
         .max_results(1);
-    let found = qb_query(app, caller, &q)
+    let found = app
+        .quickbooks_of(&caller.profile)
+        .query(&q)
         .await
         .map_err(|e| qb_error(e, "looking up the customer name"))?;
     Ok(found.customer.unwrap_or_default().into_iter().next())
@@ -246,18 +253,10 @@ pub async fn create(
         })),
     };
     let request_id = derived_request_id(caller.tenant.company_id, "customer", &key_material, 0);
-    let client = app.quickbooks.clone();
-    let created = qb(&app, &caller, |a| {
-        let client = client.clone();
-        let customer = customer.clone();
-        let request_id = request_id.clone();
-        async move {
-            client
-                .create_customer(&a.realm_id, &a.token, &customer, &request_id)
-                .await
-        }
-    })
-    .await;
+    let created = app
+        .quickbooks_of(&caller.profile)
+        .create_customer(&customer, &request_id)
+        .await;
     let created = match created {
         Ok(c) => c,
         Err(CallError::Call(QuickBooksError::Fault { fault, .. })) if fault.has_code("6240") => {
@@ -284,17 +283,14 @@ pub async fn read_deal(
     app: &App,
     caller: &Caller,
     deal_id: u64,
-) -> Result<shared::pipedrive::model::Deal, ApiError> {
-    let client = app.pipedrive.clone();
-    crate::context::pd(app, caller, |a| {
-        let client = client.clone();
-        async move { client.deal(&a.api_domain, &a.token, deal_id).await }
-    })
-    .await
-    .map_err(|e| match e {
-        CallError::Token(f) => f.into(),
-        CallError::Call(e) => shared::tokens::manager::pipedrive_api_error(e, "reading the deal"),
-    })
+) -> Result<shared::wire::pipedrive::model::Deal, ApiError> {
+    app.pipedrive_of(caller.tenant)
+        .deal(deal_id)
+        .await
+        .map_err(|e| match e {
+            CallError::Token(f) => f.into(),
+            CallError::Call(e) => shared::app::tokens::pipedrive_api_error(e, "reading the deal"),
+        })
 }
 
 /// Creates or moves the party's link to `customer` (versioned; a concurrent change is a 409).
@@ -314,7 +310,7 @@ async fn save_link(
         display_name: customer.display_name.clone(),
         currency: customer.currency.clone(),
         linked_by: caller.tenant.user_id,
-        linked_at: Utc::now(),
+        linked_at: app.clock.now(),
         version: 0,
     };
     if let Some(old) = &existing {
@@ -369,23 +365,10 @@ pub async fn link(
             "Choose a QuickBooks customer.",
         )]));
     }
-    let client = app.quickbooks.clone();
-    let read = |id: String| {
-        let client = client.clone();
-        let caller = caller.clone();
-        let app = app.clone();
-        async move {
-            qb(&app, &caller, |a| {
-                let client = client.clone();
-                let id = id.clone();
-                async move { client.read_customer(&a.realm_id, &a.token, &id).await }
-            })
-            .await
-        }
-    };
     let (deal, customer) = futures::join!(
         read_deal(&app, &caller, path.deal_id),
-        read(customer_id.clone())
+        app.quickbooks_of(&caller.profile)
+            .read_customer(&customer_id)
     );
     let deal = deal?;
     let customer = customer.map_err(|e| match e {
@@ -516,7 +499,7 @@ async fn push_block(
     block: &CustomerBlock,
     us: bool,
 ) -> Result<(Customer, Vec<String>), ApiError> {
-    let client = app.quickbooks.clone();
+    let quickbooks = app.quickbooks_of(&caller.profile);
     let mut current = customer;
     for attempt in 0..2 {
         let (changes, fields) = customer_changes(&current, block, us);
@@ -534,29 +517,16 @@ async fn push_block(
             map.insert("sparse".into(), json!(true));
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        let result = qb(app, caller, |a| {
-            let client = client.clone();
-            let body = body.clone();
-            let request_id = request_id.clone();
-            async move {
-                client
-                    .update_customer(&a.realm_id, &a.token, &body, &request_id)
-                    .await
-            }
-        })
-        .await;
+        let result = quickbooks.update_customer(&body, &request_id).await;
         match result {
             Ok(updated) => return Ok((updated, fields)),
             Err(CallError::Call(QuickBooksError::Fault { fault, .. }))
                 if fault.has_code("5010") && attempt == 0 =>
             {
-                current = qb(app, caller, |a| {
-                    let client = client.clone();
-                    let id = id.clone();
-                    async move { client.read_customer(&a.realm_id, &a.token, &id).await }
-                })
-                .await
-                .map_err(|e| qb_error(e, "re-reading the customer"))?;
+                current = quickbooks
+                    .read_customer(&id)
+                    .await
+                    .map_err(|e| qb_error(e, "re-reading the customer"))?;
             }
             // Stale again after the re-read: someone keeps editing it; tell the user.
             Err(CallError::Call(QuickBooksError::Fault { fault, .. }))

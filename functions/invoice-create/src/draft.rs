@@ -16,25 +16,27 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
+use chrono::NaiveDate;
+
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::app::App;
+use shared::app::tokens::pipedrive_api_error;
 use shared::domain::draft::{
     self, CompanySetup, DealDiscountLine, FormLine, InvoiceForm, TEMPLATE_NOTE, TaxMode, Totals,
 };
 use shared::domain::links::today_in;
 use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
 use shared::domain::tax_suggestion::{TaxSuggestion, line_tax_note, suggest_txn_tax_code};
-use shared::domain::{CustomerLink, DealId, DealParties, Party, ProductLink, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::PathParams;
-use shared::pipedrive::model::{Deal, DealProduct, Organization, Person};
-use shared::quickbooks::model::{Customer, Item};
-use shared::quickbooks::query::Query;
-use shared::tokens::manager::pipedrive_api_error;
+use shared::domain::{CustomerLink, DealId, DealParties, Party, ProductLink};
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::PathParams;
+use shared::wire::pipedrive::model::{Deal, DealProduct, Organization, Person};
+use shared::wire::quickbooks::model::{Customer, Item};
+use shared::wire::quickbooks::query::Query;
 
-use crate::context::{Caller, caller, company_setup, pd, qb_error, qb_query};
+use crate::context::{Caller, caller, company_setup, qb_error};
 use crate::views::{CustomerSummary, ItemSummary};
 
 #[derive(Debug, Deserialize)]
@@ -162,13 +164,8 @@ pub async fn draft(
 
 /// Builds the draft of `deal_id` for the caller (public for benchmarks).
 pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, ApiError> {
-    let client = app.pipedrive.clone();
     let deal_chain = async {
-        let c = client.clone();
-        let read_deal = pd(app, caller, |a| {
-            let c = c.clone();
-            async move { c.deal(&a.api_domain, &a.token, deal_id).await }
-        });
+        let read_deal = app.pipedrive_of(caller.tenant).deal(deal_id);
         // The deal gives only its organisation and person ids; read them in the same round from
         // the ids remembered for this deal (checked against the deal when it arrives).
         let speculate = async {
@@ -198,7 +195,7 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
                     caller.tenant.company_id,
                     DealId(deal_id),
                     actual,
-                    Utc::now(),
+                    app.clock.now(),
                 );
                 if stale.is_some() {
                     tracing::info!(deal_id, "the deal's remembered parties changed: read again");
@@ -210,24 +207,19 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
         Ok::<_, ApiError>((deal, parties, suggestions))
     };
     let products_chain = async {
-        let c = client.clone();
-        let products: Vec<DealProduct> = pd(app, caller, |a| {
-            let c = c.clone();
-            async move { c.deal_products(&a.api_domain, &a.token, deal_id).await }
-        })
-        .await
-        .map_err(|e| pd_error(e, "reading the deal's products"))?;
+        let products: Vec<DealProduct> = app
+            .pipedrive_of(caller.tenant)
+            .deal_products(deal_id)
+            .await
+            .map_err(|e| pd_error(e, "reading the deal's products"))?;
         let items = item_suggestions(app, caller, &products).await?;
         Ok::<_, ApiError>((products, items))
     };
     let discounts = async {
-        let c = client.clone();
-        pd(app, caller, |a| {
-            let c = c.clone();
-            async move { c.deal_discounts(&a.api_domain, &a.token, deal_id).await }
-        })
-        .await
-        .map_err(|e| pd_error(e, "reading the deal's discounts"))
+        app.pipedrive_of(caller.tenant)
+            .deal_discounts(deal_id)
+            .await
+            .map_err(|e| pd_error(e, "reading the deal's discounts"))
     };
     let (deal_part, products_part, discounts, setup) = futures::join!(
         deal_chain,
@@ -248,52 +240,44 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
         suggestions,
         items,
         setup,
+        today_in(&caller.profile.time_zone, app.clock.now()),
     ))
 }
 
 fn pd_error(
-    error: shared::tokens::manager::CallError<shared::pipedrive::client::PipedriveError>,
+    error: shared::app::tokens::CallError<shared::clients::pipedrive::PipedriveError>,
     doing: &str,
 ) -> ApiError {
     match error {
-        shared::tokens::manager::CallError::Token(f) => f.into(),
-        shared::tokens::manager::CallError::Call(e) => pipedrive_api_error(e, doing),
+        shared::app::tokens::CallError::Token(f) => f.into(),
+        shared::app::tokens::CallError::Call(e) => pipedrive_api_error(e, doing),
     }
 }
 
 /// The organisation, the person and the stored customer link of the deal's party (`ids`: the
 /// deal's organisation and person).
 async fn party_chain(app: &App, caller: &Caller, ids: DealParties) -> Result<PartyData, ApiError> {
-    let client = app.pipedrive.clone();
     let company = caller.tenant.company_id;
     let org = async {
         match ids.org_id {
             None => Ok(None),
-            Some(id) => {
-                let c = client.clone();
-                pd(app, caller, |a| {
-                    let c = c.clone();
-                    async move { c.organization(&a.api_domain, &a.token, id).await }
-                })
+            Some(id) => app
+                .pipedrive_of(caller.tenant)
+                .organization(id)
                 .await
                 .map(Some)
-                .map_err(|e| pd_error(e, "reading the deal's organization"))
-            }
+                .map_err(|e| pd_error(e, "reading the deal's organization")),
         }
     };
     let person = async {
         match ids.person_id {
             None => Ok(None),
-            Some(id) => {
-                let c = client.clone();
-                pd(app, caller, |a| {
-                    let c = c.clone();
-                    async move { c.person(&a.api_domain, &a.token, id).await }
-                })
+            Some(id) => app
+                .pipedrive_of(caller.tenant)
+                .person(id)
                 .await
                 .map(Some)
-                .map_err(|e| pd_error(e, "reading the deal's contact person"))
-            }
+                .map_err(|e| pd_error(e, "reading the deal's contact person")),
         }
     };
     let party = ids
@@ -363,7 +347,8 @@ async fn suggest_customers(
             .eq("DisplayName", name.as_str())
             .is_in_bools("Active", &[true, false])
             .max_results(10);
-        qb_query(app, caller, &q)
+        app.quickbooks_of(&caller.profile)
+            .query(&q)
             .await
             .map(|r| r.customer.unwrap_or_default())
     };
@@ -376,7 +361,8 @@ async fn suggest_customers(
                     .eq("PrimaryEmailAddr", e.as_str())
                     .is_in_bools("Active", &[true, false])
                     .max_results(10);
-                qb_query(app, caller, &q)
+                app.quickbooks_of(&caller.profile)
+                    .query(&q)
                     .await
                     .map(|r| r.customer.unwrap_or_default())
             }
@@ -457,7 +443,12 @@ async fn item_suggestions(
         .chunks(30)
         .map(|chunk| Query::select("Item").is_in("Name", chunk).max_results(1000))
         .collect();
-    let answers = futures::future::join_all(queries.iter().map(|q| qb_query(app, caller, q))).await;
+    let answers = futures::future::join_all(
+        queries
+            .iter()
+            .map(|q| app.quickbooks_of(&caller.profile).query(q)),
+    )
+    .await;
     let mut found: Vec<Item> = Vec::new();
     for answer in answers {
         found.extend(
@@ -486,11 +477,12 @@ fn assemble(
     caller: &Caller,
     deal: &Deal,
     products: &[DealProduct],
-    discounts: &[shared::pipedrive::model::DealDiscount],
+    discounts: &[shared::wire::pipedrive::model::DealDiscount],
     parties: PartyData,
     suggestions: Suggestions,
     items: BTreeMap<u64, (ItemSummary, ItemSource)>,
     setup: CompanySetup,
+    today: NaiveDate,
 ) -> Draft {
     let settings = &caller.profile.settings;
     let block = customer_block(
@@ -540,7 +532,6 @@ fn assemble(
         warnings.push("Your QuickBooks company uses Automated Sales Tax: QuickBooks works out the sales tax itself when the invoice is created, so the tax shown here is an estimate.".into());
     }
     let deal_discounts: Vec<DealDiscountLine> = draft::discounts_from_deal(discounts);
-    let today = today_in(&caller.profile.time_zone, Utc::now());
     let currency = deal
         .currency
         .clone()

@@ -14,7 +14,7 @@ use shared::app::App;
 use shared::domain::draft::{InvoiceForm, preview};
 use shared::domain::money::NumberFormat;
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
-use shared::error::{ApiError, Refusal};
+use shared::web::error::{ApiError, Refusal};
 
 use crate::context::{Caller, company_setup};
 

@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::domain::{CompanyId, IdempotencyRecord, IdempotencyState};
-use shared::error::{ApiError, FieldError};
+use shared::domain::{Clock, CompanyId, IdempotencyRecord, IdempotencyState};
 use shared::store::StoreError;
 use shared::store::records::{IdempotencyBegin, Records};
+use shared::web::error::{ApiError, FieldError};
 
 /// The request header.
 pub const KEY_HEADER: &str = "idempotency-key";
@@ -100,7 +100,7 @@ fn mismatch() -> ApiError {
 
 fn busy() -> ApiError {
     ApiError::refused(
-        shared::error::Refusal::InProgress,
+        shared::web::error::Refusal::InProgress,
         "A request with this Idempotency-Key is still being processed. Try again in a moment.",
     )
 }
@@ -118,6 +118,7 @@ pub fn attempt_of(record: &IdempotencyRecord) -> u32 {
 /// Claims `key` for a request whose canonical body hashes to `hash`.
 pub async fn claim(
     records: &Records,
+    clock: &Clock,
     company: CompanyId,
     key: &str,
     hash: &str,
@@ -125,7 +126,7 @@ pub async fn claim(
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut known: Option<IdempotencyRecord> = None;
     loop {
-        let now = Utc::now();
+        let now = clock.now();
         let existing = match known.take() {
             Some(record) => record,
             None => match records
@@ -185,9 +186,14 @@ pub async fn complete(
 
 /// The request failed: free the key for a retry at `attempt` (kept, so that QuickBooks'
 /// `requestid` of an attempt whose outcome is unknown is reused).
-pub async fn release_for_retry(records: &Records, mut record: IdempotencyRecord, attempt: u32) {
+pub async fn release_for_retry(
+    records: &Records,
+    clock: &Clock,
+    mut record: IdempotencyRecord,
+    attempt: u32,
+) {
     record.state = IdempotencyState::InProgress {
-        until: Utc::now() - Duration::seconds(1),
+        until: clock.now() - Duration::seconds(1),
     };
     record.progress = json!({"attempt": attempt});
     if let Err(error) = records.save_idempotency(&record).await {

@@ -18,16 +18,17 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::app::App;
-use shared::domain::Tenant;
-use shared::error::{ApiError, FieldError, Refusal};
-use shared::http::{JsonBody, PathParams};
-use shared::pipedrive::model::Product;
-use shared::quickbooks::client::QuickBooksError;
-use shared::quickbooks::model::{Account, Item, ItemType, Ref};
-use shared::quickbooks::query::Query;
-use shared::tokens::manager::CallError;
+use shared::app::tokens::CallError;
+use shared::clients::quickbooks::QuickBooksError;
+use shared::web::error::{ApiError, FieldError, Refusal};
+use shared::web::http::{JsonBody, PathParams};
+use shared::wire::pipedrive::model::Product;
+use shared::wire::quickbooks::model::{Account, Item, ItemType, Ref};
+use shared::wire::quickbooks::query::Query;
 
-use crate::context::{Caller, caller, company_setup, qb, qb_error, qb_query};
+use shared::web::auth::Tenant;
+
+use crate::context::{Caller, caller, company_setup, qb_error};
 use crate::idempotency::{body_hash, derived_request_id};
 use crate::items::{LinkedItem, ProductPath, save_product_link};
 use crate::views::ItemSummary;
@@ -148,18 +149,7 @@ fn income_accounts(accounts: Vec<Account>) -> (Vec<IncomeAccount>, Option<String
 }
 
 async fn read_product(app: &App, tenant: Tenant, product_id: u64) -> Result<Product, ApiError> {
-    let pipedrive = app.pipedrive.clone();
-    Ok(app
-        .tokens
-        .with_pipedrive(tenant, |access| {
-            let pipedrive = pipedrive.clone();
-            async move {
-                pipedrive
-                    .product(&access.api_domain, &access.token, product_id)
-                    .await
-            }
-        })
-        .await?)
+    Ok(app.pipedrive_of(tenant).product(product_id).await?)
 }
 
 /// `GET /api/products/{product_id}/new-item`.
@@ -176,7 +166,7 @@ pub async fn new_item_form(
     let (product, setup, accounts) = futures::join!(
         read_product(&app, tenant, path.product_id),
         company_setup(&app, &caller),
-        qb_query(&app, &caller, &accounts_q)
+        app.quickbooks_of(&caller.profile).query(&accounts_q)
     );
     let (product, setup) = (product?, setup?);
     let accounts = accounts
@@ -232,18 +222,10 @@ pub async fn create(
     };
     let key = body_hash(&json!({"product_id": path.product_id, "item": item}));
     let request_id = derived_request_id(caller.tenant.company_id, "item", &key, 0);
-    let client = app.quickbooks.clone();
-    let created = qb(&app, &caller, |a| {
-        let client = client.clone();
-        let item = item.clone();
-        let request_id = request_id.clone();
-        async move {
-            client
-                .create_item(&a.realm_id, &a.token, &item, &request_id)
-                .await
-        }
-    })
-    .await;
+    let created = app
+        .quickbooks_of(&caller.profile)
+        .create_item(&item, &request_id)
+        .await;
     let created = match created {
         Ok(item) => item,
         Err(CallError::Call(QuickBooksError::Fault { fault, .. })) if fault.has_code("6240") => {
@@ -272,7 +254,9 @@ async fn name_taken(app: &App, caller: &Caller, name: &str) -> ApiError {
         .fold(Query::select("Item"), |q, w| q.contains("Name", w))
         .is_in_bools("Active", &[true, false])
         .max_results(100);
-    let existing = qb_query(app, caller, &q)
+    let existing = app
+        .quickbooks_of(&caller.profile)
+        .query(&q)
         .await
         .ok()
         .and_then(|r| r.item)

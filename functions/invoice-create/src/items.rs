@@ -3,16 +3,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
+
 use serde::{Deserialize, Serialize};
 use shared::app::App;
-use shared::domain::{ProductLink, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::{JsonBody, PathParams, QueryParams};
-use shared::quickbooks::query::Query;
+use shared::domain::ProductLink;
 use shared::store::StoreError;
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{JsonBody, PathParams, QueryParams};
+use shared::wire::quickbooks::query::Query;
 
-use crate::context::{Caller, caller, qb_error, qb_query};
+use crate::context::{Caller, caller, qb_error};
 use crate::customers::SearchParams;
 use crate::views::{ItemSummary, search_term};
 
@@ -31,7 +32,9 @@ pub async fn search(
     let caller = caller(&app, tenant).await?;
     let term = search_term(params.search.as_deref())?;
     let q = crate::search::items(&term);
-    let found = qb_query(&app, &caller, &q)
+    let found = app
+        .quickbooks_of(&caller.profile)
+        .query(&q)
         .await
         .map_err(|e| qb_error(e, "searching items"))?;
     let items = found
@@ -82,16 +85,8 @@ pub async fn link(
         .max_results(1);
     // The product must be one of the caller's company's Pipedrive products (read with the
     // caller's own access, so another company's product ids are simply not found).
-    let pipedrive = app.pipedrive.clone();
-    let product = app.tokens.with_pipedrive(tenant, |access| {
-        let pipedrive = pipedrive.clone();
-        async move {
-            pipedrive
-                .product(&access.api_domain, &access.token, path.product_id)
-                .await
-        }
-    });
-    let (found, product) = futures::join!(qb_query(&app, &caller, &q), product);
+    let product = app.pipedrive_of(tenant).product(path.product_id);
+    let (found, product) = futures::join!(app.quickbooks_of(&caller.profile).query(&q), product);
     product?;
     let found = found.map_err(|e| qb_error(e, "reading the item"))?;
     let item = found
@@ -131,7 +126,7 @@ pub async fn save_product_link(
         item_id: item.id.clone(),
         item_name: item.name.clone(),
         linked_by: caller.tenant.user_id,
-        linked_at: Utc::now(),
+        linked_at: app.clock.now(),
         version: 0,
     };
     if let Some(old) = &existing {

@@ -38,7 +38,7 @@ pub mod views;
 use axum::Router;
 use axum::routing::{get, post, put};
 use shared::app::App;
-use shared::http::Route;
+use shared::web::http::Route;
 
 /// Every route this function serves (checked against template.yaml and the OpenAPI description).
 pub const ROUTES: &[Route] = &[

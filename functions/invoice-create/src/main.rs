@@ -7,7 +7,7 @@ use shared::config::Env;
 // vCPU; a single-threaded runtime starts faster and keeps less memory.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
+    shared::web::telemetry::init();
     let app = App::from_env(&Env::from_process()).await?;
-    lambda_http::run(shared::http::finish(invoice_create::router(app))).await
+    lambda_http::run(shared::web::http::finish(invoice_create::router(app))).await
 }

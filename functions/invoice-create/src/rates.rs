@@ -15,16 +15,17 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::app::App;
-use shared::domain::Tenant;
+use shared::app::tokens::CallError;
+use shared::clients::quickbooks::QuickBooksError;
 use shared::domain::conversion::{RateSource, cross_rate};
 use shared::domain::draft::CompanySetup;
 use shared::domain::links::today_in;
-use shared::error::{ApiError, FieldError};
-use shared::http::QueryParams;
-use shared::quickbooks::client::QuickBooksError;
-use shared::tokens::manager::CallError;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::QueryParams;
 
-use crate::context::{Caller, caller, company_setup, qb, qb_error};
+use shared::web::auth::Tenant;
+
+use crate::context::{Caller, caller, company_setup, qb_error};
 
 #[derive(Debug, Deserialize)]
 pub struct RateParams {
@@ -86,7 +87,7 @@ pub async fn exchange_rate(
     QueryParams(params): QueryParams<RateParams>,
 ) -> Result<Json<RateAnswer>, ApiError> {
     let caller = caller(&app, tenant).await?;
-    let today = today_in(&caller.profile.time_zone, app.tokens.now());
+    let today = today_in(&caller.profile.time_zone, app.clock.now());
     let from = currency_param(params.from.as_deref(), "from");
     let to = currency_param(params.to.as_deref(), "to");
     let date = date_param(params.date.as_deref(), today);
@@ -154,17 +155,10 @@ async fn home_rate(
     if currency == setup.home_currency {
         return Ok(Some(Decimal::ONE));
     }
-    let client = app.quickbooks.clone();
-    let read = qb(app, caller, |a| {
-        let client = client.clone();
-        let currency = currency.to_string();
-        async move {
-            client
-                .exchange_rate(&a.realm_id, &a.token, &currency, Some(as_of))
-                .await
-        }
-    })
-    .await;
+    let read = app
+        .quickbooks_of(&caller.profile)
+        .exchange_rate(currency, Some(as_of))
+        .await;
     match read {
         Ok(rate) => Ok(rate.rate),
         Err(CallError::Call(QuickBooksError::Fault { fault, .. })) if fault.has_code("610") => {

@@ -13,7 +13,7 @@
 //! only active ones otherwise): an inactive customer still holds its name, so the form shows it,
 //! labelled, with "reactivate and link". Items are searched active only.
 
-use shared::quickbooks::query::Query;
+use shared::wire::quickbooks::query::Query;
 
 /// Words of a term used at most (the rest are ignored).
 pub const MAX_WORDS: usize = 5;

@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::quickbooks::model::{Customer, Item};
+use shared::wire::quickbooks::model::{Customer, Item};
 
 /// A QuickBooks customer in a list or suggestion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,11 +60,11 @@ impl ItemSummary {
 }
 
 /// Trims a search term and checks its length (empty: the first results).
-pub fn search_term(raw: Option<&str>) -> Result<String, shared::error::ApiError> {
+pub fn search_term(raw: Option<&str>) -> Result<String, shared::web::error::ApiError> {
     let term = raw.unwrap_or("").trim();
     if term.chars().count() > 100 {
-        return Err(shared::error::ApiError::unprocessable(vec![
-            shared::error::FieldError::new("search", "Search with at most 100 characters."),
+        return Err(shared::web::error::ApiError::unprocessable(vec![
+            shared::web::error::FieldError::new("search", "Search with at most 100 characters."),
         ]));
     }
     Ok(term.to_string())

@@ -4,7 +4,7 @@ mod support;
 
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::testing::{sign_token, tenant};
+use shared::app::testing::{sign_token, tenant};
 use support::*;
 use tower::ServiceExt;
 
@@ -60,7 +60,7 @@ async fn an_api_gateway_v2_event_creates_the_invoice() {
         &form,
     );
     let request = lambda_http::request::from_str(&raw).expect("a valid API Gateway v2 event");
-    let router = shared::http::finish(invoice_create::router(w.app.clone()));
+    let router = shared::web::http::finish(invoice_create::router(w.app.clone()));
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 201);
     assert!(response.headers().contains_key("x-request-id"));

@@ -11,7 +11,7 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 use shared::domain::conversion::{Conversion, RateSource, convert};
 use shared::domain::draft::InvoiceForm;
-use shared::quickbooks::model::{Customer, EmailAddress};
+use shared::wire::quickbooks::model::{Customer, EmailAddress};
 use support::*;
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
@@ -230,7 +230,7 @@ async fn the_same_invoice_again_is_asked_about_never_blocked() {
             US_REALM,
             &Customer {
                 display_name: Some("Thames Digital Ltd (GBP)".into()),
-                currency_ref: Some(shared::quickbooks::model::Ref::new("GBP")),
+                currency_ref: Some(shared::wire::quickbooks::model::Ref::new("GBP")),
                 ..Customer::default()
             },
         )

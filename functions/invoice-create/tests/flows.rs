@@ -461,7 +461,7 @@ async fn drafts_of_the_seeded_deals() {
     assert_eq!(d3["form"]["tax_mode"], "none");
 
     // Name match: a product called like a QuickBooks item is suggested without a link.
-    let mut product = shared::pipedrive::model::Product {
+    let mut product = shared::wire::pipedrive::model::Product {
         id: 77,
         name: "Consulting".into(),
         code: None,
@@ -482,7 +482,7 @@ async fn drafts_of_the_seeded_deals() {
     };
     product.name = "Consulting".into();
     w.pd.upsert_product(COMPANY_A, product).unwrap();
-    let line: shared::pipedrive::model::DealProduct = serde_json::from_value(json!({
+    let line: shared::wire::pipedrive::model::DealProduct = serde_json::from_value(json!({
         "id": 900, "product_id": 77, "name": "Consulting", "quantity": 1, "item_price": 150,
         "tax": 20, "tax_method": "inclusive", "is_enabled": true, "order_nr": 9
     }))
@@ -1102,7 +1102,7 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
     let armed = edits_left.clone();
     let w = World::start_with(
         Arc::new(shared::store::embedded::EmbeddedStore::in_memory()),
-        Arc::new(shared::tokens::embedded::EmbeddedSecrets::in_memory()),
+        Arc::new(shared::store::secrets::embedded::EmbeddedSecrets::in_memory()),
         move |sim, router| {
             let sim = sim.clone();
             router.layer(axum::middleware::from_fn(

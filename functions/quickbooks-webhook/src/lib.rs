@@ -12,10 +12,10 @@
 //!    racing each other get one 200 and one 409. If the work then fails with a 500, the delivery
 //!    is forgotten again so that Intuit's redelivery is accepted.
 //! 3. The body may be the legacy `{"eventNotifications":[…]}` or the CloudEvents array
-//!    ([`shared::quickbooks::webhook`]). Only `Invoice` and `Payment` events matter; the rest are
+//!    ([`shared::wire::quickbooks::webhook`]). Only `Invoice` and `Payment` events matter; the rest are
 //!    acknowledged and ignored, as are realms and invoices no company links (no call is made).
-//! 4. Per realm, [`status_sync::targeted::apply_changes`] re-reads only what changed and applies
-//!    it through the one update path ([`shared::sync::apply_invoices`]), which ignores data older
+//! 4. Per realm, [`shared::app::sync::targeted::apply_changes`] re-reads only what changed and applies
+//!    it through the one update path ([`shared::app::sync::apply_invoices`]), which ignores data older
 //!    than a link already reflects (QuickBooks `LastUpdatedTime`), so duplicate and out-of-order
 //!    deliveries leave the newest state.
 //! 5. Intuit wants a 200 within 3 s. The work gets [`WORK_BUDGET`]; a realm whose update does not
@@ -38,11 +38,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use shared::app::App;
-use shared::error::ApiError;
-use shared::http::Route;
-use shared::quickbooks::webhook::{SIGNATURE_HEADER, delivery_digest, parse_changes, verify};
-use status_sync::queue::{Job, JobQueue, local_queue};
-use status_sync::targeted::apply_changes;
+use shared::app::sync::jobs::{Job, JobQueue, local_queue};
+use shared::app::sync::targeted::apply_changes;
+use shared::web::error::ApiError;
+use shared::web::http::Route;
+use shared::wire::quickbooks::webhook::{SIGNATURE_HEADER, delivery_digest, parse_changes, verify};
 
 /// Every route this function serves (checked against template.yaml and the OpenAPI description).
 pub const ROUTES: &[Route] = &[Route::new("POST", "/webhooks/quickbooks")];
@@ -122,7 +122,7 @@ async fn receive(
     let digest = delivery_digest(&body);
     let records = &state.app.records;
     if !records
-        .record_webhook_delivery(&digest, chrono::Utc::now())
+        .record_webhook_delivery(&digest, state.app.clock.now())
         .await?
     {
         tracing::warn!(digest = %digest, "webhook delivery received before: replay refused");
@@ -145,7 +145,7 @@ async fn receive(
 async fn process(
     state: &WebhookState,
     started: Instant,
-    changes: &[shared::quickbooks::webhook::EntityChange],
+    changes: &[shared::wire::quickbooks::webhook::EntityChange],
 ) -> Result<WebhookReceipt, ApiError> {
     let mut realms: BTreeMap<String, RealmChanges> = BTreeMap::new();
     for change in changes {
@@ -174,7 +174,7 @@ async fn process(
             &realm,
             &wanted.invoices,
             &wanted.payments,
-            chrono::Utc::now(),
+            state.app.clock.now(),
         );
         let retry = match tokio::time::timeout(left, work).await {
             Ok(Ok(outcome)) => {

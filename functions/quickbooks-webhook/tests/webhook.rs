@@ -14,13 +14,13 @@ use rust_decimal_macros::dec;
 use sandbox::quickbooks::{WebhookConfig, WebhookFormat};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::sync::changes::apply_for_company;
+use shared::app::sync::jobs::{InProcessQueue, Job};
+use shared::app::testing::test_credentials;
 use shared::domain::InvoiceStatus;
-use shared::quickbooks::webhook::sign;
 use shared::store::embedded::EmbeddedStore;
-use shared::testing::test_credentials;
-use shared::tokens::embedded::EmbeddedSecrets;
-use status_sync::changes::apply_for_company;
-use status_sync::queue::{InProcessQueue, Job};
+use shared::store::secrets::embedded::EmbeddedSecrets;
+use shared::wire::quickbooks::webhook::sign;
 use support::{US_REALM, World};
 use tower::ServiceExt;
 
@@ -35,7 +35,7 @@ fn verifier() -> String {
 }
 
 fn router(w: &World, queue: &InProcessQueue, budget: Duration) -> axum::Router {
-    shared::http::finish(quickbooks_webhook::router_with(
+    shared::web::http::finish(quickbooks_webhook::router_with(
         w.app.clone(),
         Arc::new(queue.clone()),
         budget,
@@ -200,7 +200,7 @@ async fn intuits_published_test_vector_verifies() {
     );
     let queue = InProcessQueue::new();
     let router = || {
-        shared::http::finish(quickbooks_webhook::router_with(
+        shared::web::http::finish(quickbooks_webhook::router_with(
             app.clone(),
             Arc::new(queue.clone()),
             quickbooks_webhook::WORK_BUDGET,
@@ -262,7 +262,7 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
     // state would be), the older one last: accepted, and nothing goes back in time.
     for (delivery, suffix) in [(&second, "\n"), (&first, "\n"), (&first, "\n\n")] {
         let body = format!("{}{suffix}", delivery.body);
-        let signature = shared::quickbooks::webhook::sign(&verifier(), body.as_bytes());
+        let signature = shared::wire::quickbooks::webhook::sign(&verifier(), body.as_bytes());
         let (status, receipt) = post(
             router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
             &body,

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shared::app::App;
-use shared::domain::{FieldEntity, FieldMapping, FieldRef, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::pipedrive::client::FieldCatalog;
-use shared::pipedrive::model::FieldDefinition;
+use shared::clients::pipedrive::FieldCatalog;
+use shared::domain::{FieldEntity, FieldMapping, FieldRef};
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::wire::pipedrive::model::FieldDefinition;
 
 /// How long a company's catalog is reused.
 pub const CATALOG_TTL: Duration = Duration::from_secs(60);
@@ -112,25 +113,11 @@ impl CatalogCache {
 
 /// Reads the three catalogs in parallel with the caller's Pipedrive access.
 async fn load(app: &App, tenant: Tenant) -> Result<Catalog, ApiError> {
-    let read = |catalog: FieldCatalog| {
-        let client = app.pipedrive.clone();
-        async move {
-            app.tokens
-                .with_pipedrive(tenant, |access| {
-                    let client = client.clone();
-                    async move {
-                        client
-                            .fields(&access.api_domain, &access.token, catalog)
-                            .await
-                    }
-                })
-                .await
-        }
-    };
+    let pipedrive = app.pipedrive_of(tenant);
     let (deal, org, person) = futures::join!(
-        read(FieldCatalog::Deal),
-        read(FieldCatalog::Organization),
-        read(FieldCatalog::Person)
+        pipedrive.fields(FieldCatalog::Deal),
+        pipedrive.fields(FieldCatalog::Organization),
+        pipedrive.fields(FieldCatalog::Person)
     );
     let mut fields = Vec::new();
     for (entity, list) in [

@@ -3,7 +3,7 @@
 //! JSON parser's text, and an empty number is an error, never 0.
 
 use serde_json::Value;
-use shared::error::{ApiError, FieldError};
+use shared::web::error::{ApiError, FieldError};
 
 use crate::SettingsDocument;
 

@@ -20,14 +20,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use shared::access::{require_admin, require_install};
 use shared::app::App;
-use shared::auth::JwtKeys;
-use shared::domain::{DueDateRule, Settings, Tenant};
-use shared::error::{ApiError, FieldError};
-use shared::http::{JsonBody, QueryParams, Route};
-use shared::quickbooks::reference::{self, CompanyReference};
+use shared::app::access::{require_admin, require_install};
+use shared::app::reference::{self, CompanyReference};
+use shared::domain::{Clock, DueDateRule, Settings};
 use shared::store::StoreError;
+use shared::web::auth::JwtKeys;
+use shared::web::auth::Tenant;
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{JsonBody, QueryParams, Route};
 
 use catalog::{Catalog, CatalogCache, check_mapping};
 
@@ -50,6 +51,12 @@ pub struct SettingsState {
 impl FromRef<SettingsState> for JwtKeys {
     fn from_ref(state: &SettingsState) -> JwtKeys {
         state.app.jwt.clone()
+    }
+}
+
+impl FromRef<SettingsState> for Clock {
+    fn from_ref(state: &SettingsState) -> Clock {
+        state.app.clock.clone()
     }
 }
 

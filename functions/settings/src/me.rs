@@ -12,11 +12,12 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use shared::access::require_install;
 use shared::app::App;
+use shared::app::access::require_install;
 use shared::domain::money::NumberFormat;
-use shared::domain::{Tenant, UserInstall, UserLocale};
-use shared::error::ApiError;
+use shared::domain::{UserInstall, UserLocale};
+use shared::web::auth::Tenant;
+use shared::web::error::ApiError;
 
 use crate::SettingsState;
 
@@ -67,14 +68,7 @@ pub async fn me(State(state): State<SettingsState>, tenant: Tenant) -> Result<Js
 
 /// `users/me` → `locale` with the caller's Pipedrive token; `None` (logged) when it fails.
 async fn read_locale(app: &App, tenant: Tenant) -> Option<String> {
-    let client = app.pipedrive.clone();
-    let answer = app
-        .tokens
-        .with_pipedrive(tenant, |access| {
-            let client = client.clone();
-            async move { client.users_me(&access.api_domain, &access.token).await }
-        })
-        .await;
+    let answer = app.pipedrive_of(tenant).users_me().await;
     match answer {
         Ok(me) => me.locale.filter(|l| !l.trim().is_empty()),
         Err(error) => {

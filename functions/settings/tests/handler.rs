@@ -4,7 +4,7 @@
 use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::testing::{embedded_app, seed_install, sign_token, tenant};
+use shared::app::testing::{embedded_app, seed_install, sign_token, tenant};
 use tower::ServiceExt;
 
 const PUT_EVENT: &str = include_str!("../../../tests/fixtures/apigw/http-api-v2-put-settings.json");
@@ -14,7 +14,7 @@ async fn call(
     app: &shared::app::App,
     request: http::Request<Body>,
 ) -> (http::StatusCode, http::HeaderMap, Value) {
-    let router = shared::http::finish(settings::router(app.clone()));
+    let router = shared::web::http::finish(settings::router(app.clone()));
     let response = router.oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -43,7 +43,7 @@ async fn api_gateway_v2_events_reach_the_handler() {
     let app = embedded_app();
     let t = tenant(54235233, 777);
     seed_install(&app, t, true).await;
-    let router = shared::http::finish(settings::router(app.clone()));
+    let router = shared::web::http::finish(settings::router(app.clone()));
 
     let event = GET_EVENT.replace("{{TOKEN}}", &sign_token(t));
     let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");

@@ -1,7 +1,7 @@
 //! The scheduled sync of one company.
 //!
 //! 1. **One CDC call** (`GET /cdc?entities=Invoice,Payment&changedSince=<watermark>`). Its
-//!    invoices go through [`crate::changes::apply_for_company`] (only invoices the company links
+//!    invoices go through [`shared::app::sync::changes::apply_for_company`] (only invoices the company links
 //!    are touched; a link is written only when something it keeps changed). A payment changes
 //!    the invoices it applies to, and QuickBooks then reports those invoices as changed in the
 //!    same answer; payments that name a linked invoice the answer does not carry get that
@@ -32,14 +32,14 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 
 use shared::app::App;
+use shared::app::sync::fetch_invoices;
 use shared::domain::links::{qbo_updated_at, today_in};
 use shared::domain::status::status_on;
 use shared::domain::{CompanyId, CompanyProfile, InvoiceLink, InvoiceStatus};
-use shared::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
 use shared::store::{PageRequest, StoreError};
-use shared::sync::fetch_invoices;
+use shared::wire::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
 
-use crate::changes::{
+use shared::app::sync::changes::{
     Applied, Failure, StatusChange, SyncError, apply_for_company, classify, linked_statuses,
     record_status_change,
 };
@@ -245,16 +245,8 @@ async fn cdc(
     profile: &CompanyProfile,
     since: DateTime<Utc>,
 ) -> Result<CdcResponseEnvelope, Failure> {
-    let client = app.quickbooks.clone();
-    app.tokens
-        .with_quickbooks_for(profile, |access| {
-            let client = client.clone();
-            async move {
-                client
-                    .cdc(&access.realm_id, &access.token, CDC_ENTITIES, since)
-                    .await
-            }
-        })
+    app.quickbooks_of(profile)
+        .cdc(CDC_ENTITIES, since)
         .await
         .map_err(|e| classify(e.into()))
 }
@@ -268,7 +260,7 @@ async fn reread(
     ids: &BTreeSet<String>,
     now: DateTime<Utc>,
 ) -> (usize, Result<Applied, Failure>) {
-    let calls = ids.len().div_ceil(shared::sync::IDS_PER_QUERY);
+    let calls = ids.len().div_ceil(shared::app::sync::IDS_PER_QUERY);
     let invoices = match fetch_invoices(app, profile, ids).await {
         Ok(invoices) => invoices,
         Err(e) => return (calls, Err(classify(e))),

@@ -5,8 +5,8 @@
 //!
 //! | trigger | what |
 //! |---|---|
-//! | EventBridge Scheduler (every 15 minutes, flexible window) | [`worker::schedule`]: one [`queue::Job::Company`] per connected company on the SQS queue |
-//! | SQS event source (partial batch responses) | [`worker::handle_batch`]: per company [`company::sync_company`] — one CDC call since the watermark, changed links only, watermark after the updates, overdue pass without any API call; [`queue::Job::Changes`] from the webhook via [`targeted::apply_changes`] |
+//! | EventBridge Scheduler (every 15 minutes, flexible window) | [`worker::schedule`]: one [`Job::Company`](shared::app::sync::jobs::Job::Company) per connected company on the SQS queue |
+//! | SQS event source (partial batch responses) | [`worker::handle_batch`]: per company [`company::sync_company`] — one CDC call since the watermark, changed links only, watermark after the updates, overdue pass without any API call; [`Job::Changes`](shared::app::sync::jobs::Job::Changes) from the webhook via [`apply_changes`](shared::app::sync::targeted::apply_changes) |
 //!
 //! No HTTP routes are deployed. The local server mounts [`local_router`] (`POST /_local/sync`:
 //! schedule, then deliver every queued job once through the in-process SQS-shaped driver).
@@ -18,10 +18,7 @@
 //! profile already shows `needs_reconnect`) and not retried; one company's failure never
 //! affects another's message.
 
-pub mod changes;
 pub mod company;
-pub mod queue;
-pub mod targeted;
 pub mod worker;
 
 use axum::extract::State;
@@ -30,11 +27,11 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use shared::app::App;
-use shared::error::ApiError;
-use shared::http::Route;
+use shared::web::error::ApiError;
+use shared::web::http::Route;
 
-use crate::queue::{InProcessQueue, local_queue};
 use crate::worker::{DrainReport, drain_once, schedule};
+use shared::app::sync::jobs::{InProcessQueue, local_queue};
 
 /// HTTP routes deployed for this function: none (it is triggered by the schedule and SQS).
 pub const ROUTES: &[Route] = &[];
@@ -71,7 +68,7 @@ async fn sync_now(
     let enqueued = schedule(&app, &queue)
         .await
         .map_err(|e| ApiError::internal(format!("scheduling the sync failed: {e}")))?;
-    let drained = drain_once(&app, &queue, 10, chrono::Utc::now()).await;
+    let drained = drain_once(&app, &queue, 10, app.clock.now()).await;
     Ok(Json(SyncNow {
         enqueued,
         drained,

@@ -6,15 +6,15 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::app::App;
+use shared::app::sync::jobs::sqs::SqsQueue;
 use shared::config::Env;
-use status_sync::queue::SqsQueue;
 use status_sync::worker::handle_event;
 
 // One thread: Lambda gives an instance one event at a time, and 256 MB buys a fraction of a
 // vCPU; a single-threaded runtime starts faster and keeps less memory.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    shared::web::telemetry::init();
     let env = Env::from_process();
     let queue_url = env.required("SYNC_QUEUE_URL")?;
     let app = App::from_env(&env).await?;
@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = &app;
     let queue = &queue;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle_event(app, queue, event.payload, chrono::Utc::now())
+        handle_event(app, queue, event.payload, app.clock.now())
             .await
             .map_err(lambda_runtime::Error::from)
     }))

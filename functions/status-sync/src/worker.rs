@@ -6,7 +6,7 @@
 //! - [`handle_batch`]: an SQS batch; run each job (a few at a time) and answer the failed
 //!   message ids as `batchItemFailures`, so only those come back (after the visibility timeout,
 //!   ≥ 60 s: that is the back-off for throttling, the job never spins) and, after
-//!   [`MAX_RECEIVES`](crate::queue::MAX_RECEIVES) receives, go to the dead-letter queue.
+//!   [`MAX_RECEIVES`](shared::app::sync::jobs::MAX_RECEIVES) receives, go to the dead-letter queue.
 //! - [`drain_once`]: the "SQS-shaped driver" for tests and the local server: hands the messages
 //!   of an [`InProcessQueue`] to [`handle_batch`] in SQS events and settles them the way Lambda's
 //!   event source does (delete the successes, release the failures).
@@ -21,10 +21,10 @@ use serde::Serialize;
 use shared::app::App;
 use shared::store::{PageRequest, StoreError};
 
-use crate::changes::SyncError;
 use crate::company::{CompanyOutcome, sync_company};
-use crate::queue::{InProcessQueue, Job, JobQueue, QueueError};
-use crate::targeted::apply_changes;
+use shared::app::sync::changes::SyncError;
+use shared::app::sync::jobs::{InProcessQueue, Job, JobQueue, QueueError};
+use shared::app::sync::targeted::apply_changes;
 
 /// Jobs of one batch run at the same time (each is one company: at most one QuickBooks call in
 /// flight per company, far below QuickBooks' 10 concurrent requests per realm).

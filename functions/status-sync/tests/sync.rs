@@ -6,9 +6,9 @@ mod support;
 use chrono::{Duration, Utc};
 use rust_decimal_macros::dec;
 use sandbox::harness::FaultSpec;
+use shared::app::sync::jobs::{Job, JobQueue};
 use shared::domain::{CompanyId, ConnectionState, DealId, InvoiceStatus};
 use status_sync::company::{CompanyOutcome, sync_company};
-use status_sync::queue::{Job, JobQueue};
 use support::{OTHER_REALM, US_REALM, World};
 
 fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
@@ -41,7 +41,7 @@ async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_d
     profile.sync_watermark = Some(Utc::now() - Duration::days(1));
     w.app.records.save_company(&profile).await.unwrap();
 
-    let id = |i: &shared::quickbooks::model::Invoice| i.id.clone().unwrap();
+    let id = |i: &shared::wire::quickbooks::model::Invoice| i.id.clone().unwrap();
     w.quickbooks
         .record_payment(US_REALM, &id(&paid), None)
         .unwrap();
@@ -298,7 +298,7 @@ async fn a_job_that_keeps_failing_ends_in_the_dead_letters() {
     assert_eq!(w.queue.dead_letters().len(), 1);
     assert_eq!(
         w.queue.dead_letters()[0].receives,
-        status_sync::queue::MAX_RECEIVES
+        shared::app::sync::jobs::MAX_RECEIVES
     );
 }
 
@@ -458,7 +458,7 @@ async fn the_local_sync_route_schedules_and_delivers_the_jobs() {
         .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
         .unwrap();
     let server = sandbox::harness::serve(
-        shared::http::finish(status_sync::local_router_with(
+        shared::web::http::finish(status_sync::local_router_with(
             w.app.clone(),
             w.queue.clone(),
         )),

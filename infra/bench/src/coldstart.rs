@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use shared::app::{App, Deployment};
 use shared::store::dynamo::{DynamoStore, create_table};
-use shared::tokens::secrets_manager::SecretsManagerStore;
+use shared::store::secrets::secrets_manager::SecretsManagerStore;
 
 use crate::report::Table;
 use crate::runtime_api::{Answer, RuntimeApi};
@@ -144,8 +144,9 @@ pub struct ColdWorld {
 impl ColdWorld {
     pub async fn start(root: &Path) -> Result<ColdWorld, String> {
         let moto = Moto::start(root).await?;
-        let sdk = shared::outbound::AwsSettings::emulator(&moto.endpoint)
-            .sdk_config(shared::outbound::AwsTlsRoots::AmazonTrustServices);
+        let sdk = shared::clients::aws::sdk::sdk_config(
+            &shared::clients::aws::AwsAccess::emulator(&moto.endpoint),
+        );
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         create_table(&dynamo, TABLE)
             .await

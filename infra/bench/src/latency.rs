@@ -18,7 +18,7 @@ use shared::app::App;
 use shared::config::Env;
 use shared::domain::links::{link_from_invoice, today_in};
 use shared::domain::{CompanyId, DealId};
-use shared::quickbooks::model::{Invoice, Line, Ref};
+use shared::wire::quickbooks::model::{Invoice, Line, Ref};
 
 use crate::report::Table;
 use crate::stats::{Summary, fmt_opt, fmt_ratio, median, ratio};
@@ -121,7 +121,7 @@ impl Bench {
                 .await
                 .map_err(|e| format!("invoice-actions listener: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
-            let router = shared::http::finish(invoice_actions::router(app.clone()));
+            let router = shared::web::http::finish(invoice_actions::router(app.clone()));
             let task = tokio::spawn(async move {
                 let _ = axum::serve(listener, router).await;
             });
@@ -133,7 +133,7 @@ impl Bench {
             app,
             qb,
             pd,
-            client: shared::outbound::plain_client(),
+            client: shared::clients::outbound::plain_client(),
             draft_form: Value::Null,
             _local: server,
             _servers: vec![qb_server, pd_server],
@@ -186,7 +186,7 @@ impl Bench {
             return Err(format!("the draft has no form: {draft}"));
         }
 
-        let token = shared::tokens::SecretString::new(
+        let token = shared::domain::SecretString::new(
             self.qb
                 .issue_tokens(US_REALM)
                 .map_err(|e| e.to_string())?

@@ -267,7 +267,7 @@ mod tests {
 
     /// A runtime client doing what `lambda_runtime` does: next, then response (or error).
     async fn serve_one(base: String, fail: bool) -> HeaderMap {
-        let client = shared::outbound::plain_client();
+        let client = shared::clients::outbound::plain_client();
         let event = client
             .get(format!("{base}{NEXT_PATH}"))
             .send()
@@ -326,7 +326,7 @@ mod tests {
         runtime.await.unwrap();
 
         // An answer to an event never sent is refused.
-        let stray = shared::outbound::plain_client()
+        let stray = shared::clients::outbound::plain_client()
             .post(format!(
                 "{base}/2018-06-01/runtime/invocation/nope/response"
             ))
@@ -340,7 +340,7 @@ mod tests {
     #[tokio::test]
     async fn init_errors_are_reported() {
         let api = RuntimeApi::start("fn-b").await.unwrap();
-        let answer = shared::outbound::plain_client()
+        let answer = shared::clients::outbound::plain_client()
             .post(format!("http://{}{INIT_ERROR_PATH}", api.host()))
             .body("{\"errorMessage\":\"TABLE_NAME missing\"}")
             .send()

@@ -11,7 +11,7 @@ use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
     UserId, UserInstall,
 };
-use shared::tokens::{PipedriveTokens, QuickBooksTokens};
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens};
 
 pub const PIPEDRIVE_CLIENT_ID: &str = "bench-pipedrive-app";
 pub const PIPEDRIVE_CLIENT_SECRET: &str = "bench-pipedrive-client-secret";
@@ -70,7 +70,7 @@ pub fn sign_token(company: u64, user: u64) -> Result<String, jsonwebtoken::error
         "iat": now,
         "exp": now + 300,
     });
-    shared::auth::jwt_crypto::install();
+    shared::web::auth::jwt_crypto::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -193,9 +193,12 @@ mod tests {
     #[test]
     fn signed_tokens_verify_with_the_apps_key() {
         let token = sign_token(7, 8).unwrap();
-        let tenant =
-            shared::auth::jwt::verify_pipedrive_jwt(&token, &credentials().jwt_keys(), Utc::now())
-                .unwrap();
+        let tenant = shared::web::auth::jwt::verify_pipedrive_jwt(
+            &token,
+            &shared::web::auth::JwtKeys::new(credentials().jwt_secret()),
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!((tenant.company_id.0, tenant.user_id.0), (7, 8));
     }
 

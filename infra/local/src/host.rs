@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::app::App;
 use shared::domain::{CompanyId, UserId};
-use shared::http::Route;
+use shared::web::http::Route;
 
 use crate::Simulators;
 
@@ -413,7 +413,7 @@ async fn token(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> Res
         match serde_json::from_slice(&body) {
             Ok(r) => r,
             Err(e) => {
-                return shared::error::ApiError::bad_request(format!("not valid JSON: {e}"))
+                return shared::web::error::ApiError::bad_request(format!("not valid JSON: {e}"))
                     .into_response();
             }
         }
@@ -430,7 +430,7 @@ async fn token(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> Res
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(e) => shared::error::ApiError::bad_request(e.to_string()).into_response(),
+        Err(e) => shared::web::error::ApiError::bad_request(e.to_string()).into_response(),
     }
 }
 

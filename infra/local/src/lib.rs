@@ -12,7 +12,7 @@ use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, WebhookConfig};
 use serde_json::json;
 use shared::app::{App, StartupError};
 use shared::config::{ConfigError, Env};
-use shared::http::Route;
+use shared::web::http::Route;
 use tokio::net::TcpListener;
 
 pub mod host;
@@ -62,9 +62,13 @@ pub fn routes(app: App) -> Router {
         .merge(invoice_actions::router(app.clone()))
         .merge(quickbooks_webhook::router(app.clone()))
         .merge(status_sync::local_router(app.clone()))
-        .merge(extension_ui::router(app.clone()))
+        .merge(extension_ui::router(extension_ui::PagesConfig {
+            jwt: app.jwt.clone(),
+            frame_ancestors: app.deployment.frame_ancestors.clone(),
+            clock: app.clock.clone(),
+        }))
         .merge(install::router(app));
-    shared::http::finish(api.route("/healthz", get(healthz)))
+    shared::web::http::finish(api.route("/healthz", get(healthz)))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -6,7 +6,7 @@ use shared::config::Env;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::telemetry::init();
+    shared::web::telemetry::init();
     let env = Env::from_process();
     let port: u16 = env.parse_or("PORT", 8080)?;
     let server = local::start(&env, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;

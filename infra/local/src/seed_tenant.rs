@@ -21,9 +21,9 @@ use shared::app::App;
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, UserId, UserInstall,
 };
-use shared::error::{ApiError, FieldError};
-use shared::http::{Route, parse_json};
-use shared::tokens::{PipedriveTokens, QuickBooksTokens};
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens};
+use shared::web::error::{ApiError, FieldError};
+use shared::web::http::{Route, parse_json};
 
 pub const SEED_TENANT_ROUTE: Route = Route::new("POST", "/_local/seed-tenant");
 

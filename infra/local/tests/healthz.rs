@@ -9,7 +9,7 @@ async fn starts_without_configuration_and_answers_healthz() {
     let server = local::start(&Env::default(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("starts");
-    let response = shared::outbound::plain_client()
+    let response = shared::clients::outbound::plain_client()
         .get(format!("{}/healthz", server.url()))
         .send()
         .await
@@ -17,7 +17,7 @@ async fn starts_without_configuration_and_answers_healthz() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    let missing = shared::outbound::plain_client()
+    let missing = shared::clients::outbound::plain_client()
         .get(format!("{}/nope", server.url()))
         .send()
         .await

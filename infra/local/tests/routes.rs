@@ -91,7 +91,7 @@ async fn the_local_server_serves_every_route() {
     let server = local::start(&Env::default(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("starts");
-    let client = shared::outbound::plain_client();
+    let client = shared::clients::outbound::plain_client();
     let all = local::function_routes()
         .into_iter()
         .map(|(_, r)| r)

@@ -14,7 +14,7 @@ use sandbox::pipedrive::seed::{
 };
 use sandbox::pipedrive::{ACCESS_TOKEN_TTL_SECS, PipedriveConfig, PipedriveSim};
 use serde_json::{Value, json};
-use shared::pipedrive::model::{
+use shared::wire::pipedrive::model::{
     ApiError, Deal, DealProduct, Envelope, FieldDefinition, OAuthError, Organization, Person,
     TaxMethod, TokenResponse, UninstallCallback, UserMe,
 };

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use pipedrive_support::*;
 use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};
 use serde_json::{Value, json};
-use shared::pipedrive::model::{
+use shared::wire::pipedrive::model::{
     ApiError, Deal, DealDiscount, DealProduct, Envelope, FieldDefinition, IframeClaims, Note,
     Organization, Person, Product, TokenResponse, UninstallCallback, UserMe,
 };
@@ -252,7 +252,7 @@ async fn pipedrive_jwt_verifies_and_has_the_published_claims() {
 
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
-    shared::auth::jwt_crypto::install();
+    shared::web::auth::jwt_crypto::install();
     let decoded = jsonwebtoken::decode::<Value>(
         token,
         &DecodingKey::from_secret(JWT_SECRET.as_bytes()),

@@ -7,8 +7,8 @@ use quickbooks_support::*;
 use reqwest::StatusCode;
 use sandbox::quickbooks::US_REALM;
 use serde_json::{Value, json};
-use shared::quickbooks::model::Customer;
-use shared::quickbooks::query::Query;
+use shared::wire::quickbooks::model::Customer;
+use shared::wire::quickbooks::query::Query;
 
 fn names(body: &Value, entity: &str) -> Vec<String> {
     body["QueryResponse"][entity]

@@ -13,8 +13,8 @@ use sandbox::quickbooks::{
     GB_REALM, QuickBooksConfig, ThrottleConfig, US_REALM, WebhookConfig, WebhookFormat,
 };
 use serde_json::{Value, json};
-use shared::quickbooks::model::{CdcResponseEnvelope, InvoiceEnvelope};
-use shared::quickbooks::webhook::{Operation, WebhookPayload, verify};
+use shared::wire::quickbooks::model::{CdcResponseEnvelope, InvoiceEnvelope};
+use shared::wire::quickbooks::webhook::{Operation, WebhookPayload, verify};
 
 fn path(realm: &str, rest: &str) -> String {
     format!("/v3/company/{realm}/{rest}?minorversion=75")

@@ -9,12 +9,12 @@ use quickbooks_support::*;
 use reqwest::StatusCode;
 use sandbox::quickbooks::{US_REALM, WebhookConfig, WebhookFormat};
 use serde_json::{Value, json};
-use shared::quickbooks::model::{
+use shared::wire::quickbooks::model::{
     BatchRequest, BatchResponse, CdcResponseEnvelope, CompanyInfoEnvelope, Customer,
     CustomerEnvelope, FaultEnvelope, GatewayFaultEnvelope, Invoice, InvoiceEnvelope, OAuthError,
     PreferencesEnvelope, QueryResponseEnvelope, TokenResponse, parse_fault,
 };
-use shared::quickbooks::webhook::{WebhookPayload, verify};
+use shared::wire::quickbooks::webhook::{WebhookPayload, verify};
 
 /// Documented invoice fields the samples do not all show.
 const INVOICE_EXTRA: &[&str] = &[

@@ -16,18 +16,18 @@ use sandbox::harness::RunningServer;
 use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, ThrottleConfig};
 use serde_json::{Value, json};
+use shared::app::testing::{sign_token, tenant, test_credentials};
+use shared::app::tokens::TokenManager;
 use shared::app::{App, Deployment};
+use shared::clients::pipedrive::PipedriveClient;
+use shared::clients::quickbooks::QuickBooksClient;
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
     Settings, UserId, UserInstall,
 };
-use shared::http::Route;
-use shared::pipedrive::client::PipedriveClient;
-use shared::quickbooks::client::QuickBooksClient;
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens, SecretStore};
 use shared::store::{ItemStore, PageRequest};
-use shared::testing::{sign_token, tenant, test_credentials};
-use shared::tokens::manager::TokenManager;
-use shared::tokens::{PipedriveTokens, QuickBooksTokens, SecretStore};
+use shared::web::http::Route;
 
 pub use sandbox::pipedrive::seed::{
     COMPANY_A, COMPANY_B, USER_A_ADMIN, USER_A_MEMBER, USER_B_ADMIN, USER_B_MEMBER,
@@ -47,7 +47,7 @@ pub fn full_router(app: &App) -> Router {
 
 /// The invoicing routers only (create + actions), for the fault run.
 pub fn invoicing_router(app: &App) -> Router {
-    shared::http::finish(
+    shared::web::http::finish(
         invoice_create::router(app.clone()).merge(invoice_actions::router(app.clone())),
     )
 }
@@ -148,7 +148,7 @@ impl World {
             deployment,
         );
         if let Some(timeout) = options.upstream_timeout {
-            let http = shared::outbound::client_builder()
+            let http = shared::clients::outbound::client_builder()
                 .timeout(timeout)
                 .connect_timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
@@ -175,7 +175,7 @@ impl World {
             store,
             secrets,
             prefix,
-            http: shared::outbound::client_builder()
+            http: shared::clients::outbound::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(60))
                 .build()

@@ -12,12 +12,14 @@ use sandbox::harness::RunningServer;
 use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, ThrottleConfig};
 use serde_json::Value;
+use shared::app::testing::{sign_token, test_credentials};
+use shared::app::tokens::TokenManager;
 use shared::app::{App, Deployment};
-use shared::domain::{CompanyId, Tenant, UserId};
+use shared::domain::Clock;
+use shared::domain::{CompanyId, UserId};
 use shared::store::ItemStore;
-use shared::testing::{sign_token, test_credentials};
-use shared::tokens::manager::{Clock, TokenManager};
-use shared::tokens::{CompanySecrets, SecretStore};
+use shared::store::secrets::{CompanySecrets, SecretStore};
+use shared::web::auth::Tenant;
 
 pub use sandbox::pipedrive::seed::{
     COMPANY_A, COMPANY_B, USER_A_ADMIN, USER_A_MEMBER, USER_A_MEMBER_2, USER_B_ADMIN,
@@ -96,7 +98,7 @@ impl World {
         );
         let offset = Offset::default();
         app.tokens = Arc::new(manager_for(&app).with_clock(offset.clock()));
-        let router = shared::http::finish(install::router(app.clone()));
+        let router = shared::web::http::finish(install::router(app.clone()));
         let server =
             sandbox::harness::serve_listener(router, listener).expect("install router serves");
         World {
@@ -107,7 +109,7 @@ impl World {
             store,
             secrets,
             prefix,
-            http: shared::outbound::client_builder()
+            http: shared::clients::outbound::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

@@ -15,17 +15,20 @@ use sandbox::harness::RunningServer;
 use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, ThrottleConfig};
 use serde_json::Value;
+use shared::app::testing::{sign_token, test_credentials};
+use shared::app::tokens::TokenManager;
 use shared::app::{App, Deployment};
+use shared::domain::Clock;
+use shared::domain::SecretString;
 use shared::domain::links::{link_from_invoice, today_in};
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, CustomerLink, DealId, InvoiceLink, Party,
-    QuickBooksConnection, QuickBooksEnvironment, Tenant, UserId, UserInstall,
+    QuickBooksConnection, QuickBooksEnvironment, UserId, UserInstall,
 };
-use shared::quickbooks::model::{EmailAddress, GlobalTaxCalculation, Invoice, Line, Ref};
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens, SecretStore};
 use shared::store::{Item, ItemStore, PageRequest};
-use shared::testing::{sign_token, test_credentials};
-use shared::tokens::manager::{Clock, TokenManager};
-use shared::tokens::{PipedriveTokens, QuickBooksTokens, SecretStore, SecretString};
+use shared::web::auth::Tenant;
+use shared::wire::quickbooks::model::{EmailAddress, GlobalTaxCalculation, Invoice, Line, Ref};
 
 pub use sandbox::pipedrive::seed::{
     COMPANY_A, COMPANY_B, USER_A_ADMIN, USER_A_MEMBER, USER_A_MEMBER_2, USER_B_ADMIN,
@@ -103,7 +106,7 @@ impl World {
     pub async fn embedded() -> World {
         World::start(
             Arc::new(shared::store::embedded::EmbeddedStore::in_memory()),
-            Arc::new(shared::tokens::embedded::EmbeddedSecrets::in_memory()),
+            Arc::new(shared::store::secrets::embedded::EmbeddedSecrets::in_memory()),
         )
         .await
     }
@@ -166,7 +169,7 @@ impl World {
             )
             .with_clock(offset.clock()),
         );
-        let router = shared::http::finish(invoice_actions::router(app.clone()));
+        let router = shared::web::http::finish(invoice_actions::router(app.clone()));
         let server =
             sandbox::harness::serve_listener(router, listener).expect("the function serves");
         World {
@@ -175,7 +178,7 @@ impl World {
             quickbooks,
             pipedrive,
             store,
-            http: shared::outbound::plain_client(),
+            http: shared::clients::outbound::plain_client(),
             offset,
             _servers: vec![server, qb_server, pd_server],
         }
@@ -526,7 +529,7 @@ pub async fn every_action_end_to_end(w: &World) {
     use rust_decimal_macros::dec;
     use serde_json::json;
     use shared::domain::InvoiceStatus;
-    use shared::quickbooks::model::EmailStatus;
+    use shared::wire::quickbooks::model::EmailStatus;
 
     // --- void ---
     let (invoice, link) = w.acme_invoice(dec!(500)).await;

@@ -16,16 +16,16 @@ use sandbox::harness::RunningServer;
 use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim};
 use serde_json::Value;
+use shared::app::testing::{sign_token, tenant, test_credentials};
 use shared::app::{App, Deployment};
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
     Settings, UserId, UserInstall,
 };
 use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets::embedded::EmbeddedSecrets;
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens, SecretStore};
 use shared::store::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
-use shared::testing::{sign_token, tenant, test_credentials};
-use shared::tokens::embedded::EmbeddedSecrets;
-use shared::tokens::{PipedriveTokens, QuickBooksTokens, SecretStore};
 use tower::ServiceExt;
 
 pub use sandbox::pipedrive::seed::{
@@ -252,7 +252,7 @@ pub async fn call_app(
     body: Option<&Value>,
     key: Option<&str>,
 ) -> (u16, Value) {
-    let router = shared::http::finish(invoice_create::router(app.clone()));
+    let router = shared::web::http::finish(invoice_create::router(app.clone()));
     let mut request = http::Request::builder().method(method).uri(uri).header(
         "authorization",
         format!("Bearer {}", sign_token(tenant(who.0, who.1))),

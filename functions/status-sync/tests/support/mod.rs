@@ -20,19 +20,19 @@ use sandbox::quickbooks::{
     QuickBooksConfig, QuickBooksSim, RealmSeed, ThrottleConfig, WebhookConfig, WebhookFormat,
 };
 use serde_json::json;
+use shared::app::sync::jobs::InProcessQueue;
+use shared::app::testing::test_credentials;
 use shared::app::{App, Deployment};
 use shared::domain::links::link_from_invoice;
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, DealId, InvoiceLink, InvoiceStatus,
     QuickBooksConnection, QuickBooksEnvironment, UserId, UserInstall,
 };
-use shared::quickbooks::model::{Invoice, InvoiceEnvelope};
 use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets::embedded::EmbeddedSecrets;
+use shared::store::secrets::{PipedriveTokens, QuickBooksTokens, SecretStore};
 use shared::store::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
-use shared::testing::test_credentials;
-use shared::tokens::embedded::EmbeddedSecrets;
-use shared::tokens::{PipedriveTokens, QuickBooksTokens, SecretStore};
-use status_sync::queue::InProcessQueue;
+use shared::wire::quickbooks::model::{Invoice, InvoiceEnvelope};
 use status_sync::worker::{DrainReport, drain_once, schedule};
 
 pub use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};
@@ -212,7 +212,7 @@ impl World {
             quickbooks_base,
             pipedrive,
             queue: InProcessQueue::new(),
-            http: shared::outbound::plain_client(),
+            http: shared::clients::outbound::plain_client(),
             _servers: vec![qb_server, pd_server],
         }
     }

@@ -18,14 +18,17 @@ async fn main() {
         );
         last = now;
     };
-    shared::telemetry::init();
+    shared::web::telemetry::init();
     step("tracing subscriber");
-    let roots =
-        shared::outbound::AwsTlsRoots::from_setting(std::env::var("AWS_TLS_ROOTS").ok().as_deref())
-            .unwrap_or(shared::outbound::AwsTlsRoots::AmazonTrustServices);
+    let roots = shared::clients::aws::AwsTlsRoots::from_setting(
+        std::env::var("AWS_TLS_ROOTS").ok().as_deref(),
+    )
+    .unwrap_or(shared::clients::aws::AwsTlsRoots::AmazonTrustServices);
     let env = shared::config::Env::from_process();
-    let sdk = match shared::outbound::AwsSettings::from_env(&env) {
-        Ok(settings) => settings.sdk_config(roots),
+    let sdk = match shared::clients::aws::AwsSettings::from_env(&env) {
+        Ok(settings) => shared::clients::aws::sdk::sdk_config(
+            &shared::clients::aws::AwsAccess::new(settings, roots),
+        ),
         Err(error) => {
             eprintln!("{error}");
             return;
@@ -36,7 +39,7 @@ async fn main() {
     step("Secrets Manager client");
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     step("DynamoDB client");
-    let http = shared::outbound::http_client();
+    let http = shared::clients::outbound::http_client();
     step("reqwest client (compiled-in roots)");
     let app = shared::app::App::from_env(&env).await;
     step("App::from_env (all of the above)");

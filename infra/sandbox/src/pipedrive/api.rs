@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use shared::pipedrive::model::{
+use shared::wire::pipedrive::model::{
     ApiError, Envelope, FieldDefinition, NamedRef, NewNote, Note, NoteDeal, NoteUser, split_scopes,
 };
 
@@ -333,7 +333,7 @@ fn parse_id(raw: &str) -> Result<u64, ApiFailure> {
 async fn users_me(
     State(sim): State<PipedriveSim>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<shared::pipedrive::model::UserMe> {
+) -> ApiResult<shared::wire::pipedrive::model::UserMe> {
     let store = lock(&sim.inner.store);
     store
         .user_me(caller.company_id, caller.user_id)
@@ -507,7 +507,7 @@ async fn get_deal(
     State(sim): State<PipedriveSim>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<shared::pipedrive::model::Deal> {
+) -> ApiResult<shared::wire::pipedrive::model::Deal> {
     one(&sim, &id, |s, k| s.deals.get(&k).cloned(), &caller)
 }
 
@@ -515,7 +515,7 @@ async fn get_organization(
     State(sim): State<PipedriveSim>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<shared::pipedrive::model::Organization> {
+) -> ApiResult<shared::wire::pipedrive::model::Organization> {
     one(&sim, &id, |s, k| s.organizations.get(&k).cloned(), &caller)
 }
 
@@ -523,7 +523,7 @@ async fn get_person(
     State(sim): State<PipedriveSim>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<shared::pipedrive::model::Person> {
+) -> ApiResult<shared::wire::pipedrive::model::Person> {
     one(&sim, &id, |s, k| s.persons.get(&k).cloned(), &caller)
 }
 
@@ -531,7 +531,7 @@ async fn get_product(
     State(sim): State<PipedriveSim>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<shared::pipedrive::model::Product> {
+) -> ApiResult<shared::wire::pipedrive::model::Product> {
     one(&sim, &id, |s, k| s.products.get(&k).cloned(), &caller)
 }
 
@@ -582,7 +582,7 @@ async fn deal_products(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Vec<shared::pipedrive::model::DealProduct>> {
+) -> ApiResult<Vec<shared::wire::pipedrive::model::DealProduct>> {
     let id = parse_id(&id)?;
     let mut lines = {
         let store = lock(&sim.inner.store);
@@ -608,7 +608,7 @@ async fn deal_discounts(
     State(sim): State<PipedriveSim>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<Vec<shared::pipedrive::model::DealDiscount>> {
+) -> ApiResult<Vec<shared::wire::pipedrive::model::DealDiscount>> {
     let id = parse_id(&id)?;
     let store = lock(&sim.inner.store);
     let key = (caller.company_id, id);

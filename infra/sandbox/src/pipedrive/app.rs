@@ -2,7 +2,7 @@
 
 use chrono::SecondsFormat;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use shared::pipedrive::model::{IframeClaims, UninstallCallback};
+use shared::wire::pipedrive::model::{IframeClaims, UninstallCallback};
 
 use super::{PipedriveSim, SimError};
 
@@ -20,7 +20,7 @@ pub(crate) fn sign_jwt(
         iat,
         exp: iat + ttl_secs,
     };
-    shared::auth::jwt_crypto::install();
+    shared::web::auth::jwt_crypto::install();
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,

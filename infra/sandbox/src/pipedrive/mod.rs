@@ -1,7 +1,7 @@
 //! Simulated Pipedrive: one HTTP server that plays both `oauth.pipedrive.com` and the company
 //! API domains (`api_domain` in token answers is the simulator's own base URL), built from the
 //! public documentation (see `tests/fixtures/pipedrive/` and the model in
-//! [`shared::pipedrive::model`]).
+//! [`shared::wire::pipedrive::model`]).
 //!
 //! | area | routes |
 //! |---|---|
@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use shared::pipedrive::model::{
+use shared::wire::pipedrive::model::{
     Deal, DealDiscount, DealProduct, FieldDefinition, IframeClaims, Organization, Person, Product,
     TokenResponse,
 };
@@ -199,7 +199,7 @@ impl PipedriveSim {
                 grants: Mutex::new(oauth::Grants::default()),
                 limits: Mutex::new(api::Limits::default()),
                 burst_limit: Mutex::new(burst_limit),
-                http: shared::outbound::plain_client(),
+                http: shared::clients::outbound::plain_client(),
             }),
         }
     }

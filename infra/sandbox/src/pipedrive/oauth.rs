@@ -22,7 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use shared::pipedrive::model::{OAuthError, TokenResponse, TokenTypeHint};
+use shared::wire::pipedrive::model::{OAuthError, TokenResponse, TokenTypeHint};
 
 use super::PipedriveSim;
 use super::seed::{COMPANY_A, USER_A_ADMIN};

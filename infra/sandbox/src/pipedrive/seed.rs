@@ -44,7 +44,7 @@
 
 use rust_decimal::Decimal;
 use serde_json::json;
-use shared::pipedrive::model::{
+use shared::wire::pipedrive::model::{
     Address, ContactDetail, CustomFields, Deal, DealDiscount, DealProduct, DealStatus,
     DiscountType, FieldOption, OptionId, Organization, Person, Product, ProductPrice, Subfield,
     TaxMethod,

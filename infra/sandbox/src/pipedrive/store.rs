@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::pipedrive::model::{
+use shared::wire::pipedrive::model::{
     Deal, DealDiscount, DealProduct, FieldDefinition, FieldOption, Note, OptionId, Organization,
     Person, Product, UserAccess, UserLanguage, UserMe,
 };
@@ -343,7 +343,7 @@ pub fn field(
     field_type: &str,
     is_custom: bool,
     options: Option<Vec<FieldOption>>,
-    subfields: Option<Vec<shared::pipedrive::model::Subfield>>,
+    subfields: Option<Vec<shared::wire::pipedrive::model::Subfield>>,
 ) -> FieldDefinition {
     let (ui_visibility, important_fields, required_fields) = field_extras(entity, is_custom);
     FieldDefinition {

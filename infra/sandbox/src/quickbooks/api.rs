@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::quickbooks::model::{BatchItemRequest, BatchRequest, Customer, Invoice, Item};
+use shared::wire::quickbooks::model::{BatchItemRequest, BatchRequest, Customer, Invoice, Item};
 
 use super::error::{ApiError, envelope_time, forbidden_realm, gateway_unauthorized, throttled};
 use super::oauth::TokenProblem;

@@ -13,8 +13,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use shared::quickbooks::model::{Account, ExchangeRate, Item, ItemType, Ref};
-use shared::quickbooks::webhook::Operation;
+use shared::wire::quickbooks::model::{Account, ExchangeRate, Item, ItemType, Ref};
+use shared::wire::quickbooks::webhook::Operation;
 
 use super::error::ApiError;
 use super::ops::Change;

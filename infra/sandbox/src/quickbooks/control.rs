@@ -32,7 +32,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use shared::quickbooks::model::Customer;
+use shared::wire::quickbooks::model::Customer;
 
 use super::config::{RealmSeed, WebhookConfig};
 use super::store::Realm;

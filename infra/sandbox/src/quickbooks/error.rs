@@ -6,7 +6,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use shared::quickbooks::model::{
+use shared::wire::quickbooks::model::{
     Fault, FaultEnvelope, FaultError, GatewayFault, GatewayFaultEnvelope, GatewayFaultError,
 };
 

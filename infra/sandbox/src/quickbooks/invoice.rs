@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
-use shared::quickbooks::model::{
+use shared::wire::quickbooks::model::{
     CustomField, EmailStatus, GlobalTaxCalculation, Invoice, Line, LineDetailType, PrintStatus,
     Ref, SubTotalLineDetail, TaxLine, TaxLineDetail, TxnTaxDetail,
 };

@@ -47,8 +47,8 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use shared::quickbooks::model::{Customer, Invoice, Payment, TokenResponse};
-use shared::quickbooks::webhook::Operation;
+use shared::wire::quickbooks::model::{Customer, Invoice, Payment, TokenResponse};
+use shared::wire::quickbooks::webhook::Operation;
 
 use crate::harness::{self, Harness, RunningServer, lock};
 
@@ -198,7 +198,7 @@ impl QuickBooksSim {
     pub fn new(config: QuickBooksConfig) -> Self {
         let harness = Harness::new(CONTROL_PREFIX);
         let state = Inner::fresh_state(&config, harness.now());
-        let http = shared::outbound::client_builder()
+        let http = shared::clients::outbound::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
@@ -323,7 +323,10 @@ impl QuickBooksSim {
             .read(realm_id, |r| Ok(r.customers.values().cloned().collect()))
     }
 
-    pub fn items(&self, realm_id: &str) -> Result<Vec<shared::quickbooks::model::Item>, SimError> {
+    pub fn items(
+        &self,
+        realm_id: &str,
+    ) -> Result<Vec<shared::wire::quickbooks::model::Item>, SimError> {
         self.inner
             .read(realm_id, |r| Ok(r.items.values().cloned().collect()))
     }

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use http::{HeaderMap, StatusCode};
-use shared::quickbooks::model::{OAuthError, TokenResponse};
+use shared::wire::quickbooks::model::{OAuthError, TokenResponse};
 
 use super::Inner;
 use crate::harness::lock;

@@ -4,11 +4,11 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::quickbooks::model::{
+use shared::wire::quickbooks::model::{
     BatchItemRequest, Customer, DeliveryInfo, EmailAddress, EmailStatus, EntityStatus, Invoice,
     LineDetailType, LinkedTxn, Payment, PaymentLine, Ref, TxnTaxDetail,
 };
-use shared::quickbooks::webhook::Operation;
+use shared::wire::quickbooks::webhook::Operation;
 
 use super::error::ApiError;
 use super::invoice::{compute, round2, valid_email};
@@ -569,7 +569,7 @@ impl Realm {
             let id = self.currencies.len() + 1;
             let cref = currency_ref(&r.value);
             self.currencies
-                .push(shared::quickbooks::model::CompanyCurrency {
+                .push(shared::wire::quickbooks::model::CompanyCurrency {
                     id: Some(id.to_string()),
                     sync_token: Some("0".into()),
                     domain: Some("QBO".into()),

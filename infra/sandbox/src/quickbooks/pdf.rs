@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
-use shared::quickbooks::model::{Invoice, LineDetailType};
+use shared::wire::quickbooks::model::{Invoice, LineDetailType};
 
 const PAGE_WIDTH: u32 = 612;
 const PAGE_HEIGHT: u32 = 792;

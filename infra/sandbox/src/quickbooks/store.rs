@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use rust_decimal::Decimal;
-use shared::quickbooks::model::{
+use shared::wire::quickbooks::model::{
     Account, CompanyCurrency, CompanyInfo, CurrencyPrefs, Customer, EmailAddress, Invoice, Item,
     ItemType, MetaData, NameValue, Payment, PhysicalAddress, Preferences, Ref, SalesFormsPrefs,
     TaxCode, TaxPrefs, TaxRate, TaxRateDetail, TaxRateList, TelephoneNumber, Term,

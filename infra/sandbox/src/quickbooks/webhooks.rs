@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use shared::quickbooks::webhook::{
+use shared::wire::quickbooks::webhook::{
     CloudEvent, DataChangeEvent, EventNotification, LegacyEntity, LegacyPayload, SIGNATURE_HEADER,
     sign,
 };

@@ -38,7 +38,7 @@ pub fn assert_shape(name: &str, actual: &Value, allow_extra: &[&str], ignore: &[
 
 /// An HTTP client that does not follow redirects (so tests read `Location`).
 pub fn http() -> reqwest::Client {
-    shared::outbound::client_builder()
+    shared::clients::outbound::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use sandbox::harness::{RunningServer, serve};
 use sandbox::quickbooks::{Country, QuickBooksConfig, QuickBooksSim, RealmSeed};
 use serde_json::Value;
-use shared::quickbooks::model::TokenResponse;
+use shared::wire::quickbooks::model::TokenResponse;
 
 /// A US company with multi-currency off (so requests without CurrencyRef are valid, like the
 /// published samples).
@@ -62,7 +62,7 @@ impl Qbo {
         let (sim, server) = QuickBooksSim::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let http = shared::outbound::client_builder()
+        let http = shared::clients::outbound::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

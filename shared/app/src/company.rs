@@ -1,0 +1,315 @@
+//! One typed way to call the upstreams on someone's behalf: QuickBooks as a company
+//! ([`QuickBooksCompany`]) and Pipedrive as a user ([`PipedriveUser`]). A handle carries who it
+//! calls for; each call gets a fresh access token (and the realm) from the [`TokenManager`],
+//! is retried once after a refresh when the upstream answers 401, and fails with a
+//! [`CallError`] that is either the token's failure (not connected, reconnect, reinstall — each
+//! already an API answer) or the call's own error, for the handler to decide on.
+//!
+//! ```ignore
+//! let quickbooks = app.quickbooks_of(&profile);
+//! let invoice = quickbooks.read_invoice("130").await?;
+//! let deal = app.pipedrive_of(tenant).deal(42).await?;
+//! ```
+
+use chrono::{DateTime, Utc};
+use clients::pipedrive::{FieldCatalog, PipedriveClient, PipedriveError};
+use clients::quickbooks::{QuickBooksClient, QuickBooksError};
+use domain::CompanyProfile;
+use pipedrive_wire::model::{
+    Deal, DealDiscount, DealProduct, FieldDefinition, NewNote, Note, Organization, Person, Product,
+    UserMe,
+};
+use quickbooks_wire::model::{
+    CdcResponseEnvelope, CompanyInfo, Customer, Invoice, Preferences, QueryResponse,
+};
+use quickbooks_wire::query::Query;
+use web::auth::Tenant;
+
+use crate::App;
+use crate::tokens::{CallError, TokenManager};
+
+/// `quickbooks!(handle, |qb, realm, token| call)`: runs `call` (a call of the client, `.await`ed)
+/// with the company's realm and a fresh token, once more after a refresh when QuickBooks refuses
+/// the token. The closure only copies references into each attempt's future, which therefore
+/// borrows nothing of the closure (an `async` closure would, and its futures are then not `Send`
+/// for axum's handlers).
+macro_rules! quickbooks {
+    ($handle:expr, |$qb:ident, $realm:ident, $token:ident| $call:expr) => {{
+        let $qb = $handle.client;
+        $handle
+            .tokens
+            .with_quickbooks_for($handle.profile, move |access| async move {
+                let ($realm, $token) = (access.realm_id.as_str(), &access.token);
+                $call
+            })
+            .await
+    }};
+}
+
+/// `pipedrive!(handle, |pd, domain, token| call)`: [`quickbooks!`] for Pipedrive, as the user.
+macro_rules! pipedrive {
+    ($handle:expr, |$pd:ident, $domain:ident, $token:ident| $call:expr) => {{
+        let $pd = $handle.client;
+        $handle
+            .tokens
+            .with_pipedrive($handle.tenant, move |access| async move {
+                let ($domain, $token) = (access.api_domain.as_str(), &access.token);
+                $call
+            })
+            .await
+    }};
+}
+
+/// What a QuickBooks call through a handle answers.
+pub type QuickBooksResult<T> = Result<T, CallError<QuickBooksError>>;
+/// What a Pipedrive call through a handle answers.
+pub type PipedriveResult<T> = Result<T, CallError<PipedriveError>>;
+
+impl App {
+    /// The company's QuickBooks, per the profile's connection (a disconnected or revoked
+    /// connection answers every call with the token failure that says so).
+    pub fn quickbooks_of<'a>(&'a self, profile: &'a CompanyProfile) -> QuickBooksCompany<'a> {
+        QuickBooksCompany::new(&self.tokens, &self.quickbooks, profile)
+    }
+
+    /// Pipedrive as the calling user.
+    pub fn pipedrive_of(&self, tenant: Tenant) -> PipedriveUser<'_> {
+        PipedriveUser::new(&self.tokens, &self.pipedrive, tenant)
+    }
+}
+
+/// QuickBooks as one company calls it. See the module documentation. A handle is a few
+/// references: copy it freely (each call takes it by value, so a call's future owns it).
+#[derive(Debug, Clone, Copy)]
+pub struct QuickBooksCompany<'a> {
+    tokens: &'a TokenManager,
+    client: &'a QuickBooksClient,
+    profile: &'a CompanyProfile,
+}
+
+impl<'a> QuickBooksCompany<'a> {
+    pub fn new(
+        tokens: &'a TokenManager,
+        client: &'a QuickBooksClient,
+        profile: &'a CompanyProfile,
+    ) -> Self {
+        QuickBooksCompany {
+            tokens,
+            client,
+            profile,
+        }
+    }
+
+    pub fn profile(&self) -> &'a CompanyProfile {
+        self.profile
+    }
+
+    /// A query, written with [`Query`] (which escapes every value).
+    pub async fn query(self, query: &Query) -> QuickBooksResult<QueryResponse> {
+        let statement = query.build();
+        let statement = statement.as_str();
+        quickbooks!(self, |qb, realm, token| qb
+            .query(realm, token, statement)
+            .await)
+    }
+
+    pub async fn read_invoice(self, id: &str) -> QuickBooksResult<Invoice> {
+        quickbooks!(self, |qb, realm, token| qb
+            .read_invoice(realm, token, id)
+            .await)
+    }
+
+    /// Creates an invoice; `request_id` makes QuickBooks answer a repeat with the first result.
+    pub async fn create_invoice(
+        &self,
+        invoice: &Invoice,
+        request_id: &str,
+    ) -> QuickBooksResult<Invoice> {
+        quickbooks!(self, |qb, realm, token| {
+            qb.create_invoice(realm, token, invoice, request_id).await
+        })
+    }
+
+    /// A sparse update (`changes` carries `Id`, `SyncToken` and `sparse: true`).
+    pub async fn update_invoice(
+        &self,
+        changes: &serde_json::Value,
+        request_id: &str,
+    ) -> QuickBooksResult<Invoice> {
+        quickbooks!(self, |qb, realm, token| {
+            qb.update_invoice(realm, token, changes, request_id).await
+        })
+    }
+
+    /// Voids the invoice at `sync_token` (a new `requestid` per attempt).
+    pub async fn void_invoice(self, id: &str, sync_token: &str) -> QuickBooksResult<Invoice> {
+        quickbooks!(self, |qb, realm, token| {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            qb.void_invoice(realm, token, id, sync_token, &request_id)
+                .await
+        })
+    }
+
+    /// Deletes the invoice at `sync_token` (a new `requestid` per attempt).
+    pub async fn delete_invoice(self, id: &str, sync_token: &str) -> QuickBooksResult<()> {
+        quickbooks!(self, |qb, realm, token| {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            qb.delete_invoice(realm, token, id, sync_token, &request_id)
+                .await
+        })
+    }
+
+    /// E-mails the invoice (to `send_to`, else its billing e-mail).
+    pub async fn send_invoice(self, id: &str, send_to: Option<&str>) -> QuickBooksResult<Invoice> {
+        quickbooks!(self, |qb, realm, token| qb
+            .send_invoice(realm, token, id, send_to)
+            .await)
+    }
+
+    pub async fn invoice_pdf(self, id: &str) -> QuickBooksResult<bytes::Bytes> {
+        quickbooks!(self, |qb, realm, token| qb
+            .invoice_pdf(realm, token, id)
+            .await)
+    }
+
+    pub async fn read_customer(self, id: &str) -> QuickBooksResult<Customer> {
+        quickbooks!(self, |qb, realm, token| qb
+            .read_customer(realm, token, id)
+            .await)
+    }
+
+    pub async fn create_customer(
+        &self,
+        customer: &Customer,
+        request_id: &str,
+    ) -> QuickBooksResult<Customer> {
+        quickbooks!(self, |qb, realm, token| {
+            qb.create_customer(realm, token, customer, request_id).await
+        })
+    }
+
+    /// A sparse update of a customer.
+    pub async fn update_customer(
+        &self,
+        changes: &serde_json::Value,
+        request_id: &str,
+    ) -> QuickBooksResult<Customer> {
+        quickbooks!(self, |qb, realm, token| {
+            qb.update_customer(realm, token, changes, request_id).await
+        })
+    }
+
+    pub async fn preferences(self) -> QuickBooksResult<Preferences> {
+        quickbooks!(self, |qb, realm, token| qb.preferences(realm, token).await)
+    }
+
+    pub async fn company_info(self) -> QuickBooksResult<CompanyInfo> {
+        quickbooks!(self, |qb, realm, token| qb.company_info(realm, token).await)
+    }
+
+    /// Change data capture of `entities` since `since`.
+    pub async fn cdc(
+        &self,
+        entities: &[&str],
+        since: DateTime<Utc>,
+    ) -> QuickBooksResult<CdcResponseEnvelope> {
+        quickbooks!(self, |qb, realm, token| qb
+            .cdc(realm, token, entities, since)
+            .await)
+    }
+}
+
+/// The create form's conversion rates and items made from Pipedrive products.
+impl QuickBooksCompany<'_> {
+    /// QuickBooks' rate of `source` into the home currency on `as_of` (multi-currency only).
+    pub async fn exchange_rate(
+        self,
+        source: &str,
+        as_of: Option<chrono::NaiveDate>,
+    ) -> QuickBooksResult<quickbooks_wire::model::ExchangeRate> {
+        quickbooks!(self, |qb, realm, token| qb
+            .exchange_rate(realm, token, source, as_of)
+            .await)
+    }
+
+    /// Creates an item; `request_id` makes QuickBooks answer a repeat with the first result.
+    pub async fn create_item(
+        &self,
+        item: &quickbooks_wire::model::Item,
+        request_id: &str,
+    ) -> QuickBooksResult<quickbooks_wire::model::Item> {
+        quickbooks!(self, |qb, realm, token| qb
+            .create_item(realm, token, item, request_id)
+            .await)
+    }
+}
+
+/// Pipedrive as one user calls it. See the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct PipedriveUser<'a> {
+    tokens: &'a TokenManager,
+    client: &'a PipedriveClient,
+    tenant: Tenant,
+}
+
+impl<'a> PipedriveUser<'a> {
+    pub fn new(tokens: &'a TokenManager, client: &'a PipedriveClient, tenant: Tenant) -> Self {
+        PipedriveUser {
+            tokens,
+            client,
+            tenant,
+        }
+    }
+
+    pub fn tenant(&self) -> Tenant {
+        self.tenant
+    }
+
+    pub async fn users_me(self) -> PipedriveResult<UserMe> {
+        pipedrive!(self, |pd, domain, token| pd.users_me(domain, token).await)
+    }
+
+    pub async fn deal(self, id: u64) -> PipedriveResult<Deal> {
+        pipedrive!(self, |pd, domain, token| pd.deal(domain, token, id).await)
+    }
+
+    pub async fn deal_products(self, deal_id: u64) -> PipedriveResult<Vec<DealProduct>> {
+        pipedrive!(self, |pd, domain, token| pd
+            .deal_products(domain, token, deal_id)
+            .await)
+    }
+
+    pub async fn deal_discounts(self, deal_id: u64) -> PipedriveResult<Vec<DealDiscount>> {
+        pipedrive!(self, |pd, domain, token| pd
+            .deal_discounts(domain, token, deal_id)
+            .await)
+    }
+
+    pub async fn organization(self, id: u64) -> PipedriveResult<Organization> {
+        pipedrive!(self, |pd, domain, token| pd
+            .organization(domain, token, id)
+            .await)
+    }
+
+    pub async fn person(self, id: u64) -> PipedriveResult<Person> {
+        pipedrive!(self, |pd, domain, token| pd.person(domain, token, id).await)
+    }
+
+    pub async fn product(self, id: u64) -> PipedriveResult<Product> {
+        pipedrive!(self, |pd, domain, token| pd
+            .product(domain, token, id)
+            .await)
+    }
+
+    pub async fn fields(self, catalog: FieldCatalog) -> PipedriveResult<Vec<FieldDefinition>> {
+        pipedrive!(self, |pd, domain, token| pd
+            .fields(domain, token, catalog)
+            .await)
+    }
+
+    pub async fn add_note(self, note: &NewNote) -> PipedriveResult<Note> {
+        pipedrive!(self, |pd, domain, token| pd
+            .add_note(domain, token, note)
+            .await)
+    }
+}

@@ -1,0 +1,158 @@
+//! Bringing invoice links up to date from QuickBooks, shared by the panel's refresh, the webhook
+//! and the scheduled sync: read many invoices in one query, apply them to the links that point at
+//! them, write only what changed.
+//!
+//! - [`changes`]: what a status change does besides the link write (the deal's note on Paid, the
+//!   activity event), applied once per transition whoever noticed it.
+//! - [`targeted`]: re-reading only what a webhook named.
+//! - [`jobs`]: the sync's job queue (SQS on Lambda with the `sqs` feature, in memory locally).
+
+pub mod changes;
+pub mod jobs;
+pub mod targeted;
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::App;
+use clients::quickbooks::QuickBooksError;
+use domain::links::refreshed_link;
+use domain::{CompanyId, CompanyProfile, InvoiceLink};
+use quickbooks_wire::model::{EntityStatus, Invoice, Ref};
+use quickbooks_wire::query::Query;
+use store::StoreError;
+use store::records::Records;
+use web::error::ApiError;
+
+/// Ids per `Id IN (…)` query: one query reads up to this many invoices.
+pub const IDS_PER_QUERY: usize = 1000;
+
+/// What applying QuickBooks' invoices did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Links written because something changed.
+    pub changed: Vec<InvoiceLink>,
+    /// Links that already reflected QuickBooks (or were newer).
+    pub unchanged: usize,
+}
+
+impl SyncOutcome {
+    pub fn merge(&mut self, other: SyncOutcome) {
+        self.changed.extend(other.changed);
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// Applies `invoices` (full reads, CDC entries or `Deleted` stubs) of `realm` to every link of
+/// `company` that points at one of them. Writes are versioned; a link changed meanwhile by
+/// another writer is re-read and the invoice applied again (the newest QuickBooks state wins).
+pub async fn apply_invoices(
+    records: &Records,
+    company: CompanyId,
+    realm: &str,
+    invoices: &[Invoice],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<SyncOutcome, StoreError> {
+    let mut outcome = SyncOutcome::default();
+    for invoice in invoices {
+        let Some(id) = invoice.id.as_deref() else {
+            continue;
+        };
+        for link in records.find_invoice_links(realm, id).await? {
+            if link.company_id != company {
+                continue;
+            }
+            match apply_one(records, link, invoice, today, now).await? {
+                Some(changed) => outcome.changed.push(changed),
+                None => outcome.unchanged += 1,
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+async fn apply_one(
+    records: &Records,
+    mut link: InvoiceLink,
+    invoice: &Invoice,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<InvoiceLink>, StoreError> {
+    for _ in 0..3 {
+        let Some(next) = refreshed_link(&link, invoice, today, now) else {
+            return Ok(None);
+        };
+        match records.save_invoice_link(&next).await {
+            Ok(saved) => return Ok(Some(saved)),
+            Err(StoreError::Conflict { .. }) => {
+                match records
+                    .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
+                    .await?
+                {
+                    Some(fresh) => link = fresh,
+                    // Unlinked meanwhile: nothing to update.
+                    None => return Ok(None),
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "invoice link {} kept changing while being updated",
+        link.invoice_id
+    )))
+}
+
+/// Reads the given invoices from QuickBooks in as few calls as possible: one `Id IN (…)` query per
+/// [`IDS_PER_QUERY`] ids. Invoices the query does not return were deleted (QuickBooks answers
+/// 610 for them); they come back as `Deleted` stubs so links can say so.
+pub async fn fetch_invoices(
+    app: &App,
+    profile: &CompanyProfile,
+    ids: &BTreeSet<String>,
+) -> Result<Vec<Invoice>, ApiError> {
+    // Sized once: an invoice is large, and growing the map moved every one of them again.
+    let mut found: HashMap<String, Invoice> = HashMap::with_capacity(ids.len());
+    let ids: Vec<&String> = ids.iter().collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let query = Query::select("Invoice")
+            .is_in("Id", chunk.iter().map(|s| s.as_str()))
+            .max_results(IDS_PER_QUERY as u32);
+        let response = app.quickbooks_of(profile).query(&query).await?;
+        for invoice in response.invoice.unwrap_or_default() {
+            if let Some(id) = invoice.id.clone() {
+                found.insert(id, invoice);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match found.remove(id.as_str()) {
+            Some(invoice) => out.push(invoice),
+            None => out.push(deleted_stub(app, profile, id).await?),
+        }
+    }
+    Ok(out)
+}
+
+/// Confirms that an invoice the query did not return is gone (a read answers 610) and returns a
+/// `Deleted` stub; if the read finds it after all, returns it.
+async fn deleted_stub(app: &App, profile: &CompanyProfile, id: &str) -> Result<Invoice, ApiError> {
+    let read = app.quickbooks_of(profile).read_invoice(id).await;
+    match read {
+        Ok(invoice) => Ok(invoice),
+        Err(crate::tokens::CallError::Call(QuickBooksError::Fault { fault, .. }))
+            if fault.has_code("610") =>
+        {
+            Ok(Invoice {
+                id: Some(id.to_string()),
+                status: Some(EntityStatus::Deleted),
+                customer_ref: None::<Ref>,
+                ..Invoice::default()
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}

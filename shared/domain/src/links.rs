@@ -1,0 +1,293 @@
+//! Keeping invoice links in step with QuickBooks: one pure function used by every path that
+//! learns something about an invoice (creation, refresh, webhooks, the scheduled sync), so they
+//! all agree on what changed and what wins.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use super::status::invoice_status;
+use super::{CompanyId, DealId, InvoiceLink, InvoiceStatus};
+use quickbooks_wire::model::{EmailStatus, EntityStatus, Invoice};
+
+/// Today's date in the company's IANA time zone (UTC if the name is unknown).
+pub fn today_in(time_zone: &str, now: DateTime<Utc>) -> NaiveDate {
+    match time_zone.parse::<Tz>() {
+        Ok(tz) => now.with_timezone(&tz).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
+/// When QuickBooks last changed the invoice, in UTC.
+pub fn qbo_updated_at(invoice: &Invoice) -> Option<DateTime<Utc>> {
+    invoice
+        .meta_data
+        .as_ref()
+        .and_then(|m| m.last_updated_time)
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("QuickBooks' invoice has no {0}")]
+    Missing(&'static str),
+}
+
+/// A new link from a QuickBooks invoice (after creating it, or when linking an existing one).
+pub fn link_from_invoice(
+    company: CompanyId,
+    deal: DealId,
+    realm_id: &str,
+    invoice: &Invoice,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<InvoiceLink, LinkError> {
+    let invoice_id = invoice.id.clone().ok_or(LinkError::Missing("Id"))?;
+    let customer = invoice
+        .customer_ref
+        .as_ref()
+        .ok_or(LinkError::Missing("CustomerRef"))?;
+    let total = invoice.total_amt.unwrap_or(Decimal::ZERO);
+    Ok(InvoiceLink {
+        company_id: company,
+        deal_id: deal,
+        realm_id: realm_id.to_string(),
+        invoice_id,
+        doc_number: invoice.doc_number.clone(),
+        currency: invoice
+            .currency_ref
+            .as_ref()
+            .map(|c| c.value.clone())
+            .unwrap_or_default(),
+        total,
+        balance: invoice.balance.unwrap_or(total),
+        txn_date: invoice.txn_date.unwrap_or(today),
+        due_date: invoice.due_date,
+        status: invoice_status(invoice, None, today),
+        customer_id: customer.value.clone(),
+        customer_name: customer.name.clone(),
+        email_sent: invoice.email_status == Some(EmailStatus::EmailSent),
+        sync_token: invoice.sync_token.clone(),
+        qbo_updated_at: qbo_updated_at(invoice),
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    })
+}
+
+/// The link brought up to date with `invoice` (a full read, a CDC entry or a `Deleted` stub), or
+/// `None` when nothing the link keeps has changed — or when `invoice` is older than what the link
+/// already reflects (webhooks and CDC can arrive twice or out of order: the newest wins).
+pub fn refreshed_link(
+    link: &InvoiceLink,
+    invoice: &Invoice,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<InvoiceLink> {
+    let seen = qbo_updated_at(invoice);
+    if let (Some(seen), Some(known)) = (seen, link.qbo_updated_at)
+        && seen < known
+    {
+        return None;
+    }
+    // `LastUpdatedTime` has whole seconds: two changes within one second look equally new, but
+    // every change increments the `SyncToken`, so an older one never overwrites a newer one.
+    let version = |token: Option<&str>| token.and_then(|t| t.trim().parse::<u64>().ok());
+    if let (Some(seen), Some(known)) = (
+        version(invoice.sync_token.as_deref()),
+        version(link.sync_token.as_deref()),
+    ) && seen < known
+    {
+        return None;
+    }
+    let mut next = link.clone();
+    if invoice.status == Some(EntityStatus::Deleted) {
+        next.status = InvoiceStatus::Deleted;
+    } else {
+        let known_total = (!link.total.is_zero()).then_some(link.total);
+        let status = invoice_status(invoice, known_total, today);
+        next.status = status;
+        if status != InvoiceStatus::Voided
+            && let Some(total) = invoice.total_amt
+        {
+            next.total = total;
+        }
+        next.balance = match status {
+            InvoiceStatus::Voided => Decimal::ZERO,
+            _ => invoice.balance.unwrap_or(next.balance),
+        };
+        if invoice.doc_number.is_some() {
+            next.doc_number = invoice.doc_number.clone();
+        }
+        if let Some(due) = invoice.due_date {
+            next.due_date = Some(due);
+        }
+        if let Some(date) = invoice.txn_date {
+            next.txn_date = date;
+        }
+        if let Some(currency) = &invoice.currency_ref {
+            next.currency = currency.value.clone();
+        }
+        if let Some(customer) = &invoice.customer_ref {
+            next.customer_id = customer.value.clone();
+            if customer.name.is_some() {
+                next.customer_name = customer.name.clone();
+            }
+        }
+        if let Some(email) = &invoice.email_status {
+            next.email_sent = *email == EmailStatus::EmailSent;
+        }
+    }
+    if invoice.sync_token.is_some() {
+        next.sync_token = invoice.sync_token.clone();
+    }
+    if seen.is_some() {
+        next.qbo_updated_at = seen;
+    }
+    if next == *link {
+        return None;
+    }
+    next.updated_at = now;
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn invoice(value: serde_json::Value) -> Invoice {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn base() -> InvoiceLink {
+        let now = Utc.with_ymd_and_hms(2026, 3, 13, 10, 0, 0).unwrap();
+        link_from_invoice(
+            CompanyId(1),
+            DealId(42),
+            "9341",
+            &invoice(json!({
+                "Id": "130", "SyncToken": "0", "DocNumber": "1042", "TxnDate": "2026-03-13",
+                "DueDate": "2026-03-20", "TotalAmt": 1250.0, "Balance": 1250.0,
+                "CurrencyRef": {"value": "EUR"}, "CustomerRef": {"value": "58", "name": "Acme"},
+                "EmailStatus": "NotSet",
+                "MetaData": {"LastUpdatedTime": "2026-03-13T02:00:00-08:00"}
+            })),
+            NaiveDate::from_ymd_opt(2026, 3, 13).unwrap(),
+            now,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_link_carries_what_the_panel_shows() {
+        let link = base();
+        assert_eq!(link.invoice_id, "130");
+        assert_eq!(link.total, dec!(1250));
+        assert_eq!(link.status, InvoiceStatus::Open);
+        assert_eq!(link.currency, "EUR");
+        assert_eq!(link.customer_name.as_deref(), Some("Acme"));
+        assert!(link.qbo_updated_at.is_some());
+    }
+
+    #[test]
+    fn a_payment_changes_balance_and_status() {
+        let link = base();
+        let later = invoice(json!({
+            "Id": "130", "SyncToken": "1", "TotalAmt": 1250.0, "Balance": 250.0,
+            "DueDate": "2026-03-20", "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
+        }));
+        let next = refreshed_link(&link, &later, link.txn_date, Utc::now()).unwrap();
+        assert_eq!(next.status, InvoiceStatus::PartiallyPaid);
+        assert_eq!(next.balance, dec!(250));
+        assert_eq!(next.sync_token.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn nothing_changed_means_no_write() {
+        let link = base();
+        let same = invoice(json!({
+            "Id": "130", "SyncToken": "0", "TotalAmt": 1250.0, "Balance": 1250.0,
+            "DueDate": "2026-03-20", "MetaData": {"LastUpdatedTime": "2026-03-13T02:00:00-08:00"}
+        }));
+        assert_eq!(
+            refreshed_link(&link, &same, link.txn_date, Utc::now()),
+            None
+        );
+    }
+
+    #[test]
+    fn an_older_event_never_overwrites_a_newer_state() {
+        let link = base();
+        let paid = invoice(json!({
+            "Id": "130", "SyncToken": "2", "TotalAmt": 1250.0, "Balance": 0,
+            "MetaData": {"LastUpdatedTime": "2026-03-15T02:00:00-08:00"}
+        }));
+        let paid_link = refreshed_link(&link, &paid, link.txn_date, Utc::now()).unwrap();
+        assert_eq!(paid_link.status, InvoiceStatus::Paid);
+        let stale = invoice(json!({
+            "Id": "130", "SyncToken": "1", "TotalAmt": 1250.0, "Balance": 250.0,
+            "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
+        }));
+        assert_eq!(
+            refreshed_link(&paid_link, &stale, link.txn_date, Utc::now()),
+            None
+        );
+    }
+
+    #[test]
+    fn within_one_second_the_sync_token_decides() {
+        let link = base();
+        let second_payment = invoice(json!({
+            "Id": "130", "SyncToken": "3", "TotalAmt": 1250.0, "Balance": 0,
+            "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
+        }));
+        let paid = refreshed_link(&link, &second_payment, link.txn_date, Utc::now()).unwrap();
+        let first_payment = invoice(json!({
+            "Id": "130", "SyncToken": "2", "TotalAmt": 1250.0, "Balance": 250.0,
+            "MetaData": {"LastUpdatedTime": "2026-03-14T02:00:00-08:00"}
+        }));
+        assert_eq!(
+            refreshed_link(&paid, &first_payment, link.txn_date, Utc::now()),
+            None
+        );
+        assert_eq!(paid.status, InvoiceStatus::Paid);
+    }
+
+    #[test]
+    fn voiding_keeps_the_original_total_and_deleting_only_the_status() {
+        let link = base();
+        let voided = invoice(json!({
+            "Id": "130", "SyncToken": "1", "TotalAmt": 0, "Balance": 0,
+            "PrivateNote": "Voided", "MetaData": {"LastUpdatedTime": "2026-03-14T00:00:00Z"}
+        }));
+        let next = refreshed_link(&link, &voided, link.txn_date, Utc::now()).unwrap();
+        assert_eq!(next.status, InvoiceStatus::Voided);
+        assert_eq!(next.total, dec!(1250));
+        assert_eq!(next.balance, dec!(0));
+        let deleted = invoice(json!({"Id": "130", "status": "Deleted",
+            "MetaData": {"LastUpdatedTime": "2026-03-15T00:00:00Z"}}));
+        let gone = refreshed_link(&next, &deleted, link.txn_date, Utc::now()).unwrap();
+        assert_eq!(gone.status, InvoiceStatus::Deleted);
+        assert_eq!(gone.total, dec!(1250));
+    }
+
+    #[test]
+    fn today_follows_the_company_time_zone() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 20, 23, 30, 0).unwrap();
+        assert_eq!(
+            today_in("Europe/Oslo", now),
+            NaiveDate::from_ymd_opt(2026, 3, 21).unwrap()
+        );
+        assert_eq!(
+            today_in("America/Los_Angeles", now),
+            NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()
+        );
+        assert_eq!(
+            today_in("Not/AZone", now),
+            NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()
+        );
+    }
+}
