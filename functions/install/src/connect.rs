@@ -557,8 +557,17 @@ mod tests {
     #[test]
     fn the_conflict_names_the_holder_and_the_connection() {
         let held = connection(ConnectionState::Connected, 7);
-        let ApiError::Conflict { detail, current } = already_connected(&held, "Ada") else {
-            panic!("a conflict");
+        let refused = already_connected(&held, "Ada");
+        assert_eq!(
+            refused.kind(),
+            "already-connected",
+            "not 'changed by someone else'"
+        );
+        let ApiError::Refused {
+            detail, current, ..
+        } = refused
+        else {
+            panic!("a refusal");
         };
         assert!(detail.contains("already connected by Ada."), "{detail}");
         assert_eq!(

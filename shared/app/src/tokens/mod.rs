@@ -129,7 +129,7 @@ impl From<TokenFailure> for ApiError {
                 reconnect_url,
             } => ApiError::ReconnectRequired {
                 detail: format!(
-                    "QuickBooks needs to be reconnected ({reason}). Reconnect it in the app's settings in Pipedrive."
+                    "QuickBooks needs to be reconnected ({reason}). Open the app settings in Pipedrive and connect QuickBooks again."
                 ),
                 reconnect_url,
             },
