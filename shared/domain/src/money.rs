@@ -141,7 +141,7 @@ impl NumberFormat {
             out.push('-');
         }
         for (i, c) in digits.iter().enumerate() {
-            if group && i > 0 && (digits.len() - i) % 3 == 0 {
+            if group && i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push_str(&self.group);
             }
             out.push(*c);
