@@ -38,8 +38,11 @@ async function largeInvoice() {
   const form = (await call('GET', '/api/deals/1/draft')).body.form;
   form.lines[0].quantity = '9876';
   form.txn_tax_code = form.txn_tax_code || '2';
-  form.confirm_duplicate = true;
-  const created = await call('POST', '/api/deals/1/invoices', form, { 'Idempotency-Key': `layout-${Date.now()}` });
+  const key = { 'Idempotency-Key': `layout-${Date.now()}` };
+  let created = await call('POST', '/api/deals/1/invoices', form, key);
+  if (created.status === 409 && /possible-duplicate/.test(created.body.type)) {
+    created = await call('POST', '/api/deals/1/invoices', { ...form, confirm_duplicate: true }, key);
+  }
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const paid = await send(`${sims.quickbooks_url}/_sim/realms/${REALM}/payments`, 'POST', { invoice_id: created.body.invoice.id, amount: '123456.78' });
   assert.ok(paid.status < 300, JSON.stringify(paid.body));
