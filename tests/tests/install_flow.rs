@@ -3,24 +3,31 @@
 //! concurrency (in one instance and across two), a refresh race that meets `invalid_grant`, and a
 //! truly revoked connection.
 
-#[path = "../../functions/install/tests/common/mod.rs"]
-mod common;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use common::*;
 use futures::future::join_all;
-use integration_tests::moto::{dynamo_store, secrets_store};
 use serde_json::Value;
 use shared::app::App;
 use shared::app::tokens::TokenFailure;
 use shared::domain::{CompanyId, ConnectionState, QuickBooksEnvironment, UserId};
 use shared::store::secrets::{SecretStore, TokenError};
+use test_world::moto::{dynamo_store, secrets_store};
+use test_world::*;
+
+/// A world serving the install router on `secrets` and a DynamoDB table in moto.
+async fn world_on(secrets: Arc<dyn SecretStore>) -> World {
+    World::builder()
+        .store(dynamo_store().await)
+        .secrets(secrets)
+        .serving(|app| shared::web::http::finish(install::router(app.clone())))
+        .start()
+        .await
+}
 
 async fn moto_world() -> World {
-    World::start(dynamo_store().await, secrets_store().await).await
+    world_on(secrets_store().await).await
 }
 
 async fn company_info_via(app: &App, company: u64) -> Result<String, String> {
@@ -53,7 +60,7 @@ async fn install_connect_disconnect_uninstall_over_http() {
     let a = CompanyId(COMPANY_A);
 
     // --- install: two users of company A, one of company B ---
-    let response = w.install(COMPANY_A, USER_A_ADMIN).await;
+    let response = w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     assert_eq!(response.status(), 302);
     assert_eq!(
         location(&response),
@@ -77,8 +84,14 @@ async fn install_connect_disconnect_uninstall_over_http() {
     let first = w.secrets_of(COMPANY_A).await.pipedrive[&USER_A_ADMIN].clone();
     assert_eq!(first.api_domain, w.pipedrive.base_url());
 
-    assert_eq!(w.install(COMPANY_A, USER_A_MEMBER).await.status(), 302);
-    assert_eq!(w.install(COMPANY_B, USER_B_ADMIN).await.status(), 302);
+    assert_eq!(
+        w.pipedrive_install(COMPANY_A, USER_A_MEMBER).await.status(),
+        302
+    );
+    assert_eq!(
+        w.pipedrive_install(COMPANY_B, USER_B_ADMIN).await.status(),
+        302
+    );
     let member = w
         .app
         .records
@@ -89,21 +102,28 @@ async fn install_connect_disconnect_uninstall_over_http() {
     assert!(!member.is_admin);
 
     // Re-installing replaces the tokens and never duplicates the install.
-    assert_eq!(w.install(COMPANY_A, USER_A_ADMIN).await.status(), 302);
+    assert_eq!(
+        w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await.status(),
+        302
+    );
     let again = w.secrets_of(COMPANY_A).await.pipedrive[&USER_A_ADMIN].clone();
     assert_ne!(again.access_token, first.access_token);
     assert_ne!(again.refresh_token, first.refresh_token);
     assert_eq!(w.app.records.list_user_installs(a).await.unwrap().len(), 2);
 
     // --- connect (A → US realm, B → GB realm) ---
-    let (status, html) = w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
+    let (status, html) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     assert_eq!(status, 200, "{html}");
     assert!(
         html.contains("Connected to Sandbox Landscaping Inc."),
         "{html}"
     );
     assert!(html.contains("return to Pipedrive"), "{html}");
-    let (status, _) = w.connect(COMPANY_B, USER_B_ADMIN, GB_REALM).await;
+    let (status, _) = w
+        .quickbooks_connect(COMPANY_B, USER_B_ADMIN, GB_REALM)
+        .await;
     assert_eq!(status, 200);
     let profile = w.app.records.get_company(a).await.unwrap().unwrap();
     let connection = profile.quickbooks.clone().unwrap();
@@ -211,10 +231,12 @@ async fn install_connect_disconnect_uninstall_over_http() {
     );
     assert!(w.app.records.get_company(a).await.unwrap().is_some());
 
-    let (status, _) = w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
+    let (status, _) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     assert_eq!(status, 200, "reconnecting works");
     w.quickbooks.harness().clear_log();
-    let b_before = (w.partition(COMPANY_B).await, w.raw_secret(COMPANY_B).await);
+    let b_before = (w.dump(COMPANY_B).await, w.raw_secret(COMPANY_B).await);
     assert!(!b_before.0.is_empty() && b_before.1.is_some());
 
     assert_eq!(
@@ -225,7 +247,7 @@ async fn install_connect_disconnect_uninstall_over_http() {
         200
     );
     assert!(
-        w.partition(COMPANY_A).await.is_empty(),
+        w.dump(COMPANY_A).await.is_empty(),
         "every record of A is gone"
     );
     assert!(
@@ -240,7 +262,7 @@ async fn install_connect_disconnect_uninstall_over_http() {
         1,
         "A's QuickBooks connection was revoked"
     );
-    let b_after = (w.partition(COMPANY_B).await, w.raw_secret(COMPANY_B).await);
+    let b_after = (w.dump(COMPANY_B).await, w.raw_secret(COMPANY_B).await);
     assert_eq!(b_after, b_before, "nothing of company B changed");
     let (status, body) = w
         .api("GET", "/api/connection", COMPANY_B, USER_B_ADMIN)
@@ -251,8 +273,8 @@ async fn install_connect_disconnect_uninstall_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_calls_refresh_an_expired_quickbooks_token_once() {
     let w = moto_world().await;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    w.install_and_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     let before = w.secrets_of(COMPANY_A).await.quickbooks.unwrap();
 
     // 1. QuickBooks expired the token, our instance still believes in it: 50 calls get 401,
@@ -297,20 +319,14 @@ async fn fifty_concurrent_calls_refresh_an_expired_quickbooks_token_once() {
         1,
         "exactly one refresh across two instances"
     );
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     assert_eq!(profile.connected_realm(), Some(US_REALM));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_calls_refresh_an_expired_pipedrive_token_once() {
     let w = moto_world().await;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
 
     // 1. Pipedrive expired the token: 50 calls get 401, one refresh.
     w.pipedrive.expire_access_tokens(COMPANY_A, USER_A_ADMIN);
@@ -418,9 +434,9 @@ async fn a_refresh_racing_another_instance_recovers_from_invalid_grant() {
         inner: moto.clone(),
         stale: Mutex::new(None),
     });
-    let w = World::start(dynamo_store().await, stale.clone()).await;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    let w = world_on(stale.clone()).await;
+    w.install_and_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     let company = CompanyId(COMPANY_A);
     // Instance A (the server's app) has the first token set in memory.
     let first_raw = w.raw_secret(COMPANY_A).await.unwrap();
@@ -482,9 +498,14 @@ async fn a_refresh_racing_another_instance_recovers_from_invalid_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_connection_needs_reconnect_and_says_so() {
     let w = moto_world().await;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    w.install(COMPANY_A, USER_A_MEMBER).await;
-    assert_eq!(w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_MEMBER).await;
+    assert_eq!(
+        w.quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+            .await
+            .0,
+        200
+    );
 
     // The user disconnects the app inside QuickBooks.
     w.quickbooks.disconnect(US_REALM);
@@ -492,13 +513,7 @@ async fn a_revoked_connection_needs_reconnect_and_says_so() {
         .api("GET", "/api/connection", COMPANY_A, USER_A_MEMBER)
         .await;
     assert_reconnect_problem(status, &problem, &w);
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     let connection = profile.quickbooks.unwrap();
     assert_eq!(connection.state, ConnectionState::NeedsReconnect);
     assert!(connection.reason.unwrap().contains("QuickBooks refused"));
@@ -526,7 +541,9 @@ async fn a_revoked_connection_needs_reconnect_and_says_so() {
     assert_eq!(w.quickbooks_token_calls(), 0);
 
     // Reconnecting (any installed user may, since nothing is active) heals it.
-    let (status, html) = w.connect(COMPANY_A, USER_A_MEMBER, US_REALM).await;
+    let (status, html) = w
+        .quickbooks_connect(COMPANY_A, USER_A_MEMBER, US_REALM)
+        .await;
     assert_eq!(status, 200, "{html}");
     let (status, body) = w
         .api("GET", "/api/connection", COMPANY_A, USER_A_ADMIN)

@@ -13,23 +13,19 @@
 //! The app's upstream timeout is shortened to 1 s for this run (deployed: 8 s) so the injected
 //! timeouts — requests the simulator never answers — cost seconds, not minutes.
 
-mod reliability_support;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use reliability_support::*;
+use integration_tests::*;
 use rust_decimal::Decimal;
 use sandbox::harness::FaultSpec;
 use serde_json::{Value, json};
 use shared::domain::links::today_in;
 use shared::domain::status::invoice_status;
 use shared::domain::{CompanyId, InvoiceStatus};
-use shared::store::embedded::EmbeddedStore;
-use shared::store::secrets::embedded::EmbeddedSecrets;
+use test_world::*;
 use tokio::sync::Mutex;
 
 /// Attempts a client makes per request before giving up.
@@ -120,15 +116,11 @@ async fn with_retries(
 /// Company A (GB realm, deal 2) and company B (US realm, deal 1) ready to invoice, with two
 /// users each.
 async fn world() -> World {
-    let w = World::start(
-        Arc::new(EmbeddedStore::in_memory()),
-        Arc::new(EmbeddedSecrets::in_memory()),
-        Options {
-            upstream_timeout: Some(Duration::from_secs(1)),
-            router: invoicing_router,
-        },
-    )
-    .await;
+    let w = full_world()
+        .serving(invoicing_router)
+        .upstream_timeout(Duration::from_secs(1))
+        .start()
+        .await;
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     w.install(COMPANY_A, USER_A_MEMBER, false).await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
@@ -142,13 +134,13 @@ async fn world() -> World {
 
 fn inject(w: &World) {
     for prefix in ["/v3/company/", "/oauth2/v1/tokens/bearer"] {
-        w.qb.harness().set_fault(prefix, FAULTS);
+        w.quickbooks.harness().set_fault(prefix, FAULTS);
     }
     for prefix in ["/api/", "/v1/", "/oauth/token"] {
-        w.pd.harness().set_fault(prefix, FAULTS);
+        w.pipedrive.harness().set_fault(prefix, FAULTS);
     }
-    w.qb.harness().seed_faults(0x5EED_0001);
-    w.pd.harness().seed_faults(0x5EED_0002);
+    w.quickbooks.harness().seed_faults(0x5EED_0001);
+    w.pipedrive.harness().seed_faults(0x5EED_0002);
 }
 
 fn faults_injected(w: &World) -> (usize, usize, usize) {
@@ -157,11 +149,12 @@ fn faults_injected(w: &World) -> (usize, usize, usize) {
     let mut errors = 0;
     let mut timeouts = 0;
     let mut throttles = 0;
-    for r in
-        w.qb.harness()
-            .requests()
-            .into_iter()
-            .chain(w.pd.harness().requests())
+    for r in w
+        .quickbooks
+        .harness()
+        .requests()
+        .into_iter()
+        .chain(w.pipedrive.harness().requests())
     {
         match r.status {
             0 => timeouts += 1,
@@ -200,8 +193,8 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
             deal: 1,
         },
     ];
-    w.qb.harness().clear_log();
-    w.pd.harness().clear_log();
+    w.quickbooks.harness().clear_log();
+    w.pipedrive.harness().clear_log();
     inject(&w);
 
     // Customers under faults: A links an existing one, B creates one (the key makes it once).
@@ -277,7 +270,7 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
                 if op % 25 == 12 {
                     // Token expiries: ours (the vault) and Pipedrive's (server side).
                     w.expire_tokens(company).await;
-                    w.pd.expire_access_tokens(company, actor.user);
+                    w.pipedrive.expire_access_tokens(company, actor.user);
                 }
                 // 60 % creates; the rest cycles through the actions.
                 let kind = if op % 5 < 3 || invoices.is_empty() {
@@ -387,16 +380,17 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
     futures::join!(run_company(COMPANY_A), run_company(COMPANY_B));
     let (errors, timeouts, throttles) = faults_injected(&w);
     // Refreshes the expiries caused (each answered or faulted by the token endpoints).
-    let token_calls =
-        w.qb.harness()
-            .requests_matching(Some("POST"), "/oauth2/v1/tokens/bearer")
-            .len()
-            + w.pd
-                .harness()
-                .requests_matching(Some("POST"), "/oauth/token")
-                .len();
-    w.qb.harness().clear_faults();
-    w.pd.harness().clear_faults();
+    let token_calls = w
+        .quickbooks
+        .harness()
+        .requests_matching(Some("POST"), "/oauth2/v1/tokens/bearer")
+        .len()
+        + w.pipedrive
+            .harness()
+            .requests_matching(Some("POST"), "/oauth/token")
+            .len();
+    w.quickbooks.harness().clear_faults();
+    w.pipedrive.harness().clear_faults();
     let scenario_secs = started.elapsed().as_secs_f64();
 
     // --- Every failed answer was a clear retryable problem; every operation got through ---
@@ -429,7 +423,7 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
     );
     for (company, realm) in [(COMPANY_A, GB_REALM), (COMPANY_B, US_REALM)] {
         let links: Vec<(String, Value)> = w
-            .dump(company)
+            .records(company)
             .await
             .into_iter()
             .filter(|(sk, _)| sk.contains("#INVOICE#"))
@@ -457,13 +451,14 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
             mine,
             "no link without a created invoice"
         );
-        let in_quickbooks: BTreeSet<String> =
-            w.qb.invoices(realm)
-                .unwrap()
-                .into_iter()
-                .filter_map(|i| i.id)
-                .chain(w.qb.deleted_invoice_ids(realm).unwrap())
-                .collect();
+        let in_quickbooks: BTreeSet<String> = w
+            .quickbooks
+            .invoices(realm)
+            .unwrap()
+            .into_iter()
+            .filter_map(|i| i.id)
+            .chain(w.quickbooks.deleted_invoice_ids(realm).unwrap())
+            .collect();
         for id in per_invoice.keys() {
             assert!(
                 in_quickbooks.contains(id),
@@ -476,24 +471,26 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
             "QuickBooks holds one invoice per key in {realm}"
         );
     }
-    let bolt: Vec<_> =
-        w.qb.customers(US_REALM)
-            .unwrap()
-            .into_iter()
-            .filter(|c| c.display_name.as_deref() == Some("Bolt Freight Co."))
-            .collect();
+    let bolt: Vec<_> = w
+        .quickbooks
+        .customers(US_REALM)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.display_name.as_deref() == Some("Bolt Freight Co."))
+        .collect();
     assert_eq!(
         bolt.len(),
         1,
         "the customer created under faults exists once"
     );
     for realm in [US_REALM, GB_REALM] {
-        let names: Vec<String> =
-            w.qb.customers(realm)
-                .unwrap()
-                .into_iter()
-                .filter_map(|c| c.display_name)
-                .collect();
+        let names: Vec<String> = w
+            .quickbooks
+            .customers(realm)
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.display_name)
+            .collect();
         let unique: BTreeSet<&String> = names.iter().collect();
         assert_eq!(
             unique.len(),
@@ -505,25 +502,34 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
     // --- Changes "in the QuickBooks UI", then a final sync brings every status to the truth ---
     let mut changed = 0;
     for (company, realm) in [(COMPANY_A, GB_REALM), (COMPANY_B, US_REALM)] {
-        let open: Vec<String> =
-            w.qb.invoices(realm)
-                .unwrap()
-                .into_iter()
-                .filter(|i| {
-                    i.balance.unwrap_or(Decimal::ZERO) > Decimal::ZERO
-                        && i.total_amt.unwrap_or(Decimal::ZERO) > Decimal::ZERO
-                })
-                .filter_map(|i| i.id)
-                .collect();
+        let open: Vec<String> = w
+            .quickbooks
+            .invoices(realm)
+            .unwrap()
+            .into_iter()
+            .filter(|i| {
+                i.balance.unwrap_or(Decimal::ZERO) > Decimal::ZERO
+                    && i.total_amt.unwrap_or(Decimal::ZERO) > Decimal::ZERO
+            })
+            .filter_map(|i| i.id)
+            .collect();
         assert!(open.len() >= 4, "{company} has open invoices to change");
-        w.qb.record_payment(realm, &open[0], None).unwrap();
-        let half = w.qb.invoice(realm, &open[1]).unwrap().balance.unwrap() / Decimal::TWO;
-        w.qb.record_payment(realm, &open[1], Some(half)).unwrap();
-        w.qb.void_invoice(realm, &open[2]).unwrap();
-        w.qb.delete_invoice(realm, &open[3]).unwrap();
+        w.quickbooks.record_payment(realm, &open[0], None).unwrap();
+        let half = w
+            .quickbooks
+            .invoice(realm, &open[1])
+            .unwrap()
+            .balance
+            .unwrap()
+            / Decimal::TWO;
+        w.quickbooks
+            .record_payment(realm, &open[1], Some(half))
+            .unwrap();
+        w.quickbooks.void_invoice(realm, &open[2]).unwrap();
+        w.quickbooks.delete_invoice(realm, &open[3]).unwrap();
         changed += 4;
     }
-    w.qb.advance_clock(60);
+    w.quickbooks.advance_clock(60);
     for company in [COMPANY_A, COMPANY_B] {
         let outcome = status_sync::company::sync_company(
             &w.app,
@@ -539,20 +545,15 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
     }
     let mut checked = 0;
     for (company, realm) in [(COMPANY_A, GB_REALM), (COMPANY_B, US_REALM)] {
-        let deleted: BTreeSet<String> =
-            w.qb.deleted_invoice_ids(realm)
-                .unwrap()
-                .into_iter()
-                .collect();
-        let profile = w
-            .app
-            .records
-            .get_company(CompanyId(company))
-            .await
+        let deleted: BTreeSet<String> = w
+            .quickbooks
+            .deleted_invoice_ids(realm)
             .unwrap()
-            .unwrap();
+            .into_iter()
+            .collect();
+        let profile = w.profile(company).await;
         let today = today_in(&profile.time_zone, Utc::now());
-        for (sk, data) in w.dump(company).await {
+        for (sk, data) in w.records(company).await {
             if !sk.contains("#INVOICE#") {
                 continue;
             }
@@ -561,7 +562,7 @@ async fn two_hundred_operations_under_faults_lose_nothing_and_duplicate_nothing(
             let truth = if deleted.contains(&id) {
                 InvoiceStatus::Deleted
             } else {
-                let invoice = w.qb.invoice(realm, &id).unwrap();
+                let invoice = w.quickbooks.invoice(realm, &id).unwrap();
                 let total: Option<Decimal> = serde_json::from_value(data["total"].clone()).ok();
                 invoice_status(&invoice, total, today)
             };

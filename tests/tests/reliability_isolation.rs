@@ -6,14 +6,9 @@
 //! without ids (company-wide) answer B's own data, again without A's. A's records and secrets
 //! are unchanged afterwards. The count is written to `target/reliability/isolation.json`.
 
-mod reliability_support;
-
-use std::sync::Arc;
-
-use reliability_support::*;
+use integration_tests::*;
 use serde_json::{Value, json};
-use shared::store::embedded::EmbeddedStore;
-use shared::store::secrets::embedded::EmbeddedSecrets;
+use test_world::*;
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
@@ -32,16 +27,12 @@ struct Seeded {
 }
 
 async fn seeded() -> Seeded {
-    let w = World::start(
-        Arc::new(EmbeddedStore::in_memory()),
-        Arc::new(EmbeddedSecrets::in_memory()),
-        Options::default(),
-    )
-    .await;
+    let w = full_world().start().await;
     // A on the US realm (deals 1 in EUR and 3 in USD); B on a second US realm seeded alike, so
     // both realms number their invoices the same way (B's deal 1 is in USD).
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
-    w.qb.seed_realm(&sandbox::quickbooks::RealmSeed::us(SECOND_US_REALM));
+    w.quickbooks
+        .seed_realm(&sandbox::quickbooks::RealmSeed::us(SECOND_US_REALM));
     w.connect(COMPANY_B, USER_B_ADMIN, SECOND_US_REALM).await;
 
     w.link_customer(A, 1, "4").await;
@@ -76,7 +67,7 @@ async fn seeded() -> Seeded {
     let mut a_ids = Vec::new();
     let mut a_markers = vec![A_MARKER_CUSTOMER.to_string()];
     for (deal, n) in [(1u64, 2usize), (3, 1)] {
-        let mut draft = w.draft(A, deal).await;
+        let mut draft = w.ready_draft(A, deal).await;
         // Two alike on purpose: no "create another?" question.
         draft["form"]["confirm_duplicate"] = json!(true);
         for i in 0..n {
@@ -96,7 +87,7 @@ async fn seeded() -> Seeded {
             }
         }
     }
-    let mut draft = w.draft(B, 1).await;
+    let mut draft = w.ready_draft(B, 1).await;
     draft["form"]["confirm_duplicate"] = json!(true);
     let mut b_ids = Vec::new();
     // Two invoices: A's first two ids (deal 1) exist in B too, A's third (deal 3) does not.
@@ -127,12 +118,13 @@ async fn seeded() -> Seeded {
         "the two realms number invoices alike, so ids overlap: A {a_ids:?}, B {b_ids:?}"
     );
     // Only what B's own QuickBooks cannot hold too (both realms are seeded alike).
-    let b_names: Vec<String> =
-        w.qb.customers(SECOND_US_REALM)
-            .unwrap()
-            .into_iter()
-            .filter_map(|c| c.display_name)
-            .collect();
+    let b_names: Vec<String> = w
+        .quickbooks
+        .customers(SECOND_US_REALM)
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.display_name)
+        .collect();
     a_markers.retain(|m| !b_names.contains(m));
     a_markers.sort();
     a_markers.dedup();
@@ -173,8 +165,8 @@ fn body_for(method: &str, path: &str, a_form: &Value) -> Option<Value> {
 async fn every_api_route_across_the_company_boundary_is_a_404_without_data() {
     let s = seeded().await;
     let w = &s.w;
-    let a_form = w.draft(A, 3).await["form"].clone();
-    let a_before = w.dump(COMPANY_A).await;
+    let a_form = w.ready_draft(A, 3).await["form"].clone();
+    let a_before = w.records(COMPANY_A).await;
     let a_secret_before = w
         .secrets
         .get(
@@ -283,7 +275,7 @@ async fn every_api_route_across_the_company_boundary_is_a_404_without_data() {
         failures.join("\n")
     );
     assert_eq!(
-        w.dump(COMPANY_A).await,
+        w.records(COMPANY_A).await,
         a_before,
         "A's records are unchanged"
     );

@@ -5,15 +5,14 @@
 //! item of that company and the secret list has no secret of it, while the other company's items
 //! and secret are exactly as before. The counts go to `target/reliability/lifecycle.json`.
 
-mod reliability_support;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::moto::{dynamo_client, new_dynamo_store, secrets_client, secrets_store};
-use reliability_support::*;
+use integration_tests::*;
 use serde_json::json;
 use shared::domain::CompanyId;
 use std::collections::HashMap;
 use std::sync::Arc;
+use test_world::moto::{dynamo_client, new_dynamo_store, secrets_client, secrets_store};
+use test_world::*;
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
@@ -88,27 +87,18 @@ fn mentions_company(pk: &str, sk: &str, rendered: &str, company: u64) -> bool {
 async fn after_the_last_uninstall_no_item_and_no_secret_of_the_company_remains() {
     let dynamo = new_dynamo_store().await;
     let table = dynamo.table().to_string();
-    let w = World::start(Arc::new(dynamo), secrets_store().await, Options::default()).await;
+    let w = full_world()
+        .store(Arc::new(dynamo))
+        .secrets(secrets_store().await)
+        .start()
+        .await;
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     w.install(COMPANY_A, USER_A_MEMBER, false).await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
 
     // Everything A can leave behind: links, an invoice (idempotency record, activity), a
     // customer created through the API.
-    w.link_customer(A, 2, "1").await;
-    w.link_item(A, 4, "3").await;
-    w.link_item(A, 1, "2").await;
-    let draft = w.draft(A, 2).await;
-    let created = w
-        .call(
-            "POST",
-            "/api/deals/2/invoices",
-            A,
-            Some(&draft["form"]),
-            Some("lifecycle-a"),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    invoice_deal_2_of_a(&w, "lifecycle-a").await;
     let customer = w
         .call(
             "POST",
@@ -142,12 +132,16 @@ async fn after_the_last_uninstall_no_item_and_no_secret_of_the_company_remains()
         2,
         "one secret per company"
     );
-    let b_before = w.dump(COMPANY_B).await;
+    let b_before = w.records(COMPANY_B).await;
     let b_secret_before = w.secrets.get(&b_secret).await.unwrap();
 
     // Pipedrive uninstalls A's users one by one (its uninstall call with the app's Basic
     // credentials); the first leaves the company in place, the last purges it.
-    let status = w.pd.fire_uninstall(COMPANY_A, USER_A_MEMBER).await.unwrap();
+    let status = w
+        .pipedrive
+        .fire_uninstall(COMPANY_A, USER_A_MEMBER)
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     assert!(
         scan(&table)
@@ -156,7 +150,11 @@ async fn after_the_last_uninstall_no_item_and_no_secret_of_the_company_remains()
             .any(|(pk, _, _)| pk == &format!("COMPANY#{COMPANY_A}")),
         "the company stays while one of its users has the app"
     );
-    let status = w.pd.fire_uninstall(COMPANY_A, USER_A_ADMIN).await.unwrap();
+    let status = w
+        .pipedrive
+        .fire_uninstall(COMPANY_A, USER_A_ADMIN)
+        .await
+        .unwrap();
     assert_eq!(status, 200);
 
     let items_after = scan(&table).await;
@@ -177,7 +175,7 @@ async fn after_the_last_uninstall_no_item_and_no_secret_of_the_company_remains()
         "{secrets_after:?}"
     );
     // The other company is untouched.
-    assert_eq!(w.dump(COMPANY_B).await, b_before, "B's items are intact");
+    assert_eq!(w.records(COMPANY_B).await, b_before, "B's items are intact");
     assert_eq!(secrets_after, vec![b_secret.clone()]);
     assert_eq!(w.secrets.get(&b_secret).await.unwrap(), b_secret_before);
     let b = w.call("GET", "/api/deals/1/draft", B, None, None).await;

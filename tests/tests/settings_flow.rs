@@ -2,48 +2,37 @@
 //! field catalog (including a custom field added in Pipedrive), invalid mappings, concurrent
 //! saves, tenant isolation, and the QuickBooks reference data.
 
-#[path = "../../functions/install/tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
-use sandbox::harness::{RunningServer, serve};
 use sandbox::pipedrive::FieldEntity as SimEntity;
 use sandbox::pipedrive::NewCustomField;
 use sandbox::pipedrive::seed::{DEAL_PRIORITY_FIELD_A, ORG_TAX_ID_FIELD_A, ORG_TAX_ID_FIELD_B};
 use serde_json::{Value, json};
-use shared::domain::CompanyId;
-use shared::store::embedded::EmbeddedStore;
-use shared::store::secrets::embedded::EmbeddedSecrets;
+use test_world::*;
 
+/// The install and settings functions served together, three users installed through Pipedrive.
 struct Settings {
     world: World,
-    server: RunningServer,
-    http: reqwest::Client,
 }
 
 impl Settings {
     async fn start() -> Settings {
-        let world = World::start(
-            Arc::new(EmbeddedStore::in_memory()),
-            Arc::new(EmbeddedSecrets::in_memory()),
-        )
-        .await;
-        let router = shared::web::http::finish(settings::router(world.app.clone()));
-        let server = serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let world = World::builder()
+            .serving(|app| {
+                shared::web::http::finish(
+                    install::router(app.clone()).merge(settings::router(app.clone())),
+                )
+            })
+            .start()
+            .await;
         for (company, user) in [
             (COMPANY_A, USER_A_ADMIN),
             (COMPANY_A, USER_A_MEMBER),
             (COMPANY_B, USER_B_ADMIN),
         ] {
-            assert_eq!(world.install(company, user).await.status(), 302);
+            assert_eq!(world.pipedrive_install(company, user).await.status(), 302);
         }
-        Settings {
-            world,
-            server,
-            http: shared::clients::outbound::plain_client(),
-        }
+        Settings { world }
     }
 
     async fn call(
@@ -54,17 +43,12 @@ impl Settings {
         user: u64,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.server.base_url()))
-            .bearer_auth(jwt(company, user));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let who = (company, user);
+        let answer = self
+            .world
+            .call(method, path, who, body.as_ref(), None)
+            .await;
+        (answer.status, answer.json)
     }
 }
 
@@ -229,14 +213,7 @@ async fn invalid_mappings_are_422_listing_every_field() {
     let mut bad = mapping_with(&doc, "email", "deal", "value");
     bad = mapping_with(&bad, "address", "person", "no_such_field");
     bad = mapping_with(&bad, "to", "deal", DEAL_PRIORITY_FIELD_A);
-    let before = s
-        .world
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = s.world.profile(COMPANY_A).await;
     let (status, problem) = s
         .call("PUT", "/api/settings", COMPANY_A, USER_A_ADMIN, Some(bad))
         .await;
@@ -262,14 +239,7 @@ async fn invalid_mappings_are_422_listing_every_field() {
             .contains("monetary"),
         "{problem}"
     );
-    let after = s
-        .world
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = s.world.profile(COMPANY_A).await;
     assert_eq!(before.settings, after.settings);
     assert_eq!(before.version, after.version);
 
@@ -434,11 +404,17 @@ async fn reference_data_for_a_us_and_a_non_us_company() {
     );
 
     assert_eq!(
-        s.world.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0,
+        s.world
+            .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+            .await
+            .0,
         200
     );
     assert_eq!(
-        s.world.connect(COMPANY_B, USER_B_ADMIN, GB_REALM).await.0,
+        s.world
+            .quickbooks_connect(COMPANY_B, USER_B_ADMIN, GB_REALM)
+            .await
+            .0,
         200
     );
     s.world.quickbooks.harness().clear_log();
@@ -503,7 +479,10 @@ async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
         .await;
     // Someone connects QuickBooks: the company record changes, the settings do not.
     assert_eq!(
-        s.world.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0,
+        s.world
+            .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+            .await
+            .0,
         200
     );
     let mut changed = doc.clone();
@@ -519,14 +498,7 @@ async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
         .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["version"], doc["version"].as_u64().unwrap() + 1);
-    let profile = s
-        .world
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = s.world.profile(COMPANY_A).await;
     assert!(
         profile.connected_realm().is_some(),
         "the connection survived the save"
@@ -554,7 +526,7 @@ async fn me_answers_the_users_pipedrive_locale_and_its_number_format() {
     assert_eq!(dana["number_format"]["decimal"], ".");
     // An install recorded before the app kept the locale: read from users/me, then kept.
     let records = &s.world.app.records;
-    let company = CompanyId(COMPANY_A);
+    let company = shared::domain::CompanyId(COMPANY_A);
     let user = shared::domain::UserId(USER_A_MEMBER);
     let mut install = records
         .get_user_install(company, user)

@@ -30,7 +30,7 @@ mod embedded_persisted {
 }
 
 mod dynamodb {
-    shared::store::store_contract_suite!(integration_tests::moto::dynamo_store());
+    shared::store::store_contract_suite!(test_world::moto::dynamo_store());
 }
 
 /// Checks beyond the shared contract, mostly around what DynamoDB makes hard (expired items left
@@ -274,11 +274,11 @@ mod extra {
         use serde_json::json;
         use shared::store::{Condition, Item, ItemStore, PageRequest, StoreError};
 
-        extra_suite!(integration_tests::moto::dynamo_store());
+        extra_suite!(test_world::moto::dynamo_store());
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn attributes_follow_the_table_layout() {
-            let store = integration_tests::moto::new_dynamo_store().await;
+            let store = test_world::moto::new_dynamo_store().await;
             let data = json!({"amount": 12345678901234567890.5, "text": "x"});
             store
                 .put(
@@ -328,7 +328,7 @@ mod extra {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn cursors_of_another_query_are_rejected() {
-            let store = integration_tests::moto::dynamo_store().await;
+            let store = test_world::moto::dynamo_store().await;
             for i in 0..3 {
                 store
                     .put(
@@ -374,7 +374,7 @@ mod extra {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn backend_errors_are_typed_and_readable() {
-            let client = integration_tests::moto::dynamo_client().await;
+            let client = test_world::moto::dynamo_client().await;
             let store = shared::store::dynamo::DynamoStore::new(client, "no-such-table");
             match store.get("P", "S").await {
                 Err(StoreError::Backend(message)) => {

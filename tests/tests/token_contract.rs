@@ -31,7 +31,7 @@ mod embedded_persisted {
 }
 
 mod secrets_manager {
-    shared::store::token_contract_suite!(integration_tests::moto::secrets_store());
+    shared::store::token_contract_suite!(test_world::moto::secrets_store());
 }
 
 /// Secrets Manager specifics beyond the shared contract (against moto).
@@ -47,7 +47,7 @@ mod secrets_manager_extra {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_first_writes_all_succeed() {
-        let store = integration_tests::moto::secrets_store().await;
+        let store = test_world::moto::secrets_store().await;
         let name = format!("{}/company/1", ns());
         let mut tasks = Vec::new();
         for n in 0..8 {
@@ -67,7 +67,7 @@ mod secrets_manager_extra {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn list_pages_and_keeps_only_the_prefix() {
-        let store = integration_tests::moto::secrets_store().await;
+        let store = test_world::moto::secrets_store().await;
         let base = ns();
         let mut expected = Vec::new();
         for i in 0..105 {
@@ -96,7 +96,7 @@ mod secrets_manager_extra {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn secrets_scheduled_for_deletion_read_as_absent() {
-        let client = integration_tests::moto::secrets_client().await;
+        let client = test_world::moto::secrets_client().await;
         let store: Arc<dyn SecretStore> = Arc::new(SecretsManagerStore::new(client.clone()));
         let name = format!("{}/company/1", ns());
         store.put(&name, "{\"old\":true}").await.expect("put");
@@ -126,7 +126,7 @@ mod secrets_manager_extra {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn errors_are_readable_and_do_not_reveal_secret_values() {
-        let config = integration_tests::moto::sdk_config().await;
+        let config = test_world::moto::sdk_config().await;
         let unreachable = aws_sdk_secretsmanager::config::Builder::from(&config)
             .endpoint_url("http://127.0.0.1:1")
             .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())

@@ -2,11 +2,11 @@
 //! event): pages only with a verified token, the security headers on everything, the assets.
 
 use axum::body::Body;
-use http_body_util::BodyExt;
 use serde_json::json;
 use shared::app::Deployment;
-use shared::app::testing::{
-    TEST_JWT_SECRET, embedded_app, embedded_app_with, sign_token, sign_token_with, tenant,
+use test_world::{
+    TEST_JWT_SECRET, apigw, embedded_app, embedded_app_with, oneshot, sign_token, sign_token_with,
+    tenant,
 };
 use tower::ServiceExt;
 
@@ -27,15 +27,8 @@ async fn get(app: &shared::app::App, uri: &str) -> (http::StatusCode, http::Head
         .uri(uri)
         .body(Body::empty())
         .unwrap();
-    let response = router.oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+    let reply = oneshot(router, request).await;
+    (reply.status, reply.headers.clone(), reply.text())
 }
 
 fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
@@ -214,40 +207,16 @@ async fn api_gateway_v2_events_reach_the_pages() {
     let query = format!(
         "resource=deal&view=details&selectedIds=42&companyId=54235233&userId=777&id=panel&theme=dark&token={token}"
     );
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "GET /ui/panel",
-        "rawPath": "/ui/panel",
-        "rawQueryString": query,
-        "queryStringParameters": {
-            "resource": "deal", "view": "details", "selectedIds": "42", "companyId": "54235233",
-            "userId": "777", "id": "panel", "theme": "dark", "token": token
-        },
-        "headers": {
-            "accept": "text/html",
-            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "x-forwarded-proto": "https"
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {
-                "method": "GET",
-                "path": "/ui/panel",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "Mozilla/5.0"
-            },
-            "requestId": "JKJaXmPLvHcESHA=",
-            "routeKey": "GET /ui/panel",
-            "stage": "$default",
-            "time": "27/Nov/2026:03:00:00 +0000",
-            "timeEpoch": 1795748400000u64
-        },
-        "isBase64Encoded": false
-    });
+    let event = apigw::event("GET", "/ui/panel")
+        .query(&query)
+        .field(
+            "queryStringParameters",
+            json!({
+                "resource": "deal", "view": "details", "selectedIds": "42", "companyId": "54235233",
+                "userId": "777", "id": "panel", "theme": "dark", "token": token
+            }),
+        )
+        .header("accept", "text/html");
     let request =
         lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event");
     let response = router.clone().oneshot(request).await.unwrap();

@@ -5,36 +5,21 @@
 use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::app::testing::{embedded_app, seed_install, tenant};
 use shared::domain::{CompanyId, UserId};
-use tower::ServiceExt;
+use test_world::{apigw, embedded_app, oneshot, seed_install, tenant};
 
 fn event(method: &str, path: &str, query: &str, headers: Value, body: Option<String>) -> String {
-    json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "Pipedrive"},
-            "requestId": "JKJaXmPLvHcESHA=",
-            "routeKey": format!("{method} {path}"),
-            "stage": "$default",
-            "time": "27/Nov/2026:03:00:00 +0000",
-            "timeEpoch": 1795748400000u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
-    .to_string()
+    let mut event = apigw::event(method, path)
+        .query(query)
+        .user_agent("Pipedrive");
+    for (name, value) in headers.as_object().into_iter().flatten() {
+        event = event.header(name, value.as_str().unwrap_or_default());
+    }
+    if let Some(body) = body {
+        event = event.body(body);
+    }
+    event.to_string()
 }
 
 async fn invoke(app: &shared::app::App, raw: &str) -> (u16, String) {
@@ -43,10 +28,8 @@ async fn invoke(app: &shared::app::App, raw: &str) -> (u16, String) {
     let bytes = body.to_vec();
     let request = http::Request::from_parts(parts, Body::from(bytes));
     let router = shared::web::http::finish(install::router(app.clone()));
-    let response = router.oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    let reply = oneshot(router, request).await;
+    (reply.status.as_u16(), reply.text())
 }
 
 #[tokio::test]

@@ -2,15 +2,13 @@
 //! (so that a whole dump of both can be compared): refused requests change nothing, cancelled
 //! flows get a friendly page, no token or secret is ever logged.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use common::*;
 use serde_json::{Value, json};
-use shared::app::testing::test_credentials;
 use shared::app::tokens::TokenFailure;
 use shared::domain::{CompanyId, ConnectionState, UserId};
 use shared::store::Item;
@@ -20,6 +18,7 @@ use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::web::auth::state::{OAuthState, StatePurpose, StateSigner};
 use shared::web::error::ApiError;
 use shared::wire::pipedrive::model::TokenTypeHint;
+use support::*;
 
 struct Embedded {
     world: World,
@@ -29,7 +28,7 @@ struct Embedded {
 async fn embedded() -> Embedded {
     let store = Arc::new(EmbeddedStore::in_memory());
     let secrets: Arc<dyn SecretStore> = Arc::new(EmbeddedSecrets::in_memory());
-    let world = World::start(store.clone(), secrets).await;
+    let world = world_on(store.clone(), secrets).await;
     Embedded { world, store }
 }
 
@@ -50,7 +49,9 @@ impl Embedded {
     }
 }
 
-async fn page(response: reqwest::Response) -> (u16, String) {
+/// GETs a page (`url` as a browser follows it) and reads it.
+async fn page(w: &World, url: impl reqwest::IntoUrl) -> (u16, String) {
+    let response = w.http.get(url).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
 }
@@ -63,7 +64,10 @@ fn signer() -> StateSigner {
 async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    assert_eq!(w.install(COMPANY_A, USER_A_ADMIN).await.status(), 302);
+    assert_eq!(
+        w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await.status(),
+        302
+    );
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
@@ -79,14 +83,7 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
     };
     forged_payload.replace_range(0..1, first);
     let tampered = format!("{forged_payload}.{signature}");
-    let (status, html) = page(
-        w.http
-            .get(with_param(&callback, "state", Some(&tampered)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = page(w, with_param(&callback, "state", Some(&tampered))).await;
     assert_eq!(status, 400);
     assert!(html.contains("not valid"), "{html}");
 
@@ -94,15 +91,8 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
         OAuthState::quickbooks_connect(CompanyId(COMPANY_A), UserId(USER_A_ADMIN), Utc::now());
     expired.expires_at = Utc::now().timestamp() - 1;
     let (status, html) = page(
-        w.http
-            .get(with_param(
-                &callback,
-                "state",
-                Some(&signer().sign(&expired)),
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        with_param(&callback, "state", Some(&signer().sign(&expired))),
     )
     .await;
     assert_eq!(status, 400);
@@ -115,27 +105,13 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
         Utc::now(),
     );
     let (status, _) = page(
-        w.http
-            .get(with_param(
-                &callback,
-                "state",
-                Some(&signer().sign(&install_state)),
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        with_param(&callback, "state", Some(&signer().sign(&install_state))),
     )
     .await;
     assert_eq!(status, 400, "a state of another flow is refused");
 
-    let (status, _) = page(
-        w.http
-            .get(with_param(&callback, "state", None))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = page(w, with_param(&callback, "state", None)).await;
     assert_eq!(status, 400, "no state at all is refused");
     assert_eq!(
         env.snapshot().await,
@@ -144,7 +120,7 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
     );
 
     // The code was never spent: the genuine callback still connects.
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 200, "{html}");
     assert!(
         html.contains("Connected to Sandbox Landscaping Inc."),
@@ -156,29 +132,15 @@ async fn a_tampered_expired_or_foreign_state_is_refused_and_changes_nothing() {
 async fn a_missing_realm_id_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
     let before = env.snapshot().await;
-    let (status, html) = page(
-        w.http
-            .get(with_param(&callback, "realmId", None))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = page(w, with_param(&callback, "realmId", None)).await;
     assert_eq!(status, 400);
     assert!(html.contains("realmId is missing"), "{html}");
-    let (status, _) = page(
-        w.http
-            .get(with_param(&callback, "realmId", Some("../../x")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = page(w, with_param(&callback, "realmId", Some("../../x"))).await;
     assert_eq!(status, 400);
     assert_eq!(env.snapshot().await, before);
     assert_eq!(w.quickbooks_token_calls(), 0, "the code was not exchanged");
@@ -188,16 +150,16 @@ async fn a_missing_realm_id_is_refused_and_changes_nothing() {
 async fn a_replayed_code_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)
         .await;
-    let (status, _) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, _) = page(w, &callback).await;
     assert_eq!(status, 200);
 
     // Replayed while connected: refused before the code is even tried.
     let before = env.snapshot().await;
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 409);
     assert!(html.contains("already connected by you"), "{html}");
     assert_eq!(env.snapshot().await, before);
@@ -213,7 +175,7 @@ async fn a_replayed_code_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(status, 200);
     let before = env.snapshot().await;
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 400);
     assert!(html.contains("already used"), "{html}");
     assert_eq!(env.snapshot().await, before);
@@ -223,13 +185,17 @@ async fn a_replayed_code_is_refused_and_changes_nothing() {
 async fn a_second_user_cannot_take_over_an_active_connection() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    w.install(COMPANY_A, USER_A_MEMBER).await;
-    let (status, _) = w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_MEMBER).await;
+    let (status, _) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     assert_eq!(status, 200);
     let before = env.snapshot().await;
 
-    let response = w.connect_request(COMPANY_A, USER_A_MEMBER, None).await;
+    let response = w
+        .quickbooks_connect_request(COMPANY_A, USER_A_MEMBER, None)
+        .await;
     assert_eq!(response.status(), 409);
     assert_eq!(
         response.headers()["content-type"],
@@ -244,7 +210,7 @@ async fn a_second_user_cannot_take_over_an_active_connection() {
     assert_eq!(problem["current"]["connected_by"]["id"], USER_A_ADMIN);
 
     let response = w
-        .connect_request(COMPANY_A, USER_A_MEMBER, Some(json!({"replace": true})))
+        .quickbooks_connect_request(COMPANY_A, USER_A_MEMBER, Some(json!({"replace": true})))
         .await;
     assert_eq!(response.status(), 403, "only admins may replace");
     let (status, _) = w
@@ -263,7 +229,7 @@ async fn a_second_user_cannot_take_over_an_active_connection() {
 
     // The admin may replace it (the choice travels in the signed state).
     let response = w
-        .connect_request(COMPANY_A, USER_A_ADMIN, Some(json!({"replace": true})))
+        .quickbooks_connect_request(COMPANY_A, USER_A_ADMIN, Some(json!({"replace": true})))
         .await;
     assert_eq!(response.status(), 200);
 }
@@ -272,7 +238,7 @@ async fn a_second_user_cannot_take_over_an_active_connection() {
 async fn uninstall_with_wrong_credentials_is_refused_and_changes_nothing() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let before = env.snapshot().await;
     let url = format!("{}/oauth/pipedrive/callback", w.base);
     let body = json!({"client_id": "pd-client", "company_id": COMPANY_A, "user_id": USER_A_ADMIN,
@@ -324,40 +290,25 @@ async fn cancelled_flows_get_a_friendly_page() {
     let env = embedded().await;
     let w = &env.world;
     let (status, html) = page(
-        w.http
-            .get(format!(
-                "{}/oauth/pipedrive/callback?error=access_denied",
-                w.base
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        format!("{}/oauth/pipedrive/callback?error=access_denied", w.base),
     )
     .await;
     assert_eq!(status, 200);
     assert!(html.contains("Installation cancelled"), "{html}");
     let (status, html) = page(
-        w.http
-            .get(format!(
-                "{}/oauth/quickbooks/callback?error=access_denied&state=x",
-                w.base
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        format!(
+            "{}/oauth/quickbooks/callback?error=access_denied&state=x",
+            w.base
+        ),
     )
     .await;
     assert_eq!(status, 200);
     assert!(html.contains("cancelled"), "{html}");
     let (status, html) = page(
-        w.http
-            .get(format!(
-                "{}/oauth/pipedrive/callback?error=%3Cscript%3E",
-                w.base
-            ))
-            .send()
-            .await
-            .unwrap(),
+        w,
+        format!("{}/oauth/pipedrive/callback?error=%3Cscript%3E", w.base),
     )
     .await;
     assert_eq!(status, 400);
@@ -372,17 +323,17 @@ async fn cancelled_flows_get_a_friendly_page() {
 async fn a_replayed_install_code_and_a_foreign_install_state_are_refused() {
     let env = embedded().await;
     let w = &env.world;
-    let (callback, response) = w.install_flow(COMPANY_A, USER_A_ADMIN).await;
+    let (callback, response) = w.pipedrive_install_flow(COMPANY_A, USER_A_ADMIN).await;
     assert_eq!(response.status(), 302);
     let before = env.snapshot().await;
-    let (status, html) = page(w.http.get(&callback).send().await.unwrap()).await;
+    let (status, html) = page(w, &callback).await;
     assert_eq!(status, 400);
     assert!(html.contains("already used"), "{html}");
     let forged = format!(
         "{}/oauth/pipedrive/callback?code=abc&state=forged.state",
         w.base
     );
-    let (status, _) = page(w.http.get(forged).send().await.unwrap()).await;
+    let (status, _) = page(w, forged).await;
     assert_eq!(status, 400);
     assert_eq!(env.snapshot().await, before);
 }
@@ -391,8 +342,8 @@ async fn a_replayed_install_code_and_a_foreign_install_state_are_refused() {
 async fn invoices_never_mix_two_quickbooks_companies() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
-    assert_eq!(w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await.0, 200);
+    w.install_and_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
     let (status, _) = w
         .api(
             "POST",
@@ -403,7 +354,9 @@ async fn invoices_never_mix_two_quickbooks_companies() {
         .await;
     assert_eq!(status, 200);
     let before = env.snapshot().await;
-    let (status, html) = w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    let (status, html) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, GB_REALM)
+        .await;
     assert_eq!(status, 409);
     assert!(html.contains("another QuickBooks company"), "{html}");
     assert_eq!(env.snapshot().await, before);
@@ -416,16 +369,10 @@ async fn invoices_never_mix_two_quickbooks_companies() {
             Some(json!({"confirm_new_realm": true})),
         )
         .await;
-    let (status, html) = page(w.http.get(callback).send().await.unwrap()).await;
+    let (status, html) = page(w, callback).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Connected to Sandbox Trading Ltd"), "{html}");
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     assert_eq!(profile.linked_realm_id.as_deref(), Some(GB_REALM));
     assert_eq!(profile.connected_realm(), Some(GB_REALM));
 }
@@ -434,7 +381,7 @@ async fn invoices_never_mix_two_quickbooks_companies() {
 async fn a_dead_pipedrive_refresh_token_asks_the_user_to_reinstall() {
     let env = embedded().await;
     let w = &env.world;
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let t = tenant(COMPANY_A, USER_A_ADMIN);
     let tokens = w.secrets_of(COMPANY_A).await.pipedrive[&USER_A_ADMIN].clone();
     let credentials = shared::clients::pipedrive::ClientCredentials {
@@ -470,7 +417,10 @@ async fn a_dead_pipedrive_refresh_token_asks_the_user_to_reinstall() {
         "the dead tokens are gone"
     );
     // Reinstalling brings the user back.
-    assert_eq!(w.install(COMPANY_A, USER_A_ADMIN).await.status(), 302);
+    assert_eq!(
+        w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await.status(),
+        302
+    );
     assert!(w.app.tokens.pipedrive(t).await.is_ok());
 }
 
@@ -489,29 +439,21 @@ async fn api_routes_need_a_pipedrive_token_and_an_install() {
         .api("GET", "/api/connection", COMPANY_A, USER_A_ADMIN)
         .await;
     assert_eq!(status, 403, "not installed");
-    w.install(COMPANY_A, USER_A_ADMIN).await;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
     let (status, body) = w
         .api("GET", "/api/connection", COMPANY_A, USER_A_ADMIN)
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["state"], "not_connected");
     let response = w
-        .http
-        .post(format!("{}/api/quickbooks/connect", w.base))
-        .bearer_auth(jwt(COMPANY_A, USER_A_ADMIN))
+        .request_as("POST", "/api/quickbooks/connect", (COMPANY_A, USER_A_ADMIN))
         .header("content-type", "text/plain")
         .body("replace")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 415);
-    let profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = w.profile(COMPANY_A).await;
     assert!(profile.quickbooks.is_none());
     assert!(!matches!(
         profile.quickbooks.map(|q| q.state),

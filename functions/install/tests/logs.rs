@@ -4,16 +4,16 @@
 //! for in the text. Alone in its test binary: `tracing` caches per-callsite interest
 //! process-wide, so tests running beside it on other threads could hide events from the capture.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
 use serde_json::json;
 use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets::SecretStore;
 use shared::store::secrets::embedded::EmbeddedSecrets;
+use support::*;
 
 /// Collects everything a `tracing` subscriber writes.
 #[derive(Clone, Default)]
@@ -43,13 +43,13 @@ async fn no_token_code_or_secret_ever_reaches_the_logs() {
 
     let store = Arc::new(EmbeddedStore::in_memory());
     let backend: Arc<dyn SecretStore> = Arc::new(EmbeddedSecrets::in_memory());
-    let world = World::start(store.clone(), backend).await;
+    let world = world_on(store.clone(), backend).await;
     let w = &world;
     let mut secrets: Vec<String> = vec![
         "pd-client-secret".into(),
         "qb-client-secret".into(),
         "state-signing-key-for-tests".into(),
-        shared::app::testing::TEST_JWT_SECRET.into(),
+        TEST_JWT_SECRET.into(),
     ];
     let mut remember = |s: &shared::store::secrets::CompanySecrets| {
         for t in s.pipedrive.values() {
@@ -63,10 +63,10 @@ async fn no_token_code_or_secret_ever_reaches_the_logs() {
     };
     let mut codes = Vec::new();
 
-    let (callback, response) = w.install_flow(COMPANY_A, USER_A_ADMIN).await;
+    let (callback, response) = w.pipedrive_install_flow(COMPANY_A, USER_A_ADMIN).await;
     assert_eq!(response.status(), 302);
     codes.push(param(&callback, "code").unwrap());
-    let (callback, _) = w.install_flow(COMPANY_A, USER_A_MEMBER).await;
+    let (callback, _) = w.pipedrive_install_flow(COMPANY_A, USER_A_MEMBER).await;
     codes.push(param(&callback, "code").unwrap());
     let callback = w
         .quickbooks_callback_url(COMPANY_A, USER_A_ADMIN, US_REALM, None)

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use shared::app::App;
+use shared::app::sync::changes::Logged;
 use shared::app::tokens::CallError;
 use shared::clients::quickbooks::{QuickBooksEndpoints, QuickBooksError};
 use shared::domain::actions::{
@@ -182,15 +183,8 @@ pub(crate) async fn void(
         "Voiding cannot be undone: QuickBooks keeps the invoice with every amount set to zero. Send {\"confirm\": true} to void it.",
     )?;
     let label = invoice_label(link.doc_number.as_deref(), &invoice_id);
-    let deleted = |link: &InvoiceLink| {
-        conflict(
-            format!("{label} was deleted in QuickBooks; there is nothing to void."),
-            &caller,
-            link,
-        )
-    };
     if link.status == InvoiceStatus::Deleted {
-        return Err(deleted(&link));
+        return not_voided(&caller, &link, &label, VoidVerdict::Deleted);
     }
     let change = Change {
         deal,
@@ -210,7 +204,7 @@ pub(crate) async fn void(
         },
     )
     .await?;
-    let (verdict, current) = match changed {
+    match changed {
         Changed::Done(voided, before) => {
             // The log first: QuickBooks changed, whatever happens to the link write.
             let was = before.total_amt.unwrap_or(link.total);
@@ -225,38 +219,53 @@ pub(crate) async fn void(
                     Entry::ok("invoice.voided", Some(&invoice_id), message.clone()),
                 )
                 .await;
-            let link = caller.apply(&app, &link, &voided).await?;
-            return Ok(answer(&caller, &link, message));
+            let link = caller.apply(&app, &link, &voided, Logged::ByCaller).await?;
+            Ok(answer(&caller, &link, message))
         }
-        Changed::Decided(verdict, current) => (verdict, current),
-    };
-    let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
-    if verdict == VoidVerdict::NoSyncToken {
-        return Err(ApiError::internal(
-            "QuickBooks answered an invoice without a SyncToken",
-        ));
+        Changed::Decided(VoidVerdict::NoSyncToken, _) => Err(no_sync_token()),
+        Changed::Decided(verdict, current) => {
+            let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
+            let link = caller.apply(&app, &link, &current, Logged::Here).await?;
+            not_voided(&caller, &link, &label, verdict)
+        }
     }
-    let link = caller.apply(&app, &link, &current).await?;
+}
+
+fn no_sync_token() -> ApiError {
+    ApiError::internal("QuickBooks answered an invoice without a SyncToken")
+}
+
+/// The answer to a void QuickBooks was not asked for, with the link as it is now.
+fn not_voided(
+    caller: &Caller,
+    link: &InvoiceLink,
+    label: &str,
+    verdict: VoidVerdict,
+) -> Result<Json<ActionAnswer>, ApiError> {
     match verdict {
-        VoidVerdict::AlreadyVoid => Ok(answer(&caller, &link, format!("{label} is already void."))),
+        VoidVerdict::AlreadyVoid => Ok(answer(caller, link, format!("{label} is already void."))),
         VoidVerdict::Paid { paid, total } => Err(conflict(
             format!(
                 "{label} cannot be voided: {} of {} has been paid. Remove the payment in QuickBooks first (or issue a credit memo there).",
                 caller.format.money(paid, &link.currency),
                 caller.format.money(total, &link.currency)
             ),
-            &caller,
-            &link,
+            caller,
+            link,
         )),
         VoidVerdict::PaymentsApplied => Err(conflict(
             format!(
                 "{label} cannot be voided while payments are applied to it. Remove the payments in QuickBooks first."
             ),
-            &caller,
-            &link,
+            caller,
+            link,
         )),
         VoidVerdict::Deleted | VoidVerdict::Void { .. } | VoidVerdict::NoSyncToken => {
-            Err(deleted(&link))
+            Err(conflict(
+                format!("{label} was deleted in QuickBooks; there is nothing to void."),
+                caller,
+                link,
+            ))
         }
     }
 }
@@ -301,7 +310,7 @@ pub(crate) async fn delete(
         },
     )
     .await?;
-    let (verdict, current) = match changed {
+    match changed {
         Changed::Done((), _) => {
             let message = format!("{label} was deleted from QuickBooks.");
             caller
@@ -312,34 +321,29 @@ pub(crate) async fn delete(
                 )
                 .await;
             let link = caller
-                .apply(&app, &link, &deleted_stub(&invoice_id))
+                .apply(&app, &link, &deleted_stub(&invoice_id), Logged::ByCaller)
                 .await?;
-            return Ok(answer(&caller, &link, message));
+            Ok(answer(&caller, &link, message))
         }
-        Changed::Decided(verdict, current) => (verdict, current),
-    };
-    if verdict == DeleteVerdict::NoSyncToken {
-        return Err(ApiError::internal(
-            "QuickBooks answered an invoice without a SyncToken",
-        ));
-    }
-    let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
-    let link = caller.apply(&app, &link, &current).await?;
-    match verdict {
-        DeleteVerdict::PaymentsApplied => Err(conflict(
-            format!(
-                "{label} cannot be deleted while payments are applied to it. Remove the payments in QuickBooks first."
-            ),
-            &caller,
-            &link,
-        )),
-        DeleteVerdict::AlreadyDeleted
-        | DeleteVerdict::Delete { .. }
-        | DeleteVerdict::NoSyncToken => Ok(answer(
-            &caller,
-            &link,
-            format!("{label} was already deleted in QuickBooks."),
-        )),
+        Changed::Decided(DeleteVerdict::NoSyncToken, _) => Err(no_sync_token()),
+        Changed::Decided(verdict, current) => {
+            let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
+            let link = caller.apply(&app, &link, &current, Logged::Here).await?;
+            match verdict {
+                DeleteVerdict::PaymentsApplied => Err(conflict(
+                    format!(
+                        "{label} cannot be deleted while payments are applied to it. Remove the payments in QuickBooks first."
+                    ),
+                    &caller,
+                    &link,
+                )),
+                _ => Ok(answer(
+                    &caller,
+                    &link,
+                    format!("{label} was already deleted in QuickBooks."),
+                )),
+            }
+        }
     }
 }
 
@@ -395,34 +399,9 @@ pub(crate) async fn send(
         Err(e) => return Err(send_failed(e).await),
     };
     let bill_email = current.as_ref().and_then(billing_email);
-    match send_verdict(current.as_ref(), &link, to.as_deref(), caller.today) {
-        SendVerdict::Send { .. } => {}
-        SendVerdict::Deleted => {
-            let link = caller
-                .apply(&app, &link, &deleted_stub(&invoice_id))
-                .await?;
-            return Err(gone(&link));
-        }
-        SendVerdict::Voided => {
-            let current = current.unwrap_or_else(|| deleted_stub(&invoice_id));
-            let link = caller.apply(&app, &link, &current).await?;
-            return Err(conflict(
-                format!("{label} is void; a void invoice is not sent to the customer."),
-                &caller,
-                &link,
-            ));
-        }
-        SendVerdict::NeedsAddress => {
-            return Err(ApiError::Unprocessable {
-                detail: format!(
-                    "{label} has no billing e-mail in QuickBooks. Enter the address to send it to."
-                ),
-                errors: vec![FieldError::new(
-                    "to",
-                    "This invoice has no billing e-mail in QuickBooks: enter the address to send it to.",
-                )],
-            });
-        }
+    let verdict = send_verdict(current.as_ref(), &link, to.as_deref(), caller.today);
+    if verdict != (SendVerdict::Send { to: to.clone() }) {
+        return Err(not_sent(&app, &caller, &link, &label, verdict, current).await);
     }
     let result = app
         .quickbooks_of(&caller.profile)
@@ -442,16 +421,59 @@ pub(crate) async fn send(
                     Entry::ok("invoice.sent", Some(&invoice_id), message.clone()),
                 )
                 .await;
-            let link = caller.apply(&app, &link, &sent).await?;
+            let link = caller.apply(&app, &link, &sent, Logged::Here).await?;
             Ok(answer(&caller, &link, message))
         }
         Err(e) if is_not_found(&e) => {
             let link = caller
-                .apply(&app, &link, &deleted_stub(&invoice_id))
+                .apply(&app, &link, &deleted_stub(&invoice_id), Logged::Here)
                 .await?;
             Err(gone(&link))
         }
         Err(e) => Err(send_failed(e).await),
+    }
+}
+
+/// Why the invoice was not sent, with its link brought up to date first.
+async fn not_sent(
+    app: &App,
+    caller: &Caller,
+    link: &InvoiceLink,
+    label: &str,
+    verdict: SendVerdict,
+    current: Option<Invoice>,
+) -> ApiError {
+    let current = current.unwrap_or_else(|| deleted_stub(&link.invoice_id));
+    let updated = match verdict {
+        SendVerdict::Deleted | SendVerdict::Voided => {
+            caller.apply(app, link, &current, Logged::Here).await
+        }
+        SendVerdict::NeedsAddress | SendVerdict::Send { .. } => Ok(link.clone()),
+    };
+    let link = match updated {
+        Ok(link) => link,
+        Err(error) => return error,
+    };
+    match verdict {
+        SendVerdict::Voided => conflict(
+            format!("{label} is void; a void invoice is not sent to the customer."),
+            caller,
+            &link,
+        ),
+        SendVerdict::NeedsAddress | SendVerdict::Send { .. } => ApiError::Unprocessable {
+            detail: format!(
+                "{label} has no billing e-mail in QuickBooks. Enter the address to send it to."
+            ),
+            errors: vec![FieldError::new(
+                "to",
+                "This invoice has no billing e-mail in QuickBooks: enter the address to send it to.",
+            )],
+        },
+        SendVerdict::Deleted => conflict(
+            format!("{label} was deleted in QuickBooks, so it cannot be sent."),
+            caller,
+            &link,
+        ),
     }
 }
 
@@ -481,7 +503,7 @@ pub(crate) async fn pdf(
         Ok(bytes) => bytes,
         Err(e) if is_not_found(&e) => {
             caller
-                .apply(&app, &link, &deleted_stub(&invoice_id))
+                .apply(&app, &link, &deleted_stub(&invoice_id), Logged::Here)
                 .await?;
             return Err(gone());
         }
@@ -585,13 +607,13 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use shared::app::Deployment;
-    use shared::app::testing::{embedded_app, embedded_app_with};
     use shared::clients::pipedrive::PipedriveEndpoints;
     use shared::domain::actions::has_payments;
     use shared::domain::{
         CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment,
         UserId,
     };
+    use test_world::{embedded_app, embedded_app_with};
 
     fn profile(environment: QuickBooksEnvironment) -> CompanyProfile {
         let mut profile = CompanyProfile::new(CompanyId(1), Utc::now());

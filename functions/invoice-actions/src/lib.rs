@@ -40,11 +40,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use shared::app::App;
 use shared::app::access::{may_invoice, require_install};
+use shared::app::sync::changes::{Logged, apply_for_company, apply_to_link};
 use shared::app::tokens::{CallError, quickbooks_api_error};
 use shared::clients::quickbooks::{QuickBooksError, fault_message};
-use shared::domain::links::{refreshed_link, today_in};
+use shared::domain::links::today_in;
 use shared::domain::{ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, Outcome};
-use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::ApiError;
 use shared::web::http::Route;
@@ -247,77 +247,34 @@ impl Caller {
         }
     }
 
-    /// Brings the links to `invoice` up to date (every deal of the company that links it, through
-    /// [`shared::app::sync::apply_invoices`]) and returns this deal's link as it is now.
+    /// Brings the links to `invoice` up to date (every deal of the company that links it) through
+    /// the one update path, which records what a status change means ([`Logged`]: who writes its log line), and returns this deal's link as it is now.
     pub async fn apply(
         &self,
         app: &App,
         link: &InvoiceLink,
         invoice: &Invoice,
+        logged: Logged,
     ) -> Result<InvoiceLink, ApiError> {
-        let outcome = shared::app::sync::apply_invoices(
-            &app.records,
-            self.company(),
+        let applied = apply_for_company(
+            app,
+            &self.profile,
             &link.realm_id,
             std::slice::from_ref(invoice),
-            self.today,
+            logged,
             self.now,
         )
         .await?;
-        if let Some(mine) = outcome
-            .changed
+        if let Some(mine) = applied
+            .links
             .into_iter()
             .find(|l| l.deal_id == link.deal_id)
         {
             return Ok(mine);
         }
         // Not reached through the index (it may lag behind the table), or nothing changed.
-        self.apply_direct(app, link, invoice).await
-    }
-
-    /// Applies `invoice` to this deal's link only: versioned, re-reading on a conflict; the
-    /// link as it is afterwards.
-    pub async fn apply_direct(
-        &self,
-        app: &App,
-        link: &InvoiceLink,
-        invoice: &Invoice,
-    ) -> Result<InvoiceLink, ApiError> {
-        let mut current = match app
-            .records
-            .get_invoice_link(self.company(), link.deal_id, &link.invoice_id)
-            .await?
-        {
-            Some(current) => current,
-            // Unlinked meanwhile: answer what the link would say.
-            None => {
-                return Ok(refreshed_link(link, invoice, self.today, self.now)
-                    .unwrap_or_else(|| link.clone()));
-            }
-        };
-        for _ in 0..3 {
-            let Some(next) = refreshed_link(&current, invoice, self.today, self.now) else {
-                return Ok(current);
-            };
-            match app.records.save_invoice_link(&next).await {
-                Ok(saved) => return Ok(saved),
-                Err(StoreError::Conflict { .. }) => {
-                    match app
-                        .records
-                        .get_invoice_link(self.company(), link.deal_id, &link.invoice_id)
-                        .await?
-                    {
-                        Some(fresh) => current = fresh,
-                        None => return Ok(next),
-                    }
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(ApiError::internal(format!(
-            "invoice link {} kept changing while being updated",
-            link.invoice_id
-        )))
+        let (now, _) = apply_to_link(app, &self.profile, link, invoice, logged, self.now).await?;
+        Ok(now)
     }
 }
 

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use shared::app::App;
-use shared::app::sync::{IDS_PER_QUERY, apply_invoices, fetch_invoices};
+use shared::app::sync::changes::{Logged, apply_for_company, apply_to_link};
+use shared::app::sync::{IDS_PER_QUERY, fetch_invoices};
 use shared::domain::links::refreshed_link;
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
 use shared::store::records::Records;
@@ -112,122 +113,20 @@ pub(crate) async fn refresh(
         return Ok(refreshed(deal_id, &caller, &links, report));
     }
     let realm = caller.realm(&app).await?;
-    // Links into another QuickBooks company (before a realm change) cannot be read any more, and
-    // a deleted invoice never comes back: neither is asked for again.
-    let ids: BTreeSet<String> = links
-        .iter()
-        .filter(|l| l.realm_id == realm && l.status != shared::domain::InvoiceStatus::Deleted)
-        .map(|l| l.invoice_id.clone())
-        .collect();
+    let ids = refreshable_ids(&links, &realm);
     let invoices = match fetch_invoices(&app, &caller.profile, &ids).await {
         Ok(invoices) => invoices,
         Err(error) => {
-            caller
-                .record(
-                    &app,
-                    deal,
-                    Entry::failed(
-                        "invoices.refresh_failed",
-                        None,
-                        format!(
-                            "Refreshing {} invoices from QuickBooks failed: {}",
-                            ids.len(),
-                            failure_sentence(&error)
-                        ),
-                        match &error {
-                            ApiError::Upstream { intuit_tid, .. } => intuit_tid.clone(),
-                            _ => None,
-                        },
-                    ),
-                )
-                .await;
+            record_refresh_failure(&app, &caller, deal, ids.len(), &error).await;
             return Err(error);
         }
     };
-    // Only what differs from this deal's links goes through the store: an unchanged invoice
-    // (the usual case) costs no store call at all.
-    let mine: HashMap<&str, &InvoiceLink> = links
-        .iter()
-        .filter(|l| l.realm_id == realm)
-        .map(|l| (l.invoice_id.as_str(), l))
-        .collect();
-    let changed: Vec<Invoice> = invoices
-        .into_iter()
-        .filter(|invoice| {
-            invoice
-                .id
-                .as_deref()
-                .and_then(|id| mine.get(id))
-                .is_some_and(|link| {
-                    refreshed_link(link, invoice, caller.today, caller.now).is_some()
-                })
-        })
-        .collect();
-    let outcome = apply_invoices(
-        &app.records,
-        caller.company(),
-        &realm,
-        &changed,
-        caller.today,
-        caller.now,
-    )
-    .await?;
-    let mut updated: HashMap<String, InvoiceLink> = outcome
-        .changed
-        .into_iter()
-        .filter(|l| l.deal_id == deal)
-        .map(|l| (l.invoice_id.clone(), l))
-        .collect();
-    // Links the index did not lead to (it may lag behind the table): applied directly.
-    for invoice in &changed {
-        let Some(link) = invoice.id.as_deref().and_then(|id| mine.get(id)) else {
-            continue;
-        };
-        if !updated.contains_key(&link.invoice_id) {
-            let fresh = caller.apply_direct(&app, link, invoice).await?;
-            updated.insert(fresh.invoice_id.clone(), fresh);
-        }
-    }
-    let mut changes: Vec<String> = Vec::new();
-    let current: Vec<InvoiceLink> = links
-        .iter()
-        .map(|old| match updated.get(&old.invoice_id) {
-            Some(new) => {
-                if new.status != old.status {
-                    changes.push(format!(
-                        "{} {} → {}",
-                        invoice_label(new.doc_number.as_deref(), &new.invoice_id),
-                        status_name(old.status),
-                        status_name(new.status)
-                    ));
-                }
-                new.clone()
-            }
-            None => old.clone(),
-        })
-        .collect();
+    let changed = changed_invoices(&links, &realm, invoices, &caller);
+    let Refreshed { updated, changes } =
+        apply_changed(&app, &caller, deal, &links, &realm, &changed).await?;
+    let current = merged(&links, &updated);
     if !updated.is_empty() {
-        let mut message = format!(
-            "Refreshed {} invoices from QuickBooks; {} changed.",
-            ids.len(),
-            updated.len()
-        );
-        if !changes.is_empty() {
-            let shown: Vec<&str> = changes
-                .iter()
-                .take(CHANGES_IN_MESSAGE)
-                .map(String::as_str)
-                .collect();
-            message.push(' ');
-            message.push_str(&shown.join("; "));
-            if changes.len() > CHANGES_IN_MESSAGE {
-                message.push_str(&format!(
-                    "; and {} more",
-                    changes.len() - CHANGES_IN_MESSAGE
-                ));
-            }
-            message.push('.');
-        }
+        let message = refresh_message(ids.len(), updated.len(), &changes);
         caller
             .record(&app, deal, Entry::ok("invoices.refreshed", None, message))
             .await;
@@ -238,6 +137,178 @@ pub(crate) async fn refresh(
         queries: ids.len().div_ceil(IDS_PER_QUERY),
     };
     Ok(refreshed(deal_id, &caller, &current, report))
+}
+
+/// The invoices of `links` worth asking QuickBooks about: links into another QuickBooks company
+/// (before a realm change) cannot be read any more, and a deleted invoice never comes back.
+fn refreshable_ids(links: &[InvoiceLink], realm: &str) -> BTreeSet<String> {
+    links
+        .iter()
+        .filter(|l| l.realm_id == realm && l.status != shared::domain::InvoiceStatus::Deleted)
+        .map(|l| l.invoice_id.clone())
+        .collect()
+}
+
+async fn record_refresh_failure(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    asked: usize,
+    error: &ApiError,
+) {
+    caller
+        .record(
+            app,
+            deal,
+            Entry::failed(
+                "invoices.refresh_failed",
+                None,
+                format!(
+                    "Refreshing {asked} invoices from QuickBooks failed: {}",
+                    failure_sentence(error)
+                ),
+                match error {
+                    ApiError::Upstream { intuit_tid, .. } => intuit_tid.clone(),
+                    _ => None,
+                },
+            ),
+        )
+        .await;
+}
+
+/// Only what differs from this deal's links goes through the store: an unchanged invoice (the
+/// usual case) costs no store call at all.
+fn changed_invoices(
+    links: &[InvoiceLink],
+    realm: &str,
+    invoices: Vec<Invoice>,
+    caller: &Caller,
+) -> Vec<Invoice> {
+    let mine = deal_links_in(links, realm);
+    invoices
+        .into_iter()
+        .filter(|invoice| {
+            invoice
+                .id
+                .as_deref()
+                .and_then(|id| mine.get(id))
+                .is_some_and(|link| {
+                    refreshed_link(link, invoice, caller.today, caller.now).is_some()
+                })
+        })
+        .collect()
+}
+
+fn deal_links_in<'a>(links: &'a [InvoiceLink], realm: &str) -> HashMap<&'a str, &'a InvoiceLink> {
+    links
+        .iter()
+        .filter(|l| l.realm_id == realm)
+        .map(|l| (l.invoice_id.as_str(), l))
+        .collect()
+}
+
+/// This deal's links as written by the refresh (by invoice id), and the status changes its own
+/// writes made (the ones its log line tells of).
+struct Refreshed {
+    updated: HashMap<String, InvoiceLink>,
+    changes: Vec<String>,
+}
+
+/// Applies the changed invoices through the one update path (which records what each status
+/// change means) and answers what this deal's links became.
+async fn apply_changed(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    links: &[InvoiceLink],
+    realm: &str,
+    changed: &[Invoice],
+) -> Result<Refreshed, ApiError> {
+    // The refresh writes its own log line, listing the changes its writes made.
+    let applied = apply_for_company(
+        app,
+        &caller.profile,
+        realm,
+        changed,
+        Logged::ByCaller,
+        caller.now,
+    )
+    .await?;
+    let mut changes: Vec<String> = applied
+        .status_changes
+        .iter()
+        .filter(|w| w.link.deal_id == deal)
+        .map(|w| change_words(&w.link, w.from))
+        .collect();
+    let mut updated: HashMap<String, InvoiceLink> = applied
+        .links
+        .into_iter()
+        .filter(|l| l.deal_id == deal)
+        .map(|l| (l.invoice_id.clone(), l))
+        .collect();
+    // Links the index did not lead to (it may lag behind the table): applied directly.
+    let mine = deal_links_in(links, realm);
+    for invoice in changed {
+        let Some(link) = invoice.id.as_deref().and_then(|id| mine.get(id)) else {
+            continue;
+        };
+        if !updated.contains_key(&link.invoice_id) {
+            let (fresh, from) = apply_to_link(
+                app,
+                &caller.profile,
+                link,
+                invoice,
+                Logged::ByCaller,
+                caller.now,
+            )
+            .await?;
+            if let Some(from) = from {
+                changes.push(change_words(&fresh, from));
+            }
+            updated.insert(fresh.invoice_id.clone(), fresh);
+        }
+    }
+    Ok(Refreshed { updated, changes })
+}
+
+/// "Invoice 1001 Open → Paid".
+fn change_words(link: &InvoiceLink, from: shared::domain::InvoiceStatus) -> String {
+    format!(
+        "{} {} → {}",
+        invoice_label(link.doc_number.as_deref(), &link.invoice_id),
+        status_name(from),
+        status_name(link.status)
+    )
+}
+
+/// The deal's links with the updated ones in place.
+fn merged(links: &[InvoiceLink], updated: &HashMap<String, InvoiceLink>) -> Vec<InvoiceLink> {
+    links
+        .iter()
+        .map(|old| updated.get(&old.invoice_id).unwrap_or(old).clone())
+        .collect()
+}
+
+/// The activity line of a refresh that changed something.
+fn refresh_message(checked: usize, changed: usize, changes: &[String]) -> String {
+    let mut message = format!("Refreshed {checked} invoices from QuickBooks; {changed} changed.");
+    if !changes.is_empty() {
+        let shown: Vec<&str> = changes
+            .iter()
+            .take(CHANGES_IN_MESSAGE)
+            .map(String::as_str)
+            .collect();
+        message.push(' ');
+        message.push_str(&shown.join("; "));
+        if changes.len() > CHANGES_IN_MESSAGE {
+            message.push_str(&format!(
+                "; and {} more",
+                changes.len() - CHANGES_IN_MESSAGE
+            ));
+        }
+        message.push('.');
+    }
+    message
 }
 
 /// The refresh's answer: the list's first page of the deal's (refreshed) links, with `report`.

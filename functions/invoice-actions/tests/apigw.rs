@@ -13,42 +13,14 @@ use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use rust_decimal_macros::dec;
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::*;
 
 fn event(method: &str, path: &str, token: &str) -> LambdaRequest {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "accept": "application/pdf, application/problem+json",
-            "authorization": format!("Bearer {token}"),
-            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "x-forwarded-proto": "https"
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "Mozilla/5.0"
-            },
-            "requestId": "JKJaXmPLvHcESHA=",
-            "routeKey": format!("{method} {path}"),
-            "stage": "$default",
-            "time": "27/Nov/2026:03:00:00 +0000",
-            "timeEpoch": 1795748400000u64
-        },
-        "isBase64Encoded": false
-    });
-    serde_json::from_value(event).expect("an API Gateway v2 event")
+    let event = apigw::event(method, path)
+        .header("accept", "application/pdf, application/problem+json")
+        .bearer(token);
+    serde_json::from_value(event.json()).expect("an API Gateway v2 event")
 }
 
 /// What the Lambda runtime would send back to API Gateway.
@@ -64,11 +36,11 @@ async fn invoke(w: &World, request: LambdaRequest) -> Value {
 
 #[tokio::test]
 async fn the_pdf_goes_through_api_gateway_base64_encoded() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let doc = invoice.doc_number.unwrap();
-    let token = shared::app::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN));
+    let token = sign_token(tenant(COMPANY_A, USER_A_ADMIN));
     let path = format!("/api/deals/{DEAL}/invoices/{id}/pdf");
     let answer = invoke(&w, event("GET", &path, &token)).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -115,7 +87,7 @@ async fn the_pdf_goes_through_api_gateway_base64_encoded() {
 
 #[tokio::test]
 async fn the_router_merges_with_other_functions_on_shared_paths() {
-    let w = World::standard().await;
+    let w = standard().await;
     // Another function (invoice-create) serves other methods on two of these paths.
     let other = Router::new()
         .route(
@@ -134,7 +106,7 @@ async fn the_router_merges_with_other_functions_on_shared_paths() {
     let server = sandbox::harness::serve(merged, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let token = shared::app::testing::sign_token(tenant(COMPANY_A, USER_A_ADMIN));
+    let token = sign_token(tenant(COMPANY_A, USER_A_ADMIN));
     let url = |p: &str| format!("{}{p}", server.base_url());
     let get = w
         .http

@@ -1,6 +1,6 @@
 //! The `invoice-actions` function over HTTP against both simulators, on the embedded store (the
 //! same end-to-end scenario also runs on DynamoDB + Secrets Manager served by moto, in
-//! `tests/tests/invoice_actions.rs`).
+//! `moto.rs`).
 
 mod support;
 
@@ -69,13 +69,13 @@ fn posts(w: &World) -> usize {
 
 #[tokio::test]
 async fn every_action_end_to_end_on_the_embedded_store() {
-    let w = World::standard().await;
+    let w = standard().await;
     every_action_end_to_end(&w).await;
 }
 
 #[tokio::test]
 async fn the_list_comes_from_the_store_with_a_summary_and_the_connection() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (a, _) = w.acme_invoice(dec!(500)).await;
     let (b, _) = w.acme_invoice(dec!(120)).await;
     w.quickbooks
@@ -113,8 +113,8 @@ async fn the_list_comes_from_the_store_with_a_summary_and_the_connection() {
         .call(
             "GET",
             "/api/deals/4/invoices",
-            COMPANY_A,
-            USER_A_ADMIN,
+            (COMPANY_A, USER_A_ADMIN),
+            None,
             None,
         )
         .await;
@@ -123,8 +123,8 @@ async fn the_list_comes_from_the_store_with_a_summary_and_the_connection() {
         .call(
             "GET",
             "/api/deals/1/invoices",
-            COMPANY_B,
-            USER_B_ADMIN,
+            (COMPANY_B, USER_B_ADMIN),
+            None,
             None,
         )
         .await;
@@ -138,7 +138,7 @@ async fn the_list_comes_from_the_store_with_a_summary_and_the_connection() {
 
 #[tokio::test]
 async fn a_refresh_of_250_invoices_costs_one_quickbooks_query() {
-    let w = World::standard().await;
+    let w = standard().await;
     let ids = acme_invoices(&w, 250).await;
     w.quickbooks
         .record_payment(US_REALM, &ids[7], None)
@@ -181,7 +181,7 @@ async fn a_refresh_of_250_invoices_costs_one_quickbooks_query() {
 
 #[tokio::test]
 async fn a_deal_with_many_invoices_is_listed_a_page_at_a_time() {
-    let w = World::standard().await;
+    let w = standard().await;
     let ids = acme_invoices(&w, 60).await;
     let r = w.a("GET", "/invoices", None).await;
     assert_eq!(r.status, 200, "{}", r.json);
@@ -229,7 +229,7 @@ async fn a_deal_with_many_invoices_is_listed_a_page_at_a_time() {
 
 #[tokio::test]
 async fn a_partial_then_a_full_payment_shows_partially_paid_then_paid() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     w.quickbooks
@@ -269,7 +269,7 @@ async fn a_partial_then_a_full_payment_shows_partially_paid_then_paid() {
 
 #[tokio::test]
 async fn passing_the_due_date_shows_overdue() {
-    let w = World::standard().await;
+    let w = standard().await;
     let issued = today(&w);
     let due = issued.checked_add_days(Days::new(5)).unwrap();
     let invoice = w
@@ -306,7 +306,7 @@ async fn passing_the_due_date_shows_overdue() {
 
 #[tokio::test]
 async fn voiding_or_deleting_in_quickbooks_shows_after_a_refresh() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (voided, _) = w.acme_invoice(dec!(500)).await;
     let (deleted, _) = w.acme_invoice(dec!(80)).await;
     let (kept, _) = w.acme_invoice(dec!(20)).await;
@@ -341,7 +341,7 @@ async fn voiding_or_deleting_in_quickbooks_shows_after_a_refresh() {
 
 #[tokio::test]
 async fn void_without_confirmation_changes_nothing() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let before = w.dump(COMPANY_A).await;
@@ -387,7 +387,7 @@ async fn void_without_confirmation_changes_nothing() {
 
 #[tokio::test]
 async fn void_of_a_paid_or_partially_paid_invoice_is_refused() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (paid, _) = w.acme_invoice(dec!(500)).await;
     let (partly, _) = w.acme_invoice(dec!(400)).await;
     let (paid, partly) = (paid.id.unwrap(), partly.id.unwrap());
@@ -453,7 +453,7 @@ async fn void_of_a_paid_or_partially_paid_invoice_is_refused() {
 
 #[tokio::test]
 async fn send_to_an_invalid_address_is_refused() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let before = w.dump(COMPANY_A).await;
@@ -498,7 +498,7 @@ async fn send_to_an_invalid_address_is_refused() {
 
 #[tokio::test]
 async fn send_uses_the_billing_email_or_asks_for_one() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let r = w.a("POST", &format!("/invoices/{id}/send"), None).await;
@@ -545,14 +545,14 @@ async fn send_uses_the_billing_email_or_asks_for_one() {
         .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(
-        World::bill_email(&w.qb_invoice(US_REALM, &id)).as_deref(),
+        bill_email(&w.qb_invoice(US_REALM, &id)).as_deref(),
         Some("owner@nomail.example")
     );
 }
 
 #[tokio::test]
 async fn the_pdf_of_a_deleted_invoice_is_a_clear_404() {
-    let w = World::standard().await;
+    let w = standard().await;
     // Deleted through the panel: the link knows.
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
@@ -595,7 +595,7 @@ async fn the_pdf_of_a_deleted_invoice_is_a_clear_404() {
 
 #[tokio::test]
 async fn another_companys_invoice_or_one_not_linked_to_the_deal_is_404() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let a_before = w.dump(COMPANY_A).await;
@@ -621,9 +621,9 @@ async fn another_companys_invoice_or_one_not_linked_to_the_deal_is_404() {
             .call(
                 method,
                 &format!("/api/deals/1{path}"),
-                COMPANY_B,
-                USER_B_ADMIN,
-                body.clone(),
+                (COMPANY_B, USER_B_ADMIN),
+                body.as_ref(),
+                None,
             )
             .await;
         assert_eq!(r.status, 404, "{method} {path} as company B: {}", r.json);
@@ -637,9 +637,9 @@ async fn another_companys_invoice_or_one_not_linked_to_the_deal_is_404() {
             .call(
                 method,
                 &format!("/api/deals/{OTHER_DEAL}{path}"),
-                COMPANY_A,
-                USER_A_ADMIN,
-                body.clone(),
+                (COMPANY_A, USER_A_ADMIN),
+                body.as_ref(),
+                None,
             )
             .await;
         assert_eq!(r.status, 404, "{method} {path} on another deal: {}", r.json);
@@ -650,8 +650,8 @@ async fn another_companys_invoice_or_one_not_linked_to_the_deal_is_404() {
         .call(
             "PUT",
             &format!("/api/deals/1/invoice-links/{id}"),
-            COMPANY_B,
-            USER_B_ADMIN,
+            (COMPANY_B, USER_B_ADMIN),
+            None,
             None,
         )
         .await;
@@ -668,7 +668,7 @@ async fn another_companys_invoice_or_one_not_linked_to_the_deal_is_404() {
 
 #[tokio::test]
 async fn access_follows_the_company_setting() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     let member = |path: String| {
@@ -677,8 +677,8 @@ async fn access_follows_the_company_setting() {
             w.call(
                 "GET",
                 &format!("/api/deals/1{path}"),
-                COMPANY_A,
-                USER_A_MEMBER,
+                (COMPANY_A, USER_A_MEMBER),
+                None,
                 None,
             )
             .await
@@ -689,13 +689,7 @@ async fn access_follows_the_company_setting() {
         200,
         "every installed user by default"
     );
-    let mut profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut profile = w.profile(COMPANY_A).await;
     profile.settings.access = AccessPolicy::ConnectedUserOnly;
     w.app.records.save_company(&profile).await.unwrap();
     for path in [
@@ -719,8 +713,8 @@ async fn access_follows_the_company_setting() {
         .call(
             "GET",
             "/api/deals/1/invoices",
-            COMPANY_A,
-            USER_A_MEMBER_2,
+            (COMPANY_A, USER_A_MEMBER_2),
+            None,
             None,
         )
         .await;
@@ -737,16 +731,10 @@ async fn access_follows_the_company_setting() {
 
 #[tokio::test]
 async fn a_disconnected_company_still_sees_its_invoices_and_is_told_to_connect() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
-    let mut profile = w
-        .app
-        .records
-        .get_company(CompanyId(COMPANY_A))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut profile = w.profile(COMPANY_A).await;
     if let Some(c) = profile.quickbooks.as_mut() {
         c.state = ConnectionState::Disconnected;
     }
@@ -792,50 +780,56 @@ async fn a_disconnected_company_still_sees_its_invoices_and_is_told_to_connect()
 /// A QuickBooks simulator behind a layer that, before the first `times` void or delete calls,
 /// changes the invoice "in the UI" (a new SyncToken), so QuickBooks answers 5010.
 async fn world_with_concurrent_edits(times: u32) -> (World, Arc<Mutex<Option<String>>>) {
-    let sim = sandbox::quickbooks::QuickBooksSim::new(World::quickbooks_config());
     let target: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let remaining = Arc::new(Mutex::new(times));
-    let (sim2, target2) = (sim.clone(), target.clone());
-    let layer = axum::middleware::from_fn(move |request: Request, next: Next| {
-        let (sim, target, remaining) = (sim2.clone(), target2.clone(), remaining.clone());
-        async move {
-            let write = request.method() == "POST"
-                && request.uri().query().is_some_and(|q| {
-                    q.contains("operation=void") || q.contains("operation=delete")
-                });
-            let id = target.lock().unwrap().clone();
-            if write && let Some(id) = id {
-                let mut left = remaining.lock().unwrap();
-                if *left > 0 {
-                    *left -= 1;
-                    let invoice = sim.invoice(US_REALM, &id).unwrap();
-                    let due = invoice
-                        .due_date
-                        .unwrap()
-                        .checked_add_days(Days::new(1))
-                        .unwrap();
-                    sim.set_due_date(US_REALM, &id, due).unwrap();
+    let target2 = target.clone();
+    let edits = move |sim: &sandbox::quickbooks::QuickBooksSim, router: axum::Router| {
+        let sim2 = sim.clone();
+        router.layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let (sim, target, remaining) = (sim2.clone(), target2.clone(), remaining.clone());
+                async move {
+                    let write = request.method() == "POST"
+                        && request.uri().query().is_some_and(|q| {
+                            q.contains("operation=void") || q.contains("operation=delete")
+                        });
+                    let id = target.lock().unwrap().clone();
+                    if write && let Some(id) = id {
+                        let mut left = remaining.lock().unwrap();
+                        if *left > 0 {
+                            *left -= 1;
+                            let invoice = sim.invoice(US_REALM, &id).unwrap();
+                            let due = invoice
+                                .due_date
+                                .unwrap()
+                                .checked_add_days(Days::new(1))
+                                .unwrap();
+                            sim.set_due_date(US_REALM, &id, due).unwrap();
+                        }
+                    }
+                    next.run(request).await
                 }
-            }
-            next.run(request).await
-        }
-    });
-    let server = sandbox::harness::serve(sim.router().layer(layer), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let store = Arc::new(shared::store::embedded::EmbeddedStore::in_memory());
-    let secrets = Arc::new(shared::store::secrets::embedded::EmbeddedSecrets::in_memory());
-    let w = World::standard_on(World::assemble(store, secrets, sim, server).await).await;
+            },
+        ))
+    };
+    let w = standard_on(world().quickbooks_layer(edits).start().await).await;
     (w, target)
 }
 
-#[tokio::test]
-async fn a_stale_sync_token_is_re_read_and_retried_once() {
-    let (w, target) = world_with_concurrent_edits(1).await;
+/// Acme's invoice of 500 in a [`world_with_concurrent_edits`] that targets it, the QuickBooks
+/// log cleared.
+async fn invoice_edited_concurrently(times: u32) -> (World, String) {
+    let (w, target) = world_with_concurrent_edits(times).await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     *target.lock().unwrap() = Some(id.clone());
     w.clear_qb_log();
+    (w, id)
+}
+
+#[tokio::test]
+async fn a_stale_sync_token_is_re_read_and_retried_once() {
+    let (w, id) = invoice_edited_concurrently(1).await;
     let r = w
         .a(
             "POST",
@@ -876,11 +870,7 @@ async fn a_stale_sync_token_is_re_read_and_retried_once() {
 
 #[tokio::test]
 async fn a_second_stale_answer_is_reported_not_retried_forever() {
-    let (w, target) = world_with_concurrent_edits(5).await;
-    let (invoice, _) = w.acme_invoice(dec!(500)).await;
-    let id = invoice.id.unwrap();
-    *target.lock().unwrap() = Some(id.clone());
-    w.clear_qb_log();
+    let (w, id) = invoice_edited_concurrently(5).await;
     let r = w
         .a(
             "POST",
@@ -909,7 +899,7 @@ async fn a_second_stale_answer_is_reported_not_retried_forever() {
 
 #[tokio::test]
 async fn all_invoices_of_the_customer_paginate_and_show_which_are_linked() {
-    let w = World::standard().await;
+    let w = standard().await;
     let t = today(&w);
     let ago = |days: u64| t.checked_sub_days(Days::new(days)).unwrap();
     let mut by_age = Vec::new();
@@ -1019,8 +1009,8 @@ async fn all_invoices_of_the_customer_paginate_and_show_which_are_linked() {
         .call(
             "GET",
             "/api/deals/1/customer-invoices",
-            COMPANY_B,
-            USER_B_ADMIN,
+            (COMPANY_B, USER_B_ADMIN),
+            None,
             None,
         )
         .await;
@@ -1033,8 +1023,8 @@ async fn all_invoices_of_the_customer_paginate_and_show_which_are_linked() {
         .call(
             "GET",
             &format!("/api/deals/{OTHER_DEAL}/customer-invoices"),
-            COMPANY_A,
-            USER_A_ADMIN,
+            (COMPANY_A, USER_A_ADMIN),
+            None,
             None,
         )
         .await;
@@ -1046,8 +1036,8 @@ async fn all_invoices_of_the_customer_paginate_and_show_which_are_linked() {
         .call(
             "GET",
             "/api/deals/999/customer-invoices",
-            COMPANY_A,
-            USER_A_ADMIN,
+            (COMPANY_A, USER_A_ADMIN),
+            None,
             None,
         )
         .await;
@@ -1056,7 +1046,7 @@ async fn all_invoices_of_the_customer_paginate_and_show_which_are_linked() {
 
 #[tokio::test]
 async fn linking_and_unlinking_invoices_of_the_customer() {
-    let w = World::standard().await;
+    let w = standard().await;
     let acme = w.create_invoice(US_REALM, ACME, dec!(75)).await;
     let amy = w.create_invoice(US_REALM, AMY, dec!(50)).await;
     let (acme, amy) = (acme.id.unwrap(), amy.id.unwrap());
@@ -1108,8 +1098,8 @@ async fn linking_and_unlinking_invoices_of_the_customer() {
         .call(
             "PUT",
             &format!("/api/deals/{OTHER_DEAL}/invoice-links/{acme}"),
-            COMPANY_A,
-            USER_A_ADMIN,
+            (COMPANY_A, USER_A_ADMIN),
+            None,
             None,
         )
         .await;
@@ -1137,8 +1127,8 @@ async fn linking_and_unlinking_invoices_of_the_customer() {
 
 #[tokio::test]
 async fn disconnecting_the_customer_link() {
-    let w = World::standard().await;
-    w.link_customer(
+    let w = standard().await;
+    w.seed_customer_link(
         COMPANY_A,
         Party::Person(1),
         US_REALM,
@@ -1179,7 +1169,7 @@ async fn disconnecting_the_customer_link() {
 
 #[tokio::test]
 async fn the_activity_log_is_newest_first_bounded_and_per_company() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(500)).await;
     let id = invoice.id.unwrap();
     w.a("GET", &format!("/invoices/{id}/open"), None).await;
@@ -1203,8 +1193,8 @@ async fn the_activity_log_is_newest_first_bounded_and_per_company() {
         .call(
             "GET",
             "/api/deals/1/activity",
-            COMPANY_B,
-            USER_B_ADMIN,
+            (COMPANY_B, USER_B_ADMIN),
+            None,
             None,
         )
         .await;
@@ -1213,26 +1203,25 @@ async fn the_activity_log_is_newest_first_bounded_and_per_company() {
 
 #[tokio::test]
 async fn malformed_requests_are_problems() {
-    let w = World::standard().await;
+    let w = standard().await;
     let (invoice, _) = w.acme_invoice(dec!(5)).await;
     let id = invoice.id.unwrap();
     let r = w
         .call(
             "GET",
             "/api/deals/abc/invoices",
-            COMPANY_A,
-            USER_A_ADMIN,
+            (COMPANY_A, USER_A_ADMIN),
+            None,
             None,
         )
         .await;
     assert_eq!(r.status, 400);
     let r = w
-        .http
-        .post(format!("{}/api/deals/1/invoices/{id}/void", w.base))
-        .bearer_auth(shared::app::testing::sign_token(tenant(
-            COMPANY_A,
-            USER_A_ADMIN,
-        )))
+        .request_as(
+            "POST",
+            &format!("/api/deals/1/invoices/{id}/void"),
+            (COMPANY_A, USER_A_ADMIN),
+        )
         .header("content-type", "text/plain")
         .body("confirm=true")
         .send()
@@ -1240,12 +1229,11 @@ async fn malformed_requests_are_problems() {
         .unwrap();
     assert_eq!(r.status(), 415);
     let r = w
-        .http
-        .post(format!("{}/api/deals/1/invoices/{id}/void", w.base))
-        .bearer_auth(shared::app::testing::sign_token(tenant(
-            COMPANY_A,
-            USER_A_ADMIN,
-        )))
+        .request_as(
+            "POST",
+            &format!("/api/deals/1/invoices/{id}/void"),
+            (COMPANY_A, USER_A_ADMIN),
+        )
         .header("content-type", "application/json")
         .body("{\"confirm\": tru")
         .send()
@@ -1265,7 +1253,7 @@ async fn malformed_requests_are_problems() {
 /// and Pipedrive failing does not break the panel.
 #[tokio::test]
 async fn a_deal_without_invoices_is_confirmed_in_pipedrive() {
-    let w = World::standard().await;
+    let w = standard().await;
     let unknown = 987_654;
     for (method, suffix) in [
         ("GET", "/invoices"),
@@ -1276,8 +1264,8 @@ async fn a_deal_without_invoices_is_confirmed_in_pipedrive() {
             .call(
                 method,
                 &format!("/api/deals/{unknown}{suffix}"),
-                COMPANY_A,
-                USER_A_ADMIN,
+                (COMPANY_A, USER_A_ADMIN),
+                None,
                 None,
             )
             .await;

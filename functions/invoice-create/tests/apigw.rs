@@ -4,47 +4,24 @@ mod support;
 
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::app::testing::{sign_token, tenant};
 use support::*;
 use tower::ServiceExt;
 
 fn event(method: &str, path: &str, route: &str, token: &str, key: &str, body: &Value) -> String {
-    json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {route}"),
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "accept": "application/json",
-            "authorization": format!("Bearer {token}"),
-            "content-type": "application/json",
-            "idempotency-key": key,
-            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "x-forwarded-proto": "https"
-        },
-        "pathParameters": {"deal_id": "1"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "Mozilla/5.0"},
-            "requestId": "JKJaXmPLvHcESHA=",
-            "routeKey": format!("{method} {route}"),
-            "stage": "$default",
-            "time": "27/Nov/2026:03:00:00 +0000",
-            "timeEpoch": 1795748400000u64
-        },
-        "body": body.to_string(),
-        "isBase64Encoded": false
-    })
-    .to_string()
+    apigw::event(method, path)
+        .route(route)
+        .header("accept", "application/json")
+        .bearer(token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .field("pathParameters", json!({"deal_id": "1"}))
+        .body(body.to_string())
+        .to_string()
 }
 
 #[tokio::test]
 async fn an_api_gateway_v2_event_creates_the_invoice() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     let who = (COMPANY_B, USER_B_ADMIN);
     w.link_customer(who, 1, "3").await;
@@ -67,5 +44,5 @@ async fn an_api_gateway_v2_event_creates_the_invoice() {
     let body: Value =
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["invoice"]["currency"], "USD");
-    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 1);
+    assert_eq!(w.quickbooks.invoices(US_REALM).unwrap().len(), 1);
 }

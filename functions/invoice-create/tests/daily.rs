@@ -28,7 +28,7 @@ fn dec_of(v: &Value) -> Decimal {
 /// Company A on the US realm (USD home; EUR 1.09, GBP 1.27), deal 2 (GBP) linked to O'Brien &
 /// Sons (USD), its products linked to items.
 async fn gbp_deal_with_a_usd_customer() -> World {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
     w.link_customer(A, 2, "2").await;
     for (product, item) in [(4, "3"), (1, "2")] {
@@ -62,7 +62,7 @@ async fn another_invoice_currency_needs_a_rate_the_rep_confirmed() {
     let mut relabelled = form.clone();
     relabelled.currency = "USD".into();
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -78,12 +78,12 @@ async fn another_invoice_currency_needs_a_rate_the_rep_confirmed() {
             .unwrap()
             .contains("The prices are in GBP")
     );
-    assert!(w.qb.invoices(US_REALM).unwrap().is_empty());
+    assert!(w.quickbooks.invoices(US_REALM).unwrap().is_empty());
 
     // QuickBooks' rate for the invoice date.
     let date = form.txn_date;
     let (status, rate) = w
-        .call(
+        .call_json(
             "GET",
             &format!("/api/quickbooks/exchange-rate?from=GBP&to=USD&date={date}"),
             A,
@@ -95,9 +95,10 @@ async fn another_invoice_currency_needs_a_rate_the_rep_confirmed() {
     assert_eq!(dec_of(&rate["rate"]), dec!(1.27));
     assert_eq!(rate["source"], "quickbooks");
     assert_eq!(rate["as_of"], json!(date));
-    let asked =
-        w.qb.harness()
-            .requests_matching(None, &format!("/v3/company/{US_REALM}/exchangerate"));
+    let asked = w
+        .quickbooks
+        .harness()
+        .requests_matching(None, &format!("/v3/company/{US_REALM}/exchangerate"));
     assert_eq!(asked.len(), 1, "one call: USD is the home currency");
     assert!(
         asked[0]
@@ -117,7 +118,7 @@ async fn another_invoice_currency_needs_a_rate_the_rep_confirmed() {
     };
     let converted = convert(&form, &conversion);
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -126,9 +127,10 @@ async fn another_invoice_currency_needs_a_rate_the_rep_confirmed() {
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    let invoice =
-        w.qb.invoice(US_REALM, created["invoice"]["id"].as_str().unwrap())
-            .unwrap();
+    let invoice = w
+        .quickbooks
+        .invoice(US_REALM, created["invoice"]["id"].as_str().unwrap())
+        .unwrap();
     assert_eq!(invoice.currency_ref.unwrap().value, "USD");
     let first = invoice.line.as_ref().unwrap()[0]
         .sales_item_line_detail
@@ -150,10 +152,10 @@ async fn another_invoice_currency_needs_a_rate_the_rep_confirmed() {
 
 #[tokio::test]
 async fn cross_rates_and_companies_without_rates() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
     let (status, rate) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/exchange-rate?from=eur&to=GBP",
             A,
@@ -165,7 +167,7 @@ async fn cross_rates_and_companies_without_rates() {
     // 1.09 / 1.27 (two QuickBooks rates into USD).
     assert_eq!(dec_of(&rate["rate"]), dec!(0.858268));
     let (status, same) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/exchange-rate?from=USD&to=USD",
             A,
@@ -175,7 +177,7 @@ async fn cross_rates_and_companies_without_rates() {
         .await;
     assert_eq!((status, dec_of(&same["rate"])), (200, Decimal::ONE));
     let (status, bad) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/exchange-rate?from=EURO&to=US&date=tomorrow",
             A,
@@ -187,7 +189,7 @@ async fn cross_rates_and_companies_without_rates() {
     assert_eq!(bad["errors"].as_array().unwrap().len(), 3);
     // Not in the company's currency list: no rate, a sentence.
     let (status, none) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/exchange-rate?from=JPY&to=USD",
             A,
@@ -200,10 +202,10 @@ async fn cross_rates_and_companies_without_rates() {
     assert!(none["note"].as_str().unwrap().contains("JPY"));
 
     // The UK company has multi-currency off: no QuickBooks rates at all.
-    let uk = World::embedded().await;
+    let uk = world().start().await;
     uk.connect(COMPANY_B, USER_B_ADMIN, GB_REALM).await;
     let (status, none) = uk
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/exchange-rate?from=EUR&to=GBP",
             B,
@@ -225,8 +227,9 @@ async fn cross_rates_and_companies_without_rates() {
 async fn the_same_invoice_again_is_asked_about_never_blocked() {
     let w = gbp_deal_with_a_usd_customer().await;
     // Deal 2 in GBP for a GBP customer.
-    let gbp =
-        w.qb.create_customer(
+    let gbp = w
+        .quickbooks
+        .create_customer(
             US_REALM,
             &Customer {
                 display_name: Some("Thames Digital Ltd (GBP)".into()),
@@ -238,7 +241,7 @@ async fn the_same_invoice_again_is_asked_about_never_blocked() {
     w.link_customer(A, 2, gbp.id.as_deref().unwrap()).await;
     let form = deal2_form(&w).await;
     let (status, first) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -248,7 +251,7 @@ async fn the_same_invoice_again_is_asked_about_never_blocked() {
         .await;
     assert_eq!(status, 201, "{first}");
     let (status, asked) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -274,12 +277,16 @@ async fn the_same_invoice_again_is_asked_about_never_blocked() {
         asked["current"]["invoice"]["invoice_id"],
         first["invoice"]["id"]
     );
-    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 1, "nothing sent");
+    assert_eq!(
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
+        1,
+        "nothing sent"
+    );
     // The rep confirms, with the same key: created.
     let mut confirmed = form.clone();
     confirmed["confirm_duplicate"] = json!(true);
     let (status, second) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -288,10 +295,10 @@ async fn the_same_invoice_again_is_asked_about_never_blocked() {
         )
         .await;
     assert_eq!(status, 201, "{second}");
-    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 2);
+    assert_eq!(w.quickbooks.invoices(US_REALM).unwrap().len(), 2);
     // A retry of the first create (same key, same body) is its stored answer, not a question.
     let (status, again) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -307,7 +314,7 @@ async fn the_same_invoice_again_is_asked_about_never_blocked() {
 
 #[tokio::test]
 async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
     let names = |v: &Value, key: &str| -> Vec<String> {
         v[key]
@@ -329,7 +336,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
         ("sons o", "O'Brien & Sons"),
     ] {
         let (status, found) = w
-            .call(
+            .call_json(
                 "GET",
                 &format!("/api/quickbooks/customers?search={}", urlencoding(term)),
                 A,
@@ -341,7 +348,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
         assert_eq!(names(&found, "customers"), [expected], "{term}");
     }
     let (_, items) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/items?search=ountain%20rock",
             A,
@@ -350,7 +357,9 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
         )
         .await;
     assert_eq!(names(&items, "items"), ["Rock Fountain"]);
-    let (_, first) = w.call("GET", "/api/quickbooks/items", A, None, None).await;
+    let (_, first) = w
+        .call_json("GET", "/api/quickbooks/items", A, None, None)
+        .await;
     assert_eq!(
         first["items"].as_array().unwrap().len(),
         5,
@@ -358,8 +367,9 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
     );
 
     // An inactive "Lena Vogel": the draft of deal 5 (Lena Vogel) suggests it, marked.
-    let inactive =
-        w.qb.create_customer(
+    let inactive = w
+        .quickbooks
+        .create_customer(
             US_REALM,
             &Customer {
                 display_name: Some("Lena Vogel".into()),
@@ -379,7 +389,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
         (Some(id.as_str()), &json!(false))
     );
     let (_, found) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/customers?search=vogel",
             A,
@@ -390,7 +400,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
     assert_eq!(found["customers"][0]["active"], false);
     // Creating the name: the choice (reactivate it, or another name).
     let (status, taken) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             A,
@@ -407,7 +417,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
     // Linking an inactive customer without saying so: refused with what to do.
     let link = |reactivate: Option<bool>| json!({"customer_id": id, "update_customer": false, "reactivate": reactivate});
     let (status, refused) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/5/customer-link",
             A,
@@ -424,7 +434,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
     );
     // Reactivate and link.
     let (status, linked) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/5/customer-link",
             A,
@@ -434,7 +444,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
         .await;
     assert_eq!(status, 200, "{linked}");
     assert_eq!(linked["customer"]["active"], true);
-    let now = w.qb.customers(US_REALM).unwrap();
+    let now = w.quickbooks.customers(US_REALM).unwrap();
     let lena = now
         .iter()
         .find(|c| c.id.as_deref() == Some(id.as_str()))
@@ -442,7 +452,7 @@ async fn words_anywhere_inactive_customers_and_the_choice_a_taken_name_offers() 
     assert_eq!(lena.active, Some(true));
     // Or create under the other name.
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             A,
@@ -459,11 +469,11 @@ fn urlencoding(s: &str) -> String {
 
 #[tokio::test]
 async fn a_missing_item_is_made_from_the_pipedrive_product_and_linked() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
     // Product 1 "Consulting hour" (code CONS-HR, 19 % tax).
     let (status, form) = w
-        .call("GET", "/api/products/1/new-item", A, None, None)
+        .call_json("GET", "/api/products/1/new-item", A, None, None)
         .await;
     assert_eq!(status, 200, "{form}");
     assert_eq!(form["name"], "Consulting hour");
@@ -490,16 +500,17 @@ async fn a_missing_item_is_made_from_the_pipedrive_product_and_linked() {
         "income_account_id": "2", "taxable": true,
     });
     let (status, created) = w
-        .call("POST", "/api/products/1/item", A, Some(&body), None)
+        .call_json("POST", "/api/products/1/item", A, Some(&body), None)
         .await;
     assert_eq!(status, 201, "{created}");
     let item_id = created["item"]["id"].as_str().unwrap().to_string();
-    let item =
-        w.qb.items(US_REALM)
-            .unwrap()
-            .into_iter()
-            .find(|i| i.id.as_deref() == Some(item_id.as_str()))
-            .unwrap();
+    let item = w
+        .quickbooks
+        .items(US_REALM)
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id.as_deref() == Some(item_id.as_str()))
+        .unwrap();
     assert_eq!(item.sku.as_deref(), Some("CONS-HR"));
     assert_eq!(item.unit_price, Some(dec!(120)));
     assert_eq!(item.taxable, Some(true));
@@ -516,9 +527,9 @@ async fn a_missing_item_is_made_from_the_pipedrive_product_and_linked() {
         .clone();
     assert_eq!(line["item_id"], item_id.as_str());
     // The same again: the name is taken, the answer offers that item; nothing new.
-    let count = w.qb.items(US_REALM).unwrap().len();
+    let count = w.quickbooks.items(US_REALM).unwrap().len();
     let (status, taken) = w
-        .call(
+        .call_json(
             "POST",
             "/api/products/1/item",
             A,
@@ -528,10 +539,10 @@ async fn a_missing_item_is_made_from_the_pipedrive_product_and_linked() {
         .await;
     assert_eq!(status, 409, "{taken}");
     assert_eq!(taken["current"]["item"]["id"], item_id.as_str());
-    assert_eq!(w.qb.items(US_REALM).unwrap().len(), count);
+    assert_eq!(w.quickbooks.items(US_REALM).unwrap().len(), count);
     // Bad input is answered field by field; another company's product is not found.
     let (status, bad) = w
-        .call(
+        .call_json(
             "POST",
             "/api/products/1/item",
             A,
@@ -541,7 +552,7 @@ async fn a_missing_item_is_made_from_the_pipedrive_product_and_linked() {
         .await;
     assert_eq!(status, 422, "{bad}");
     let (status, _) = w
-        .call("GET", "/api/products/999/new-item", A, None, None)
+        .call_json("GET", "/api/products/999/new-item", A, None, None)
         .await;
     assert_eq!(status, 404);
 }

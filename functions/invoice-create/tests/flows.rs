@@ -9,6 +9,7 @@ use pretty_assertions::assert_eq;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use sandbox::harness::FaultSpec;
+use sandbox::pipedrive::seed::ORG_TAX_ID_FIELD_A;
 use serde_json::{Value, json};
 use shared::domain::{FieldEntity, FieldRef, Settings};
 use support::*;
@@ -26,10 +27,10 @@ const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 
 /// Company B on the US realm with deal 1's customer and items linked.
 async fn us_world() -> World {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             B,
@@ -69,9 +70,9 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
     assert_eq!(form["lines"][0]["tax_code"], "TAX");
     assert_eq!(dec_of(&draft["totals"]["total"]), dec!(6035.62));
 
-    w.qb.harness().clear_log();
+    w.quickbooks.harness().clear_log();
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             B,
@@ -84,7 +85,7 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
     assert_eq!(created["note"]["posted"], true);
 
     // What QuickBooks received, field by field.
-    let posts = invoice_posts(&w.qb, US_REALM);
+    let posts = w.invoice_posts(US_REALM);
     assert_eq!(posts.len(), 1, "one QuickBooks call for the create");
     let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
     let query = posts[0].query.clone().unwrap();
@@ -139,14 +140,14 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
     assert_eq!(dec_of(&lines[1]["Amount"]), dec!(725));
 
     // QuickBooks' own arithmetic agrees with the draft.
-    let invoices = w.qb.invoices(US_REALM).unwrap();
+    let invoices = w.quickbooks.invoices(US_REALM).unwrap();
     assert_eq!(invoices.len(), 1);
     assert_eq!(invoices[0].total_amt, Some(dec!(6035.62)));
 
     // Link, note, activity.
     let links = w.keys(COMPANY_B, "DEAL#1#INVOICE#").await;
     assert_eq!(links.len(), 1);
-    let notes = w.pd.notes();
+    let notes = w.pipedrive.notes();
     assert_eq!(notes.len(), 1);
     let doc = created["invoice"]["doc_number"].as_str().unwrap();
     let due =
@@ -167,7 +168,7 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
 
     // The same key and body: the stored answer, nothing new anywhere.
     let (status, again) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             B,
@@ -177,13 +178,13 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
         .await;
     assert_eq!(status, 201);
     assert_eq!(again, created);
-    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 1);
-    assert_eq!(w.pd.notes().len(), 1);
+    assert_eq!(w.quickbooks.invoices(US_REALM).unwrap().len(), 1);
+    assert_eq!(w.pipedrive.notes().len(), 1);
     // The same key with another body: refused.
     let mut other = form.clone();
     other["customer_memo"] = json!("changed");
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             B,
@@ -200,7 +201,7 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
     );
     // No key: refused before anything happens.
     let (status, problem) = w
-        .call("POST", "/api/deals/1/invoices", B, Some(&form), None)
+        .call_json("POST", "/api/deals/1/invoices", B, Some(&form), None)
         .await;
     assert_eq!(status, 400);
     assert!(
@@ -209,15 +210,15 @@ async fn us_company_creates_the_invoice_once_with_the_request_checked_field_by_f
             .unwrap()
             .contains("Idempotency-Key")
     );
-    assert_eq!(w.qb.invoices(US_REALM).unwrap().len(), 1);
+    assert_eq!(w.quickbooks.invoices(US_REALM).unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn uk_company_creates_a_vat_inclusive_invoice() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             A,
@@ -227,12 +228,13 @@ async fn uk_company_creates_a_vat_inclusive_invoice() {
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["customer"]["currency"], "GBP");
-    let customer =
-        w.qb.customers(GB_REALM)
-            .unwrap()
-            .into_iter()
-            .last()
-            .unwrap();
+    let customer = w
+        .quickbooks
+        .customers(GB_REALM)
+        .unwrap()
+        .into_iter()
+        .last()
+        .unwrap();
     assert_eq!(
         customer.primary_tax_identifier.as_deref(),
         Some("GB123456789")
@@ -253,9 +255,9 @@ async fn uk_company_creates_a_vat_inclusive_invoice() {
     form["doc_number"] = json!("PD-0002");
     form["customer_memo"] = json!("Thank you for your business.");
     form["expected_total"] = draft["totals"]["total"].clone();
-    w.qb.harness().clear_log();
+    w.quickbooks.harness().clear_log();
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -264,7 +266,7 @@ async fn uk_company_creates_a_vat_inclusive_invoice() {
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    let posts = invoice_posts(&w.qb, GB_REALM);
+    let posts = w.invoice_posts(GB_REALM);
     assert_eq!(posts.len(), 1);
     let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
     assert_eq!(sent["GlobalTaxCalculation"], "TaxInclusive");
@@ -285,7 +287,7 @@ async fn uk_company_creates_a_vat_inclusive_invoice() {
     assert_eq!(lines[2]["DetailType"], "DiscountLineDetail");
     assert_eq!(dec_of(&lines[2]["Amount"]), dec!(50));
     assert_eq!(lines[2]["DiscountLineDetail"]["PercentBased"], false);
-    let invoice = w.qb.invoices(GB_REALM).unwrap().remove(0);
+    let invoice = w.quickbooks.invoices(GB_REALM).unwrap().remove(0);
     assert_eq!(invoice.total_amt, Some(dec!(2185)));
     assert_eq!(invoice.doc_number.as_deref(), Some("PD-0002"));
     assert_eq!(
@@ -300,14 +302,14 @@ async fn uk_company_creates_a_vat_inclusive_invoice() {
 /// on): QuickBooks' total equals the draft's.
 #[tokio::test]
 async fn draft_totals_equal_quickbooks_totals_for_the_seeded_deals() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
     // Deal 1 (EUR, a non-home currency): the EUR customer.
     w.link_customer(A, 1, "4").await;
     // Deal 3 (USD, no tax, 120 lines) and deal 5 (EUR, no organisation: its person).
     w.link_customer(A, 3, "1").await;
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             A,
@@ -339,7 +341,7 @@ async fn draft_totals_equal_quickbooks_totals_for_the_seeded_deals() {
             assert_eq!(draft["problems"], json!([]), "deal {deal}: {draft:#}");
         }
         let (status, created) = w
-            .call(
+            .call_json(
                 "POST",
                 &format!("/api/deals/{deal}/invoices"),
                 A,
@@ -353,11 +355,11 @@ async fn draft_totals_equal_quickbooks_totals_for_the_seeded_deals() {
         }
         assert_eq!(dec_of(&created["invoice"]["total"]), preview, "deal {deal}");
         let id = created["invoice"]["id"].as_str().unwrap();
-        let invoice = w.qb.invoice(US_REALM, id).unwrap();
+        let invoice = w.quickbooks.invoice(US_REALM, id).unwrap();
         assert_eq!(invoice.total_amt, Some(preview), "deal {deal}");
     }
     // Deal 1: 3 enabled lines (the disabled one skipped), the EUR currency, deal discounts.
-    let invoices = w.qb.invoices(US_REALM).unwrap();
+    let invoices = w.quickbooks.invoices(US_REALM).unwrap();
     let eur = invoices
         .iter()
         .find(|i| {
@@ -378,7 +380,7 @@ async fn draft_totals_equal_quickbooks_totals_for_the_seeded_deals() {
 
 #[tokio::test]
 async fn drafts_of_the_seeded_deals() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     let settings = Settings {
         mapping: shared::domain::FieldMapping {
             tax_id: Some(FieldRef::new(FieldEntity::Organization, ORG_TAX_ID_FIELD_A)),
@@ -386,7 +388,8 @@ async fn drafts_of_the_seeded_deals() {
         },
         ..Settings::default()
     };
-    w.connect_with(COMPANY_A, USER_A_ADMIN, GB_REALM, settings)
+    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM)
+        .settings(settings)
         .await;
 
     // Deal 1: custom-field tax id, primary email, EUR while the company is GBP only.
@@ -481,13 +484,13 @@ async fn drafts_of_the_seeded_deals() {
         custom_fields: Default::default(),
     };
     product.name = "Consulting".into();
-    w.pd.upsert_product(COMPANY_A, product).unwrap();
+    w.pipedrive.upsert_product(COMPANY_A, product).unwrap();
     let line: shared::wire::pipedrive::model::DealProduct = serde_json::from_value(json!({
         "id": 900, "product_id": 77, "name": "Consulting", "quantity": 1, "item_price": 150,
         "tax": 20, "tax_method": "inclusive", "is_enabled": true, "order_nr": 9
     }))
     .unwrap();
-    w.pd.add_deal_product(COMPANY_A, 2, line).unwrap();
+    w.pipedrive.add_deal_product(COMPANY_A, 2, line).unwrap();
     let d2 = w.draft(A, 2).await;
     let hints = d2["lines"].as_array().unwrap();
     assert_eq!(hints[2]["item_source"], "name_match");
@@ -496,11 +499,11 @@ async fn drafts_of_the_seeded_deals() {
 
 #[tokio::test]
 async fn customer_search_link_push_and_name_collision() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     // Search: prefix, escaped quote.
     let (status, found) = w
-        .call(
+        .call_json(
             "GET",
             "/api/quickbooks/customers?search=O%27Brien",
             B,
@@ -513,14 +516,14 @@ async fn customer_search_link_push_and_name_collision() {
     // An empty search: the first (most recently updated) active customers, for the list shown
     // on focus.
     let (status, first) = w
-        .call("GET", "/api/quickbooks/customers?search=", B, None, None)
+        .call_json("GET", "/api/quickbooks/customers?search=", B, None, None)
         .await;
     assert_eq!(status, 200, "{first}");
     assert!(!first["customers"].as_array().unwrap().is_empty());
     // Creating a customer whose name exists: a clear choice, never a duplicate.
-    let before = w.qb.customers(US_REALM).unwrap().len();
+    let before = w.quickbooks.customers(US_REALM).unwrap().len();
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             B,
@@ -536,11 +539,11 @@ async fn customer_search_link_push_and_name_collision() {
             .unwrap()
             .contains("already exists")
     );
-    assert_eq!(w.qb.customers(US_REALM).unwrap().len(), before);
+    assert_eq!(w.quickbooks.customers(US_REALM).unwrap().len(), before);
     assert!(w.keys(COMPANY_B, "ORG#").await.is_empty());
     // A clash only QuickBooks sees (names differ in case): its 6240 becomes the same 409.
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/quickbooks/customers",
             B,
@@ -556,11 +559,11 @@ async fn customer_search_link_push_and_name_collision() {
             .contains("already used in QuickBooks"),
         "{problem}"
     );
-    assert_eq!(w.qb.customers(US_REALM).unwrap().len(), before);
+    assert_eq!(w.quickbooks.customers(US_REALM).unwrap().len(), before);
     assert!(w.keys(COMPANY_B, "ORG#").await.is_empty());
     // Link with push: address, email and tax id differ → a sparse update.
     let (status, linked) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/1/customer-link",
             B,
@@ -577,27 +580,23 @@ async fn customer_search_link_push_and_name_collision() {
         linked["updated_fields"],
         json!(["email", "address", "tax_id"])
     );
-    let acme =
-        w.qb.customers(US_REALM)
-            .unwrap()
-            .into_iter()
-            .find(|c| c.id.as_deref() == Some("3"))
-            .unwrap();
+    let acme = w.qb_customer(US_REALM, "3");
     assert_eq!(acme.sync_token.as_deref(), Some("1"));
     assert_eq!(acme.bill_addr.unwrap().city.as_deref(), Some("Austin"));
-    let updates: Vec<_> =
-        w.qb.harness()
-            .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/customer"))
-            .into_iter()
-            .filter(|r| r.status == 200)
-            .collect();
+    let updates: Vec<_> = w
+        .quickbooks
+        .harness()
+        .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/customer"))
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
     let sent: Value = serde_json::from_str(&updates.last().unwrap().body).unwrap();
     assert_eq!(sent["sparse"], true);
     assert_eq!(sent["SyncToken"], "0");
     assert!(sent.get("DisplayName").is_none(), "only what differs");
     // Linking again pushes nothing (nothing differs) and keeps one link.
     let (status, again) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/1/customer-link",
             B,
@@ -611,7 +610,7 @@ async fn customer_search_link_push_and_name_collision() {
     assert_eq!(w.keys(COMPANY_B, "ORG#").await, vec!["ORG#1".to_string()]);
     // A customer QuickBooks does not have.
     let (status, _) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/1/customer-link",
             B,
@@ -624,21 +623,21 @@ async fn customer_search_link_push_and_name_collision() {
 
 #[tokio::test]
 async fn item_search_and_links_are_reused() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     let (status, found) = w
-        .call("GET", "/api/quickbooks/items?search=Rock", B, None, None)
+        .call_json("GET", "/api/quickbooks/items?search=Rock", B, None, None)
         .await;
     assert_eq!(status, 200);
     assert_eq!(found["items"][0]["name"], "Rock Fountain");
     // Inactive items are neither found nor linkable.
     let (status, found) = w
-        .call("GET", "/api/quickbooks/items?search=Legacy", B, None, None)
+        .call_json("GET", "/api/quickbooks/items?search=Legacy", B, None, None)
         .await;
     assert_eq!(status, 200);
     assert_eq!(found["items"], json!([]));
     let (status, problem) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/products/1/item-link",
             B,
@@ -667,7 +666,7 @@ async fn item_search_and_links_are_reused() {
 
 /// Records of a company except idempotency keys and activity events.
 async fn business_records(w: &World, company: u64) -> Vec<(String, Value)> {
-    w.dump(company)
+    w.records(company)
         .await
         .into_iter()
         .filter(|(sk, _)| {
@@ -678,7 +677,7 @@ async fn business_records(w: &World, company: u64) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, US_REALM).await;
     for (product, item) in [(1, "3"), (2, "1"), (3, "2")] {
         w.link_item(A, product, item).await;
@@ -687,10 +686,10 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
     w.link_customer(A, 1, "1").await;
     let draft = w.draft(A, 1).await;
     let form = draft["form"].clone();
-    let before = w.dump(COMPANY_A).await;
-    w.qb.harness().clear_log();
+    let before = w.records(COMPANY_A).await;
+    w.quickbooks.harness().clear_log();
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             A,
@@ -717,7 +716,7 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
     unlinked["lines"][1]["item_id"] = Value::Null;
     unlinked["party"] = Value::Null;
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             A,
@@ -739,7 +738,7 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
     no_item["customer_id"] = json!("1");
     no_item["currency"] = json!("USD");
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             A,
@@ -765,7 +764,7 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
     other["lines"][1]["item_id"] = json!("1");
     other["customer_id"] = json!("3");
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             A,
@@ -775,9 +774,9 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
         .await;
     assert_eq!(status, 422, "{problem}");
     // Nothing reached QuickBooks' invoice endpoint, nothing was stored.
-    assert!(invoice_posts(&w.qb, US_REALM).is_empty());
+    assert!(w.invoice_posts(US_REALM).is_empty());
     assert_eq!(
-        w.dump(COMPANY_A).await,
+        w.records(COMPANY_A).await,
         before,
         "not even the idempotency keys"
     );
@@ -785,7 +784,7 @@ async fn checks_before_quickbooks_are_clear_problems_and_store_nothing() {
 
 #[tokio::test]
 async fn multi_currency_off_is_explained() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     w.link_customer(A, 1, "1").await;
     let draft = w.draft(A, 1).await;
@@ -795,7 +794,7 @@ async fn multi_currency_off_is_explained() {
         line["tax_code"] = json!("2");
     }
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             A,
@@ -815,12 +814,12 @@ async fn multi_currency_off_is_explained() {
         message.contains("multi-currency is off") && message.contains("Turn on multi-currency"),
         "{message}"
     );
-    assert!(invoice_posts(&w.qb, GB_REALM).is_empty());
+    assert!(w.invoice_posts(GB_REALM).is_empty());
 }
 
 /// A UK company: deal 2 ready to create.
 async fn gb_ready() -> (World, Value) {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     w.link_customer(A, 2, "1").await;
     w.link_item(A, 4, "3").await;
@@ -868,7 +867,7 @@ async fn quickbooks_6000_tax_error_is_a_clear_problem_and_the_retry_is_safe() {
     }
     let before = business_records(&w, COMPANY_A).await;
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -882,8 +881,8 @@ async fn quickbooks_6000_tax_error_is_a_clear_problem_and_the_retry_is_safe() {
         detail.contains("error 6000") && detail.contains("GlobalTaxCalculation"),
         "{detail}"
     );
-    assert_eq!(invoice_posts(&w.qb, GB_REALM).len(), 1);
-    assert!(w.qb.invoices(GB_REALM).unwrap().is_empty());
+    assert_eq!(w.invoice_posts(GB_REALM).len(), 1);
+    assert!(w.quickbooks.invoices(GB_REALM).unwrap().is_empty());
     assert_eq!(
         business_records(&w, COMPANY_A).await,
         before,
@@ -907,7 +906,7 @@ async fn quickbooks_6000_tax_error_is_a_clear_problem_and_the_retry_is_safe() {
     assert_eq!(events[0].kind, "invoice.create_failed");
     // The settings are re-read: the same form is now refused before QuickBooks.
     let (status, _) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -916,10 +915,10 @@ async fn quickbooks_6000_tax_error_is_a_clear_problem_and_the_retry_is_safe() {
         )
         .await;
     assert_eq!(status, 422);
-    assert_eq!(invoice_posts(&w.qb, GB_REALM).len(), 1);
+    assert_eq!(w.invoice_posts(GB_REALM).len(), 1);
     // The proper form with a new key works.
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -934,7 +933,7 @@ async fn quickbooks_6000_tax_error_is_a_clear_problem_and_the_retry_is_safe() {
 async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creates_once() {
     let (w, form) = gb_ready().await;
     let before = business_records(&w, COMPANY_A).await;
-    w.qb.harness().set_fault(
+    w.quickbooks.harness().set_fault(
         "/v3/company/",
         FaultSpec {
             force_429: 1,
@@ -942,7 +941,7 @@ async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creat
         },
     );
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -957,7 +956,7 @@ async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creat
     );
     assert!(problem["detail"].as_str().unwrap().contains("Try again"));
     assert_eq!(business_records(&w, COMPANY_A).await, before);
-    w.qb.harness().set_fault(
+    w.quickbooks.harness().set_fault(
         "/v3/company/",
         FaultSpec {
             force_500: 1,
@@ -965,7 +964,7 @@ async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creat
         },
     );
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -976,10 +975,10 @@ async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creat
     assert_eq!(status, 502, "{problem}");
     assert_eq!(problem["retryable"], true);
     assert_eq!(business_records(&w, COMPANY_A).await, before);
-    assert!(w.qb.invoices(GB_REALM).unwrap().is_empty());
+    assert!(w.quickbooks.invoices(GB_REALM).unwrap().is_empty());
     // The retry with the same key creates the invoice, once.
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/2/invoices",
             A,
@@ -988,20 +987,22 @@ async fn throttling_and_server_errors_are_retryable_problems_and_the_retry_creat
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!(w.qb.invoices(GB_REALM).unwrap().len(), 1);
+    assert_eq!(w.quickbooks.invoices(GB_REALM).unwrap().len(), 1);
     assert_eq!(w.keys(COMPANY_A, "DEAL#2#INVOICE#").await.len(), 1);
 }
 
 #[tokio::test]
 async fn tenants_see_only_their_own_deals_and_need_an_install() {
-    let w = World::embedded().await;
+    let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     // Deal 3 exists only in company A: B's users get a 404, never A's data.
-    let (status, problem) = w.call("GET", "/api/deals/3/draft", B, None, None).await;
+    let (status, problem) = w
+        .call_json("GET", "/api/deals/3/draft", B, None, None)
+        .await;
     assert_eq!(status, 404, "{problem}");
     // A user who never installed the app.
     let (status, _) = w
-        .call(
+        .call_json(
             "GET",
             "/api/deals/1/draft",
             (COMPANY_A, USER_A_ADMIN),
@@ -1011,7 +1012,9 @@ async fn tenants_see_only_their_own_deals_and_need_an_install() {
         .await;
     assert_eq!(status, 403);
     // A bad path parameter.
-    let (status, _) = w.call("GET", "/api/deals/abc/draft", B, None, None).await;
+    let (status, _) = w
+        .call_json("GET", "/api/deals/abc/draft", B, None, None)
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -1024,7 +1027,8 @@ async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_sta
     let w = us_world().await;
     let company = CompanyId(COMPANY_B);
     let reads = |w: &World, what: &str| -> Vec<String> {
-        w.pd.harness()
+        w.pipedrive
+            .harness()
             .requests_matching(Some("GET"), &format!("/api/v2/{what}/"))
             .into_iter()
             .map(|r| r.path)
@@ -1037,7 +1041,7 @@ async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_sta
         .forget_deal_parties(company, DealId(1))
         .await
         .unwrap();
-    w.pd.harness().clear_log();
+    w.pipedrive.harness().clear_log();
     let first = w.draft(B, 1).await;
     assert_eq!(reads(&w, "organizations"), ["/api/v2/organizations/1"]);
     let remembered = w
@@ -1050,7 +1054,7 @@ async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_sta
     assert_eq!(remembered.org_id, Some(1));
 
     // Remembered: the same draft, each party read once.
-    w.pd.harness().clear_log();
+    w.pipedrive.harness().clear_log();
     let again = w.draft(B, 1).await;
     assert_eq!(again, first);
     assert_eq!(reads(&w, "organizations"), ["/api/v2/organizations/1"]);
@@ -1071,7 +1075,7 @@ async fn the_draft_reads_the_remembered_parties_with_the_deal_and_corrects_a_sta
         )
         .await
         .unwrap();
-    w.pd.harness().clear_log();
+    w.pipedrive.harness().clear_log();
     let corrected = w.draft(B, 1).await;
     assert_eq!(corrected, first, "the draft of the deal's actual parties");
     let mut organizations = reads(&w, "organizations");
@@ -1100,10 +1104,8 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
     use std::sync::atomic::{AtomicU32, Ordering};
     let edits_left = Arc::new(AtomicU32::new(0));
     let armed = edits_left.clone();
-    let w = World::start_with(
-        Arc::new(shared::store::embedded::EmbeddedStore::in_memory()),
-        Arc::new(shared::store::secrets::embedded::EmbeddedSecrets::in_memory()),
-        move |sim, router| {
+    let w = world()
+        .quickbooks_layer(move |sim, router| {
             let sim = sim.clone();
             router.layer(axum::middleware::from_fn(
                 move |request: axum::extract::Request, next: axum::middleware::Next| {
@@ -1129,16 +1131,17 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
                     }
                 },
             ))
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     let link = |email: &str| {
         json!({"customer_id": "3", "update_customer": true, "block": {
             "name": "Bolt Freight Co.", "email": email, "address": null, "tax_id": null}})
     };
     let updates = |w: &World| -> Vec<u16> {
-        w.qb.harness()
+        w.quickbooks
+            .harness()
             .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/customer"))
             .into_iter()
             .map(|r| r.status)
@@ -1147,9 +1150,9 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
 
     // One edit in between: 5010, re-read, retried with the new SyncToken → pushed.
     edits_left.store(1, Ordering::SeqCst);
-    w.qb.harness().clear_log();
+    w.quickbooks.harness().clear_log();
     let (status, linked) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/1/customer-link",
             B,
@@ -1160,12 +1163,7 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
     assert_eq!(status, 200, "{linked}");
     assert_eq!(linked["updated_fields"], json!(["email"]));
     assert_eq!(updates(&w), [400, 200], "a 5010, then the retry");
-    let customer =
-        w.qb.customers(US_REALM)
-            .unwrap()
-            .into_iter()
-            .find(|c| c.id.as_deref() == Some("3"))
-            .unwrap();
+    let customer = w.qb_customer(US_REALM, "3");
     assert_eq!(
         customer
             .primary_email_addr
@@ -1182,10 +1180,10 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
 
     // Edited again before the retry as well: a clear 409, not an endless loop.
     edits_left.store(2, Ordering::SeqCst);
-    w.qb.harness().clear_log();
-    let before = w.dump(COMPANY_B).await;
+    w.quickbooks.harness().clear_log();
+    let before = w.records(COMPANY_B).await;
     let (status, problem) = w
-        .call(
+        .call_json(
             "PUT",
             "/api/deals/1/customer-link",
             B,
@@ -1202,5 +1200,5 @@ async fn a_customer_edited_in_quickbooks_meanwhile_is_re_read_and_the_push_retri
         "{problem}"
     );
     assert_eq!(updates(&w), [400, 400]);
-    assert_eq!(w.dump(COMPANY_B).await, before, "the link is unchanged");
+    assert_eq!(w.records(COMPANY_B).await, before, "the link is unchanged");
 }

@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use futures::future::join_all;
-use integration_tests::moto::{dynamo_store, secrets_store};
 use serde_json::{Value, json};
 use support::*;
 
@@ -17,30 +14,28 @@ async fn ready(w: &World) -> Value {
     w.link_customer(B, 1, "3").await;
     w.link_item(B, 1, "4").await;
     w.link_item(B, 2, "2").await;
-    let draft = w.draft(B, 1).await;
-    assert_eq!(draft["problems"], json!([]), "{draft:#}");
-    draft["form"].clone()
+    w.ready_draft(B, 1).await["form"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_creates_with_one_key_make_one_invoice_and_twenty_identical_answers() {
-    let w = World::start(dynamo_store().await, secrets_store().await).await;
+    let w = world().moto().start().await;
     let form = ready(&w).await;
     // Some latency so that the requests really overlap the QuickBooks call.
-    w.qb.harness().set_latency_ms(50);
+    w.quickbooks.harness().set_latency_ms(50);
     let answers = join_all((0..20).map(|_| {
-        let app = w.app.clone();
+        let caller = w.caller.clone();
         let form = form.clone();
         tokio::spawn(async move {
-            call_app(
-                &app,
-                "POST",
-                "/api/deals/1/invoices",
-                B,
-                Some(&form),
-                Some("same-key"),
-            )
-            .await
+            caller
+                .call_json(
+                    "POST",
+                    "/api/deals/1/invoices",
+                    B,
+                    Some(&form),
+                    Some("same-key"),
+                )
+                .await
         })
     }))
     .await;
@@ -50,22 +45,22 @@ async fn twenty_concurrent_creates_with_one_key_make_one_invoice_and_twenty_iden
         assert_eq!(body, &answers[0].1, "identical answers");
     }
     assert_eq!(
-        w.qb.invoices(US_REALM).unwrap().len(),
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
         1,
         "one invoice in QuickBooks"
     );
-    assert_eq!(invoice_posts(&w.qb, US_REALM).len(), 1, "one create call");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1, "one create call");
     assert_eq!(w.keys(COMPANY_B, "DEAL#1#INVOICE#").await.len(), 1);
-    assert_eq!(w.pd.notes().len(), 1, "one note");
+    assert_eq!(w.pipedrive.notes().len(), 1, "one note");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry() {
-    let store = Arc::new(FailingStore::new(dynamo_store().await, "#INVOICE#", 1));
-    let w = World::start(store.clone(), secrets_store().await).await;
+    let w = world().moto().start().await;
+    w.store.fail_writes("#INVOICE#", 1);
     let form = ready(&w).await;
     let (status, problem) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             B,
@@ -75,7 +70,7 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
         .await;
     assert_eq!(status, 500, "{problem}");
     assert_eq!(
-        w.qb.invoices(US_REALM).unwrap().len(),
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
         1,
         "QuickBooks created it"
     );
@@ -83,10 +78,10 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
         w.keys(COMPANY_B, "DEAL#1#INVOICE#").await.is_empty(),
         "the link write crashed"
     );
-    assert!(w.pd.notes().is_empty());
+    assert!(w.pipedrive.notes().is_empty());
     // The retry: QuickBooks replays the same invoice for the same requestid; the link is written.
     let (status, created) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             B,
@@ -95,7 +90,7 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    let invoices = w.qb.invoices(US_REALM).unwrap();
+    let invoices = w.quickbooks.invoices(US_REALM).unwrap();
     assert_eq!(invoices.len(), 1, "no duplicate");
     assert_eq!(
         created["invoice"]["id"],
@@ -106,13 +101,13 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
         1,
         "one link"
     );
-    assert_eq!(w.pd.notes().len(), 1);
-    let posts = invoice_posts(&w.qb, US_REALM);
+    assert_eq!(w.pipedrive.notes().len(), 1);
+    let posts = w.invoice_posts(US_REALM);
     assert_eq!(posts.len(), 2);
     assert_eq!(posts[0].query, posts[1].query, "the same requestid");
     // And again: the stored answer.
     let (status, again) = w
-        .call(
+        .call_json(
             "POST",
             "/api/deals/1/invoices",
             B,

@@ -1,38 +1,26 @@
 //! The webhook handler: served on a local port and called by the QuickBooks simulator's webhook
-//! sender, called directly with `oneshot`, and invoked the way Lambda invokes it (an API Gateway
-//! v2 event).
-
-#[path = "../../status-sync/tests/support/mod.rs"]
-mod support;
+//! sender (also on moto's DynamoDB and Secrets Manager), called directly with `oneshot`, and
+//! invoked the way Lambda invokes it (an API Gateway v2 event). Work handed to the queue and
+//! finished by the status-sync worker: `tests/tests/status_sync.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use http_body_util::BodyExt;
 use rust_decimal_macros::dec;
-use sandbox::quickbooks::{WebhookConfig, WebhookFormat};
+use sandbox::quickbooks::WebhookFormat;
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::app::sync::changes::apply_for_company;
-use shared::app::sync::jobs::{InProcessQueue, Job};
-use shared::app::testing::test_credentials;
+use shared::app::sync::changes::{Logged, apply_for_company};
+use shared::app::sync::jobs::InProcessQueue;
 use shared::domain::InvoiceStatus;
 use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::wire::quickbooks::webhook::sign;
-use support::{US_REALM, World};
+use test_world::{US_REALM, World, apigw, deliver_webhook, test_credentials, webhook_verifier};
 use tower::ServiceExt;
 
 const VECTOR: &str =
     include_str!("../../../tests/fixtures/quickbooks/webhook-signature-test-vector.json");
-
-fn verifier() -> String {
-    test_credentials()
-        .quickbooks_webhook_verifier
-        .expose()
-        .to_string()
-}
 
 fn router(w: &World, queue: &InProcessQueue, budget: Duration) -> axum::Router {
     shared::web::http::finish(quickbooks_webhook::router_with(
@@ -47,23 +35,8 @@ async fn post(
     body: &str,
     signature: Option<&str>,
 ) -> (http::StatusCode, Value) {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri("/webhooks/quickbooks")
-        .header("content-type", "application/json");
-    if let Some(signature) = signature {
-        request = request.header("intuit-signature", signature);
-    }
-    let response = router
-        .oneshot(request.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let reply = deliver_webhook(router, body, signature).await;
+    (reply.status, reply.json())
 }
 
 /// Serves the webhook route on a local port and points the simulator's webhooks at it.
@@ -78,12 +51,10 @@ async fn serve_webhooks(
     )
     .await
     .unwrap();
-    w.quickbooks.set_webhook_config(WebhookConfig {
-        url: Some(format!("{}/webhooks/quickbooks", server.base_url())),
-        verifier_token: verifier(),
+    w.point_webhooks_at(
+        &format!("{}/webhooks/quickbooks", server.base_url()),
         format,
-        batch_ms: 0,
-    });
+    );
     server
 }
 
@@ -93,7 +64,7 @@ async fn a_payment_with_webhooks_on_updates_the_link_to_paid_without_any_schedul
         let w = World::embedded().await;
         let queue = InProcessQueue::new();
         let _server = serve_webhooks(&w, &queue, format).await;
-        w.connect(1, 11, US_REALM, None).await;
+        w.connect(1, 11, US_REALM).await;
         let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(250)).await;
         w.quickbooks.flush_webhooks().await; // the creation's event
         w.quickbooks.harness().clear_log();
@@ -123,7 +94,7 @@ async fn a_payment_with_webhooks_on_updates_the_link_to_paid_without_any_schedul
 async fn forged_or_altered_bodies_are_rejected_with_401_and_change_nothing() {
     let w = World::embedded().await;
     let queue = InProcessQueue::new();
-    w.connect(1, 11, US_REALM, None).await;
+    w.connect(1, 11, US_REALM).await;
     let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(250)).await;
     w.quickbooks
         .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
@@ -134,7 +105,7 @@ async fn forged_or_altered_bodies_are_rejected_with_401_and_change_nothing() {
         {"name": "Invoice", "id": invoice.id, "operation": "Update", "lastUpdated": "2026-11-27T04:00:00.000Z"}
     ]}}]})
     .to_string();
-    let good = sign(&verifier(), body.as_bytes());
+    let good = sign(&webhook_verifier(), body.as_bytes());
     let altered = body.replace("Update", "Delete");
     let cases: [(&str, &str, Option<String>); 4] = [
         (
@@ -222,7 +193,7 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
     let w = World::embedded().await;
     let queue = InProcessQueue::new();
     let _server = serve_webhooks(&w, &queue, WebhookFormat::Legacy).await;
-    w.connect(1, 11, US_REALM, None).await;
+    w.connect(1, 11, US_REALM).await;
     let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
     let id = invoice.id.clone().unwrap();
     w.quickbooks.flush_webhooks().await;
@@ -240,29 +211,27 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
     let paid = w.link_of(&link).await;
     assert_eq!(paid.status, InvoiceStatus::Paid);
 
-    // The same deliveries again (a replay, or a copy Intuit sent twice): refused as replays.
+    // The same deliveries again (a copy Intuit redelivered, or a replay): acknowledged with
+    // 200 so that Intuit stops retrying, and never applied twice (issue 20).
     w.store.reset();
     for delivery in [&second, &first] {
-        let (status, problem) = post(
+        let (status, receipt) = post(
             router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
             &delivery.body,
             Some(&delivery.signature),
         )
         .await;
-        assert_eq!(status, 409, "{problem}");
-        assert!(
-            problem["detail"]
-                .as_str()
-                .unwrap()
-                .contains("received before"),
-            "{problem}"
-        );
+        assert_eq!(status, 200, "{receipt}");
+        assert_eq!(receipt["redelivered"], true, "{receipt}");
+        assert_eq!(receipt["updated"], 0, "{receipt}");
     }
+    assert_eq!(w.store.link_puts(), 0, "a redelivery writes no link");
     // The same changes in new deliveries (other bytes, as a later notification about the same
     // state would be), the older one last: accepted, and nothing goes back in time.
     for (delivery, suffix) in [(&second, "\n"), (&first, "\n"), (&first, "\n\n")] {
         let body = format!("{}{suffix}", delivery.body);
-        let signature = shared::wire::quickbooks::webhook::sign(&verifier(), body.as_bytes());
+        let signature =
+            shared::wire::quickbooks::webhook::sign(&webhook_verifier(), body.as_bytes());
         let (status, receipt) = post(
             router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
             &body,
@@ -282,6 +251,7 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
         &profile,
         US_REALM,
         std::slice::from_ref(&after_first),
+        Logged::Here,
         chrono::Utc::now(),
     )
     .await
@@ -291,75 +261,10 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
 }
 
 #[tokio::test]
-async fn work_that_does_not_fit_the_budget_is_handed_to_the_queue() {
-    let w = World::embedded().await;
-    let queue = InProcessQueue::new();
-    w.connect(1, 11, US_REALM, None).await;
-    let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
-    let payment = w
-        .quickbooks
-        .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
-        .unwrap();
-    let body = json!({"eventNotifications": [{"realmId": US_REALM, "dataChangeEvent": {"entities": [
-        {"name": "Payment", "id": payment.id, "operation": "Create", "lastUpdated": "2026-11-27T04:00:00.000Z"}
-    ]}}]})
-    .to_string();
-    let signature = sign(&verifier(), body.as_bytes());
-
-    // QuickBooks answers slowly: the handler still answers 200 in time and queues the work.
-    w.quickbooks.harness().set_latency_ms(400);
-    let started = std::time::Instant::now();
-    let (status, receipt) = post(
-        router(&w, &queue, Duration::from_millis(100)),
-        &body,
-        Some(&signature),
-    )
-    .await;
-    assert_eq!(status, 200, "{receipt}");
-    assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(receipt["queued"], 1);
-    assert_eq!(
-        queue.pending_jobs(),
-        vec![Job::Changes {
-            realm_id: US_REALM.into(),
-            invoice_ids: vec![],
-            payment_ids: vec![payment.id.clone().unwrap()],
-        }]
-    );
-
-    // QuickBooks throttles: queued as well.
-    w.quickbooks.harness().set_latency_ms(0);
-    w.quickbooks.harness().set_fault(
-        format!("/v3/company/{US_REALM}/"),
-        sandbox::harness::FaultSpec {
-            force_429: 1,
-            ..Default::default()
-        },
-    );
-    // (Intuit's next notification of the change: new bytes, so not a replay.)
-    let body = body.replace("04:00:00.000Z", "04:00:01.000Z");
-    let signature = sign(&verifier(), body.as_bytes());
-    let (status, receipt) = post(
-        router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
-        &body,
-        Some(&signature),
-    )
-    .await;
-    assert_eq!(status, 200, "{receipt}");
-    assert_eq!(receipt["queued"], 1);
-    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Open);
-
-    // The worker finishes the job.
-    let report = status_sync::worker::drain_once(&w.app, &queue, 10, chrono::Utc::now()).await;
-    assert_eq!((report.processed, report.failed), (2, 0));
-    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
-}
-
-#[tokio::test]
 async fn realms_and_invoices_nobody_links_are_ignored_without_any_call() {
     let w = World::embedded().await;
     let queue = InProcessQueue::new();
-    w.connect(1, 11, US_REALM, None).await;
+    w.connect(1, 11, US_REALM).await;
     let (_, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
     w.quickbooks.harness().clear_log();
     let body = json!([
@@ -374,7 +279,7 @@ async fn realms_and_invoices_nobody_links_are_ignored_without_any_call() {
     let (status, receipt) = post(
         router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
         &body,
-        Some(&sign(&verifier(), body.as_bytes())),
+        Some(&sign(&webhook_verifier(), body.as_bytes())),
     )
     .await;
     assert_eq!(status, 200, "{receipt}");
@@ -386,7 +291,7 @@ async fn realms_and_invoices_nobody_links_are_ignored_without_any_call() {
     let (status, problem) = post(
         router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
         "{not json",
-        Some(&sign(&verifier(), b"{not json")),
+        Some(&sign(&webhook_verifier(), b"{not json")),
     )
     .await;
     assert_eq!(status, 400, "{problem}");
@@ -396,7 +301,7 @@ async fn realms_and_invoices_nobody_links_are_ignored_without_any_call() {
 async fn api_gateway_v2_events_reach_the_handler_with_the_raw_body() {
     let w = World::embedded().await;
     let queue = InProcessQueue::new();
-    w.connect(1, 11, US_REALM, None).await;
+    w.connect(1, 11, US_REALM).await;
     let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(300)).await;
     w.quickbooks
         .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
@@ -405,33 +310,56 @@ async fn api_gateway_v2_events_reach_the_handler_with_the_raw_body() {
         r#"{{"eventNotifications":[{{"realmId":"{US_REALM}","dataChangeEvent":{{"entities":[{{"name":"Invoice","id":"{}","operation":"Update","lastUpdated":"2026-11-27T04:00:00-0700"}}]}}}}]}}"#,
         invoice.id.as_deref().unwrap()
     );
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "POST /webhooks/quickbooks",
-        "rawPath": "/webhooks/quickbooks",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            "intuit-signature": sign(&verifier(), body.as_bytes()),
-            "host": "abc123.execute-api.eu-west-1.amazonaws.com"
-        },
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123",
-            "http": {"method": "POST", "path": "/webhooks/quickbooks", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "Intuit-Webhooks"},
-            "requestId": "JKJaXmPLvHcESHA=", "routeKey": "POST /webhooks/quickbooks",
-            "stage": "$default", "time": "27/Nov/2026:03:00:00 +0000", "timeEpoch": 1795748400000u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
-    .to_string();
+    let event = apigw::event("POST", "/webhooks/quickbooks")
+        .header("content-type", "application/json")
+        .header(
+            "intuit-signature",
+            &sign(&webhook_verifier(), body.as_bytes()),
+        )
+        .user_agent("Intuit-Webhooks")
+        .body(body)
+        .to_string();
     let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
     let response = router(&w, &queue, quickbooks_webhook::WORK_BUDGET)
         .oneshot(request)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn moto_a_webhook_payment_updates_the_link_to_paid_without_a_scheduled_run() {
+    let w = World::builder().moto().start().await;
+    let server = serve_webhooks(&w, &w.queue, WebhookFormat::CloudEvents).await;
+    w.connect(1, 11, US_REALM).await;
+    let (invoice, link) = w.invoice_on_deal(1, 7, US_REALM, dec!(250)).await;
+    w.quickbooks.flush_webhooks().await;
+    w.quickbooks.harness().clear_log();
+    w.quickbooks
+        .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
+        .unwrap();
+    let deliveries = w.quickbooks.flush_webhooks().await;
+    assert_eq!(deliveries[0].status, Some(200), "{deliveries:?}");
+    assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
+    assert!(
+        w.api_calls(US_REALM)
+            .iter()
+            .all(|r| !r.path.ends_with("/cdc"))
+    );
+    assert!(w.queue.is_empty());
+
+    // A forged delivery changes nothing.
+    let body = deliveries[0].body.replace("updated", "deleted");
+    let response = w
+        .http
+        .post(format!("{}/webhooks/quickbooks", server.base_url()))
+        .header("intuit-signature", &deliveries[0].signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
     assert_eq!(w.link_of(&link).await.status, InvoiceStatus::Paid);
 }

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::app::testing::{embedded_app, seed_install, sign_token, tenant};
+use test_world::{embedded_app, oneshot, seed_install, sign_token, tenant};
 use tower::ServiceExt;
 
 const PUT_EVENT: &str = include_str!("../../../tests/fixtures/apigw/http-api-v2-put-settings.json");
@@ -15,12 +15,8 @@ async fn call(
     request: http::Request<Body>,
 ) -> (http::StatusCode, http::HeaderMap, Value) {
     let router = shared::web::http::finish(settings::router(app.clone()));
-    let response = router.oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, headers, body)
+    let reply = oneshot(router, request).await;
+    (reply.status, reply.headers.clone(), reply.json())
 }
 
 fn request(

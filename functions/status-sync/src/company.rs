@@ -33,15 +33,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use shared::app::App;
 use shared::app::sync::fetch_invoices;
-use shared::domain::links::{qbo_updated_at, today_in};
-use shared::domain::status::status_on;
-use shared::domain::{CompanyId, CompanyProfile, InvoiceLink, InvoiceStatus};
+use shared::domain::links::{overdue_version, qbo_updated_at, today_in};
+use shared::domain::{CompanyId, CompanyProfile, InvoiceStatus};
 use shared::store::{PageRequest, StoreError};
 use shared::wire::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
 
 use shared::app::sync::changes::{
-    Applied, Failure, StatusChange, SyncError, apply_for_company, classify, linked_statuses,
-    record_status_change,
+    Applied, Failure, Logged, SyncError, apply_for_company, classify, mark_overdue,
 };
 
 /// Largest CDC answer.
@@ -157,16 +155,10 @@ pub async fn sync_company(
                 seen.insert(id.clone());
             }
         }
-        applied.merge(apply_for_company(app, &profile, &realm, &invoices, now).await?);
+        applied
+            .merge(apply_for_company(app, &profile, &realm, &invoices, Logged::Here, now).await?);
         if !named_by_payments.is_empty() {
-            let linked = linked_statuses(
-                app,
-                company,
-                &realm,
-                named_by_payments.iter().map(String::as_str),
-            )
-            .await?;
-            let ids: BTreeSet<String> = linked.into_keys().map(|(_, id)| id).collect();
+            let ids = linked_ids(app, company, &realm, &named_by_payments).await?;
             if !ids.is_empty() {
                 let (calls, result) = reread(app, &profile, &realm, &ids, now).await;
                 report.query_calls += calls;
@@ -265,7 +257,7 @@ async fn reread(
         Ok(invoices) => invoices,
         Err(e) => return (calls, Err(classify(e))),
     };
-    let result = apply_for_company(app, profile, realm, &invoices, now)
+    let result = apply_for_company(app, profile, realm, &invoices, Logged::Here, now)
         .await
         .map_err(|e| Failure::Error(e.into()));
     (calls, result)
@@ -321,20 +313,12 @@ pub async fn overdue_pass(
             .realm_invoice_links(realm, PageRequest::after(500, cursor.as_deref()))
             .await?;
         for link in links {
-            if link.company_id != profile.company_id || link.status != InvoiceStatus::Open {
-                continue;
-            }
-            if status_on(link.status, link.balance, link.due_date, today) != InvoiceStatus::Overdue
+            if link.company_id != profile.company_id || overdue_version(&link, today, now).is_none()
             {
                 continue;
             }
-            if let Some(saved) = mark_overdue(app, link, today, now).await? {
+            if mark_overdue(app, profile, link, now).await?.is_some() {
                 changed += 1;
-                let change = StatusChange {
-                    link: saved,
-                    from: InvoiceStatus::Open,
-                };
-                record_status_change(app, profile, &change, now).await;
             }
         }
         match next {
@@ -344,41 +328,21 @@ pub async fn overdue_pass(
     }
 }
 
-/// Versioned write of the Overdue status; a link changed meanwhile is re-read and re-checked.
-async fn mark_overdue(
+/// Which of `ids` of `realm` the company links (to any deal).
+async fn linked_ids(
     app: &App,
-    mut link: InvoiceLink,
-    today: chrono::NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Option<InvoiceLink>, StoreError> {
-    for _ in 0..3 {
-        if link.status != InvoiceStatus::Open
-            || status_on(link.status, link.balance, link.due_date, today) != InvoiceStatus::Overdue
-        {
-            return Ok(None);
-        }
-        let mut next = link.clone();
-        next.status = InvoiceStatus::Overdue;
-        next.updated_at = now;
-        match app.records.save_invoice_link(&next).await {
-            Ok(saved) => return Ok(Some(saved)),
-            Err(StoreError::Conflict { .. }) => {
-                match app
-                    .records
-                    .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
-                    .await?
-                {
-                    Some(fresh) => link = fresh,
-                    None => return Ok(None),
-                }
-            }
-            Err(other) => return Err(other),
+    company: CompanyId,
+    realm: &str,
+    ids: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut out = BTreeSet::new();
+    for id in ids {
+        let links = app.records.find_invoice_links(realm, id).await?;
+        if links.iter().any(|l| l.company_id == company) {
+            out.insert(id.clone());
         }
     }
-    Err(StoreError::Backend(format!(
-        "invoice link {} kept changing while being marked overdue",
-        link.invoice_id
-    )))
+    Ok(out)
 }
 
 /// Saves the watermark (versioned; on a conflict the profile is re-read and the watermark set

@@ -1,5 +1,5 @@
 //! The scheduled sync against the simulators, the embedded store and the in-process SQS-shaped
-//! driver (the moto-backed runs are in `tests/tests/status_sync.rs`).
+//! driver (the moto-backed runs are in `moto.rs`).
 
 mod support;
 
@@ -9,20 +9,17 @@ use sandbox::harness::FaultSpec;
 use shared::app::sync::jobs::{Job, JobQueue};
 use shared::domain::{CompanyId, ConnectionState, DealId, InvoiceStatus};
 use status_sync::company::{CompanyOutcome, sync_company};
-use support::{OTHER_REALM, US_REALM, World};
-
-fn an_hour_ago() -> Option<chrono::DateTime<Utc>> {
-    Some(Utc::now() - Duration::hours(1))
-}
+use support::*;
 
 #[tokio::test]
 async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_date() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
-    let (paid, paid_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (part, part_link) = w.invoice_on_deal(1, 2, US_REALM, dec!(200)).await;
-    let (void, void_link) = w.invoice_on_deal(1, 3, US_REALM, dec!(300)).await;
-    let (gone, gone_link) = w.invoice_on_deal(1, 4, US_REALM, dec!(400)).await;
+    let Changed {
+        paid: paid_link,
+        part: part_link,
+        void: void_link,
+        gone: gone_link,
+    } = four_changes(&w).await;
     // An open link whose due date passed yesterday (in the company's time zone), unchanged in
     // QuickBooks: it turns Overdue without any call.
     w.seed_quiet_links(1, US_REALM, 1).await;
@@ -40,16 +37,6 @@ async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_d
     let mut profile = w.profile(1).await;
     profile.sync_watermark = Some(Utc::now() - Duration::days(1));
     w.app.records.save_company(&profile).await.unwrap();
-
-    let id = |i: &shared::wire::quickbooks::model::Invoice| i.id.clone().unwrap();
-    w.quickbooks
-        .record_payment(US_REALM, &id(&paid), None)
-        .unwrap();
-    w.quickbooks
-        .record_payment(US_REALM, &id(&part), Some(dec!(50)))
-        .unwrap();
-    w.quickbooks.void_invoice(US_REALM, &id(&void)).unwrap();
-    w.quickbooks.delete_invoice(US_REALM, &id(&gone)).unwrap();
     w.quickbooks.harness().clear_log();
     w.store.reset();
 
@@ -107,7 +94,7 @@ async fn with_webhooks_off_one_scheduled_run_brings_every_changed_status_up_to_d
 /// Companies tracking 10, 1,000 and 10,000 invoices, 5 of them changed: one QuickBooks call per
 /// company and exactly the 5 changed links written. The unchanged links are seeded straight
 /// into the embedded store (10,000 through moto would take minutes; the moto-backed runs are in
-/// `tests/tests/status_sync.rs`).
+/// `moto.rs`).
 #[tokio::test]
 async fn cost_per_run_does_not_grow_with_the_invoices_tracked() {
     let w = World::embedded().await;
@@ -116,18 +103,7 @@ async fn cost_per_run_does_not_grow_with_the_invoices_tracked() {
         (102, "9341453050420102", 1_000),
         (103, "9341453050420103", 10_000),
     ];
-    let mut changed = Vec::new();
-    for (company, realm, tracked) in companies {
-        w.connect(company, 1, realm, an_hour_ago()).await;
-        w.seed_quiet_links(company, realm, tracked - 5).await;
-        for deal in 0..5 {
-            let (invoice, link) = w.invoice_on_deal(company, deal + 1, realm, dec!(120)).await;
-            w.quickbooks
-                .record_payment(realm, invoice.id.as_deref().unwrap(), None)
-                .unwrap();
-            changed.push(link);
-        }
-    }
+    let changed = five_paid_of(&w, &companies).await;
     w.quickbooks.harness().clear_log();
     w.store.reset();
 
@@ -159,12 +135,15 @@ async fn cost_per_run_does_not_grow_with_the_invoices_tracked() {
 #[tokio::test]
 async fn a_window_with_more_than_1000_changes_is_split_and_nothing_is_missed() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
+    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
     let due = Utc::now().date_naive() + Duration::days(30);
+    let customer = w.usd_customer(US_REALM);
     // 600 invoices at t0, 500 at t1 = t0 + 10 s: 1,100 changes since the watermark.
     let mut first = Vec::new();
     for i in 0..600u64 {
-        let invoice = w.create_invoice(US_REALM, dec!(10), due).await;
+        let invoice = w
+            .create_invoice_with(US_REALM, &customer, dec!(10), None, Some(due))
+            .await;
         first.push((invoice.clone(), w.link(1, 1 + i, US_REALM, &invoice).await));
     }
     // Paid at t0: inside the first (oldest) window.
@@ -174,7 +153,9 @@ async fn a_window_with_more_than_1000_changes_is_split_and_nothing_is_missed() {
     w.quickbooks.advance_clock(10);
     let mut second = Vec::new();
     for i in 0..500u64 {
-        let invoice = w.create_invoice(US_REALM, dec!(10), due).await;
+        let invoice = w
+            .create_invoice_with(US_REALM, &customer, dec!(10), None, Some(due))
+            .await;
         second.push((
             invoice.clone(),
             w.link(1, 1_000 + i, US_REALM, &invoice).await,
@@ -230,23 +211,7 @@ async fn a_window_with_more_than_1000_changes_is_split_and_nothing_is_missed() {
 async fn a_failing_company_does_not_stop_the_others_is_retried_and_keeps_its_watermark() {
     let w = World::embedded().await;
     let watermark = Utc::now() - Duration::hours(1);
-    w.connect(1, 11, US_REALM, Some(watermark)).await;
-    w.connect(2, 21, OTHER_REALM, Some(watermark)).await;
-    let (us, us_link) = w.invoice_on_deal(1, 1, US_REALM, dec!(100)).await;
-    let (gb, gb_link) = w.invoice_on_deal(2, 1, OTHER_REALM, dec!(100)).await;
-    w.quickbooks
-        .record_payment(US_REALM, us.id.as_deref().unwrap(), None)
-        .unwrap();
-    w.quickbooks
-        .record_payment(OTHER_REALM, gb.id.as_deref().unwrap(), None)
-        .unwrap();
-    w.quickbooks.harness().set_fault(
-        format!("/v3/company/{OTHER_REALM}/"),
-        FaultSpec {
-            force_500: 100,
-            ..FaultSpec::default()
-        },
-    );
+    let (us_link, gb_link) = one_company_failing(&w, watermark).await;
 
     let (enqueued, report) = w.scheduled_run().await;
     assert_eq!(enqueued, 2);
@@ -282,7 +247,7 @@ async fn a_failing_company_does_not_stop_the_others_is_retried_and_keeps_its_wat
 #[tokio::test]
 async fn a_job_that_keeps_failing_ends_in_the_dead_letters() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
+    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
     w.quickbooks.harness().set_fault(
         format!("/v3/company/{US_REALM}/"),
         FaultSpec {
@@ -306,7 +271,7 @@ async fn a_job_that_keeps_failing_ends_in_the_dead_letters() {
 async fn throttling_fails_the_job_for_a_later_retry_without_spinning() {
     let w = World::embedded().await;
     let watermark = Utc::now() - Duration::hours(1);
-    w.connect(1, 11, US_REALM, Some(watermark)).await;
+    w.connect(1, 11, US_REALM).watermark(Some(watermark)).await;
     let (invoice, link) = w.invoice_on_deal(1, 1, US_REALM, dec!(80)).await;
     w.quickbooks
         .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
@@ -336,8 +301,8 @@ async fn throttling_fails_the_job_for_a_later_retry_without_spinning() {
 #[tokio::test]
 async fn a_company_that_must_reconnect_is_skipped_and_stays_visible_as_such() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
-    w.connect(2, 21, OTHER_REALM, an_hour_ago()).await;
+    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
+    w.connect(2, 21, OTHER_REALM).watermark(an_hour_ago()).await;
     let (invoice, link) = w.invoice_on_deal(2, 1, OTHER_REALM, dec!(80)).await;
     w.quickbooks
         .record_payment(OTHER_REALM, invoice.id.as_deref().unwrap(), None)
@@ -367,7 +332,8 @@ async fn a_company_that_must_reconnect_is_skipped_and_stays_visible_as_such() {
 #[tokio::test]
 async fn a_watermark_older_than_30_days_is_clamped_and_the_gap_re_read() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, Some(Utc::now() - Duration::days(10)))
+    w.connect(1, 11, US_REALM)
+        .watermark(Some(Utc::now() - Duration::days(10)))
         .await;
     let (invoice, link) = w.invoice_on_deal(1, 1, US_REALM, dec!(80)).await;
     let (_, open_link) = w.invoice_on_deal(1, 2, US_REALM, dec!(90)).await;
@@ -406,8 +372,9 @@ async fn a_note_is_added_to_the_deal_when_an_invoice_becomes_paid_if_the_company
     let w = World::embedded().await;
     let company = support::COMPANY_A;
     let user = support::USER_A_ADMIN;
-    w.connect(company, user, US_REALM, an_hour_ago()).await;
-    w.pipedrive_tokens(company, user).await;
+    w.connect(company, user, US_REALM)
+        .watermark(an_hour_ago())
+        .await;
     let mut profile = w.profile(company).await;
     profile.settings.note_on_paid = true;
     w.app.records.save_company(&profile).await.unwrap();
@@ -430,7 +397,7 @@ async fn a_note_is_added_to_the_deal_when_an_invoice_becomes_paid_if_the_company
 #[tokio::test]
 async fn targeted_jobs_from_the_webhook_run_in_the_worker() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
+    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
     let (invoice, link) = w.invoice_on_deal(1, 1, US_REALM, dec!(80)).await;
     let payment = w
         .quickbooks
@@ -452,7 +419,7 @@ async fn targeted_jobs_from_the_webhook_run_in_the_worker() {
 #[tokio::test]
 async fn the_local_sync_route_schedules_and_delivers_the_jobs() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
+    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
     let (invoice, link) = w.invoice_on_deal(1, 1, US_REALM, dec!(80)).await;
     w.quickbooks
         .record_payment(US_REALM, invoice.id.as_deref().unwrap(), None)
@@ -485,8 +452,8 @@ async fn the_local_sync_route_schedules_and_delivers_the_jobs() {
 #[tokio::test]
 async fn the_lambda_handler_tells_the_schedule_from_an_sqs_batch() {
     let w = World::embedded().await;
-    w.connect(1, 11, US_REALM, an_hour_ago()).await;
-    w.connect(2, 21, OTHER_REALM, an_hour_ago()).await;
+    w.connect(1, 11, US_REALM).watermark(an_hour_ago()).await;
+    w.connect(2, 21, OTHER_REALM).watermark(an_hour_ago()).await;
     // The scheduler's input.
     let answer = status_sync::worker::handle_event(
         &w.app,

@@ -75,7 +75,7 @@ impl Default for Options {
     }
 }
 
-/// A moto server (DynamoDB, Secrets Manager, SQS) started from `tests/support/moto_server.py`.
+/// A moto server (DynamoDB, Secrets Manager, SQS) started from `tests/world/moto_server.py`.
 pub struct Moto {
     pub endpoint: String,
     child: tokio::process::Child,
@@ -87,7 +87,7 @@ impl Moto {
         let python = std::env::var_os("MOTO_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join(".venv/bin/python"));
-        let script = root.join("tests/support/moto_server.py");
+        let script = root.join("tests/world/moto_server.py");
         let mut child = tokio::process::Command::new(&python)
             .arg(&script)
             .stdin(Stdio::piped())

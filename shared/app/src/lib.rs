@@ -12,8 +12,6 @@ pub mod access;
 pub mod company;
 pub mod reference;
 pub mod sync;
-#[cfg(any(test, feature = "contract-tests"))]
-pub mod testing;
 pub mod tokens;
 
 use std::path::Path;

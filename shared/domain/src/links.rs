@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-use super::status::invoice_status;
+use super::status::{invoice_status, status_on};
 use super::{CompanyId, DealId, InvoiceLink, InvoiceStatus};
 use quickbooks_wire::model::{EmailStatus, EntityStatus, Invoice};
 
@@ -147,6 +147,24 @@ pub fn refreshed_link(
     if next == *link {
         return None;
     }
+    next.updated_at = now;
+    Some(next)
+}
+
+/// The link marked Overdue, when it is Open and its due date has passed by `today` (the
+/// company's date); `None` otherwise. No QuickBooks data needed: only the date moved.
+pub fn overdue_version(
+    link: &InvoiceLink,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<InvoiceLink> {
+    if link.status != InvoiceStatus::Open
+        || status_on(link.status, link.balance, link.due_date, today) != InvoiceStatus::Overdue
+    {
+        return None;
+    }
+    let mut next = link.clone();
+    next.status = InvoiceStatus::Overdue;
     next.updated_at = now;
     Some(next)
 }

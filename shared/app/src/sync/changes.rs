@@ -1,18 +1,15 @@
-//! Applying QuickBooks invoices to one company's links through the single update path
-//! ([`crate::sync::apply_invoices`]) and recording what a status change means: an activity event
-//! on the deal and, when the company asked for it, a note on the deal when an invoice becomes
-//! Paid. Also the error classification every sync path shares.
-
-use std::collections::{BTreeSet, HashMap};
+//! What a status change means, recorded in one place ([`settle`]) whichever path noticed it: an
+//! activity event on the deal and, when the company asked for it, a note on the deal when an
+//! invoice becomes Paid — once per transition. Every path writes links through the functions
+//! here ([`apply_for_company`], [`apply_to_link`], [`mark_overdue`]). Also the error
+//! classification every sync path shares.
 
 use chrono::{DateTime, Utc};
 
 use crate::App;
-use crate::sync::apply_invoices;
-use domain::links::today_in;
-use domain::{
-    ActivityEvent, CompanyId, CompanyProfile, DealId, InvoiceLink, InvoiceStatus, Outcome,
-};
+use crate::sync::{Written, apply_invoices, update_link};
+use domain::links::{overdue_version, refreshed_link, today_in};
+use domain::{ActivityEvent, CompanyProfile, InvoiceLink, InvoiceStatus, Outcome};
 use pipedrive_wire::model::NewNote;
 use quickbooks_wire::model::Invoice;
 use store::StoreError;
@@ -66,13 +63,6 @@ pub fn classify(error: ApiError) -> Failure {
     }
 }
 
-/// A link whose status changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusChange {
-    pub link: InvoiceLink,
-    pub from: InvoiceStatus,
-}
-
 /// What applying a set of invoices to one company did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -80,7 +70,10 @@ pub struct Applied {
     pub changed: usize,
     /// Links that already reflected QuickBooks (or were newer).
     pub unchanged: usize,
-    pub status_changes: Vec<StatusChange>,
+    /// The writes that changed a status (each recorded once, by [`settle`]).
+    pub status_changes: Vec<Written>,
+    /// Every link as written.
+    pub links: Vec<InvoiceLink>,
 }
 
 impl Applied {
@@ -88,110 +81,135 @@ impl Applied {
         self.changed += other.changed;
         self.unchanged += other.unchanged;
         self.status_changes.extend(other.status_changes);
+        self.links.extend(other.links);
     }
 }
 
-/// What a link said before an update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Before {
-    pub status: InvoiceStatus,
-    pub sync_token: Option<String>,
+/// Who writes the deal's log line of a status change: [`settle`], or the caller that writes its
+/// own (an action of ours that made the change — void, delete — and the panel's refresh, which
+/// lists what changed in one line). Either way the line is written once; the note on Paid is
+/// [`settle`]'s in both cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    /// The change is logged here: a webhook, the sync, what an action read.
+    Here,
+    /// The caller logs it.
+    ByCaller,
 }
 
-/// `company`'s links to `ids` of `realm` before an update, keyed by (deal, invoice id).
-pub async fn linked_statuses(
+/// THE place where a status change becomes what it means: every path that writes a link
+/// (webhook, sync, refresh, action answers, the overdue pass) hands its writes here. A write
+/// that changed the status ([`Written::is_transition`]) is recorded once — the activity event,
+/// and the deal note when an invoice becomes Paid and the company wants it. Writes are versioned
+/// (see [`crate::sync::update_link`]), so of two paths that see the same change only the one
+/// whose write replaced the old status gets here with a transition.
+pub async fn settle(
     app: &App,
-    company: CompanyId,
-    realm: &str,
-    ids: impl IntoIterator<Item = &str>,
-) -> Result<HashMap<(DealId, String), Before>, StoreError> {
-    let mut out = HashMap::new();
-    let unique: BTreeSet<&str> = ids.into_iter().collect();
-    for id in unique {
-        for link in app.records.find_invoice_links(realm, id).await? {
-            if link.company_id == company {
-                out.insert(
-                    (link.deal_id, link.invoice_id.clone()),
-                    Before {
-                        status: link.status,
-                        sync_token: link.sync_token.clone(),
-                    },
-                );
-            }
-        }
+    profile: &CompanyProfile,
+    written: &Written,
+    logged: Logged,
+    now: DateTime<Utc>,
+) {
+    if !written.is_transition() {
+        return;
     }
-    Ok(out)
-}
-
-/// Whether `invoice` is an older version than the one a link reflects by its `SyncToken`
-/// (QuickBooks increments it on every write; `LastUpdatedTime` has whole seconds, so two
-/// changes in one second are told apart only by the token).
-pub fn older_by_sync_token(invoice: &Invoice, known: Option<&str>) -> bool {
-    let parse = |s: Option<&str>| s.and_then(|t| t.trim().parse::<u64>().ok());
-    match (parse(invoice.sync_token.as_deref()), parse(known)) {
-        (Some(seen), Some(known)) => seen < known,
-        _ => false,
+    if logged == Logged::Here {
+        record_status_change(app, written, now).await;
+    }
+    if written.link.status == InvoiceStatus::Paid && profile.settings.note_on_paid {
+        add_paid_note(app, profile, &written.link, now).await;
     }
 }
 
 /// Applies `invoices` of `realm` to the company's links (only invoices it links are touched)
-/// and records the status changes.
+/// and settles each write.
 pub async fn apply_for_company(
     app: &App,
     profile: &CompanyProfile,
     realm: &str,
     invoices: &[Invoice],
+    logged: Logged,
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
-    let before = linked_statuses(
-        app,
-        profile.company_id,
-        realm,
-        invoices.iter().filter_map(|i| i.id.as_deref()),
-    )
-    .await?;
-    // Invoices some link of the company points at and is not already newer than.
-    let relevant: Vec<Invoice> = invoices
-        .iter()
-        .filter(|i| {
-            i.id.as_deref().is_some_and(|id| {
-                before.iter().any(|((_, linked), b)| {
-                    linked == id && !older_by_sync_token(i, b.sync_token.as_deref())
-                })
-            })
-        })
-        .cloned()
-        .collect();
-    if relevant.is_empty() {
-        return Ok(Applied::default());
-    }
     let today = today_in(&profile.time_zone, now);
     let outcome = apply_invoices(
         &app.records,
         profile.company_id,
         realm,
-        &relevant,
+        invoices,
         today,
         now,
     )
     .await?;
     let mut applied = Applied {
-        changed: outcome.changed.len(),
+        changed: outcome.written.len(),
         unchanged: outcome.unchanged,
-        status_changes: Vec::new(),
+        ..Applied::default()
     };
-    for link in outcome.changed {
-        let from = before
-            .get(&(link.deal_id, link.invoice_id.clone()))
-            .map(|b| b.status)
-            .unwrap_or(link.status);
-        if from != link.status {
-            let change = StatusChange { link, from };
-            record_status_change(app, profile, &change, now).await;
-            applied.status_changes.push(change);
+    for written in outcome.written {
+        settle(app, profile, &written, logged, now).await;
+        applied.links.push(written.link.clone());
+        if written.is_transition() {
+            applied.status_changes.push(written);
         }
     }
     Ok(applied)
+}
+
+/// Applies `invoice` to one link (a deal's, after an action or a refresh the index did not lead
+/// to) and settles the write. Answers the link as it is now (as it would be, if it was unlinked
+/// meanwhile) and, when this write changed its status, the status it replaced.
+pub async fn apply_to_link(
+    app: &App,
+    profile: &CompanyProfile,
+    link: &InvoiceLink,
+    invoice: &Invoice,
+    logged: Logged,
+    now: DateTime<Utc>,
+) -> Result<(InvoiceLink, Option<InvoiceStatus>), StoreError> {
+    let today = today_in(&profile.time_zone, now);
+    let refreshed = |current: &InvoiceLink| refreshed_link(current, invoice, today, now);
+    let current = match app
+        .records
+        .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
+        .await?
+    {
+        Some(current) => current,
+        None => return Ok((refreshed(link).unwrap_or_else(|| link.clone()), None)),
+    };
+    match update_link(&app.records, current.clone(), refreshed).await? {
+        Some(written) => {
+            settle(app, profile, &written, logged, now).await;
+            let from = written.is_transition().then_some(written.from);
+            Ok((written.link, from))
+        }
+        None => Ok((
+            app.records
+                .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
+                .await?
+                .unwrap_or(current),
+            None,
+        )),
+    }
+}
+
+/// Marks an Open link Overdue once its due date has passed in the company's time zone (no
+/// QuickBooks call), and settles the write.
+pub async fn mark_overdue(
+    app: &App,
+    profile: &CompanyProfile,
+    link: InvoiceLink,
+    now: DateTime<Utc>,
+) -> Result<Option<Written>, StoreError> {
+    let today = today_in(&profile.time_zone, now);
+    let written = update_link(&app.records, link, |current| {
+        overdue_version(current, today, now)
+    })
+    .await?;
+    if let Some(written) = &written {
+        settle(app, profile, written, Logged::Here, now).await;
+    }
+    Ok(written)
 }
 
 /// How a status reads in a sentence.
@@ -220,21 +238,14 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Writes the activity event of a status change and, if the company wants it, the deal note for
-/// a newly paid invoice. Failures here are logged (and a failed note is recorded as a failed
-/// activity); they never undo or fail the status update, which is already stored.
-pub async fn record_status_change(
-    app: &App,
-    profile: &CompanyProfile,
-    change: &StatusChange,
-    now: DateTime<Utc>,
-) {
-    let link = &change.link;
+/// The deal's activity event of a status change.
+async fn record_status_change(app: &App, written: &Written, now: DateTime<Utc>) {
+    let link = &written.link;
     let message = format!(
         "{} is now {} in QuickBooks (was {}); balance {} {}.",
         invoice_name(link),
         status_words(link.status),
-        status_words(change.from),
+        status_words(written.from),
         link.balance,
         link.currency
     );
@@ -247,12 +258,16 @@ pub async fn record_status_change(
         now,
     )
     .await;
-    if link.status != InvoiceStatus::Paid
-        || change.from == InvoiceStatus::Paid
-        || !profile.settings.note_on_paid
-    {
-        return;
-    }
+}
+
+/// The deal note of a newly paid invoice, added as the user who connected QuickBooks. A failure
+/// is logged and recorded as a failed activity; it never undoes the status, which is stored.
+async fn add_paid_note(
+    app: &App,
+    profile: &CompanyProfile,
+    link: &InvoiceLink,
+    now: DateTime<Utc>,
+) {
     let Some(connection) = profile.quickbooks.as_ref() else {
         return;
     };
@@ -270,19 +285,12 @@ pub async fn record_status_change(
         deal_id: Some(link.deal_id.0),
         ..NewNote::default()
     };
-    let result = app.pipedrive_of(tenant).add_note(&note).await;
-    match result {
-        Ok(_) => {
-            append(
-                app,
-                link,
-                "note.added",
-                Outcome::Succeeded,
-                format!("Added a note to the deal: {} was paid.", invoice_name(link)),
-                now,
-            )
-            .await
-        }
+    let (kind, outcome, message) = match app.pipedrive_of(tenant).add_note(&note).await {
+        Ok(_) => (
+            "note.added",
+            Outcome::Succeeded,
+            format!("Added a note to the deal: {} was paid.", invoice_name(link)),
+        ),
         Err(error) => {
             let error = ApiError::from(error);
             tracing::warn!(
@@ -291,20 +299,17 @@ pub async fn record_status_change(
                 error = %error,
                 "could not add the paid note to the deal"
             );
-            append(
-                app,
-                link,
+            (
                 "note.failed",
                 Outcome::Failed,
                 format!(
                     "Could not add the paid note for {} to the deal: {error}",
                     invoice_name(link)
                 ),
-                now,
             )
-            .await
         }
-    }
+    };
+    append(app, link, kind, outcome, message, now).await;
 }
 
 async fn append(
@@ -375,22 +380,6 @@ mod tests {
             }),
             Failure::Error(SyncError::Rejected(_))
         ));
-    }
-
-    #[test]
-    fn an_older_sync_token_is_older_whatever_the_time_says() {
-        let invoice = |token: Option<&str>| Invoice {
-            sync_token: token.map(str::to_string),
-            ..Invoice::default()
-        };
-        assert!(older_by_sync_token(&invoice(Some("2")), Some("3")));
-        assert!(!older_by_sync_token(&invoice(Some("3")), Some("3")));
-        assert!(!older_by_sync_token(&invoice(Some("10")), Some("9")));
-        assert!(
-            !older_by_sync_token(&invoice(None), Some("3")),
-            "deleted stubs apply"
-        );
-        assert!(!older_by_sync_token(&invoice(Some("x")), Some("3")));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::App;
 use clients::quickbooks::QuickBooksError;
 use domain::links::refreshed_link;
-use domain::{CompanyId, CompanyProfile, InvoiceLink};
+use domain::{CompanyId, CompanyProfile, InvoiceLink, InvoiceStatus};
 use quickbooks_wire::model::{EntityStatus, Invoice, Ref};
 use quickbooks_wire::query::Query;
 use store::StoreError;
@@ -28,18 +28,34 @@ use web::error::ApiError;
 /// Ids per `Id IN (…)` query: one query reads up to this many invoices.
 pub const IDS_PER_QUERY: usize = 1000;
 
+/// A link written, with the status the write replaced: the transition it made, if any. Only the
+/// one write that replaced a version makes its transition: a path that loses a race to another
+/// re-reads the link and finds the status already changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub link: InvoiceLink,
+    pub from: InvoiceStatus,
+}
+
+impl Written {
+    /// The write changed the status.
+    pub fn is_transition(&self) -> bool {
+        self.from != self.link.status
+    }
+}
+
 /// What applying QuickBooks' invoices did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncOutcome {
     /// Links written because something changed.
-    pub changed: Vec<InvoiceLink>,
+    pub written: Vec<Written>,
     /// Links that already reflected QuickBooks (or were newer).
     pub unchanged: usize,
 }
 
 impl SyncOutcome {
     pub fn merge(&mut self, other: SyncOutcome) {
-        self.changed.extend(other.changed);
+        self.written.extend(other.written);
         self.unchanged += other.unchanged;
     }
 }
@@ -47,6 +63,8 @@ impl SyncOutcome {
 /// Applies `invoices` (full reads, CDC entries or `Deleted` stubs) of `realm` to every link of
 /// `company` that points at one of them. Writes are versioned; a link changed meanwhile by
 /// another writer is re-read and the invoice applied again (the newest QuickBooks state wins).
+/// This writes links only: [`changes::apply_for_company`] also records what each status change
+/// means, and is what every path uses.
 pub async fn apply_invoices(
     records: &Records,
     company: CompanyId,
@@ -64,8 +82,9 @@ pub async fn apply_invoices(
             if link.company_id != company {
                 continue;
             }
-            match apply_one(records, link, invoice, today, now).await? {
-                Some(changed) => outcome.changed.push(changed),
+            let refreshed = |current: &InvoiceLink| refreshed_link(current, invoice, today, now);
+            match update_link(records, link, refreshed).await? {
+                Some(written) => outcome.written.push(written),
                 None => outcome.unchanged += 1,
             }
         }
@@ -73,19 +92,26 @@ pub async fn apply_invoices(
     Ok(outcome)
 }
 
-async fn apply_one(
+/// The one write of an invoice link: `next` decides the new version from the current one
+/// (`None`: nothing to write); when another writer changed the link meanwhile it is read again
+/// and decided again. Answers what was written and the status it replaced, or `None` when
+/// nothing was (nothing changed, or the link was removed meanwhile).
+pub async fn update_link(
     records: &Records,
     mut link: InvoiceLink,
-    invoice: &Invoice,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Option<InvoiceLink>, StoreError> {
+    next: impl Fn(&InvoiceLink) -> Option<InvoiceLink>,
+) -> Result<Option<Written>, StoreError> {
     for _ in 0..3 {
-        let Some(next) = refreshed_link(&link, invoice, today, now) else {
+        let Some(version) = next(&link) else {
             return Ok(None);
         };
-        match records.save_invoice_link(&next).await {
-            Ok(saved) => return Ok(Some(saved)),
+        match records.save_invoice_link(&version).await {
+            Ok(saved) => {
+                return Ok(Some(Written {
+                    link: saved,
+                    from: link.status,
+                }));
+            }
             Err(StoreError::Conflict { .. }) => {
                 match records
                     .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)

@@ -24,7 +24,7 @@ use quickbooks_wire::model::Payment;
 use quickbooks_wire::query::Query;
 use store::PageRequest;
 
-use crate::sync::changes::{Applied, Failure, SyncError, apply_for_company, classify};
+use crate::sync::changes::{Applied, Failure, Logged, SyncError, apply_for_company, classify};
 
 /// What a targeted update did.
 #[derive(Debug, Default)]
@@ -121,7 +121,7 @@ async fn finish(
                 continue;
             }
         };
-        match apply_for_company(app, &profile, realm, &invoices, now).await {
+        match apply_for_company(app, &profile, realm, &invoices, Logged::Here, now).await {
             Ok(applied) => outcome.applied.merge(applied),
             Err(error) => outcome.failures.push((company, error.into())),
         }

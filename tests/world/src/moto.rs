@@ -1,7 +1,7 @@
 //! A moto server (DynamoDB and Secrets Manager emulation) shared by every test of one test binary,
 //! started lazily on first use, and helpers that point the AWS SDK at it.
 //!
-//! The server is `support/moto_server.py`, run by the interpreter named in `MOTO_PYTHON`, else
+//! The server is `tests/world/moto_server.py`, run by the interpreter named in `MOTO_PYTHON`, else
 //! `.venv/bin/python` at the workspace root, else `python3`. It prints its port, then lives until
 //! its stdin reaches end-of-file: this process holds the other end of that pipe for its whole
 //! life, so the server goes away when the test binary exits, even if it crashes.
@@ -63,9 +63,14 @@ pub async fn server() -> &'static MotoServer {
         .await
 }
 
+/// This crate is `tests/world` in the workspace.
 fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(PathBuf::from)
+        .unwrap_or(manifest)
 }
 
 fn python() -> PathBuf {
@@ -86,9 +91,7 @@ fn python() -> PathBuf {
 
 fn start() -> Result<MotoServer, String> {
     let python = python();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("support")
-        .join("moto_server.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
     let mut child = Command::new(&python)
         .arg(&script)
         .stdin(Stdio::piped())

@@ -3,16 +3,14 @@
 //! simulator's state and the stored link afterwards; and a refusal that must leave the
 //! DynamoDB items exactly as they were.
 
-#[path = "../../functions/invoice-actions/tests/support/mod.rs"]
 mod support;
 
-use integration_tests::moto::{dynamo_store, secrets_store};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use support::*;
 
 async fn moto_world() -> World {
-    World::standard_on(World::start(dynamo_store().await, secrets_store().await).await).await
+    standard_on(world().moto().start().await).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,9 +46,9 @@ async fn refusals_leave_dynamodb_and_quickbooks_unchanged() {
         .call(
             "POST",
             &format!("/api/deals/1{void}"),
-            COMPANY_B,
-            USER_B_ADMIN,
-            Some(json!({"confirm": true})),
+            (COMPANY_B, USER_B_ADMIN),
+            Some(&json!({"confirm": true})),
+            None,
         )
         .await;
     assert_eq!(r.status, 404, "another company: {}", r.json);
