@@ -90,7 +90,11 @@ pub(crate) async fn quickbooks_connect(
     // The body is judged after the install: a caller who has not installed learns that first.
     let request = body?.0.unwrap_or_default();
     may_ask(&request, install.is_admin)?;
-    if let Some(connection) = active_connection(profile.quickbooks.as_ref(), request.replace) {
+    if let Some(connection) = active_connection(
+        profile.quickbooks.as_ref(),
+        request.replace,
+        Some(tenant.user_id),
+    ) {
         let holder = holder_name(&app, tenant.company_id, connection, tenant.user_id).await;
         return Err(already_connected(connection, &holder));
     }
@@ -246,7 +250,11 @@ enum Blocked<'p> {
 }
 
 fn blocked<'p>(profile: &'p CompanyProfile, grant: &Grant) -> Option<Blocked<'p>> {
-    if let Some(connection) = active_connection(profile.quickbooks.as_ref(), grant.state.replace) {
+    if let Some(connection) = active_connection(
+        profile.quickbooks.as_ref(),
+        grant.state.replace,
+        grant.state.user_id,
+    ) {
         return Some(Blocked::Held(connection));
     }
     match profile.linked_realm_id.as_deref() {

@@ -358,19 +358,7 @@ pub(crate) async fn send(
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
     let (link, _) = caller.link_for_action(&app, deal, &invoice_id).await?;
-    let to = match body.to.as_deref() {
-        None => None,
-        Some(raw) => match input::validate_email(raw) {
-            Ok(address) => Some(address),
-            Err(reason) => {
-                let sentence = format!("The recipient is not a valid e-mail address: it {reason}.");
-                return Err(ApiError::Unprocessable {
-                    detail: sentence.clone(),
-                    errors: vec![FieldError::new("to", sentence)],
-                });
-            }
-        },
-    };
+    let to = input::recipient(body.to.as_deref())?;
     let label = invoice_label(link.doc_number.as_deref(), &invoice_id);
     let gone = |link: &InvoiceLink| {
         conflict(

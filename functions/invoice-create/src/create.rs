@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use shared::app::App;
 use shared::app::tokens::CallError;
 use shared::domain::draft::{self, InvoiceForm, Totals};
-use shared::domain::links::{link_from_invoice, today_in};
+use shared::domain::links::{link_from_invoice, name_customer, today_in};
 use shared::domain::money::NumberFormat;
 use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome};
 use shared::store::StoreError;
@@ -245,7 +245,7 @@ pub async fn run(
         .quickbooks_of(&caller.profile)
         .create_invoice(&invoice, &request_id)
         .await;
-    let created: Invoice = match created {
+    let mut created: Invoice = match created {
         Ok(invoice) => invoice,
         Err(error) => {
             let definitive = is_definitive(&error);
@@ -266,6 +266,7 @@ pub async fn run(
             });
         }
     };
+    name_customer(&mut created, &link);
     finish(app, caller, deal_id, created, totals)
         .await
         .map_err(|error| Failure {
