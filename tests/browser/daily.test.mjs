@@ -13,13 +13,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, BASE, bearer, connectQuickBooks, installApp, json, launch, send, signIn, simulators,
+  ARTIFACTS, BASE, bearer, json, REP, REP_REALM, repSession, send,
 } from './lib.mjs';
 
-const COMPANY = 1001; // Acme Analytics GmbH (EUR) of the Pipedrive simulator's seed
-const USER = 101; // Anna Admin, locale de_DE
+const { company: COMPANY, user: USER } = REP; // Acme Analytics (EUR), Anna Admin (de_DE)
 /** A US company with multi-currency (USD home; EUR 1.09, GBP 1.27), only these tests use it. */
-const REALM = '9341453050420077';
+const REALM = REP_REALM;
 
 let context;
 let page;
@@ -33,17 +32,7 @@ const modal = () => page.frameLocator('#modal-frame');
 const modalFrame = () => page.frames().find((f) => f.url().includes('/ui/modal'));
 
 before(async () => {
-  sims = await simulators();
-  const seeded = await send(`${sims.quickbooks_url}/_sim/realms`, 'POST', {
-    realm_id: REALM, company_name: 'Daily Landscaping Inc.', country: 'US', multi_currency: true, custom_txn_numbers: false, online_payments: false,
-  });
-  assert.ok(seeded.status < 300, JSON.stringify(seeded.body));
-  context = await launch();
-  page = await context.newPage();
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await signIn(page, COMPANY, USER);
-  await installApp(page);
-  await connectQuickBooks(page, REALM);
+  ({ sims, context, page } = await repSession({ fresh: true }));
 });
 
 after(async () => {

@@ -8,12 +8,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, BASE, bearer, clippedIn, connectQuickBooks, installApp, json, launch, send, signIn, simulators,
+  ARTIFACTS, BASE, bearer, clippedIn, json, REP, REP_REALM, repSession, send,
 } from './lib.mjs';
 
-const COMPANY = 1001;
-const USER = 101;
-const REALM = '9341453050420077';
+const { company: COMPANY, user: USER } = REP;
+const REALM = REP_REALM;
 
 let context;
 let page;
@@ -50,17 +49,7 @@ async function largeInvoice() {
 }
 
 before(async () => {
-  sims = await simulators();
-  const realms = (await json(`${sims.quickbooks_url}/_sim/realms`)).body;
-  if (!JSON.stringify(realms).includes(REALM)) {
-    await send(`${sims.quickbooks_url}/_sim/realms`, 'POST', { realm_id: REALM, company_name: 'Daily Landscaping Inc.', country: 'US', multi_currency: true });
-  }
-  context = await launch();
-  page = await context.newPage();
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await signIn(page, COMPANY, USER);
-  await installApp(page);
-  await connectQuickBooks(page, REALM);
+  ({ sims, context, page } = await repSession());
 });
 
 after(async () => {

@@ -140,3 +140,30 @@ export function clippedIn(frame) {
     return out;
   });
 }
+
+/** A US QuickBooks company with multi-currency, seeded for the rep's-day and layout tests. */
+export const REP_REALM = '9341453050420077';
+/** Acme Analytics (EUR) and Anna Admin (Pipedrive locale de_DE) of the Pipedrive seed. */
+export const REP = { company: 1001, user: 101 };
+
+/**
+ * Chromium with Anna Admin logged in to the stand-in, the app installed and QuickBooks company
+ * `REP_REALM` connected; the company is seeded afresh when `fresh`, else only when missing.
+ */
+export async function repSession({ fresh = false } = {}) {
+  const sims = await simulators();
+  const realms = (await json(`${sims.quickbooks_url}/_sim/realms`)).body;
+  if (fresh || !JSON.stringify(realms).includes(REP_REALM)) {
+    const seeded = await send(`${sims.quickbooks_url}/_sim/realms`, 'POST', {
+      realm_id: REP_REALM, company_name: 'Daily Landscaping Inc.', country: 'US', multi_currency: true, custom_txn_numbers: false, online_payments: false,
+    });
+    if (seeded.status >= 300) throw new Error(`seeding the QuickBooks company: ${JSON.stringify(seeded.body)}`);
+  }
+  const context = await launch();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await signIn(page, REP.company, REP.user);
+  await installApp(page);
+  await connectQuickBooks(page, REP_REALM);
+  return { sims, context, page };
+}
