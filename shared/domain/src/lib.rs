@@ -5,9 +5,12 @@
 pub mod actions;
 pub mod clock;
 pub mod draft;
+pub mod figures;
 pub mod links;
 pub mod mapping;
+pub mod readiness;
 pub mod records;
+pub mod rules;
 pub mod secret;
 pub mod settings;
 pub mod status;

@@ -82,6 +82,7 @@ fn link(company: CompanyId, deal: u64, invoice: &str, realm: &str) -> InvoiceLin
         email_sent: false,
         sync_token: Some("0".into()),
         qbo_updated_at: None,
+        last_payment_date: None,
         created_at: now,
         updated_at: now,
         version: 0,
