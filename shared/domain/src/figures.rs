@@ -15,13 +15,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{InvoiceLink, InvoiceStatus};
+use super::{CompanyId, DealId, InvoiceLink, InvoiceStatus};
 
 /// A deal's invoice status: the worst of its live invoices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -122,6 +122,18 @@ pub fn deal_figures(links: &[InvoiceLink]) -> DealFigures {
         last_payment,
         mixed_currencies: mixed,
     }
+}
+
+/// What the app last wrote to a deal's mapped fields (field key → value), so that an event that
+/// changes nothing writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenFigures {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub values: BTreeMap<String, Value>,
+    pub written_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub version: u64,
 }
 
 /// The figures a deal field can carry.
@@ -348,8 +360,7 @@ pub fn changed_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CompanyId, DealId};
-    use chrono::{TimeZone, Utc};
+    use chrono::TimeZone;
     use rust_decimal_macros::dec;
 
     fn link(id: &str, status: InvoiceStatus, total: Decimal, balance: Decimal) -> InvoiceLink {

@@ -8,8 +8,10 @@
 //! deal edited again after it was won matches again here and is skipped there.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::{CompanyId, DealId};
 use pipedrive_wire::model::{Deal, DealStatus};
 
 /// Most rules per company.
@@ -161,6 +163,83 @@ pub fn check_rules(rules: &[Rule]) -> Vec<(String, String)> {
         }
     }
     errors
+}
+
+/// Where one (deal, rule) stands. Created once, conditionally, when the scheduled run first
+/// finds the deal matching the rule; it is open (waiting) until the rule has acted, then done
+/// forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRun {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub rule_id: String,
+    pub action: RuleAction,
+    /// When the run first saw the deal match.
+    pub matched_at: DateTime<Utc>,
+    pub state: RuleRunState,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// How far a (deal, rule) got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RuleRunState {
+    /// Not acted yet: not looked at, or not ready (`needs` says why; told on the deal once per
+    /// distinct sentence).
+    Waiting {
+        #[serde(default)]
+        needs: Option<String>,
+        #[serde(default)]
+        checked_at: Option<DateTime<Utc>>,
+    },
+    /// Acted: prepared, created or created and sent (the invoice, once there is one).
+    Done {
+        at: DateTime<Utc>,
+        #[serde(default)]
+        invoice_id: Option<String>,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+impl RuleRun {
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, RuleRunState::Waiting { .. })
+    }
+
+    /// The sentence last told on the deal for a waiting run.
+    pub fn needs(&self) -> Option<&str> {
+        match &self.state {
+            RuleRunState::Waiting { needs, .. } => needs.as_deref(),
+            RuleRunState::Done { .. } => None,
+        }
+    }
+}
+
+/// Where the company's rules pass stands: the `updated_since` of its next deals list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesWatermark {
+    pub company_id: CompanyId,
+    pub since: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// An invoice a "prepare" rule got ready for review: a rep creates it with one click in the
+/// deal's panel (from the deal as it is then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedInvoice {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub rule_id: String,
+    /// The total the draft had when prepared, for the panel to show.
+    pub total: Decimal,
+    pub currency: String,
+    pub customer_name: Option<String>,
+    pub prepared_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
 }
 
 #[cfg(test)]
