@@ -47,6 +47,15 @@ async fn without_customer_names(request: Request, next: Next) -> axum::response:
     response
 }
 
+/// The deal list's row of invoice `id`.
+fn row_of(list: &Value, id: &str) -> Value {
+    list["invoices"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["invoice_id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no row of {id} in {list:#}"))
+}
+
 #[tokio::test]
 async fn invoice_rows_name_the_linked_customer_when_quickbooks_leaves_the_name_out() {
     let w = full_world()
@@ -82,24 +91,12 @@ async fn invoice_rows_name_the_linked_customer_when_quickbooks_leaves_the_name_o
 
     let list = w.call("GET", "/api/deals/3/invoices", A, None, None).await;
     assert_eq!(list.status, 200, "{}", list.text);
-    let row = list.json["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["invoice_id"] == id.as_str())
-        .cloned()
-        .unwrap();
+    let row = row_of(&list.json, &id);
     assert_eq!(row["customer"]["name"], linked_name.as_str(), "{row:#}");
     // A refresh (QuickBooks still leaves the name out) keeps it.
     let refreshed = w
         .call("POST", "/api/deals/3/invoices/refresh", A, None, None)
         .await;
-    let row = refreshed.json["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["invoice_id"] == id.as_str())
-        .cloned()
-        .unwrap();
+    let row = row_of(&refreshed.json, &id);
     assert_eq!(row["customer"]["name"], linked_name.as_str(), "{row:#}");
 }

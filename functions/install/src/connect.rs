@@ -59,7 +59,8 @@ fn may_ask(request: &ConnectRequest, is_admin: bool) -> Result<(), ApiError> {
 
 /// The 409 naming who holds the active connection.
 fn already_connected(connection: &QuickBooksConnection, holder: &str) -> ApiError {
-    ApiError::Conflict {
+    ApiError::Refused {
+        reason: shared::web::error::Refusal::AlreadyConnected,
         detail: format!(
             "QuickBooks is already connected by {holder}. Disconnect it first, or ask a Pipedrive admin to replace the connection."
         ),
@@ -564,8 +565,17 @@ mod tests {
     #[test]
     fn the_conflict_names_the_holder_and_the_connection() {
         let held = connection(ConnectionState::Connected, 7);
-        let ApiError::Conflict { detail, current } = already_connected(&held, "Ada") else {
-            panic!("a conflict");
+        let refused = already_connected(&held, "Ada");
+        assert_eq!(
+            refused.kind(),
+            "already-connected",
+            "not 'changed by someone else'"
+        );
+        let ApiError::Refused {
+            detail, current, ..
+        } = refused
+        else {
+            panic!("a refusal");
         };
         assert!(detail.contains("already connected by Ada."), "{detail}");
         assert_eq!(

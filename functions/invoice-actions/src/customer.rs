@@ -259,9 +259,11 @@ pub(crate) async fn link(
     let parties = deal_parties(&app, &caller, deal).await?;
     let customer = linked_customer(&app, &caller, &parties, &realm)
         .await?
-        .ok_or_else(|| ApiError::Conflict {
-            detail: "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.".into(),
-            current: None,
+        .ok_or_else(|| {
+            ApiError::refused(
+                shared::web::error::Refusal::CustomerNotLinked,
+                "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.",
+            )
         })?;
     let mut invoice = read_to_link(&app, &caller, deal, &invoice_id).await?;
     if let Some(refusal) = billed_elsewhere(&invoice, &customer) {
@@ -330,7 +332,8 @@ fn billed_elsewhere(invoice: &Invoice, customer: &CustomerLink) -> Option<ApiErr
         .and_then(|r| r.name.clone())
         .or_else(|| owner.map(|r| format!("id {}", r.value)))
         .unwrap_or_else(|| "none".into());
-    Some(ApiError::Conflict {
+    Some(ApiError::Refused {
+        reason: shared::web::error::Refusal::OtherCustomer,
         detail: format!(
             "{label} is billed to another QuickBooks customer ({owner_name}) than the one linked to this deal ({}).",
             customer.display_name

@@ -33,12 +33,14 @@ impl ConfirmBody {
 pub fn recipient(typed: Option<&str>) -> Result<Option<String>, ApiError> {
     match typed {
         None => Ok(None),
-        Some(raw) => validate_email(raw)
-            .map(Some)
-            .map_err(|reason| ApiError::Unprocessable {
-                detail: format!("The recipient is not a valid e-mail address: it {reason}."),
-                errors: vec![FieldError::new("to", reason)],
-            }),
+        Some(raw) => validate_email(raw).map(Some).map_err(|reason| {
+            // The page shows the field's error as it is: a whole sentence.
+            let sentence = format!("The recipient is not a valid e-mail address: it {reason}.");
+            ApiError::Unprocessable {
+                detail: sentence.clone(),
+                errors: vec![FieldError::new("to", sentence)],
+            }
+        }),
     }
 }
 

@@ -96,6 +96,7 @@ async fn connect(
         name: None,
         is_admin: true,
         installed_at: now,
+        locale: None,
         version: 0,
     };
     app.records.put_user_install(&install).await?;

@@ -4,16 +4,19 @@
 
 pub mod actions;
 pub mod clock;
+pub mod conversion;
 pub mod draft;
 pub mod figures;
 pub mod links;
 pub mod mapping;
+pub mod money;
 pub mod readiness;
 pub mod records;
 pub mod rules;
 pub mod secret;
 pub mod settings;
 pub mod status;
+pub mod tax_suggestion;
 pub mod validation;
 
 pub use clock::Clock;
