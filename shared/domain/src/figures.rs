@@ -173,6 +173,18 @@ impl Figure {
         self.field_types().contains(&field_type)
     }
 
+    /// Its name in the settings document (`settings.write_back.<key>`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Figure::Status => "status",
+            Figure::Invoiced => "invoiced",
+            Figure::Paid => "paid",
+            Figure::Outstanding => "outstanding",
+            Figure::LastNumber => "last_number",
+            Figure::LastPaymentDate => "last_payment_date",
+        }
+    }
+
     /// How the figure is named in the settings and in messages.
     pub fn words(self) -> &'static str {
         match self {

@@ -99,9 +99,12 @@ pub fn seed() -> Store {
     store
 }
 
+/// A seeded pipeline: company, pipeline id, name, stages (id, name).
+type SeededPipeline = (u64, u64, &'static str, &'static [(u64, &'static str)]);
+
 /// The pipelines and stages of both companies (see the module documentation).
 fn pipelines(store: &mut Store) {
-    let seeded: [(u64, u64, &str, &[(u64, &str)]); 3] = [
+    let seeded: [SeededPipeline; 3] = [
         (
             COMPANY_A,
             1,
