@@ -340,3 +340,75 @@ async fn a_refused_update_is_told_on_the_deal_and_made_by_the_next_refresh() {
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(w.pipedrive.deal_updates().len(), 2);
 }
+
+#[tokio::test]
+async fn linking_and_unlinking_an_invoice_of_the_customer_updates_the_fields_once_each() {
+    let w = world().await;
+    w.link_customer(A, DEAL, "1").await;
+    let f = map_fields(&w).await;
+    let invoice = w.create_invoice(GB_REALM, "1", dec!(75)).await;
+    let id = invoice.id.clone().unwrap();
+    // 75 and the realm's VAT.
+    let total = invoice.total_amt.unwrap();
+    let path = format!("/api/deals/{DEAL}/invoice-links/{id}");
+
+    let linked = w.call("PUT", &path, A, None, None).await;
+    assert_eq!(linked.status, 201, "{}", linked.text);
+    let again = w.call("PUT", &path, A, None, None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(updates(&w, 0).len(), 1, "linked once, written once");
+    assert_eq!(
+        held(&w, &f),
+        Held {
+            status: Some("Open".into()),
+            invoiced: Some(total),
+            paid: Some(dec!(0)),
+            outstanding: Some(total),
+            number: invoice.doc_number.clone(),
+            payment_date: None,
+        }
+    );
+
+    let unlinked = w.call("DELETE", &path, A, None, None).await;
+    assert_eq!(unlinked.status, 200, "{}", unlinked.text);
+    let sent = updates(&w, 1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].as_object().unwrap().values().all(Value::is_null),
+        "no invoice left: the fields are cleared: {sent:?}"
+    );
+    assert_eq!(
+        held(&w, &f),
+        Held {
+            status: None,
+            invoiced: None,
+            paid: None,
+            outstanding: None,
+            number: None,
+            payment_date: None,
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_scheduled_runs_overdue_pass_writes_the_status_once() {
+    let w = world().await;
+    w.link_customer(A, DEAL, "1").await;
+    w.link_item(A, 4, "3").await;
+    w.link_item(A, 1, "2").await;
+    let f = map_fields(&w).await;
+    create(&w, "write-back-overdue").await;
+    assert_eq!(updates(&w, 0).len(), 1);
+    // Past the due date (Pipedrive's tokens still valid: they lapse after 60 days unused): the
+    // next scheduled run marks the invoice Overdue.
+    w.advance(20 * 86_400);
+    scheduled_sync(&w).await;
+    let sent = updates(&w, 1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(keys(&sent[0]), vec![f.status.clone()]);
+    assert_eq!(held(&w, &f).status, Some("Overdue".into()));
+    // The next run changes nothing.
+    w.advance(3600);
+    scheduled_sync(&w).await;
+    assert_eq!(updates(&w, 2), Vec::<Value>::new());
+}
