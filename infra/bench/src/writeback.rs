@@ -11,16 +11,14 @@
 //! invoice instead of per deal).
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};
-use sandbox::pipedrive::{FieldEntity, NewCustomField, PipedriveConfig, PipedriveSim};
+use sandbox::pipedrive::{FieldEntity, NewCustomField, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksSim, RealmSeed};
 use serde_json::{Value, json};
-use shared::app::sync::jobs::InProcessQueue;
 use shared::app::sync::write_back::write_back;
 use shared::app::{App, Deployment};
 use shared::domain::figures::{MappedField, WriteBack, status_options};
@@ -30,9 +28,9 @@ use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::wire::pipedrive::model::Deal;
 use shared::wire::quickbooks::model::{Invoice, Line, Ref};
-use status_sync::worker::{drain_once, schedule};
 
 use crate::report::Table;
+use crate::sync::scheduled_run;
 use crate::world;
 
 /// Deal ids of the scenario (clear of the simulator's seeded deals).
@@ -64,23 +62,12 @@ struct Scene {
 }
 
 async fn start() -> Result<Scene, String> {
-    let (qb, qb_server) = QuickBooksSim::start(
-        world::quickbooks_config(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .map_err(|e| format!("QuickBooks simulator: {e}"))?;
-    let mut pd_config = PipedriveConfig::new(
-        world::PIPEDRIVE_CLIENT_ID.to_string(),
-        world::PIPEDRIVE_CLIENT_SECRET.to_string(),
-        "http://127.0.0.1:9/oauth/pipedrive/callback".to_string(),
-    );
-    pd_config.jwt_secret = world::JWT_SECRET.to_string();
-    // Calls are counted here; rate limiting is the simulator's own test subject.
-    pd_config.burst_limit = u32::MAX;
-    let (pd, pd_server) = PipedriveSim::start(pd_config)
-        .await
-        .map_err(|e| format!("Pipedrive simulator: {e}"))?;
+    let world::Simulators {
+        qb,
+        qb_server,
+        pd,
+        pd_server,
+    } = world::simulators().await?;
     let app = App::new(
         Arc::new(EmbeddedStore::in_memory()),
         Arc::new(EmbeddedSecrets::in_memory()),
@@ -239,20 +226,6 @@ async fn seed(
     .await
     .map_err(|e| e.to_string())?;
     Ok(to_pay)
-}
-
-/// One scheduled run: its failed jobs.
-async fn scheduled_run(app: &App, at: DateTime<Utc>) -> Result<usize, String> {
-    let queue = InProcessQueue::new();
-    let enqueued = schedule(app, &queue).await.map_err(|e| e.to_string())?;
-    let report = drain_once(app, &queue, 10, at).await;
-    if enqueued != report.processed {
-        return Err(format!(
-            "{enqueued} jobs enqueued, {} processed",
-            report.processed
-        ));
-    }
-    Ok(report.failed)
 }
 
 fn deal_updates(pd: &PipedriveSim) -> usize {
