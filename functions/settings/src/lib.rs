@@ -11,6 +11,8 @@
 //!
 //! The settings include the invoicing rules and the field write-back to deal fields
 //! ([`automation`]): checked against the company's pipelines, stages and deal fields when saved.
+//! The write-back is live; the rules are checked and kept, but no run applies them yet (issue 23,
+//! "Rules") and the settings page does not offer them.
 
 pub mod automation;
 pub mod catalog;

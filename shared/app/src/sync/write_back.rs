@@ -12,7 +12,8 @@
 //!
 //! Claim, then write: the new values are stored first with a versioned write, so of two paths
 //! racing on one deal only one sends them; if Pipedrive then refuses, the old values are put
-//! back so the next event tries again, and the refusal is told on the deal's activity log.
+//! back so the next event of the deal (or the panel's refresh, which writes back even when it
+//! finds nothing new) tries again, and the refusal is told on the deal's activity log.
 //! Nothing is written without a mapped field, a connected QuickBooks company, or the Pipedrive
 //! tokens of the user who connected it (disconnect and uninstall stop the writing).
 
