@@ -128,7 +128,8 @@ pub fn complete_write_back(write_back: &mut WriteBack, catalog: &Catalog) -> Vec
             .iter()
             .find(|f| f.entity == FieldEntity::Deal && f.custom && f.key == mapped.key);
         let Some(field) = found else {
-            errors.push(FieldError::new(path, format!("There is no custom deal field `{}` in your Pipedrive company. Choose one of its custom deal fields.", mapped.key)));
+            // The submitted key is not echoed (it may be anything a client sent).
+            errors.push(FieldError::new(path, "There is no such custom deal field in your Pipedrive company (any more). Choose one of its custom deal fields."));
             continue;
         };
         if !figure.fits(&field.field_type) {

@@ -284,7 +284,14 @@ async fn a_field_of_the_wrong_type_or_an_unknown_field_is_refused_with_a_sentenc
     assert!(text.contains("settings.write_back.paid"), "{text}");
     assert!(text.contains("cannot hold the amount paid"), "{text}");
     assert!(text.contains("settings.write_back.status"), "{text}");
-    assert!(text.contains("There is no custom deal field"), "{text}");
+    assert!(
+        text.contains("There is no such custom deal field"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("0123456789012345678901234567890123456789"),
+        "{text}"
+    );
     // Saved and shown as mapped, with the field's type filled in.
     let saved = save_write_back(&w, json!({"paid": {"key": f.paid}})).await;
     assert_eq!(saved.status, 200, "{}", saved.text);
