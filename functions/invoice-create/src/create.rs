@@ -17,6 +17,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::sync::write_back::write_back;
 use shared::app::tokens::CallError;
 use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
@@ -311,6 +312,8 @@ async fn finish(
     totals: Totals,
 ) -> Result<Created, ApiError> {
     let (link, first_time) = store_link(app, caller, deal_id, &invoice).await?;
+    // The deal's mapped fields (a retry finds nothing changed and writes nothing).
+    write_back(app, &caller.profile, [DealId(deal_id)], app.clock.now()).await;
     let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
     // On a retry the note and event may exist already: the event (written together with the
     // note) says so.

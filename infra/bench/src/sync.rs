@@ -287,18 +287,7 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
 
     let run = |at: DateTime<Utc>| {
         let app = app.clone();
-        async move {
-            let queue = InProcessQueue::new();
-            let enqueued = schedule(&app, &queue).await.map_err(|e| e.to_string())?;
-            let report = drain_once(&app, &queue, 10, at).await;
-            if enqueued != report.processed {
-                return Err(format!(
-                    "{enqueued} jobs enqueued, {} processed",
-                    report.processed
-                ));
-            }
-            Ok::<usize, String>(report.failed)
-        }
+        async move { scheduled_run(&app, at).await }
     };
     counting.take();
     qb.harness().clear_log();
@@ -325,6 +314,21 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
         idle_store_writes: idle_writes.total,
         idle_store_reads: idle_reads,
     })
+}
+
+/// One scheduled run through status-sync's real entry points (schedule onto an SQS-shaped
+/// queue, then the worker's batches): its failed jobs.
+pub async fn scheduled_run(app: &App, at: DateTime<Utc>) -> Result<usize, String> {
+    let queue = InProcessQueue::new();
+    let enqueued = schedule(app, &queue).await.map_err(|e| e.to_string())?;
+    let report = drain_once(app, &queue, 10, at).await;
+    if enqueued != report.processed {
+        return Err(format!(
+            "{enqueued} jobs enqueued, {} processed",
+            report.processed
+        ));
+    }
+    Ok(report.failed)
 }
 
 /// QuickBooks Accounting API requests in the simulator's log (token calls excluded).
