@@ -1,0 +1,212 @@
+//! The `invoice-rules` pass against both simulators (embedded store): a rule on "won" creates the
+//! deal's invoice once although the deal is edited again and the run repeats; a deal won while
+//! not ready is told what it needs and invoiced at a later run after the fix; each run makes one
+//! Pipedrive deals-list call per company.
+
+mod support;
+
+use chrono::Duration;
+use invoice_create::rules::{RulesReport, run_scheduled};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+use shared::domain::Settings;
+use shared::domain::rules::{Rule, RuleAction, RuleRunState, Trigger};
+use shared::wire::pipedrive::model::{DealStatus, DealUpdate};
+use support::*;
+
+const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
+
+/// Company B on the US realm with one saved rule (a minute old).
+async fn world_with_rule(action: RuleAction) -> World {
+    let w = world().start().await;
+    let rule = Rule {
+        id: "won-rule".into(),
+        trigger: Trigger::Won { pipeline_id: None },
+        action,
+        created_at: Some(w.now() - Duration::seconds(60)),
+    };
+    let settings = Settings {
+        rules: vec![rule],
+        ..Settings::default()
+    };
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM)
+        .settings(settings)
+        .await;
+    w
+}
+
+/// Deal 1's customer created in QuickBooks and linked, its products linked to items.
+async fn fix_deal_1(w: &World) {
+    let (status, created) = w
+        .call_json(
+            "POST",
+            "/api/quickbooks/customers",
+            B,
+            Some(&json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"})),
+            Some("customer-key-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    w.link_item(B, 1, "4").await;
+    w.link_item(B, 2, "2").await;
+}
+
+fn win(w: &World, deal: u64) {
+    w.pipedrive
+        .edit_deal(
+            COMPANY_B,
+            deal,
+            &DealUpdate {
+                status: Some(DealStatus::Won),
+                ..DealUpdate::default()
+            },
+        )
+        .unwrap();
+}
+
+fn retitle(w: &World, deal: u64, title: &str) {
+    w.pipedrive
+        .edit_deal(
+            COMPANY_B,
+            deal,
+            &DealUpdate {
+                title: Some(title.into()),
+                ..DealUpdate::default()
+            },
+        )
+        .unwrap();
+}
+
+/// Runs the pass and answers its report and the Pipedrive deals-list calls it made.
+async fn run(w: &World) -> (RulesReport, usize) {
+    w.pipedrive.harness().clear_log();
+    let report = run_scheduled(&w.app).await.unwrap();
+    let lists = w
+        .pipedrive
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v2/deals")
+        .count();
+    (report, lists)
+}
+
+#[tokio::test]
+async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_run_repeats() {
+    let w = world_with_rule(RuleAction::Create).await;
+    fix_deal_1(&w).await;
+
+    let (report, lists) = run(&w).await;
+    assert_eq!(
+        (report.companies, report.done, lists),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert!(w.invoice_posts(US_REALM).is_empty());
+
+    w.advance(5);
+    win(&w, 1);
+    w.advance(60);
+    let (report, lists) = run(&w).await;
+    assert_eq!(
+        (report.done, report.waiting, lists),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    let run_record = w
+        .app
+        .records
+        .get_rule_run(
+            shared::domain::CompanyId(COMPANY_B),
+            "won-rule",
+            shared::domain::DealId(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let RuleRunState::Done { invoice_id, .. } = &run_record.state else {
+        panic!("not done: {run_record:?}");
+    };
+    let invoice_id = invoice_id.clone().unwrap();
+    assert!(w.stored_link(COMPANY_B, 1, &invoice_id).await.is_some());
+    let activity = w.activity(COMPANY_B, 1).await;
+    assert!(activity.iter().any(|e| e.kind == "invoice.created"));
+
+    // Edited again (still won), listed again, the run repeats: no second invoice.
+    w.advance(60);
+    retitle(&w, 1, "Fleet rollout (renamed)");
+    w.advance(60);
+    for _ in 0..2 {
+        let (report, lists) = run(&w).await;
+        assert_eq!(
+            (report.done, report.waiting, lists),
+            (0, 0, 1),
+            "{report:?}"
+        );
+        w.advance(900);
+    }
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+#[tokio::test]
+async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_the_fix() {
+    let w = world_with_rule(RuleAction::Create).await;
+    w.advance(5);
+    win(&w, 1);
+    w.advance(60);
+
+    let (report, lists) = run(&w).await;
+    assert_eq!(
+        (report.done, report.waiting, lists),
+        (0, 1, 1),
+        "{report:?}"
+    );
+    assert!(w.invoice_posts(US_REALM).is_empty());
+    let needs: Vec<_> = w
+        .activity(COMPANY_B, 1)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "rule.waiting")
+        .collect();
+    assert_eq!(needs.len(), 1, "{needs:?}");
+    let sentence = &needs[0].message;
+    assert!(
+        sentence.starts_with("Ready to invoice — needs: a QuickBooks customer for"),
+        "{sentence}"
+    );
+    assert!(sentence.contains("a QuickBooks item for"), "{sentence}");
+
+    // Nothing fixed: the next run looks again, tells nothing new, creates nothing.
+    w.advance(900);
+    let (report, lists) = run(&w).await;
+    assert_eq!(
+        (report.done, report.waiting, lists),
+        (0, 1, 1),
+        "{report:?}"
+    );
+    let told = w.activity(COMPANY_B, 1).await;
+    assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
+
+    // Fixed in the app (nothing changes in Pipedrive): the next run creates the invoice.
+    fix_deal_1(&w).await;
+    w.advance(900);
+    let (report, lists) = run(&w).await;
+    assert_eq!(
+        (report.done, report.waiting, lists),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.waiting), (0, 0), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+#[tokio::test]
+async fn a_company_without_rules_costs_no_pipedrive_call() {
+    let w = world().start().await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    let (report, lists) = run(&w).await;
+    assert_eq!((report, lists), (RulesReport::default(), 0));
+}
