@@ -210,3 +210,97 @@ async fn a_company_without_rules_costs_no_pipedrive_call() {
     let (report, lists) = run(&w).await;
     assert_eq!((report, lists), (RulesReport::default(), 0));
 }
+
+#[tokio::test]
+async fn a_prepare_rule_keeps_the_invoice_for_review_and_a_send_rule_has_quickbooks_send_it() {
+    let w = world_with_rule(RuleAction::Prepare).await;
+    fix_deal_1(&w).await;
+    w.advance(5);
+    win(&w, 1);
+    w.advance(60);
+    let (report, _) = run(&w).await;
+    assert_eq!(report.done, 1, "{report:?}");
+    assert!(
+        w.invoice_posts(US_REALM).is_empty(),
+        "prepared, not created"
+    );
+    let prepared = w
+        .app
+        .records
+        .get_prepared_invoice(
+            shared::domain::CompanyId(COMPANY_B),
+            shared::domain::DealId(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let draft = w.draft(B, 1).await;
+    assert_eq!(
+        serde_json::to_value(prepared.total).unwrap(),
+        draft["totals"]["total"]
+    );
+    assert!(
+        w.activity(COMPANY_B, 1)
+            .await
+            .iter()
+            .any(|e| e.kind == "rule.prepared")
+    );
+
+    let w = world_with_rule(RuleAction::CreateAndSend).await;
+    fix_deal_1(&w).await;
+    w.advance(5);
+    win(&w, 1);
+    w.advance(60);
+    let (report, _) = run(&w).await;
+    assert_eq!(report.done, 1, "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    let sends = w
+        .api_calls(US_REALM)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/send"))
+        .count();
+    assert_eq!(sends, 1);
+}
+
+#[tokio::test]
+async fn a_create_that_failed_upstream_is_retried_at_the_next_run_under_the_same_request_id() {
+    let w = world_with_rule(RuleAction::Create).await;
+    fix_deal_1(&w).await;
+    w.advance(5);
+    win(&w, 1);
+    w.advance(60);
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{US_REALM}/invoice"),
+        sandbox::harness::FaultSpec {
+            force_500: 10,
+            ..sandbox::harness::FaultSpec::default()
+        },
+    );
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (0, 1), "{report:?}");
+    w.quickbooks.harness().clear_faults();
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (1, 0), "{report:?}");
+    let posts = w.invoice_posts(US_REALM);
+    let request_ids: std::collections::BTreeSet<_> = posts
+        .iter()
+        .map(|r| {
+            r.query
+                .as_deref()
+                .unwrap_or("")
+                .split('&')
+                .find(|p| p.starts_with("requestid="))
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(posts.len() >= 2, "the failed attempt and the retry");
+    assert_eq!(
+        request_ids.len(),
+        1,
+        "one requestid for (deal, rule): {request_ids:?}"
+    );
+    let created = posts.iter().filter(|r| r.status == 200).count();
+    assert_eq!(created, 1);
+}
