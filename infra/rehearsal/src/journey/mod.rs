@@ -1,5 +1,6 @@
 //! The product's whole life, through the front and the event sources only, against the
-//! simulators: install → pages → connect → settings → draft → create (+ a double submit) → list,
+//! simulators: install → pages → connect → settings → draft → a rule on won deals and its
+//! schedule's event (the invoice prepared once) → create (+ a double submit) → list,
 //! send, PDF, open → a payment in the QuickBooks UI → its webhook → the scheduled sync through
 //! the schedule's own event and the SQS worker (one job failing once and redelivered, one failing
 //! every time and dead-lettered, the alarm's condition met) → refresh, activity, customer
@@ -12,10 +13,12 @@ use sandbox::quickbooks::{GB_REALM, US_REALM};
 
 mod account;
 mod invoices;
+mod rules;
 mod sync;
 
 use account::{connect, draft, install, leave, pages, settings};
 use invoices::{create_twice, deal_views, follow, void_and_delete};
+use rules::rules;
 use sync::{payment_and_webhook, scheduled_sync};
 
 use crate::events::Poller;
@@ -109,6 +112,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
     connect(ctx).await.map_err(step("connect"))?;
     settings(ctx).await.map_err(step("settings"))?;
     draft(ctx).await.map_err(step("draft"))?;
+    rules(ctx)
+        .await
+        .map_err(step("a rule on won deals → its schedule"))?;
     let invoice = create_twice(ctx)
         .await
         .map_err(step("create + double submit"))?;
