@@ -25,8 +25,12 @@ async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
     Ok(draft.json["form"].clone())
 }
 
+/// Another invoice of deal A (the journey's later ones have the first one's customer and total, so
+/// the rep answers the "possible duplicate" question up front, as the page does on "create
+/// another").
 pub(super) async fn create(ctx: &Ctx<'_>, key: &str) -> Result<String, String> {
-    let form = form(ctx).await?;
+    let mut form = form(ctx).await?;
+    form["confirm_duplicate"] = json!(true);
     let path = format!("/api/deals/{DEAL_A}/invoices");
     let answer = ctx
         .world
