@@ -269,3 +269,41 @@ pub(super) async fn void_and_delete(ctx: &Ctx<'_>) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The rep's helpers around the form: who they are (`/api/me`), QuickBooks' exchange rate, and a
+/// missing QuickBooks item made from a Pipedrive product (company A's product 1, on no invoice of
+/// the journey) and linked.
+pub(super) async fn helpers(ctx: &Ctx<'_>) -> Result<(), String> {
+    call(ctx, "GET", "/api/me", A_MEMBER, None, 200).await?;
+    call(
+        ctx,
+        "GET",
+        "/api/quickbooks/exchange-rate?from=GBP&to=USD",
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
+    let form = call(ctx, "GET", "/api/products/1/new-item", A_ADMIN, None, 200).await?;
+    let account = form.json["income_account_id"]
+        .as_str()
+        .ok_or_else(|| format!("the new-item form has no income account: {}", form.json))?;
+    let body = json!({
+        "name": "Rehearsal consulting hour",
+        "unit_price": "120",
+        "income_account_id": account,
+    });
+    let created = call(
+        ctx,
+        "POST",
+        "/api/products/1/item",
+        A_ADMIN,
+        Some(&body),
+        201,
+    )
+    .await?;
+    if created.json["link"]["item_id"] != created.json["item"]["id"] {
+        return Err(format!("the created item is not linked: {}", created.json));
+    }
+    Ok(())
+}
