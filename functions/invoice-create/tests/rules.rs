@@ -51,6 +51,13 @@ async fn fix_deal_1(w: &World) {
     w.link_item(B, 2, "2").await;
 }
 
+/// A few seconds after the rule was saved the deal is won; a minute passes.
+fn win_deal_1(w: &World) {
+    w.advance(5);
+    win(w, 1);
+    w.advance(60);
+}
+
 fn win(w: &World, deal: u64) {
     w.pipedrive
         .edit_deal(
@@ -90,6 +97,13 @@ async fn run(w: &World) -> (RulesReport, usize) {
     (report, lists)
 }
 
+/// Runs the pass: (runs done, runs waiting, deals-list calls).
+async fn run_counts(w: &World) -> (usize, usize, usize) {
+    let (report, lists) = run(w).await;
+    assert_eq!(report.failed_companies, 0, "{report:?}");
+    (report.done, report.waiting, lists)
+}
+
 #[tokio::test]
 async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_run_repeats() {
     let w = world_with_rule(RuleAction::Create).await;
@@ -103,15 +117,8 @@ async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_ru
     );
     assert!(w.invoice_posts(US_REALM).is_empty());
 
-    w.advance(5);
-    win(&w, 1);
-    w.advance(60);
-    let (report, lists) = run(&w).await;
-    assert_eq!(
-        (report.done, report.waiting, lists),
-        (1, 0, 1),
-        "{report:?}"
-    );
+    win_deal_1(&w);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
     let run_record = w
         .app
@@ -137,12 +144,7 @@ async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_ru
     retitle(&w, 1, "Fleet rollout (renamed)");
     w.advance(60);
     for _ in 0..2 {
-        let (report, lists) = run(&w).await;
-        assert_eq!(
-            (report.done, report.waiting, lists),
-            (0, 0, 1),
-            "{report:?}"
-        );
+        assert_eq!(run_counts(&w).await, (0, 0, 1));
         w.advance(900);
     }
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
@@ -151,16 +153,9 @@ async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_ru
 #[tokio::test]
 async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_the_fix() {
     let w = world_with_rule(RuleAction::Create).await;
-    w.advance(5);
-    win(&w, 1);
-    w.advance(60);
+    win_deal_1(&w);
 
-    let (report, lists) = run(&w).await;
-    assert_eq!(
-        (report.done, report.waiting, lists),
-        (0, 1, 1),
-        "{report:?}"
-    );
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
     assert!(w.invoice_posts(US_REALM).is_empty());
     let needs: Vec<_> = w
         .activity(COMPANY_B, 1)
@@ -178,24 +173,14 @@ async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_th
 
     // Nothing fixed: the next run looks again, tells nothing new, creates nothing.
     w.advance(900);
-    let (report, lists) = run(&w).await;
-    assert_eq!(
-        (report.done, report.waiting, lists),
-        (0, 1, 1),
-        "{report:?}"
-    );
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
     let told = w.activity(COMPANY_B, 1).await;
     assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
 
     // Fixed in the app (nothing changes in Pipedrive): the next run creates the invoice.
     fix_deal_1(&w).await;
     w.advance(900);
-    let (report, lists) = run(&w).await;
-    assert_eq!(
-        (report.done, report.waiting, lists),
-        (1, 0, 1),
-        "{report:?}"
-    );
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
     w.advance(900);
     let (report, _) = run(&w).await;
@@ -215,9 +200,7 @@ async fn a_company_without_rules_costs_no_pipedrive_call() {
 async fn a_prepare_rule_keeps_the_invoice_for_review_and_a_send_rule_has_quickbooks_send_it() {
     let w = world_with_rule(RuleAction::Prepare).await;
     fix_deal_1(&w).await;
-    w.advance(5);
-    win(&w, 1);
-    w.advance(60);
+    win_deal_1(&w);
     let (report, _) = run(&w).await;
     assert_eq!(report.done, 1, "{report:?}");
     assert!(
@@ -248,9 +231,7 @@ async fn a_prepare_rule_keeps_the_invoice_for_review_and_a_send_rule_has_quickbo
 
     let w = world_with_rule(RuleAction::CreateAndSend).await;
     fix_deal_1(&w).await;
-    w.advance(5);
-    win(&w, 1);
-    w.advance(60);
+    win_deal_1(&w);
     let (report, _) = run(&w).await;
     assert_eq!(report.done, 1, "{report:?}");
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
@@ -266,9 +247,7 @@ async fn a_prepare_rule_keeps_the_invoice_for_review_and_a_send_rule_has_quickbo
 async fn a_create_that_failed_upstream_is_retried_at_the_next_run_under_the_same_request_id() {
     let w = world_with_rule(RuleAction::Create).await;
     fix_deal_1(&w).await;
-    w.advance(5);
-    win(&w, 1);
-    w.advance(60);
+    win_deal_1(&w);
     w.quickbooks.harness().set_fault(
         format!("/v3/company/{US_REALM}/invoice"),
         sandbox::harness::FaultSpec {
