@@ -16,12 +16,16 @@ use support::*;
 
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
 
-/// Company B on the US realm with one saved rule (a minute old).
+/// Company B on the US realm with one rule on won deals, saved a minute ago.
 async fn world_with_rule(action: RuleAction) -> World {
+    world_with_trigger(Trigger::Won { pipeline_id: None }, action).await
+}
+
+async fn world_with_trigger(trigger: Trigger, action: RuleAction) -> World {
     let w = world().start().await;
     let rule = Rule {
-        id: "won-rule".into(),
-        trigger: Trigger::Won { pipeline_id: None },
+        id: "rule-1".into(),
+        trigger,
         action,
         created_at: Some(w.now() - Duration::seconds(60)),
     };
@@ -125,7 +129,7 @@ async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_ru
         .records
         .get_rule_run(
             shared::domain::CompanyId(COMPANY_B),
-            "won-rule",
+            "rule-1",
             shared::domain::DealId(1),
         )
         .await
@@ -282,4 +286,39 @@ async fn a_create_that_failed_upstream_is_retried_at_the_next_run_under_the_same
     );
     let created = posts.iter().filter(|r| r.status == 200).count();
     assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn a_stage_rule_acts_when_the_deal_reaches_the_stage_and_not_before() {
+    // Company B's pipeline 1 "Fleet sales": 1 Lead in, 2 Demo, 3 Contract sent.
+    let contract_sent = Trigger::Stage {
+        pipeline_id: 1,
+        stage_id: 3,
+    };
+    let w = world_with_trigger(contract_sent, RuleAction::Create).await;
+    fix_deal_1(&w).await;
+    let move_to = |stage: u64| {
+        w.pipedrive
+            .edit_deal(
+                COMPANY_B,
+                1,
+                &DealUpdate {
+                    stage_id: Some(stage),
+                    ..DealUpdate::default()
+                },
+            )
+            .unwrap();
+    };
+    w.advance(5);
+    move_to(2);
+    w.advance(60);
+    assert_eq!(
+        run_counts(&w).await,
+        (0, 0, 1),
+        "the demo stage is not the rule's"
+    );
+    move_to(3);
+    w.advance(60);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
 }
