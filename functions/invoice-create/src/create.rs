@@ -22,7 +22,9 @@ use shared::app::tokens::CallError;
 use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
 use shared::domain::money::NumberFormat;
-use shared::domain::{ActivityEvent, CustomerLink, DealId, InvoiceLink, Outcome};
+use shared::domain::{
+    ActivityEvent, CustomerLink, DealId, IdempotencyRecord, InvoiceLink, Outcome,
+};
 use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
@@ -126,18 +128,24 @@ pub async fn create(
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
         Err(failure) => {
-            if !failure.called_quickbooks && attempt == 0 {
-                forget(&app.records, &record).await;
-            } else {
-                let next = if failure.definitive {
-                    attempt + 1
-                } else {
-                    attempt
-                };
-                release_for_retry(&app.records, &app.clock, record, next).await;
-            }
+            settle_failure(&app, record, attempt, &failure).await;
             Err(failure.error)
         }
+    }
+}
+
+/// Frees the key after a failed create: forgotten when nothing was sent anywhere, else kept for
+/// a retry (on the next attempt's `requestid` when QuickBooks said for sure nothing was made).
+pub async fn settle_failure(app: &App, record: IdempotencyRecord, attempt: u32, failure: &Failure) {
+    if !failure.called_quickbooks && attempt == 0 {
+        forget(&app.records, &record).await;
+    } else {
+        let next = if failure.definitive {
+            attempt + 1
+        } else {
+            attempt
+        };
+        release_for_retry(&app.records, &app.clock, record, next).await;
     }
 }
 

@@ -305,7 +305,7 @@ pub async fn read_deal(
 }
 
 /// Creates or moves the party's link to `customer` (versioned; a concurrent change is a 409).
-async fn save_link(
+pub async fn save_link(
     app: &App,
     caller: &Caller,
     party: Party,

@@ -1,4 +1,6 @@
-//! The `invoice-create` function: the create form of a deal and the invoice, created once.
+//! The `invoice-create` function: the create form of a deal and the invoice, created once; and
+//! the `invoice-rules` binary ([`rules`]): the company's invoicing rules, applied every 15
+//! minutes by the scheduler with the same draft and create.
 //!
 //! | route | what |
 //! |---|---|
@@ -32,6 +34,7 @@ pub mod idempotency;
 pub mod item_create;
 pub mod items;
 pub mod rates;
+pub mod rules;
 pub mod search;
 pub mod views;
 

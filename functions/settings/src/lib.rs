@@ -11,8 +11,9 @@
 //!
 //! The settings include the invoicing rules and the field write-back to deal fields
 //! ([`automation`]): checked against the company's pipelines, stages and deal fields when saved.
-//! The write-back is live; the rules are checked and kept, but no run applies them yet (issue 23,
-//! "Rules") and the settings page does not offer them.
+//! The write-back is live; the rules are applied every 15 minutes by the `invoice-rules` binary
+//! of the invoice-create package (`functions/invoice-create/src/rules/`); the settings page does
+//! not offer them yet (they are saved through this route).
 
 pub mod automation;
 pub mod catalog;

@@ -43,6 +43,7 @@ pub const FUNCTIONS: &[&str] = &[
     "extension-ui",
     "quickbooks-webhook",
     "status-sync",
+    "invoice-rules",
 ];
 const TABLE: &str = "bench-table";
 const PREFIX: &str = "bench";
@@ -293,7 +294,7 @@ pub fn event_for(function: &str) -> Result<(String, Value), String> {
                 ),
             )
         }
-        "status-sync" => (
+        "status-sync" | "invoice-rules" => (
             "EventBridge schedule tick".into(),
             json!({
                 "version": "0",
@@ -567,7 +568,7 @@ mod tests {
     fn api_gateway_events_parse_as_lambda_http_requests() {
         for function in FUNCTIONS {
             let (_, event) = event_for(function).unwrap();
-            if *function == "status-sync" {
+            if matches!(*function, "status-sync" | "invoice-rules") {
                 assert_eq!(event["detail-type"], "Scheduled Event");
                 continue;
             }

@@ -25,27 +25,17 @@ async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
     Ok(draft.json["form"].clone())
 }
 
-/// Creates another invoice on the deal as the modal does: the first submit is asked whether it
-/// duplicates the deal's open invoice (409 `possible-duplicate`), the confirmed one (same key,
-/// `confirm_duplicate`) creates it.
+/// Another invoice of deal A (the journey's later ones have the first one's customer and total, so
+/// the rep answers the "possible duplicate" question up front, as the page does on "create
+/// another").
 pub(super) async fn create(ctx: &Ctx<'_>, key: &str) -> Result<String, String> {
     let mut form = form(ctx).await?;
+    form["confirm_duplicate"] = json!(true);
     let path = format!("/api/deals/{DEAL_A}/invoices");
-    let mut answer = ctx
+    let answer = ctx
         .world
         .api("POST", &path, A_ADMIN, Some(&form), Some(key))
         .await?;
-    if answer.status == 409
-        && answer.json["type"]
-            .as_str()
-            .is_some_and(|t| t.ends_with(":possible-duplicate"))
-    {
-        form["confirm_duplicate"] = Value::Bool(true);
-        answer = ctx
-            .world
-            .api("POST", &path, A_ADMIN, Some(&form), Some(key))
-            .await?;
-    }
     expect("POST invoices", &answer, 201)?;
     answer.json["invoice"]["id"]
         .as_str()
@@ -276,6 +266,44 @@ pub(super) async fn void_and_delete(ctx: &Ctx<'_>) -> Result<(), String> {
         if now != status {
             return Err(format!("{id} is {now}, expected {status}"));
         }
+    }
+    Ok(())
+}
+
+/// The rep's helpers around the form: who they are (`/api/me`), QuickBooks' exchange rate, and a
+/// missing QuickBooks item made from a Pipedrive product (company A's product 1, on no invoice of
+/// the journey) and linked.
+pub(super) async fn helpers(ctx: &Ctx<'_>) -> Result<(), String> {
+    call(ctx, "GET", "/api/me", A_MEMBER, None, 200).await?;
+    call(
+        ctx,
+        "GET",
+        "/api/quickbooks/exchange-rate?from=GBP&to=USD",
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
+    let form = call(ctx, "GET", "/api/products/1/new-item", A_ADMIN, None, 200).await?;
+    let account = form.json["income_account_id"]
+        .as_str()
+        .ok_or_else(|| format!("the new-item form has no income account: {}", form.json))?;
+    let body = json!({
+        "name": "Rehearsal consulting hour",
+        "unit_price": "120",
+        "income_account_id": account,
+    });
+    let created = call(
+        ctx,
+        "POST",
+        "/api/products/1/item",
+        A_ADMIN,
+        Some(&body),
+        201,
+    )
+    .await?;
+    if created.json["link"]["item_id"] != created.json["item"]["id"] {
+        return Err(format!("the created item is not linked: {}", created.json));
     }
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The product's whole life, through the front and the event sources only, against the
-//! simulators: install → pages → connect → settings → draft → create (+ a double submit) → list,
+//! simulators: install → pages → connect → settings → draft → a rule on won deals and its
+//! schedule's event (the invoice prepared once) → create (+ a double submit) → list,
 //! send, PDF, open → a payment in the QuickBooks UI → its webhook → the scheduled sync through
 //! the schedule's own event and the SQS worker (one job failing once and redelivered, one failing
 //! every time and dead-lettered, the alarm's condition met) → refresh, activity, customer
-//! invoices, link/unlink → void → delete → unlink the customer → disconnect → uninstall, and the
+//! invoices, link/unlink → void → delete → me, an exchange rate, an item made from a product →
+//! unlink the customer → disconnect → uninstall, and the
 //! purge checked in the table and the secrets. The first step that fails ends the rehearsal with
 //! its name and what it saw.
 
@@ -12,10 +14,12 @@ use sandbox::quickbooks::{GB_REALM, US_REALM};
 
 mod account;
 mod invoices;
+mod rules;
 mod sync;
 
 use account::{connect, draft, install, leave, pages, settings};
-use invoices::{create_twice, deal_views, follow, void_and_delete};
+use invoices::{create_twice, deal_views, follow, helpers, void_and_delete};
+use rules::rules;
 use sync::{payment_and_webhook, scheduled_sync};
 
 use crate::events::Poller;
@@ -109,6 +113,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
     connect(ctx).await.map_err(step("connect"))?;
     settings(ctx).await.map_err(step("settings"))?;
     draft(ctx).await.map_err(step("draft"))?;
+    rules(ctx)
+        .await
+        .map_err(step("a rule on won deals → its schedule"))?;
     let invoice = create_twice(ctx)
         .await
         .map_err(step("create + double submit"))?;
@@ -125,6 +132,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
         .await
         .map_err(step("refresh, activity, customer invoices, links"))?;
     void_and_delete(ctx).await.map_err(step("void, delete"))?;
+    helpers(ctx)
+        .await
+        .map_err(step("me, exchange rate, an item made from a product"))?;
     leave(ctx)
         .await
         .map_err(step("unlink, disconnect, uninstall"))?;

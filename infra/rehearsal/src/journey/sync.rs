@@ -89,11 +89,7 @@ pub(super) async fn scheduled_sync(ctx: &Ctx<'_>) -> Result<(), String> {
         },
     );
     an_hour_passes(ctx).await?;
-    let schedule = ctx
-        .wiring
-        .schedules
-        .first()
-        .ok_or("the template has no schedule")?;
+    let schedule = super::rules::schedule_of(ctx, "StatusSyncFunction")?;
     let service = ctx
         .services
         .get(&schedule.function)

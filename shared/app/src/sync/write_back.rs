@@ -62,7 +62,7 @@ enum DealOutcome {
 }
 
 /// Whose Pipedrive token writes: the user who connected QuickBooks (as the paid note does).
-fn writer(profile: &CompanyProfile) -> Option<Tenant> {
+pub fn writer(profile: &CompanyProfile) -> Option<Tenant> {
     profile.connected_realm()?;
     profile.quickbooks.as_ref().map(|q| Tenant {
         company_id: profile.company_id,

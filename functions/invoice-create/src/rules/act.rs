@@ -1,0 +1,328 @@
+//! What a rule does for one deal once the scheduled run matched them: read the deal's draft (the
+//! same build the create form gets), decide whether it can be invoiced without a person
+//! ([`shared::domain::readiness`]), then prepare, create, or create and send — or tell the deal
+//! what it still needs and wait.
+//!
+//! A create goes through the create route's core ([`crate::create::run`]) under an idempotency
+//! key derived from (deal, rule): a run that crashed after QuickBooks answered finds the same
+//! invoice on its retry (QuickBooks' `requestid`, then the invoice link), never a second one.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use shared::app::App;
+use shared::domain::draft::{self, InvoiceForm};
+use shared::domain::readiness::{Blocker, CustomerFacts, blockers, needs_sentence};
+use shared::domain::rules::{PreparedInvoice, Rule, RuleAction, RuleRun, RuleRunState};
+use shared::domain::{ActivityEvent, DealId, Outcome};
+use shared::web::error::ApiError;
+
+use crate::context::Caller;
+use crate::create::{self, Created, settle_failure};
+use crate::customers::save_link;
+use crate::draft::{Draft, MatchedBy, build};
+use crate::duplicates;
+use crate::idempotency::{Claim, attempt_of, body_hash, claim, complete};
+use crate::views::CustomerSummary;
+
+/// What became of one (deal, rule) in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acted {
+    /// Prepared, created, or created and sent (the invoice id when there is one).
+    Done(Option<String>),
+    /// Not ready: the sentence told on the deal.
+    Waiting(String),
+    /// Nothing decided (an upstream failed): tried again at the next run.
+    Retry(String),
+}
+
+/// The idempotency key of the invoice a rule creates for a deal (one per (deal, rule), ever).
+pub fn rule_key(rule_id: &str, deal_id: DealId) -> String {
+    format!("rule:{rule_id}:deal:{deal_id}")
+}
+
+/// Acts on a matched (deal, rule) and records the outcome on the run.
+pub async fn act(app: &App, caller: &Caller, rules: &[Rule], run: RuleRun) -> Acted {
+    let Some(rule) = rules.iter().find(|r| r.id == run.rule_id) else {
+        let message = "The rule was removed before it acted.".to_string();
+        save(app, run, done(app, None, &message)).await;
+        return Acted::Done(None);
+    };
+    let acted = decide_and_do(app, caller, rule, &run).await;
+    let state = match &acted {
+        Acted::Done(invoice) => done(app, invoice.clone(), rule.action.words()),
+        Acted::Waiting(needs) => {
+            if run.needs() != Some(needs.as_str()) {
+                tell(
+                    app,
+                    caller,
+                    run.deal_id,
+                    "rule.waiting",
+                    Outcome::Failed,
+                    needs,
+                )
+                .await;
+            }
+            RuleRunState::Waiting {
+                needs: Some(needs.clone()),
+                checked_at: Some(app.clock.now()),
+            }
+        }
+        Acted::Retry(error) => {
+            tracing::warn!(deal_id = %run.deal_id, rule_id = run.rule_id.as_str(), error = error.as_str(), "the rule could not act; tried again at the next run");
+            return acted;
+        }
+    };
+    save(app, run, state).await;
+    acted
+}
+
+fn done(app: &App, invoice_id: Option<String>, message: &str) -> RuleRunState {
+    RuleRunState::Done {
+        at: app.clock.now(),
+        invoice_id,
+        message: message.to_string(),
+    }
+}
+
+async fn save(app: &App, mut run: RuleRun, state: RuleRunState) {
+    run.state = state;
+    if let Err(error) = app.records.save_rule_run(&run).await {
+        // Another run saved it first (it acted with the same key) or the store failed: the
+        // waiting run comes back and the key replays what was done.
+        tracing::warn!(%error, deal_id = %run.deal_id, "could not save the rule run");
+    }
+}
+
+/// The draft, its readiness, and the rule's action when nothing blocks it.
+async fn decide_and_do(app: &App, caller: &Caller, rule: &Rule, run: &RuleRun) -> Acted {
+    let draft = match build(app, caller, run.deal_id.0).await {
+        Ok(draft) => draft,
+        // The deal was deleted (or is not the company's): nothing to invoice, ever.
+        Err(ApiError::NotFound(_)) => return Acted::Done(None),
+        Err(error) => return Acted::Retry(error.to_string()),
+    };
+    let (form, matched, found) = ready_form(&draft);
+    if !found.is_empty() {
+        return Acted::Waiting(needs_sentence(&found));
+    }
+    if let (Some(customer), Some(party)) = (matched, draft.customer.party)
+        && let Err(error) = save_link(app, caller, party, customer).await
+    {
+        return Acted::Retry(error.to_string());
+    }
+    match rule.action {
+        RuleAction::Prepare => prepare(app, caller, rule, run, &draft, &form).await,
+        RuleAction::Create | RuleAction::CreateAndSend => {
+            match create_once(app, caller, run, &form).await {
+                Ok(created) if rule.action == RuleAction::CreateAndSend => {
+                    send(app, caller, run.deal_id, &created).await
+                }
+                Ok(created) => Acted::Done(Some(created.invoice.id)),
+                Err(RuleFailure::Blocked(needs)) => Acted::Waiting(needs),
+                Err(RuleFailure::Skipped(why)) => {
+                    tell(
+                        app,
+                        caller,
+                        run.deal_id,
+                        "rule.skipped",
+                        Outcome::Failed,
+                        &why,
+                    )
+                    .await;
+                    Acted::Done(None)
+                }
+                Err(RuleFailure::Retry(error)) => Acted::Retry(error),
+            }
+        }
+    }
+}
+
+/// The form the run would send (with the one matching customer filled in when the party is not
+/// linked), that customer, and what blocks it.
+fn ready_form(draft: &Draft) -> (InvoiceForm, Option<&CustomerSummary>, Vec<Blocker>) {
+    let linked = draft.customer.linked.is_some();
+    let matches: Vec<&CustomerSummary> = draft
+        .customer
+        .suggestions
+        .iter()
+        .filter(|s| s.matched_by != MatchedBy::Link && s.customer.active)
+        .map(|s| &s.customer)
+        .collect();
+    let facts = CustomerFacts {
+        has_party: draft.customer.party.is_some(),
+        linked,
+        candidates: if linked { 0 } else { matches.len() },
+        name: &draft.customer.block.name,
+    };
+    let mut form = draft.form.clone();
+    let (matched, problems) = match matches.as_slice() {
+        [one] if facts.matchable() => {
+            form.customer_id = Some(one.id.clone());
+            let problems = draft::validate(&form, &draft.quickbooks, one.currency.as_deref());
+            (Some(*one), problems)
+        }
+        _ => (None, draft.problems.clone()),
+    };
+    let found = blockers(&problems, facts, &form.lines);
+    (form, matched, found)
+}
+
+async fn prepare(
+    app: &App,
+    caller: &Caller,
+    rule: &Rule,
+    run: &RuleRun,
+    draft: &Draft,
+    form: &InvoiceForm,
+) -> Acted {
+    let prepared = PreparedInvoice {
+        company_id: run.company_id,
+        deal_id: run.deal_id,
+        rule_id: rule.id.clone(),
+        total: draft.totals.total,
+        currency: form.currency.clone(),
+        customer_name: Some(draft.customer.block.name.clone()),
+        prepared_at: app.clock.now(),
+        version: 0,
+    };
+    if let Err(error) = app.records.put_prepared_invoice(&prepared).await {
+        return Acted::Retry(error.to_string());
+    }
+    let sentence = format!(
+        "An invoice of {} is prepared for review: create it from the deal's panel.",
+        caller
+            .number_format()
+            .money(prepared.total, &prepared.currency)
+    );
+    tell(
+        app,
+        caller,
+        run.deal_id,
+        "rule.prepared",
+        Outcome::Succeeded,
+        &sentence,
+    )
+    .await;
+    Acted::Done(None)
+}
+
+/// Why a create did not happen.
+enum RuleFailure {
+    /// QuickBooks or the create's checks refused the invoice: tell the deal and wait.
+    Blocked(String),
+    /// The deal already has an unpaid invoice like this one: the rule leaves it to a person.
+    Skipped(String),
+    /// Not known yet (an upstream failed, the key is busy): the next run tries again.
+    Retry(String),
+}
+
+/// The invoice of (deal, rule), created once under the key derived from them.
+async fn create_once(
+    app: &App,
+    caller: &Caller,
+    run: &RuleRun,
+    form: &InvoiceForm,
+) -> Result<Created, RuleFailure> {
+    let company = caller.tenant.company_id;
+    let key = rule_key(&run.rule_id, run.deal_id);
+    let hash = body_hash(&json!({"rule_id": run.rule_id, "deal_id": run.deal_id}));
+    let record = match claim(&app.records, &app.clock, company, &key, &hash).await {
+        Ok(Claim::Replay(_, body)) => {
+            return serde_json::from_value(body).map_err(|e| RuleFailure::Retry(e.to_string()));
+        }
+        Ok(Claim::Run(record)) => record,
+        Err(error) => return Err(RuleFailure::Retry(error.to_string())),
+    };
+    let attempt = attempt_of(&record);
+    let deal = run.deal_id.0;
+    match duplicates::check(app, caller, deal, form, record.created_at).await {
+        Ok(None) => {}
+        Ok(Some(question)) => {
+            let why = format!("The rule did not create an invoice: {question}");
+            settle_failure(app, record, attempt, &question.into()).await;
+            return Err(RuleFailure::Skipped(why));
+        }
+        Err(error) => {
+            let why = error.to_string();
+            settle_failure(app, record, attempt, &error.into()).await;
+            return Err(RuleFailure::Retry(why));
+        }
+    }
+    match create::run(app, caller, deal, form, &key, attempt).await {
+        Ok(created) => {
+            complete(
+                &app.records,
+                record,
+                StatusCode::CREATED,
+                &create::answer(&created),
+            )
+            .await;
+            Ok(created)
+        }
+        Err(failure) => {
+            let definitive = failure.definitive;
+            settle_failure(app, record, attempt, &failure).await;
+            let sentence = failure.error.to_string();
+            Err(
+                if definitive || failure.error.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                    RuleFailure::Blocked(sentence)
+                } else {
+                    RuleFailure::Retry(sentence)
+                },
+            )
+        }
+    }
+}
+
+/// Has QuickBooks e-mail the created invoice (to the form's address); a refusal is told on the
+/// deal — the invoice stands, and is not created again.
+async fn send(app: &App, caller: &Caller, deal: DealId, created: &Created) -> Acted {
+    let id = created.invoice.id.clone();
+    let sent = app
+        .quickbooks_of(&caller.profile)
+        .send_invoice(&id, None)
+        .await;
+    if let Err(error) = sent {
+        let sentence = format!(
+            "The rule created invoice {} but QuickBooks did not send it: {}. Send it from the deal's panel.",
+            created.invoice.doc_number.as_deref().unwrap_or(&id),
+            crate::context::qb_error(error, "sending the invoice")
+        );
+        tell(
+            app,
+            caller,
+            deal,
+            "rule.send_failed",
+            Outcome::Failed,
+            &sentence,
+        )
+        .await;
+    }
+    Acted::Done(Some(id))
+}
+
+/// An entry in the deal's activity log (what the panel shows under the deal).
+async fn tell(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    kind: &str,
+    outcome: Outcome,
+    sentence: &str,
+) {
+    let event = ActivityEvent {
+        company_id: caller.tenant.company_id,
+        deal_id: deal,
+        at: app.clock.now(),
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: kind.into(),
+        outcome,
+        message: sentence.to_string(),
+        invoice_id: None,
+        user_id: None,
+        intuit_tid: None,
+    };
+    if let Err(error) = app.records.append_activity(&event).await {
+        tracing::warn!(%error, "could not record the rule's activity entry");
+    }
+}

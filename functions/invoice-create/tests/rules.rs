@@ -1,0 +1,324 @@
+//! The `invoice-rules` pass against both simulators (embedded store): a rule on "won" creates the
+//! deal's invoice once although the deal is edited again and the run repeats; a deal won while
+//! not ready is told what it needs and invoiced at a later run after the fix; each run makes one
+//! Pipedrive deals-list call per company.
+
+mod support;
+
+use chrono::Duration;
+use invoice_create::rules::{RulesReport, run_scheduled};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+use shared::domain::Settings;
+use shared::domain::rules::{Rule, RuleAction, RuleRunState, Trigger};
+use shared::wire::pipedrive::model::{DealStatus, DealUpdate};
+use support::*;
+
+const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
+
+/// Company B on the US realm with one rule on won deals, saved a minute ago.
+async fn world_with_rule(action: RuleAction) -> World {
+    world_with_trigger(Trigger::Won { pipeline_id: None }, action).await
+}
+
+async fn world_with_trigger(trigger: Trigger, action: RuleAction) -> World {
+    let w = world().start().await;
+    let rule = Rule {
+        id: "rule-1".into(),
+        trigger,
+        action,
+        created_at: Some(w.now() - Duration::seconds(60)),
+    };
+    let settings = Settings {
+        rules: vec![rule],
+        ..Settings::default()
+    };
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM)
+        .settings(settings)
+        .await;
+    w
+}
+
+/// Deal 1's customer created in QuickBooks and linked, its products linked to items.
+async fn fix_deal_1(w: &World) {
+    let (status, created) = w
+        .call_json(
+            "POST",
+            "/api/quickbooks/customers",
+            B,
+            Some(&json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"})),
+            Some("customer-key-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    w.link_item(B, 1, "4").await;
+    w.link_item(B, 2, "2").await;
+}
+
+/// A few seconds after the rule was saved the deal is won; a minute passes.
+fn win_deal_1(w: &World) {
+    w.advance(5);
+    win(w, 1);
+    w.advance(60);
+}
+
+fn win(w: &World, deal: u64) {
+    w.pipedrive
+        .edit_deal(
+            COMPANY_B,
+            deal,
+            &DealUpdate {
+                status: Some(DealStatus::Won),
+                ..DealUpdate::default()
+            },
+        )
+        .unwrap();
+}
+
+fn retitle(w: &World, deal: u64, title: &str) {
+    w.pipedrive
+        .edit_deal(
+            COMPANY_B,
+            deal,
+            &DealUpdate {
+                title: Some(title.into()),
+                ..DealUpdate::default()
+            },
+        )
+        .unwrap();
+}
+
+/// Runs the pass and answers its report and the Pipedrive deals-list calls it made.
+async fn run(w: &World) -> (RulesReport, usize) {
+    w.pipedrive.harness().clear_log();
+    let report = run_scheduled(&w.app).await.unwrap();
+    let lists = w
+        .pipedrive
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v2/deals")
+        .count();
+    (report, lists)
+}
+
+/// Runs the pass: (runs done, runs waiting, deals-list calls).
+async fn run_counts(w: &World) -> (usize, usize, usize) {
+    let (report, lists) = run(w).await;
+    assert_eq!(report.failed_companies, 0, "{report:?}");
+    (report.done, report.waiting, lists)
+}
+
+#[tokio::test]
+async fn a_won_deal_gets_its_invoice_once_although_it_is_edited_again_and_the_run_repeats() {
+    let w = world_with_rule(RuleAction::Create).await;
+    fix_deal_1(&w).await;
+
+    let (report, lists) = run(&w).await;
+    assert_eq!(
+        (report.companies, report.done, lists),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert!(w.invoice_posts(US_REALM).is_empty());
+
+    win_deal_1(&w);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    let run_record = w
+        .app
+        .records
+        .get_rule_run(
+            shared::domain::CompanyId(COMPANY_B),
+            "rule-1",
+            shared::domain::DealId(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let RuleRunState::Done { invoice_id, .. } = &run_record.state else {
+        panic!("not done: {run_record:?}");
+    };
+    let invoice_id = invoice_id.clone().unwrap();
+    assert!(w.stored_link(COMPANY_B, 1, &invoice_id).await.is_some());
+    let activity = w.activity(COMPANY_B, 1).await;
+    assert!(activity.iter().any(|e| e.kind == "invoice.created"));
+
+    // Edited again (still won), listed again, the run repeats: no second invoice.
+    w.advance(60);
+    retitle(&w, 1, "Fleet rollout (renamed)");
+    w.advance(60);
+    for _ in 0..2 {
+        assert_eq!(run_counts(&w).await, (0, 0, 1));
+        w.advance(900);
+    }
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+#[tokio::test]
+async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_the_fix() {
+    let w = world_with_rule(RuleAction::Create).await;
+    win_deal_1(&w);
+
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
+    assert!(w.invoice_posts(US_REALM).is_empty());
+    let needs: Vec<_> = w
+        .activity(COMPANY_B, 1)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "rule.waiting")
+        .collect();
+    assert_eq!(needs.len(), 1, "{needs:?}");
+    let sentence = &needs[0].message;
+    assert!(
+        sentence.starts_with("Ready to invoice — needs: a QuickBooks customer for"),
+        "{sentence}"
+    );
+    assert!(sentence.contains("a QuickBooks item for"), "{sentence}");
+
+    // Nothing fixed: the next run looks again, tells nothing new, creates nothing.
+    w.advance(900);
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
+    let told = w.activity(COMPANY_B, 1).await;
+    assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
+
+    // Fixed in the app (nothing changes in Pipedrive): the next run creates the invoice.
+    fix_deal_1(&w).await;
+    w.advance(900);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.waiting), (0, 0), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+#[tokio::test]
+async fn a_company_without_rules_costs_no_pipedrive_call() {
+    let w = world().start().await;
+    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
+    let (report, lists) = run(&w).await;
+    assert_eq!((report, lists), (RulesReport::default(), 0));
+}
+
+#[tokio::test]
+async fn a_prepare_rule_keeps_the_invoice_for_review_and_a_send_rule_has_quickbooks_send_it() {
+    let w = world_with_rule(RuleAction::Prepare).await;
+    fix_deal_1(&w).await;
+    win_deal_1(&w);
+    let (report, _) = run(&w).await;
+    assert_eq!(report.done, 1, "{report:?}");
+    assert!(
+        w.invoice_posts(US_REALM).is_empty(),
+        "prepared, not created"
+    );
+    let prepared = w
+        .app
+        .records
+        .get_prepared_invoice(
+            shared::domain::CompanyId(COMPANY_B),
+            shared::domain::DealId(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let draft = w.draft(B, 1).await;
+    assert_eq!(
+        serde_json::to_value(prepared.total).unwrap(),
+        draft["totals"]["total"]
+    );
+    assert!(
+        w.activity(COMPANY_B, 1)
+            .await
+            .iter()
+            .any(|e| e.kind == "rule.prepared")
+    );
+
+    let w = world_with_rule(RuleAction::CreateAndSend).await;
+    fix_deal_1(&w).await;
+    win_deal_1(&w);
+    let (report, _) = run(&w).await;
+    assert_eq!(report.done, 1, "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    let sends = w
+        .api_calls(US_REALM)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/send"))
+        .count();
+    assert_eq!(sends, 1);
+}
+
+#[tokio::test]
+async fn a_create_that_failed_upstream_is_retried_at_the_next_run_under_the_same_request_id() {
+    let w = world_with_rule(RuleAction::Create).await;
+    fix_deal_1(&w).await;
+    win_deal_1(&w);
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{US_REALM}/invoice"),
+        sandbox::harness::FaultSpec {
+            force_500: 10,
+            ..sandbox::harness::FaultSpec::default()
+        },
+    );
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (0, 1), "{report:?}");
+    w.quickbooks.harness().clear_faults();
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (1, 0), "{report:?}");
+    let posts = w.invoice_posts(US_REALM);
+    let request_ids: std::collections::BTreeSet<_> = posts
+        .iter()
+        .map(|r| {
+            r.query
+                .as_deref()
+                .unwrap_or("")
+                .split('&')
+                .find(|p| p.starts_with("requestid="))
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(posts.len() >= 2, "the failed attempt and the retry");
+    assert_eq!(
+        request_ids.len(),
+        1,
+        "one requestid for (deal, rule): {request_ids:?}"
+    );
+    let created = posts.iter().filter(|r| r.status == 200).count();
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn a_stage_rule_acts_when_the_deal_reaches_the_stage_and_not_before() {
+    // Company B's pipeline 1 "Fleet sales": 1 Lead in, 2 Demo, 3 Contract sent.
+    let contract_sent = Trigger::Stage {
+        pipeline_id: 1,
+        stage_id: 3,
+    };
+    let w = world_with_trigger(contract_sent, RuleAction::Create).await;
+    fix_deal_1(&w).await;
+    let move_to = |stage: u64| {
+        w.pipedrive
+            .edit_deal(
+                COMPANY_B,
+                1,
+                &DealUpdate {
+                    stage_id: Some(stage),
+                    ..DealUpdate::default()
+                },
+            )
+            .unwrap();
+    };
+    w.advance(5);
+    move_to(2);
+    w.advance(60);
+    assert_eq!(
+        run_counts(&w).await,
+        (0, 0, 1),
+        "the demo stage is not the rule's"
+    );
+    move_to(3);
+    w.advance(60);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
