@@ -5,8 +5,9 @@
 #   infra/sam-build-check.sh            # arm64 (needs the aarch64 rust-std: rustup target add …)
 #   ARCH=x86_64 infra/sam-build-check.sh
 #
-# Takes ~10–15 minutes on 2 cores from cold (release builds with LTO), so it is not part of
-# tests/run; CI-sized machines can run it separately.
+# Takes ~10–15 minutes on 2 cores from cold (release builds with LTO). tests/run builds x86_64
+# with it for the deploy rehearsal (infra/rehearsal/run.sh); the arm64 default is not part of
+# tests/run (CI-sized machines can run it separately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch="${ARCH:-arm64}"

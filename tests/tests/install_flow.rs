@@ -554,24 +554,23 @@ async fn a_revoked_connection_needs_reconnect_and_says_so() {
     assert_eq!(body["reason"], Value::Null);
 }
 
-fn assert_reconnect_problem(status: u16, problem: &Value, w: &World) {
-    assert_eq!(status, 409, "{problem}");
+/// `GET /api/connection` is the status endpoint: a connection that needs reconnecting is a 200
+/// saying so, with the reconnect link and the reason (issue 20; it used to be a 409 problem).
+fn assert_reconnect_problem(status: u16, view: &Value, w: &World) {
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "needs_reconnect", "{view}");
     assert_eq!(
-        problem["type"],
-        "urn:pipedrive-quickbooks:problem:quickbooks-reconnect-required"
-    );
-    assert_eq!(
-        problem["reconnect_url"],
+        view["reconnect_url"],
         format!(
             "{}/settings/marketplace/app/pd-client/app-settings",
             w.pipedrive.base_url()
         )
     );
     assert!(
-        problem["detail"]
+        view["reason"]
             .as_str()
-            .unwrap()
-            .contains("connect QuickBooks again"),
-        "{problem}"
+            .unwrap_or_default()
+            .contains("QuickBooks refused"),
+        "{view}"
     );
 }

@@ -470,7 +470,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
                 &a,
                 &[200],
             );
-            let expected = format!("LIKE '{}%'", shared::wire::quickbooks::query::escape(term));
+            // Each word of the term, escaped, anywhere in the name.
             let sent: Vec<String> = w
                 .quickbooks
                 .harness()
@@ -478,10 +478,14 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
                 .iter()
                 .map(logged_query)
                 .collect();
-            assert!(
-                sent.iter().any(|q| q.contains(&expected)),
-                "QuickBooks received the term escaped ({expected}); it got {sent:#?}"
-            );
+            for word in term.split_whitespace().take(5) {
+                let expected =
+                    format!("LIKE '%{}%'", shared::wire::quickbooks::query::escape(word));
+                assert!(
+                    sent.iter().any(|q| q.contains(&expected)),
+                    "QuickBooks received the word escaped ({expected}); it got {sent:#?}"
+                );
+            }
         }
     }
     let refused_queries: Vec<_> = w
@@ -495,8 +499,12 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
         refused_queries.is_empty(),
         "QuickBooks refused none of our queries (no 4001): {refused_queries:#?}"
     );
-    // Too long, empty.
-    for term in ["x".repeat(101), String::new(), "   ".into()] {
+    // Too long: refused. Empty or blank: the first results (the list shown on focus).
+    for (term, expected) in [
+        ("x".repeat(101), 422),
+        (String::new(), 200),
+        ("   ".into(), 200),
+    ] {
         let a = answer(
             w.request_as("GET", "/api/quickbooks/customers", A)
                 .query(&[("search", term.as_str())])
@@ -505,12 +513,21 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
                 .unwrap(),
         )
         .await;
-        tally.refused(
-            "injection",
-            &format!("search of {} chars", term.len()),
-            &a,
-            &[422],
-        );
+        if expected == 422 {
+            tally.refused(
+                "injection",
+                &format!("search of {} chars", term.len()),
+                &a,
+                &[422],
+            );
+        } else {
+            tally.absorbed(
+                "injection",
+                &format!("search of {} blank chars", term.len()),
+                &a,
+                &[200],
+            );
+        }
     }
 
     // --- Path traversal and hostile ids ---
@@ -747,7 +764,12 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     );
     for _ in 0..3 {
         let replay = answer(deliver().await.unwrap()).await;
-        tally.refused("webhook", "replay of a genuine delivery", &replay, &[409]);
+        tally.absorbed("webhook", "replay of a genuine delivery", &replay, &[200]);
+        assert_eq!(
+            replay.json["redelivered"], true,
+            "acknowledged as a redelivery: {}",
+            replay.text
+        );
     }
     assert_eq!(
         w.snapshot().await,

@@ -67,7 +67,9 @@ async fn seeded() -> Seeded {
     let mut a_ids = Vec::new();
     let mut a_markers = vec![A_MARKER_CUSTOMER.to_string()];
     for (deal, n) in [(1u64, 2usize), (3, 1)] {
-        let draft = w.ready_draft(A, deal).await;
+        let mut draft = w.ready_draft(A, deal).await;
+        // Two alike on purpose: no "create another?" question.
+        draft["form"]["confirm_duplicate"] = json!(true);
         for i in 0..n {
             let a = w
                 .call(
@@ -85,7 +87,8 @@ async fn seeded() -> Seeded {
             }
         }
     }
-    let draft = w.ready_draft(B, 1).await;
+    let mut draft = w.ready_draft(B, 1).await;
+    draft["form"]["confirm_duplicate"] = json!(true);
     let mut b_ids = Vec::new();
     // Two invoices: A's first two ids (deal 1) exist in B too, A's third (deal 3) does not.
     for i in 0..2 {
@@ -149,6 +152,9 @@ fn body_for(method: &str, path: &str, a_form: &Value) -> Option<Value> {
         ("POST", p) if p.ends_with("/send") => json!({"to": "probe@example.com"}),
         ("POST", "/api/quickbooks/customers") => {
             json!({"deal_id": 3, "display_name": "Isolation probe"})
+        }
+        ("POST", "/api/products/{product_id}/item") => {
+            json!({"name": "Isolation probe item", "income_account_id": "1", "unit_price": "1"})
         }
         ("GET", _) | ("DELETE", _) => return None,
         _ => json!({}),
@@ -215,6 +221,7 @@ async fn every_api_route_across_the_company_boundary_is_a_404_without_data() {
                 "/api/quickbooks/customers" | "/api/quickbooks/items" if route.method == "GET" => {
                     format!("{path}?search=Zyx")
                 }
+                "/api/quickbooks/exchange-rate" => format!("{path}?from=EUR&to=USD"),
                 _ => path,
             };
             let body = body_for(route.method, route.path, &a_form);

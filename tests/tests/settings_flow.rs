@@ -505,3 +505,91 @@ async fn a_connection_made_while_the_page_was_open_does_not_block_the_save() {
     );
     assert!(profile.settings.note_on_paid);
 }
+
+/// The locale reaches the app from Pipedrive's `users/me` (at install, and read again when the
+/// record has none): `/api/me` answers it with the number format every page and message uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_answers_the_users_pipedrive_locale_and_its_number_format() {
+    let s = Settings::start().await;
+    let (status, me) = s
+        .call("GET", "/api/me", COMPANY_A, USER_A_ADMIN, None)
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["locale"], "de_DE", "Anna Admin's users/me locale");
+    assert_eq!(
+        me["number_format"],
+        json!({"locale": "de_DE", "decimal": ",", "group": ".", "min_grouping_digits": 1})
+    );
+    let (_, dana) = s
+        .call("GET", "/api/me", COMPANY_B, USER_B_ADMIN, None)
+        .await;
+    assert_eq!(dana["number_format"]["decimal"], ".");
+    // An install recorded before the app kept the locale: read from users/me, then kept.
+    let records = &s.world.app.records;
+    let company = shared::domain::CompanyId(COMPANY_A);
+    let user = shared::domain::UserId(USER_A_MEMBER);
+    let mut install = records
+        .get_user_install(company, user)
+        .await
+        .unwrap()
+        .unwrap();
+    install.locale = None;
+    records.put_user_install(&install).await.unwrap();
+    s.world.pipedrive.harness().clear_log();
+    let (status, me) = s
+        .call("GET", "/api/me", COMPANY_A, USER_A_MEMBER, None)
+        .await;
+    assert_eq!((status, &me["locale"]), (200, &json!("de_DE")), "{me}");
+    let asked = s
+        .world
+        .pipedrive
+        .harness()
+        .requests_matching(Some("GET"), "/api/v1/users/me");
+    assert_eq!(asked.len(), 1);
+    let kept = records
+        .get_user_install(company, user)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.locale.unwrap().locale, "de_DE");
+    let (status, _) = s
+        .call("GET", "/api/me", COMPANY_A, USER_A_MEMBER, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        s.world
+            .pipedrive
+            .harness()
+            .requests_matching(Some("GET"), "/api/v1/users/me")
+            .len(),
+        1,
+        "read once, then kept"
+    );
+}
+
+/// A wrong number of days is answered with that field's sentence (never the JSON parser's
+/// text), and an empty one is an error, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_days_are_answered_with_the_fields_sentence() {
+    let s = Settings::start().await;
+    let (_, doc) = s
+        .call("GET", "/api/settings", COMPANY_A, USER_A_ADMIN, None)
+        .await;
+    for (days, expected) in [
+        (json!(-5), "a whole number from 0 to 365"),
+        (json!(400), "a whole number from 0 to 365"),
+        (Value::Null, "Enter the number of days"),
+        (json!(""), "Enter the number of days"),
+    ] {
+        let mut bad = doc.clone();
+        bad["settings"]["due_date"] = json!({"kind": "days_after_issue", "days": days});
+        let (status, problem) = s
+            .call("PUT", "/api/settings", COMPANY_A, USER_A_ADMIN, Some(bad))
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "settings.due_date.days");
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{days}: {message}");
+        assert!(!problem.to_string().contains("expected u16"), "{problem}");
+    }
+}

@@ -3,6 +3,8 @@
 
 /* global AppExtensionsSDK */
 
+import { Dec } from './decimal.js';
+
 const params = new URLSearchParams(window.location.search);
 
 export const query = (name) => params.get(name);
@@ -246,21 +248,55 @@ export function clearFieldErrors(root) {
 
 // ---------------------------------------------------------------- formatting
 
-export function money(amount, currency) {
-  if (amount === null || amount === undefined) return '';
-  const text = String(amount);
-  const [int, frac = ''] = text.replace('-', '').split('.');
-  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `${text.startsWith('-') ? '-' : ''}${grouped}.${(frac + '00').slice(0, 2)}${currency ? ' ' + currency : ''}`;
+/**
+ * The one money formatter of the pages: the same rules as the API's sentences
+ * (`shared::domain::money::NumberFormat`), for the Pipedrive user's locale. `GET /api/me` gives
+ * the resolved rules (decimal mark, group separator, minimum grouping digits); until it answers,
+ * English.
+ */
+let numberFormat = { locale: 'en_US', decimal: '.', group: ',', min_grouping_digits: 1 };
+
+/** Loads the caller's number format (once per page; English if it cannot be read). */
+export const formatReady = (async () => {
+  try {
+    await sdkReady;
+    const me = await api('GET', '/api/me');
+    if (me && me.number_format) numberFormat = me.number_format;
+    document.documentElement.dataset.locale = numberFormat.locale;
+  } catch {
+    // English it is: a page that cannot read the format still works.
+  }
+  return numberFormat;
+})();
+
+/** `1234.5` → `1,234.50` (or `1.234,50`…): 2 places, half away from zero, grouped. */
+export function amount(value, format = numberFormat) {
+  if (value === null || value === undefined || value === '') return '';
+  const fixed = Dec.of(value).toFixed(2);
+  const negative = fixed.startsWith('-') && Dec.of(fixed).cmp(0) !== 0;
+  const [int, frac] = fixed.replace('-', '').split('.');
+  const grouped = int.length >= 3 + Math.max(1, format.min_grouping_digits || 1)
+    ? int.replace(/\B(?=(\d{3})+(?!\d))/g, () => format.group)
+    : int;
+  return `${negative ? '-' : ''}${grouped}${format.decimal}${frac}`;
 }
+
+/** The amount and its currency: `1.234,50 EUR`. */
+export function money(value, currency) {
+  if (value === null || value === undefined || value === '') return '';
+  return currency ? `${amount(value)} ${currency}` : amount(value);
+}
+
+/** The English form of the formatter (what is sent to QuickBooks in descriptions). */
+export const ENGLISH = { locale: 'en_US', decimal: '.', group: ',', min_grouping_digits: 1 };
 
 export const STATUS_LABELS = {
   open: 'Open',
   paid: 'Paid',
   partially_paid: 'Partially paid',
   overdue: 'Overdue',
-  voided: 'Void',
-  void: 'Void',
+  voided: 'Voided',
+  void: 'Voided',
   deleted: 'Deleted',
 };
 
@@ -273,18 +309,59 @@ export function isoDate(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
-/** Runs `fn` with `button` disabled and busy. */
-export async function busy(button, fn) {
+/**
+ * Runs `fn` with `button` disabled and visibly busy (its label becomes `label`, e.g. "Creating…",
+ * with a spinner), and `scope` (a form or section) disabled meanwhile.
+ */
+export async function busy(button, fn, { label, scope } = {}) {
+  const text = button ? button.textContent : '';
   if (button) {
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
+    if (label) button.textContent = label;
   }
+  if (scope) scope.disabled = true;
   try {
     return await fn();
   } finally {
-    if (button) {
+    if (scope && scope.isConnected) scope.disabled = false;
+    if (button && button.isConnected) {
       button.disabled = false;
       button.removeAttribute('aria-busy');
+      if (label) button.textContent = text;
     }
+  }
+}
+
+/** Brings an error into view and focuses it (it gets `tabindex=-1` to take the focus). */
+export function reveal(el) {
+  if (!el) return;
+  if (!el.hasAttribute('tabindex') && !el.matches('input,select,textarea,button,a[href]')) el.setAttribute('tabindex', '-1');
+  el.scrollIntoView({ block: 'center' });
+  el.focus({ preventScroll: true });
+}
+
+/** `text` ending with one period (a name ending in "Inc." does not get a second one). */
+export function sentence(text) {
+  const t = String(text || '').trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
+}
+
+/** A plausible e-mail address (the API's rule: one @, a dot in the domain, no spaces). */
+export function plausibleEmail(value) {
+  return /^[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+$/.test(String(value || '').trim());
+}
+
+/**
+ * Gives every element whose text does not fit its box a tooltip with its full text (and every
+ * select the text of its chosen option): nothing is clipped without a way to read it.
+ */
+export function tooltips(root = document) {
+  for (const select of root.querySelectorAll('select')) {
+    const chosen = select.selectedOptions[0];
+    select.title = chosen ? chosen.textContent : '';
+  }
+  for (const el of root.querySelectorAll('button, label, td, th, dd, dt, .result, .flag, .badge, strong, span')) {
+    if (el.scrollWidth > el.clientWidth + 1 && !el.title) el.title = el.textContent.trim();
   }
 }

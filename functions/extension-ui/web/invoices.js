@@ -1,7 +1,7 @@
 // All invoices of the QuickBooks customer linked to the deal, in a chosen time frame, each with
 // link / unlink to the deal being viewed.
 
-import { api, busy, command, dealId, h, isoDate, money, mount, Problem, problemView, sdkReady, snackbar, stateView, statusFlag } from './common.js';
+import { api, busy, command, dealId, formatReady, h, isoDate, money, mount, Problem, problemView, sdkReady, snackbar, stateView, statusFlag, tooltips } from './common.js';
 
 /* global AppExtensionsSDK */
 
@@ -53,6 +53,7 @@ function render(error) {
   mount(h('h1', {}, 'All invoices of the customer'), filter, error ? h('p', { class: 'field-error', role: 'alert' }, error) : null, who, list,
     page && page.next_cursor ? h('button', { type: 'button', id: 'more', onclick: (e) => busy(e.currentTarget, () => load(true)) }, 'Show more') : null,
     h('p', { class: 'actions' }, h('button', { type: 'button', id: 'close', onclick: () => command(AppExtensionsSDK.Command.CLOSE_MODAL).catch(() => {}) }, 'Close')));
+  tooltips();
 }
 
 async function toggle(inv, link) {
@@ -77,5 +78,6 @@ async function toggle(inv, link) {
     mount(stateView('Open this page from Pipedrive', e.message));
     return;
   }
+  await formatReady;
   await load();
 })();

@@ -1,9 +1,12 @@
 // The deal panel: the deal's invoices with their status flags, the per-currency summary,
-// refresh, the "…" actions, the activity log and the links.
+// refresh, the "…" actions (send to a typed address, a disabled Void that says why), the activity
+// log and the links. It stays current: our store is read again (no QuickBooks call) when the panel
+// becomes visible and every POLL_MS while it is; on opening, QuickBooks is asked when what we know
+// is older than STALE_MS.
 
 import {
-  api, busy, command, confirmAction, dealId, h, money, mount, openSettingsButton, Problem,
-  problemView, sdkReady, snackbar, stateView, statusFlag,
+  amount, api, busy, command, confirmAction, dealId, formatReady, h, money, mount, openSettingsButton,
+  plausibleEmail, Problem, problemView, sdkReady, snackbar, stateView, statusFlag, tooltips,
 } from './common.js';
 
 /* global AppExtensionsSDK */
@@ -15,6 +18,17 @@ let shown = null;
 let shownActivity = null;
 const PAGE = 25;
 const LARGEST_PAGE = 100;
+/** How often an open, visible panel reads our store again. */
+const POLL_MS = 15000;
+/** How old what we know may be before opening the panel asks QuickBooks. */
+const STALE_MS = 5 * 60 * 1000;
+/** The invoice whose inline "send" form is open, and its state: {id, to, error, sending}. */
+let sending = null;
+/** Invoice id → what is being done to it ("Voiding…"), shown on its row. */
+const working = new Map();
+let pollTimer = null;
+let panelVisible = true;
+let loading = false;
 
 function closeMenu() {
   if (openMenu) {
@@ -35,7 +49,22 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
-async function load(refresh = false) {
+/** When this deal was last read from QuickBooks by this browser. */
+const refreshedKey = () => `qb-refreshed-${deal}`;
+
+function knownAt(listing) {
+  const local = Number(sessionStorage.getItem(refreshedKey()) || 0);
+  const synced = listing.synced_at ? Date.parse(listing.synced_at) : 0;
+  return Math.max(local, synced || 0);
+}
+
+function unsettled(listing) {
+  return listing.invoices.some((i) => ['open', 'overdue', 'partially_paid'].includes(i.status));
+}
+
+async function load(refresh = false, force = false) {
+  if (loading && !refresh && !force) return;
+  loading = true;
   // After "Show more", a reload keeps as many invoices listed (up to the largest page).
   const keep = Math.min(Math.max(shown ? shown.invoices.length : 0, PAGE), LARGEST_PAGE);
   try {
@@ -50,15 +79,40 @@ async function load(refresh = false) {
     }
     shown = listing;
     shownActivity = activity;
+    if (refresh) sessionStorage.setItem(refreshedKey(), String(Date.now()));
     render(listing, activity);
-    if (refresh) {
+    if (refresh === 'asked') {
       const r = listing.refresh;
       snackbar(r && r.changed ? `Updated ${r.changed} invoice${r.changed === 1 ? '' : 's'} from QuickBooks.` : 'The invoices are up to date.');
     }
   } catch (e) {
     if (e instanceof Problem) mount(problemView(e, () => load()));
     else mount(stateView('Something went wrong', e.message));
+  } finally {
+    loading = false;
   }
+}
+
+/** Opening the panel: our store at once, then QuickBooks when what we know is a few minutes old. */
+async function open() {
+  await load();
+  if (shown && shown.connection.state === 'connected' && unsettled(shown) && Date.now() - knownAt(shown) > STALE_MS) {
+    await load(true);
+  }
+}
+
+/** Reads our store again while the panel is visible (and stops while it is not). */
+function poll() {
+  clearInterval(pollTimer);
+  pollTimer = setInterval(() => {
+    if (panelVisible && document.visibilityState === 'visible' && !sending && !working.size) load();
+  }, POLL_MS);
+}
+
+function visible(now) {
+  const was = panelVisible;
+  panelVisible = now;
+  if (now && !was) load();
 }
 
 async function showMore() {
@@ -88,14 +142,16 @@ function render(listing, activity) {
   const notConnected = connectionState(listing.connection);
   const toolbar = h('div', { class: 'toolbar' },
     h('button', { type: 'button', class: 'primary', id: 'create-invoice', disabled: Boolean(notConnected), onclick: openCreate }, '+ Invoice'),
-    h('button', { type: 'button', id: 'refresh', disabled: Boolean(notConnected), onclick: (e) => busy(e.currentTarget, () => load(true)) }, 'Refresh'),
+    h('button', { type: 'button', id: 'refresh', disabled: Boolean(notConnected), onclick: (e) => busy(e.currentTarget, () => load('asked'), { label: 'Refreshing…' }) }, 'Refresh'),
   );
   const summary = listing.summary.length
-    ? h('table', { class: 'summary', id: 'summary' },
-      h('caption', {}, 'Summary'),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Currency'), h('th', { scope: 'col' }, 'Outstanding'), h('th', { scope: 'col' }, 'Overdue'), h('th', { scope: 'col' }, 'Paid'))),
-      h('tbody', {}, listing.summary.map((s) => h('tr', { dataset: { currency: s.currency } },
-        h('th', { scope: 'row' }, s.currency), h('td', {}, money(s.outstanding)), h('td', {}, money(s.overdue)), h('td', {}, money(s.paid))))))
+    ? h('section', { class: 'summary', id: 'summary', 'aria-labelledby': 'summary-h' },
+      h('h2', { id: 'summary-h' }, 'Summary'),
+      listing.summary.map((s) => h('dl', { class: 'summary-currency', dataset: { currency: s.currency } },
+        h('div', { class: 'summary-code' }, h('dt', { class: 'visually-hidden' }, 'Currency'), h('dd', {}, s.currency)),
+        h('div', {}, h('dt', {}, 'Outstanding'), h('dd', {}, amount(s.outstanding))),
+        h('div', {}, h('dt', {}, 'Overdue'), h('dd', {}, amount(s.overdue))),
+        h('div', {}, h('dt', {}, 'Paid'), h('dd', {}, amount(s.paid))))))
     : null;
   const list = listing.invoices.length
     ? h('ul', { class: 'invoices', id: 'invoices', 'aria-label': 'Invoices' }, listing.invoices.map(invoiceRow))
@@ -108,7 +164,9 @@ function render(listing, activity) {
   const links = h('nav', { class: 'links', 'aria-label': 'More' },
     h('button', { type: 'button', class: 'link', id: 'all-invoices', onclick: openAllInvoices }, 'See all invoices'),
     openSettingsButton('Settings'),
-    h('button', { type: 'button', class: 'link', id: 'disconnect-customer', onclick: disconnectCustomer }, 'Disconnect customer'),
+    listing.invoice_count > 0
+      ? h('button', { type: 'button', class: 'link', id: 'disconnect-customer', onclick: disconnectCustomer }, 'Disconnect customer')
+      : null,
   );
   mount(
     notConnected,
@@ -119,24 +177,67 @@ function render(listing, activity) {
     activity ? activityLog(activity) : null,
     links,
   );
+  tooltips();
+  if (sending) {
+    const field = document.getElementById(`send-to-${sending.id}`);
+    if (field && document.activeElement !== field && !sending.focused) {
+      sending.focused = true;
+      field.focus();
+    }
+  }
+}
+
+/** Why an action is not possible on an invoice now (`null`: it is). */
+function whyNot(action, invoice) {
+  const s = invoice.status;
+  if (s === 'deleted') return 'The invoice was deleted in QuickBooks.';
+  if (action === 'void') {
+    if (s === 'voided') return 'The invoice is already voided.';
+    if (s === 'paid') return 'A paid invoice cannot be voided: remove the payment in QuickBooks first.';
+    if (s === 'partially_paid') return 'A partly paid invoice cannot be voided: remove the payment in QuickBooks first.';
+  }
+  if (action === 'send' && s === 'voided') return 'A voided invoice is not sent to the customer.';
+  return null;
+}
+
+function sendForm(invoice) {
+  const number = invoice.doc_number || invoice.invoice_id;
+  const id = `send-to-${invoice.invoice_id}`;
+  return h('form', {
+    class: 'send-form', id: `send-form-${invoice.invoice_id}`, novalidate: true,
+    onsubmit: (e) => { e.preventDefault(); submitSend(invoice, e.submitter); },
+  },
+  h('label', { for: id }, `Send invoice ${number} to`),
+  h('input', {
+    id, type: 'email', autocomplete: 'email', placeholder: 'The billing e-mail in QuickBooks', value: sending.to || '',
+    'aria-invalid': sending.error ? 'true' : null, 'aria-describedby': sending.error ? `${id}-error` : `${id}-hint`,
+    oninput: (e) => { sending.to = e.target.value; },
+  }),
+  sending.error
+    ? h('p', { class: 'field-error', id: `${id}-error`, role: 'alert' }, sending.error)
+    : h('p', { class: 'hint', id: `${id}-hint` }, 'Empty: QuickBooks e-mails the invoice\'s billing address.'),
+  h('p', { class: 'actions' },
+    h('button', { type: 'submit', class: 'primary', id: `send-submit-${invoice.invoice_id}` }, 'Send'),
+    h('button', { type: 'button', onclick: () => { sending = null; render(shown, shownActivity); } }, 'Cancel')));
 }
 
 function invoiceRow(invoice) {
   const number = invoice.doc_number || invoice.invoice_id;
   const menuId = `menu-${invoice.invoice_id}`;
+  const doing = working.get(invoice.invoice_id);
   const button = h('button', {
     type: 'button', class: 'more', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': menuId,
-    'aria-label': `Actions for invoice ${number}`,
+    'aria-label': `Actions for invoice ${number}`, disabled: Boolean(doing),
   }, '…');
-  const gone = invoice.status === 'voided' || invoice.status === 'deleted';
-  const item = (label, action, disabled) => h('li', { role: 'none' },
-    h('button', { type: 'button', role: 'menuitem', disabled, dataset: { action: label.toLowerCase().split(' ')[0] }, onclick: () => { closeMenu(); action(invoice); } }, label));
+  const item = (label, key, action, reason) => h('li', { role: 'none' },
+    h('button', { type: 'button', role: 'menuitem', disabled: Boolean(reason), title: reason || null, dataset: { action: key }, onclick: () => { closeMenu(); action(invoice); } },
+      label, reason ? h('span', { class: 'why' }, reason) : null));
   const menu = h('ul', { class: 'menu', role: 'menu', id: menuId, hidden: true },
-    item('Send', send, gone),
-    item('Download PDF', pdf, invoice.status === 'deleted'),
-    item('Open in QuickBooks', openInQuickBooks, invoice.status === 'deleted'),
-    item('Void', voidInvoice, gone || invoice.status === 'paid' || invoice.status === 'partially_paid'),
-    item('Delete', deleteInvoice, invoice.status === 'deleted'),
+    item('Send', 'send', openSend, whyNot('send', invoice)),
+    item('Download PDF', 'download', pdf, invoice.status === 'deleted' ? whyNot('pdf', invoice) : null),
+    item('Open in QuickBooks', 'open', openInQuickBooks, invoice.status === 'deleted' ? whyNot('open', invoice) : null),
+    item('Void', 'void', voidInvoice, whyNot('void', invoice)),
+    item('Delete', 'delete', deleteInvoice, invoice.status === 'deleted' ? 'The invoice was deleted in QuickBooks.' : null),
   );
   button.addEventListener('click', () => {
     const wasOpen = openMenu && openMenu.menu === menu;
@@ -155,16 +256,18 @@ function invoiceRow(invoice) {
     if (e.key === 'ArrowDown') { e.preventDefault(); items[(i + 1) % items.length].focus(); }
     if (e.key === 'ArrowUp') { e.preventDefault(); items[(i - 1 + items.length) % items.length].focus(); }
   });
-  return h('li', { class: 'invoice', dataset: { invoiceId: invoice.invoice_id, status: invoice.status } },
+  const meta = [invoice.date, invoice.due_date ? `due ${invoice.due_date}` : null, invoice.customer && invoice.customer.name].filter(Boolean).join(' · ');
+  return h('li', { class: 'invoice', dataset: { invoiceId: invoice.invoice_id, status: invoice.status }, 'aria-busy': doing ? 'true' : null },
     h('div', { class: 'invoice-head' },
       h('strong', {}, `Invoice ${number}`), ' ', statusFlag(invoice.status),
       invoice.sent ? h('span', { class: 'badge', dataset: { sent: 'true' } }, 'Sent') : null,
       h('span', { class: 'spacer' }), button, menu),
-    h('div', { class: 'invoice-meta muted' },
-      `${invoice.date}${invoice.due_date ? ` · due ${invoice.due_date}` : ''}${invoice.customer && invoice.customer.name ? ` · ${invoice.customer.name}` : ''}`),
+    h('div', { class: 'invoice-meta muted' }, meta),
     h('div', { class: 'invoice-amounts' },
       h('span', {}, 'Total ', h('strong', { class: 'total' }, money(invoice.total, invoice.currency))),
-      invoice.balance !== invoice.total && invoice.status !== 'voided' ? h('span', {}, ' · Balance ', money(invoice.balance, invoice.currency)) : null),
+      invoice.balance !== invoice.total && invoice.status !== 'voided' ? h('span', {}, ' · Balance ', h('span', { class: 'balance' }, money(invoice.balance, invoice.currency))) : null),
+    doing ? h('p', { class: 'working', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), doing) : null,
+    sending && sending.id === invoice.invoice_id ? sendForm(invoice) : null,
   );
 }
 
@@ -179,23 +282,48 @@ function activityLog(activity) {
       : h('p', { class: 'muted' }, 'Nothing yet.'));
 }
 
-async function act(invoice, verb, path, body) {
+/** Runs an action on an invoice with its row showing `doing` ("Voiding…") meanwhile. */
+async function act(invoice, doing, verb, path, body) {
+  working.set(invoice.invoice_id, doing);
+  render(shown, shownActivity);
   try {
     const answer = await api('POST', `/api/deals/${deal}/invoices/${invoice.invoice_id}/${path}`, { body });
     snackbar(answer.message || `Invoice ${verb}.`);
+    return null;
   } catch (e) {
-    snackbar(e.message);
+    if (!(e instanceof Problem)) throw e;
+    return e;
+  } finally {
+    working.delete(invoice.invoice_id);
+    await load(false, true);
   }
-  await load();
 }
 
-async function send(invoice) {
-  const ok = await confirmAction({
-    title: `Send invoice ${invoice.doc_number || invoice.invoice_id}?`,
-    description: 'QuickBooks e-mails the invoice to the customer\'s billing address.',
-    okText: 'Send',
-  });
-  if (ok) await act(invoice, 'sent', 'send', {});
+function openSend(invoice) {
+  sending = { id: invoice.invoice_id, to: '', error: null };
+  render(shown, shownActivity);
+}
+
+async function submitSend(invoice, button) {
+  const to = (sending.to || '').trim();
+  if (to && !plausibleEmail(to)) {
+    sending.error = `${to} is not an e-mail address. Type one address such as billing@example.com.`;
+    sending.focused = false;
+    render(shown, shownActivity);
+    return;
+  }
+  const current = sending;
+  const failed = await busy(button, () => act(invoice, 'Sending…', 'sent', 'send', to ? { to } : {}), { label: 'Sending…' });
+  if (failed && sending === current) {
+    // No billing e-mail, or not an address QuickBooks takes: say so at the field.
+    sending = { ...current, error: (failed.errors[0] && failed.errors[0].message) || failed.message, focused: false };
+    render(shown, shownActivity);
+  } else if (failed) {
+    snackbar(failed.message);
+  } else {
+    sending = null;
+    render(shown, shownActivity);
+  }
 }
 
 async function voidInvoice(invoice) {
@@ -205,7 +333,9 @@ async function voidInvoice(invoice) {
     okText: 'Void',
     okColor: 'negative',
   });
-  if (ok) await act(invoice, 'voided', 'void', { confirm: true });
+  if (!ok) return;
+  const failed = await act(invoice, 'Voiding…', 'voided', 'void', { confirm: true });
+  if (failed) snackbar(failed.message);
 }
 
 async function deleteInvoice(invoice) {
@@ -215,7 +345,9 @@ async function deleteInvoice(invoice) {
     okText: 'Delete',
     okColor: 'negative',
   });
-  if (ok) await act(invoice, 'deleted', 'delete', { confirm: true });
+  if (!ok) return;
+  const failed = await act(invoice, 'Deleting…', 'deleted', 'delete', { confirm: true });
+  if (failed) snackbar(failed.message);
 }
 
 async function pdf(invoice) {
@@ -296,12 +428,15 @@ async function disconnectCustomer() {
   }
   try {
     const sdk = await sdkReady;
-    sdk.listen(AppExtensionsSDK.Event.VISIBILITY, ({ data }) => {
-      if (data && data.is_visible) load();
-    });
+    sdk.listen(AppExtensionsSDK.Event.VISIBILITY, ({ data }) => visible(Boolean(data && data.is_visible)));
   } catch (e) {
     mount(stateView('Open this page from Pipedrive', e.message));
     return;
   }
-  await load();
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && panelVisible) load();
+  });
+  await formatReady;
+  await open();
+  poll();
 })();

@@ -3,9 +3,13 @@
 // saved with conflict handling.
 
 import {
-  api, busy, clearFieldErrors, confirmAction, h, mount, Problem, problemView, sdkReady,
-  showFieldErrors, snackbar, stateView,
+  api, busy, clearFieldErrors, confirmAction, h, mount, Problem, problemView, reveal, sdkReady,
+  sentence, showFieldErrors, snackbar, stateView,
 } from './common.js';
+
+/** The sentences of the due-days field (the API answers the same ones). */
+const DAYS_EMPTY = 'Enter the number of days after the invoice date (0 to 365).';
+const DAYS_RANGE = 'The number of days after the invoice date must be a whole number from 0 to 365.';
 
 const SLOTS = [
   ['to', 'To (recipient name)', false],
@@ -21,6 +25,16 @@ let catalog = null;
 let conflict = null; // the current document after a 409
 let baseline = ''; // the settings as last loaded from the server (JSON)
 let pollTimer = null;
+/** The due-days field as typed (an empty field is not 0). */
+let daysText = null;
+
+/** The problem with the typed days (`null` when they are a whole number from 0 to 365). */
+function daysProblem(text) {
+  const t = String(text ?? '').trim();
+  if (!t) return DAYS_EMPTY;
+  if (!/^\d+$/.test(t) || Number(t) > 365) return DAYS_RANGE;
+  return null;
+}
 
 /** JSON with object keys sorted (the server's 409 body sorts them; its GET answer does not). */
 function canonical(value) {
@@ -52,6 +66,7 @@ async function load() {
   try {
     await loadConnection();
     doc = await api('GET', '/api/settings');
+    daysText = null;
     baseline = canonical(doc.settings);
     try {
       catalog = await api('GET', '/api/settings/fields');
@@ -80,12 +95,14 @@ function connectionSection() {
   let actions;
   switch (c.state) {
     case 'connected':
-      text = h('p', { id: 'connection-state', dataset: { state: 'connected' } }, 'Connected to ', h('strong', {}, c.company_name || c.realm_id),
-        c.connected_by && c.connected_by.name ? ` by ${c.connected_by.name}` : '', c.environment === 'sandbox' ? ' (sandbox)' : '', '.');
+      text = h('p', { id: 'connection-state', dataset: { state: 'connected' } },
+        sentence(`Connected to ${c.company_name || c.realm_id}${c.connected_by && c.connected_by.name ? ` by ${c.connected_by.name}` : ''}${c.environment === 'sandbox' ? ' (sandbox)' : ''}`));
       actions = [h('button', { type: 'button', id: 'disconnect', class: 'danger', onclick: (e) => busy(e.currentTarget, disconnect) }, 'Disconnect QuickBooks')];
       break;
     case 'needs_reconnect':
-      text = h('p', { id: 'connection-state', class: 'warning', dataset: { state: 'needs_reconnect' } }, 'QuickBooks needs reconnecting: ', c.reason || '');
+      // This is the settings page: say what happened and offer the button (never "open the settings").
+      text = h('p', { id: 'connection-state', class: 'warning', dataset: { state: 'needs_reconnect' } },
+        'QuickBooks needs reconnecting', c.reason && !/settings/i.test(c.reason) ? `: ${sentence(c.reason)}` : '. Reconnect it with the button below.');
       actions = [h('button', { type: 'button', id: 'connect', class: 'primary', onclick: (e) => busy(e.currentTarget, () => connect(false)) }, 'Reconnect QuickBooks')];
       break;
     default:
@@ -177,15 +194,15 @@ function settingsForm() {
       h('select', { id: `map-${slot}`, onchange: (e) => { s.mapping[slot] = unref(e.target.value); } },
         options.map(([v, l]) => h('option', { value: v, selected: v === current }, l))));
   });
-  const days = s.due_date.kind === 'days_after_issue' ? s.due_date.days : 14;
+  if (daysText === null) daysText = String(s.due_date.kind === 'days_after_issue' ? s.due_date.days : 14);
   const due = h('fieldset', { class: 'field', dataset: { field: 'settings.due_date' } },
     h('legend', {}, 'Due date'),
     h('div', { class: 'radio' },
-      h('input', { type: 'radio', name: 'due', id: 'due-days', value: 'days', checked: s.due_date.kind === 'days_after_issue', onchange: () => { s.due_date = { kind: 'days_after_issue', days: Number(document.getElementById('due-days-n').value) }; } }),
+      h('input', { type: 'radio', name: 'due', id: 'due-days', value: 'days', checked: s.due_date.kind === 'days_after_issue', onchange: () => { s.due_date = { kind: 'days_after_issue', days: 0 }; } }),
       h('label', { for: 'due-days' }, 'A number of days after the invoice date')),
     h('div', { class: 'field indent', dataset: { field: 'settings.due_date.days' } },
       h('label', { for: 'due-days-n' }, 'Days after the invoice date'),
-      h('input', { type: 'number', id: 'due-days-n', min: 0, max: 365, value: days, oninput: (e) => { if (s.due_date.kind === 'days_after_issue') s.due_date = { kind: 'days_after_issue', days: Number(e.target.value) }; } })),
+      h('input', { type: 'number', id: 'due-days-n', min: 0, max: 365, step: 1, inputmode: 'numeric', value: daysText, oninput: (e) => { daysText = e.target.value; } })),
     h('div', { class: 'radio' },
       h('input', { type: 'radio', name: 'due', id: 'due-terms', value: 'terms', checked: s.due_date.kind === 'customer_terms', onchange: () => { s.due_date = { kind: 'customer_terms' }; } }),
       h('label', { for: 'due-terms' }, 'The QuickBooks customer\'s payment terms')));
@@ -224,7 +241,7 @@ function conflictNotice() {
     h('p', {}, h('strong', {}, 'Someone else saved the settings since you opened them.'), ' Their settings:'),
     h('ul', {}, describe(conflict.settings).map((l) => h('li', {}, l))),
     h('p', { class: 'actions' },
-      h('button', { type: 'button', id: 'use-theirs', onclick: () => { doc = conflict; baseline = canonical(conflict.settings); conflict = null; render(); } }, 'Use their settings'),
+      h('button', { type: 'button', id: 'use-theirs', onclick: () => { doc = conflict; daysText = null; baseline = canonical(conflict.settings); conflict = null; render(); } }, 'Use their settings'),
       h('button', { type: 'button', id: 'reapply-mine', class: 'primary', onclick: (e) => { doc.version = conflict.version; baseline = canonical(conflict.settings); conflict = null; save(e.currentTarget); } }, 'Save mine over theirs')));
 }
 
@@ -249,9 +266,19 @@ async function save(button) {
   const formEl = document.getElementById('settings-form');
   clearFieldErrors(formEl);
   document.getElementById('settings-errors').replaceChildren();
+  if (doc.settings.due_date.kind === 'days_after_issue') {
+    const problem = daysProblem(daysText);
+    if (problem) {
+      showFieldErrors(formEl, [{ field: 'settings.due_date.days', message: problem }]);
+      reveal(document.getElementById('due-days-n'));
+      return;
+    }
+    doc.settings.due_date = { kind: 'days_after_issue', days: Number(daysText.trim()) };
+  }
   await busy(button, async () => {
     try {
       doc = await saveDocument(doc);
+      daysText = null;
       baseline = canonical(doc.settings);
       conflict = null;
       render();
@@ -267,6 +294,7 @@ async function save(button) {
       }
       const unplaced = e.errors.length ? showFieldErrors(formEl, e.errors) : [{ message: e.message }];
       document.getElementById('settings-errors').replaceChildren(...unplaced.map((u) => h('p', { class: 'field-error' }, u.message)));
+      reveal(formEl.querySelector('[aria-invalid="true"]') || document.querySelector('#settings-errors .field-error'));
     }
   });
 }

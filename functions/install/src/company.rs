@@ -8,13 +8,18 @@ use shared::domain::{CompanyId, CompanyProfile, ConnectionState, QuickBooksConne
 use shared::store::StoreError;
 use shared::store::secrets::QuickBooksTokens;
 
-/// The connection a connect (or its callback) must not silently replace: the company's, when it
-/// is active and the caller did not ask to replace it.
+/// The connection a connect (or its callback) by `caller` must not silently replace: the
+/// company's, when it is active, held by someone else, and the caller did not ask to replace it.
+/// The user who holds it may connect again directly (QuickBooks may have revoked it before we
+/// noticed: reconnecting is how they mend it).
 pub(crate) fn active_connection(
     connection: Option<&QuickBooksConnection>,
     replace: bool,
+    caller: Option<UserId>,
 ) -> Option<&QuickBooksConnection> {
-    connection.filter(|c| c.state == ConnectionState::Connected && !replace)
+    connection.filter(|c| {
+        c.state == ConnectionState::Connected && !replace && Some(c.connected_by) != caller
+    })
 }
 
 /// A versioned read-modify-write of the company profile, retried on conflicts.
@@ -99,14 +104,33 @@ mod tests {
     #[test]
     fn only_an_active_connection_not_being_replaced_blocks_a_connect() {
         let active = connection(ConnectionState::Connected, 1);
-        assert_eq!(active_connection(Some(&active), false), Some(&active));
-        assert_eq!(active_connection(Some(&active), true), None);
-        assert_eq!(active_connection(None, false), None);
+        assert_eq!(
+            active_connection(Some(&active), false, Some(UserId(99))),
+            Some(&active)
+        );
+        assert_eq!(
+            active_connection(Some(&active), true, Some(UserId(99))),
+            None
+        );
+        assert_eq!(active_connection(None, false, Some(UserId(99))), None);
         for state in [
             ConnectionState::NeedsReconnect,
             ConnectionState::Disconnected,
         ] {
-            assert_eq!(active_connection(Some(&connection(state, 1)), false), None);
+            assert_eq!(
+                active_connection(Some(&connection(state, 1)), false, Some(UserId(99))),
+                None
+            );
         }
+    }
+
+    #[test]
+    fn the_user_who_holds_the_connection_may_connect_again() {
+        let active = connection(ConnectionState::Connected, 1);
+        assert_eq!(
+            active_connection(Some(&active), false, Some(UserId(1))),
+            None
+        );
+        assert_eq!(active_connection(Some(&active), false, None), Some(&active));
     }
 }

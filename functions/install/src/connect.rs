@@ -59,7 +59,8 @@ fn may_ask(request: &ConnectRequest, is_admin: bool) -> Result<(), ApiError> {
 
 /// The 409 naming who holds the active connection.
 fn already_connected(connection: &QuickBooksConnection, holder: &str) -> ApiError {
-    ApiError::Conflict {
+    ApiError::Refused {
+        reason: shared::web::error::Refusal::AlreadyConnected,
         detail: format!(
             "QuickBooks is already connected by {holder}. Disconnect it first, or ask a Pipedrive admin to replace the connection."
         ),
@@ -89,7 +90,11 @@ pub(crate) async fn quickbooks_connect(
     // The body is judged after the install: a caller who has not installed learns that first.
     let request = body?.0.unwrap_or_default();
     may_ask(&request, install.is_admin)?;
-    if let Some(connection) = active_connection(profile.quickbooks.as_ref(), request.replace) {
+    if let Some(connection) = active_connection(
+        profile.quickbooks.as_ref(),
+        request.replace,
+        Some(tenant.user_id),
+    ) {
         let holder = holder_name(&app, tenant.company_id, connection, tenant.user_id).await;
         return Err(already_connected(connection, &holder));
     }
@@ -245,7 +250,11 @@ enum Blocked<'p> {
 }
 
 fn blocked<'p>(profile: &'p CompanyProfile, grant: &Grant) -> Option<Blocked<'p>> {
-    if let Some(connection) = active_connection(profile.quickbooks.as_ref(), grant.state.replace) {
+    if let Some(connection) = active_connection(
+        profile.quickbooks.as_ref(),
+        grant.state.replace,
+        grant.state.user_id,
+    ) {
         return Some(Blocked::Held(connection));
     }
     match profile.linked_realm_id.as_deref() {
@@ -556,8 +565,17 @@ mod tests {
     #[test]
     fn the_conflict_names_the_holder_and_the_connection() {
         let held = connection(ConnectionState::Connected, 7);
-        let ApiError::Conflict { detail, current } = already_connected(&held, "Ada") else {
-            panic!("a conflict");
+        let refused = already_connected(&held, "Ada");
+        assert_eq!(
+            refused.kind(),
+            "already-connected",
+            "not 'changed by someone else'"
+        );
+        let ApiError::Refused {
+            detail, current, ..
+        } = refused
+        else {
+            panic!("a refusal");
         };
         assert!(detail.contains("already connected by Ada."), "{detail}");
         assert_eq!(

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use shared::app::App;
 use shared::app::access::require_install;
+use shared::app::tokens::{CallError, TokenFailure};
 use shared::domain::{
     CompanyProfile, ConnectionState, QuickBooksConnection, QuickBooksEnvironment, UserId,
 };
@@ -28,7 +29,6 @@ pub struct UserRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionView {
     /// The connection's state; `None` (never connected) is written `not_connected`.
-    /// (`needs_reconnect` answers the 409 problem on `GET /api/connection`.)
     #[serde(with = "shared::domain::state_or_not_connected")]
     pub state: Option<ConnectionState>,
     pub realm_id: Option<String>,
@@ -40,6 +40,9 @@ pub struct ConnectionView {
     pub reason: Option<String>,
     /// The QuickBooks company the invoice links point at (kept after a disconnect).
     pub linked_realm_id: Option<String>,
+    /// Where to reconnect, when the state is `needs_reconnect` (the Pipedrive app settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_url: Option<String>,
 }
 
 /// The view of `profile`'s connection; `connected_by` is the name of the user who connected.
@@ -59,6 +62,7 @@ fn view_of(profile: &CompanyProfile, connected_by: Option<String>) -> Connection
         environment: connection.map(|c| c.environment),
         reason: connection.and_then(|c| c.reason.clone()),
         linked_realm_id: profile.linked_realm_id.clone(),
+        reconnect_url: None,
     }
 }
 
@@ -66,15 +70,6 @@ fn with_company(mut view: ConnectionView, info: CompanyInfo) -> ConnectionView {
     view.company_name = info.company_name.or(info.legal_name);
     view.country = info.country;
     view
-}
-
-/// Whether the view asks QuickBooks about the company (a connection that needs reconnecting
-/// does too: the call answers the reconnect problem).
-fn asks_quickbooks(profile: &CompanyProfile) -> bool {
-    matches!(
-        profile.quickbooks.as_ref().map(|c| c.state),
-        Some(ConnectionState::Connected | ConnectionState::NeedsReconnect)
-    )
 }
 
 async fn view(app: &App, profile: &CompanyProfile) -> ConnectionView {
@@ -85,17 +80,67 @@ async fn view(app: &App, profile: &CompanyProfile) -> ConnectionView {
     view_of(profile, connected_by)
 }
 
+/// The status of the connection, always a 200: an active connection is checked with one cheap
+/// QuickBooks call (the company's name and country), so a grant revoked in QuickBooks shows as
+/// `needs_reconnect` at once (the token manager marks it when QuickBooks refuses the refresh);
+/// one known to need reconnecting is answered with its reconnect link, without a call.
 pub(crate) async fn connection(
     State(app): State<App>,
     tenant: Tenant,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let (profile, _) = require_install(&app.records, tenant).await?;
-    let view = view(&app, &profile).await;
-    if !asks_quickbooks(&profile) {
-        return Ok(Json(view));
+    match check_of(&profile) {
+        Check::Nothing => return Ok(Json(view(&app, &profile).await)),
+        Check::Reconnect => {
+            let url = app.tokens.reconnect_url(tenant.company_id, None).await;
+            return Ok(Json(with_reconnect(view(&app, &profile).await, url)));
+        }
+        Check::AskQuickBooks => {}
     }
-    let info = app.quickbooks_of(&profile).company_info().await?;
-    Ok(Json(with_company(view, info)))
+    match app.quickbooks_of(&profile).company_info().await {
+        Ok(info) => Ok(Json(with_company(view(&app, &profile).await, info))),
+        Err(CallError::Token(TokenFailure::QuickBooksReconnectRequired {
+            reconnect_url, ..
+        })) => {
+            // Marked needs_reconnect (with its reason) on the way: answer what is stored now.
+            let profile = app
+                .records
+                .get_company(tenant.company_id)
+                .await?
+                .unwrap_or(profile);
+            Ok(Json(with_reconnect(
+                view(&app, &profile).await,
+                reconnect_url,
+            )))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// What the status answer needs besides the stored profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Never connected, or disconnected: the profile says it all.
+    Nothing,
+    /// Active: one QuickBooks call names the company and proves the grant still works.
+    AskQuickBooks,
+    /// Known to need reconnecting: the reconnect link, no call.
+    Reconnect,
+}
+
+fn check_of(profile: &CompanyProfile) -> Check {
+    match profile.quickbooks.as_ref().map(|c| c.state) {
+        Some(ConnectionState::Connected) => Check::AskQuickBooks,
+        Some(ConnectionState::NeedsReconnect) => Check::Reconnect,
+        Some(ConnectionState::Disconnected) | None => Check::Nothing,
+    }
+}
+
+/// The view of a connection that needs reconnecting, with where to do it.
+fn with_reconnect(mut view: ConnectionView, url: String) -> ConnectionView {
+    view.state = Some(ConnectionState::NeedsReconnect);
+    view.reconnect_url = Some(url);
+    view
 }
 
 /// What a disconnect request does.
@@ -249,14 +294,15 @@ mod tests {
 
     #[test]
     fn quickbooks_names_the_company_of_a_live_or_broken_connection() {
-        assert!(!asks_quickbooks(&profile(None)));
-        assert!(!asks_quickbooks(&profile(Some(connection(
-            ConnectionState::Disconnected,
-            7
-        )))));
-        for state in [ConnectionState::Connected, ConnectionState::NeedsReconnect] {
-            assert!(asks_quickbooks(&profile(Some(connection(state, 7)))));
-        }
+        assert_eq!(check_of(&profile(None)), Check::Nothing);
+        let with = |state| check_of(&profile(Some(connection(state, 7))));
+        assert_eq!(with(ConnectionState::Disconnected), Check::Nothing);
+        assert_eq!(with(ConnectionState::Connected), Check::AskQuickBooks);
+        // A known broken connection is answered with its reconnect link, without a call.
+        assert_eq!(with(ConnectionState::NeedsReconnect), Check::Reconnect);
+        let broken = with_reconnect(view_of(&profile(None), None), "https://x".into());
+        assert_eq!(broken.state, Some(ConnectionState::NeedsReconnect));
+        assert_eq!(broken.reconnect_url.as_deref(), Some("https://x"));
         let view = view_of(&profile(None), None);
         let legal_only = CompanyInfo {
             legal_name: Some("Acme Ltd".into()),

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use shared::app::App;
 use shared::app::tokens::{TokenFailure, app_settings_url};
 use shared::clients::pipedrive::{ClientCredentials as PipedriveCredentials, PipedriveError};
-use shared::domain::{CompanyId, CompanyProfile, SecretString, UserId, UserInstall};
+use shared::domain::{CompanyId, CompanyProfile, SecretString, UserId, UserInstall, UserLocale};
 use shared::store::StoreError;
 use shared::web::auth::state::{OAuthState, StateError, StatePurpose, StateSigner};
 use shared::web::error::ApiError;
@@ -152,6 +152,11 @@ fn user_install(
         name: me.name.clone(),
         is_admin: me.is_admin(),
         installed_at: existing.map_or(now, |existing| existing.installed_at),
+        // The user's Pipedrive locale: it formats the money they read.
+        locale: me.locale.clone().map(|locale| UserLocale {
+            locale,
+            read_at: now,
+        }),
         version: 0,
     }
 }

@@ -157,11 +157,12 @@ async fn a_replayed_code_is_refused_and_changes_nothing() {
     let (status, _) = page(w, &callback).await;
     assert_eq!(status, 200);
 
-    // Replayed while connected: refused before the code is even tried.
+    // Replayed while connected by the same user (who may reconnect directly, issue 20):
+    // QuickBooks refuses the spent code, and nothing changes.
     let before = env.snapshot().await;
     let (status, html) = page(w, &callback).await;
-    assert_eq!(status, 409);
-    assert!(html.contains("already connected by you"), "{html}");
+    assert_eq!(status, 400);
+    assert!(html.contains("already used"), "{html}");
     assert_eq!(env.snapshot().await, before);
 
     // Replayed after a disconnect: QuickBooks refuses the spent code.
@@ -459,4 +460,37 @@ async fn api_routes_need_a_pipedrive_token_and_an_install() {
         profile.quickbooks.map(|q| q.state),
         Some(ConnectionState::Connected)
     ));
+}
+
+#[tokio::test]
+async fn the_user_who_holds_a_revoked_connection_reconnects_directly() {
+    let env = embedded().await;
+    let w = &env.world;
+    w.pipedrive_install(COMPANY_A, USER_A_ADMIN).await;
+    let (status, _) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
+    assert_eq!(status, 200);
+    // Revoked inside QuickBooks; nothing of ours has noticed yet.
+    w.quickbooks.disconnect(US_REALM);
+    let response = w
+        .quickbooks_connect_request(COMPANY_A, USER_A_ADMIN, None)
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the holder is not told to disconnect first"
+    );
+    let (status, html) = w
+        .quickbooks_connect(COMPANY_A, USER_A_ADMIN, US_REALM)
+        .await;
+    assert_eq!(status, 200, "{html}");
+    let (status, body) = w
+        .api("GET", "/api/connection", COMPANY_A, USER_A_ADMIN)
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("connected")),
+        "{body}"
+    );
 }

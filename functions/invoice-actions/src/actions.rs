@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rust_decimal::Decimal;
 
 use shared::app::App;
 use shared::app::sync::changes::Logged;
@@ -61,14 +60,11 @@ fn answer(caller: &Caller, link: &InvoiceLink, message: String) -> Json<ActionAn
 }
 
 fn conflict(detail: String, caller: &Caller, link: &InvoiceLink) -> ApiError {
-    ApiError::Conflict {
+    ApiError::Refused {
+        reason: shared::web::error::Refusal::InvoiceState,
         detail,
         current: serde_json::to_value(InvoiceView::from_link(link, caller.today)).ok(),
     }
-}
-
-fn money(amount: Decimal, currency: &str) -> String {
-    format!("{:.2} {currency}", amount)
 }
 
 /// Records a QuickBooks failure in the deal's log and turns it into the answer.
@@ -214,7 +210,7 @@ pub(crate) async fn void(
             let was = before.total_amt.unwrap_or(link.total);
             let message = format!(
                 "{label} was voided in QuickBooks (its total was {}).",
-                money(was, &link.currency)
+                caller.format.money(was, &link.currency)
             );
             caller
                 .record(
@@ -251,8 +247,8 @@ fn not_voided(
         VoidVerdict::Paid { paid, total } => Err(conflict(
             format!(
                 "{label} cannot be voided: {} of {} has been paid. Remove the payment in QuickBooks first (or issue a credit memo there).",
-                money(paid, &link.currency),
-                money(total, &link.currency)
+                caller.format.money(paid, &link.currency),
+                caller.format.money(total, &link.currency)
             ),
             caller,
             link,
@@ -362,18 +358,7 @@ pub(crate) async fn send(
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
     let (link, _) = caller.link_for_action(&app, deal, &invoice_id).await?;
-    let to = match body.to.as_deref() {
-        None => None,
-        Some(raw) => match input::validate_email(raw) {
-            Ok(address) => Some(address),
-            Err(reason) => {
-                return Err(ApiError::Unprocessable {
-                    detail: format!("The recipient is not a valid e-mail address: it {reason}."),
-                    errors: vec![FieldError::new("to", reason)],
-                });
-            }
-        },
-    };
+    let to = input::recipient(body.to.as_deref())?;
     let label = invoice_label(link.doc_number.as_deref(), &invoice_id);
     let gone = |link: &InvoiceLink| {
         conflict(
@@ -469,7 +454,7 @@ async fn not_sent(
             ),
             errors: vec![FieldError::new(
                 "to",
-                "required: the invoice has no billing e-mail",
+                "This invoice has no billing e-mail in QuickBooks: enter the address to send it to.",
             )],
         },
         SendVerdict::Deleted => conflict(

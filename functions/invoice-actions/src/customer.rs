@@ -16,12 +16,13 @@ use serde::Deserialize;
 use shared::app::App;
 use shared::app::tokens::CallError;
 use shared::clients::pipedrive::PipedriveError;
-use shared::domain::links::link_from_invoice;
-use shared::domain::{CustomerLink, DealId, DealParties, Party};
+use shared::domain::links::{link_from_invoice, name_customer};
+use shared::domain::{CustomerLink, DealId, DealParties, InvoiceLink, Party};
 use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::ApiError;
 use shared::web::http::{PathParams, QueryParams};
+use shared::wire::quickbooks::model::Invoice;
 use shared::wire::quickbooks::query::Query;
 
 use crate::input;
@@ -228,6 +229,17 @@ pub(crate) async fn invoices(
     }))
 }
 
+fn already_linked(caller: &Caller, link: &InvoiceLink) -> (StatusCode, Json<ActionAnswer>) {
+    let label = invoice_label(link.doc_number.as_deref(), &link.invoice_id);
+    (
+        StatusCode::OK,
+        Json(ActionAnswer {
+            invoice: InvoiceView::from_link(link, caller.today),
+            message: format!("{label} is already linked to this deal."),
+        }),
+    )
+}
+
 pub(crate) async fn link(
     State(app): State<App>,
     tenant: Tenant,
@@ -236,75 +248,28 @@ pub(crate) async fn link(
     let invoice_id = input::invoice_id(&raw_id)?;
     let caller = Caller::new(&app, tenant).await?;
     let deal = DealId(deal_id);
-    let already = |link: &shared::domain::InvoiceLink| {
-        let label = invoice_label(link.doc_number.as_deref(), &link.invoice_id);
-        (
-            StatusCode::OK,
-            Json(ActionAnswer {
-                invoice: InvoiceView::from_link(link, caller.today),
-                message: format!("{label} is already linked to this deal."),
-            }),
-        )
-    };
     if let Some(existing) = app
         .records
         .get_invoice_link(caller.company(), deal, &invoice_id)
         .await?
     {
-        return Ok(already(&existing));
+        return Ok(already_linked(&caller, &existing));
     }
     let realm = caller.realm(&app).await?;
     let parties = deal_parties(&app, &caller, deal).await?;
     let customer = linked_customer(&app, &caller, &parties, &realm)
         .await?
-        .ok_or_else(|| ApiError::Conflict {
-            detail: "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.".into(),
-            current: None,
+        .ok_or_else(|| {
+            ApiError::refused(
+                shared::web::error::Refusal::CustomerNotLinked,
+                "The deal's organization and person are not linked to a QuickBooks customer yet. Link the customer first (in the invoice form), then link its invoices.",
+            )
         })?;
-    let read = app
-        .quickbooks_of(&caller.profile)
-        .read_invoice(&invoice_id)
-        .await;
-    let invoice = match read {
-        Ok(invoice) => invoice,
-        Err(e) if is_not_found(&e) => {
-            return Err(ApiError::not_found(format!(
-                "QuickBooks has no invoice with id {invoice_id} (it may have been deleted)."
-            )));
-        }
-        Err(e) => {
-            let tid = intuit_tid(&e);
-            let problem = quickbooks_problem(e, "reading the invoice to link");
-            caller
-                .record(
-                    &app,
-                    deal,
-                    Entry::failed(
-                        "invoice.link_failed",
-                        Some(&invoice_id),
-                        format!("Linking an invoice failed: {}", failure_sentence(&problem)),
-                        tid,
-                    ),
-                )
-                .await;
-            return Err(problem);
-        }
-    };
-    let label = invoice_label(invoice.doc_number.as_deref(), &invoice_id);
-    let owner = invoice.customer_ref.as_ref();
-    if owner.map(|r| r.value.as_str()) != Some(customer.customer_id.as_str()) {
-        let owner_name = owner
-            .and_then(|r| r.name.clone())
-            .or_else(|| owner.map(|r| format!("id {}", r.value)))
-            .unwrap_or_else(|| "none".into());
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "{label} is billed to another QuickBooks customer ({owner_name}) than the one linked to this deal ({}).",
-                customer.display_name
-            ),
-            current: None,
-        });
+    let mut invoice = read_to_link(&app, &caller, deal, &invoice_id).await?;
+    if let Some(refusal) = billed_elsewhere(&invoice, &customer) {
+        return Err(refusal);
     }
+    name_customer(&mut invoice, &customer);
     let new_link = link_from_invoice(
         caller.company(),
         deal,
@@ -314,12 +279,83 @@ pub(crate) async fn link(
         caller.now,
     )
     .map_err(ApiError::internal)?;
+    store_link(&app, &caller, new_link).await
+}
+
+/// The invoice to link, as QuickBooks holds it (a failure is recorded in the deal's log).
+async fn read_to_link(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    invoice_id: &str,
+) -> Result<Invoice, ApiError> {
+    match app
+        .quickbooks_of(&caller.profile)
+        .read_invoice(invoice_id)
+        .await
+    {
+        Ok(invoice) => Ok(invoice),
+        Err(e) if is_not_found(&e) => Err(ApiError::not_found(format!(
+            "QuickBooks has no invoice with id {invoice_id} (it may have been deleted)."
+        ))),
+        Err(e) => {
+            let tid = intuit_tid(&e);
+            let problem = quickbooks_problem(e, "reading the invoice to link");
+            caller
+                .record(
+                    app,
+                    deal,
+                    Entry::failed(
+                        "invoice.link_failed",
+                        Some(invoice_id),
+                        format!("Linking an invoice failed: {}", failure_sentence(&problem)),
+                        tid,
+                    ),
+                )
+                .await;
+            Err(problem)
+        }
+    }
+}
+
+/// Only the linked customer's invoices are linked to the deal: the refusal for another's.
+fn billed_elsewhere(invoice: &Invoice, customer: &CustomerLink) -> Option<ApiError> {
+    let owner = invoice.customer_ref.as_ref();
+    if owner.map(|r| r.value.as_str()) == Some(customer.customer_id.as_str()) {
+        return None;
+    }
+    let label = invoice_label(
+        invoice.doc_number.as_deref(),
+        invoice.id.as_deref().unwrap_or_default(),
+    );
+    let owner_name = owner
+        .and_then(|r| r.name.clone())
+        .or_else(|| owner.map(|r| format!("id {}", r.value)))
+        .unwrap_or_else(|| "none".into());
+    Some(ApiError::Refused {
+        reason: shared::web::error::Refusal::OtherCustomer,
+        detail: format!(
+            "{label} is billed to another QuickBooks customer ({owner_name}) than the one linked to this deal ({}).",
+            customer.display_name
+        ),
+        current: None,
+    })
+}
+
+/// Stores the new link (one, even when two requests link it at the same moment) and logs it.
+async fn store_link(
+    app: &App,
+    caller: &Caller,
+    new_link: InvoiceLink,
+) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
+    let (deal, invoice_id) = (new_link.deal_id, new_link.invoice_id.clone());
     match app.records.create_invoice_link(&new_link).await {
         Ok(saved) => {
+            let label = invoice_label(saved.doc_number.as_deref(), &invoice_id);
             let message = format!("{label} is now linked to this deal.");
             caller
                 .record(
-                    &app,
+                    app,
                     deal,
                     Entry::ok("invoice.linked", Some(&invoice_id), message.clone()),
                 )
@@ -339,7 +375,7 @@ pub(crate) async fn link(
                 .get_invoice_link(caller.company(), deal, &invoice_id)
                 .await?
             {
-                Some(existing) => Ok(already(&existing)),
+                Some(existing) => Ok(already_linked(caller, &existing)),
                 None => Err(ApiError::Conflict {
                     detail: "The link changed while it was being created; try again.".into(),
                     current: None,

@@ -29,6 +29,21 @@ impl ConfirmBody {
     }
 }
 
+/// The address the rep typed for sending, checked (`None`: QuickBooks' billing e-mail).
+pub fn recipient(typed: Option<&str>) -> Result<Option<String>, ApiError> {
+    match typed {
+        None => Ok(None),
+        Some(raw) => validate_email(raw).map(Some).map_err(|reason| {
+            // The page shows the field's error as it is: a whole sentence.
+            let sentence = format!("The recipient is not a valid e-mail address: it {reason}.");
+            ApiError::Unprocessable {
+                detail: sentence.clone(),
+                errors: vec![FieldError::new("to", sentence)],
+            }
+        }),
+    }
+}
+
 /// `{"to": "someone@example.com"}` (optional): who the invoice is e-mailed to.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

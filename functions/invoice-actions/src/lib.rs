@@ -121,11 +121,13 @@ pub(crate) struct Caller {
     pub profile: CompanyProfile,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+    /// How the caller's amounts are written (their Pipedrive locale).
+    pub format: shared::domain::money::NumberFormat,
 }
 
 impl Caller {
     pub async fn new(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
-        let (profile, _install) = require_install(&app.records, tenant).await?;
+        let (profile, install) = require_install(&app.records, tenant).await?;
         may_invoice(&profile, tenant)?;
         let now = app.tokens.now();
         let today = today_in(&profile.time_zone, now);
@@ -134,6 +136,9 @@ impl Caller {
             profile,
             now,
             today,
+            format: shared::domain::money::NumberFormat::for_locale(
+                install.locale.as_ref().map(|l| l.locale.as_str()),
+            ),
         })
     }
 
@@ -208,10 +213,10 @@ impl Caller {
         let link = self.link(app, deal, invoice_id).await?;
         let realm = self.realm(app).await?;
         if link.realm_id != realm {
-            return Err(ApiError::Conflict {
-                detail: "This invoice belongs to another QuickBooks company than the one connected now, so it cannot be changed from Pipedrive. Open it in that QuickBooks company instead.".into(),
-                current: None,
-            });
+            return Err(ApiError::refused(
+                shared::web::error::Refusal::OtherQuickBooksCompany,
+                "This invoice belongs to another QuickBooks company than the one connected now, so it cannot be changed from Pipedrive. Open it in that QuickBooks company instead.",
+            ));
         }
         Ok((link, realm))
     }
@@ -348,10 +353,10 @@ pub(crate) fn quickbooks_problem(error: CallError<QuickBooksError>, doing: &str)
     match error {
         CallError::Token(failure) => failure.into(),
         CallError::Call(QuickBooksError::Fault { status, fault, .. }) if status < 500 => {
-            ApiError::Conflict {
-                detail: format!("QuickBooks refused {doing}: {}", fault_message(&fault)),
-                current: None,
-            }
+            ApiError::refused(
+                shared::web::error::Refusal::QuickBooksRefused,
+                format!("QuickBooks refused {doing}: {}", fault_message(&fault)),
+            )
         }
         CallError::Call(other) => quickbooks_api_error(other, doing),
     }

@@ -280,6 +280,10 @@ pub struct DealInvoices<S = String> {
     /// Only on the refresh answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<RefreshReport>,
+    /// Until when the company's invoices were last read from QuickBooks by the scheduled sync
+    /// (`null`: never): the panel refreshes on open when this is older than a few minutes.
+    #[serde(default)]
+    pub synced_at: Option<DateTime<Utc>>,
 }
 
 /// Invoices of a deal's list per page when the caller does not say.
@@ -427,6 +431,7 @@ impl<S: AsRef<str>> DealInvoices<S> {
             invoice_count,
             next_cursor,
             refresh: None,
+            synced_at: profile.sync_watermark,
         }
     }
 }

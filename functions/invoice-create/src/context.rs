@@ -13,9 +13,10 @@ use shared::app::access::{may_invoice, require_install};
 use shared::app::tokens::{CallError, NOT_CONNECTED_DETAIL, quickbooks_api_error};
 use shared::clients::quickbooks::{QuickBooksError, fault_message};
 use shared::domain::draft::{CompanySetup, CustomFieldDef, TaxCodeInfo};
+use shared::domain::money::NumberFormat;
 use shared::domain::{CompanyProfile, UserInstall};
 use shared::web::auth::Tenant;
-use shared::web::error::{ApiError, FieldError};
+use shared::web::error::{ApiError, FieldError, Refusal};
 use shared::wire::quickbooks::query::Query;
 
 /// The caller, allowed to invoice, with a connected QuickBooks company.
@@ -27,6 +28,13 @@ pub struct Caller {
     pub realm_id: String,
 }
 
+impl Caller {
+    /// How the caller's amounts are written (their Pipedrive locale, `users/me`).
+    pub fn number_format(&self) -> NumberFormat {
+        NumberFormat::for_locale(self.install.locale.as_ref().map(|l| l.locale.as_str()))
+    }
+}
+
 /// Checks the install, the access policy and the QuickBooks connection.
 pub async fn caller(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
     let (profile, install) = require_install(&app.records, tenant).await?;
@@ -36,10 +44,10 @@ pub async fn caller(app: &App, tenant: Tenant) -> Result<Caller, ApiError> {
         None => {
             // Let the token manager word it (reconnect link for needs_reconnect).
             app.tokens.quickbooks_for(&profile).await?;
-            return Err(ApiError::Conflict {
-                detail: NOT_CONNECTED_DETAIL.into(),
-                current: None,
-            });
+            return Err(ApiError::refused(
+                Refusal::NotConnected,
+                NOT_CONNECTED_DETAIL,
+            ));
         }
     };
     Ok(Caller {

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::app::tokens::CallError;
-use shared::domain::draft::{self, InvoiceForm, Totals, format_money};
-use shared::domain::links::{link_from_invoice, today_in};
+use shared::domain::draft::{self, InvoiceForm, Totals};
+use shared::domain::links::{link_from_invoice, name_customer, today_in};
+use shared::domain::money::NumberFormat;
 use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome};
 use shared::store::StoreError;
 use shared::web::auth::Tenant;
@@ -30,6 +31,7 @@ use shared::wire::quickbooks::model::Invoice;
 
 use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb_error};
 use crate::draft::DealPath;
+use crate::duplicates;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
     release_for_retry,
@@ -103,6 +105,18 @@ pub async fn create(
         Claim::Run(record) => record,
     };
     let attempt = attempt_of(&record);
+    let asked = duplicates::check(&app, &caller, path.deal_id, &form, record.created_at)
+        .await
+        .unwrap_or_else(Some);
+    if let Some(answer) = asked {
+        // Nothing was sent anywhere: the same key may come back with the rep's answer.
+        if attempt == 0 {
+            forget(&app.records, &record).await;
+        } else {
+            release_for_retry(&app.records, &app.clock, record, attempt).await;
+        }
+        return Err(answer);
+    }
     match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
         Ok(created) => {
             let body = serde_json::to_value(&created)
@@ -169,7 +183,7 @@ pub async fn run(
             app,
             caller,
             deal_id,
-            "The invoice has no customer: link the deal's organisation (or person) to a QuickBooks customer first.",
+            "The invoice has no customer: link the deal's organization (or person) to a QuickBooks customer first.",
         )
         .await
         .into());
@@ -187,7 +201,7 @@ pub async fn run(
             app,
             caller,
             deal_id,
-            "The deal's organisation (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
+            "The deal's organization (or person) is not linked to a QuickBooks customer yet. Link it to an existing customer, or create one.",
         )
         .await
         .into());
@@ -218,10 +232,9 @@ pub async fn run(
         return Err(ApiError::unprocessable(vec![FieldError::new(
             "expected_total",
             format!(
-                "The total is {} {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
-                format_money(totals.total),
-                form.currency,
-                format_money(expected)
+                "The total is {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
+                caller.number_format().money(totals.total, &form.currency),
+                caller.number_format().amount(expected)
             ),
         )])
         .into());
@@ -232,7 +245,7 @@ pub async fn run(
         .quickbooks_of(&caller.profile)
         .create_invoice(&invoice, &request_id)
         .await;
-    let created: Invoice = match created {
+    let mut created: Invoice = match created {
         Ok(invoice) => invoice,
         Err(error) => {
             let definitive = is_definitive(&error);
@@ -253,6 +266,7 @@ pub async fn run(
             });
         }
     };
+    name_customer(&mut created, &link);
     finish(app, caller, deal_id, created, totals)
         .await
         .map_err(|error| Failure {
@@ -321,7 +335,7 @@ async fn finish(
             id: uuid::Uuid::new_v4().to_string(),
             kind: "invoice.created".into(),
             outcome: Outcome::Succeeded,
-            message: created_sentence(&link),
+            message: created_sentence(&link, &caller.number_format()),
             invoice_id: Some(link.invoice_id.clone()),
             user_id: Some(caller.tenant.user_id),
             intuit_tid: None,
@@ -391,13 +405,13 @@ fn doc_label(link: &InvoiceLink) -> String {
     }
 }
 
-/// "QuickBooks invoice #1042 created, 1,250.00 EUR, due 20 March".
-pub fn created_sentence(link: &InvoiceLink) -> String {
+/// "QuickBooks invoice #1042 created, 1,250.00 EUR, due 20 March" (amounts in the reader's
+/// number format).
+pub fn created_sentence(link: &InvoiceLink, format: &NumberFormat) -> String {
     let mut s = format!(
-        "QuickBooks invoice {} created, {} {}",
+        "QuickBooks invoice {} created, {}",
         doc_label(link),
-        format_money(link.total),
-        link.currency
+        format.money(link.total, &link.currency)
     );
     if let Some(due) = link.due_date {
         s.push_str(&format!(", due {}", due.format("%-d %B")));
@@ -414,10 +428,10 @@ fn escape_html(s: &str) -> String {
 }
 
 /// The note on the deal (HTML).
-pub fn note_html(link: &InvoiceLink, open_url: &str) -> String {
+pub fn note_html(link: &InvoiceLink, open_url: &str, format: &NumberFormat) -> String {
     format!(
         "<p>{}. <a href=\"{}\">Open in QuickBooks</a></p>",
-        escape_html(&created_sentence(link)),
+        escape_html(&created_sentence(link, format)),
         escape_html(open_url)
     )
 }
@@ -430,7 +444,7 @@ async fn post_note(
     open_url: &str,
 ) -> Result<(), String> {
     let note = NewNote {
-        content: note_html(link, open_url),
+        content: note_html(link, open_url, &caller.number_format()),
         deal_id: Some(deal_id),
         ..NewNote::default()
     };

@@ -22,6 +22,7 @@ use shared::wire::quickbooks::model::{Customer, EmailAddress, PhysicalAddress, R
 use shared::wire::quickbooks::query::Query;
 
 use crate::context::{Caller, caller, company_setup, qb_error, quickbooks_error};
+use crate::customer_choice::{name_taken, reactivate};
 use crate::draft::{DealPath, party_of};
 use crate::idempotency::{body_hash, derived_request_id, idempotency_key};
 use crate::views::{CustomerSummary, search_term};
@@ -36,8 +37,9 @@ pub struct CustomerList {
     pub customers: Vec<CustomerSummary>,
 }
 
-/// `GET /api/quickbooks/customers?search=…`: active customers whose display name starts with
-/// the term (or whose email is the term).
+/// `GET /api/quickbooks/customers?search=…`: customers (active and inactive, each marked) whose
+/// display name contains every word of the term, or whose email is the term; with an empty term,
+/// the most recently updated active customers ([`crate::search`]).
 pub async fn search(
     State(app): State<App>,
     tenant: Tenant,
@@ -45,14 +47,10 @@ pub async fn search(
 ) -> Result<Json<CustomerList>, ApiError> {
     let caller = caller(&app, tenant).await?;
     let term = search_term(params.search.as_deref())?;
-    let by_name = Query::select("Customer")
-        .starts_with("DisplayName", &term)
-        .eq("Active", true)
-        .order_by("DisplayName", false)
-        .max_results(25);
+    let by_name = crate::search::customers(&term);
     let by_email = Query::select("Customer")
         .eq("PrimaryEmailAddr", term.as_str())
-        .eq("Active", true)
+        .is_in_bools("Active", &[true, false])
         .max_results(25);
     let email = is_plausible_email(&term);
     let (names, emails) =
@@ -174,6 +172,7 @@ async fn find_by_name(
 ) -> Result<Option<Customer>, ApiError> {
     let q = Query::select("Customer")
         .eq("DisplayName", name)
+        .is_in_bools("Active", &[true, false])
         .max_results(1);
     let found = app
         .quickbooks_of(&caller.profile)
@@ -181,22 +180,6 @@ async fn find_by_name(
         .await
         .map_err(|e| qb_error(e, "looking up the customer name"))?;
     Ok(found.customer.unwrap_or_default().into_iter().next())
-}
-
-fn name_taken(existing: Option<&Customer>, name: &str) -> ApiError {
-    let current = existing.and_then(CustomerSummary::of);
-    ApiError::Conflict {
-        detail: match &current {
-            Some(c) => format!(
-                "A QuickBooks customer named \"{}\" already exists. Link the deal to that customer, or create the new one under another name.",
-                c.display_name
-            ),
-            None => format!(
-                "The name \"{name}\" is already used in QuickBooks by another customer, a vendor or an employee (possibly an inactive one). Choose another name, or link an existing customer."
-            ),
-        },
-        current: current.and_then(|c| serde_json::to_value(json!({"customer": c})).ok()),
-    }
 }
 
 /// `POST /api/quickbooks/customers`: creates the customer and links the deal's party to it.
@@ -217,7 +200,7 @@ pub async fn create(
     let party = party_of(&deal).ok_or_else(|| {
         ApiError::unprocessable(vec![FieldError::new(
             "deal_id",
-            "The deal has no organisation or person to link the customer to. Add one in Pipedrive.",
+            "The deal has no organization or person to link the customer to. Add one in Pipedrive.",
         )])
     })?;
     let setup = company_setup(&app, &caller).await?;
@@ -233,7 +216,7 @@ pub async fn create(
     }
     // A clear choice instead of QuickBooks' duplicate-name fault when we can see the clash.
     if let Some(existing) = find_by_name(&app, &caller, &name).await? {
-        return Err(name_taken(Some(&existing), &name));
+        return Err(name_taken(Some(&existing), &name, &currency));
     }
     let mut customer = Customer {
         display_name: Some(name.clone()),
@@ -278,7 +261,7 @@ pub async fn create(
         Ok(c) => c,
         Err(CallError::Call(QuickBooksError::Fault { fault, .. })) if fault.has_code("6240") => {
             let existing = find_by_name(&app, &caller, &name).await?;
-            return Err(name_taken(existing.as_ref(), &name));
+            return Err(name_taken(existing.as_ref(), &name, &currency));
         }
         Err(e) => return Err(qb_error(e, "creating the customer")),
     };
@@ -362,6 +345,9 @@ pub struct LinkRequest {
     /// The customer block to push (the draft's, as edited).
     #[serde(default)]
     pub block: Option<CustomerBlock>,
+    /// An inactive customer is made active again first (else it is refused).
+    #[serde(default)]
+    pub reactivate: Option<bool>,
 }
 
 /// `PUT /api/deals/{deal_id}/customer-link`.
@@ -395,16 +381,20 @@ pub async fn link(
         }
         other => qb_error(other, "reading the customer"),
     })?;
-    if customer.active == Some(false) {
-        return Err(ApiError::unprocessable(vec![FieldError::new(
-            "customer_id",
-            "That QuickBooks customer is inactive. Make it active in QuickBooks, or choose another.",
-        )]));
-    }
+    let customer = match (customer.active, body.reactivate) {
+        (Some(false), Some(true)) => reactivate(&app, &caller, customer).await?,
+        (Some(false), _) => {
+            return Err(ApiError::unprocessable(vec![FieldError::new(
+                "customer_id",
+                "That QuickBooks customer is inactive. Reactivate it and link the deal to it, or choose another.",
+            )]));
+        }
+        _ => customer,
+    };
     let party = party_of(&deal).ok_or_else(|| {
         ApiError::unprocessable(vec![FieldError::new(
             "deal_id",
-            "The deal has no organisation or person to link. Add one in Pipedrive.",
+            "The deal has no organization or person to link. Add one in Pipedrive.",
         )])
     })?;
     let push = body

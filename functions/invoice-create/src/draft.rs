@@ -27,6 +27,7 @@ use shared::domain::draft::{
 };
 use shared::domain::links::today_in;
 use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
+use shared::domain::tax_suggestion::{TaxSuggestion, line_tax_note, suggest_txn_tax_code};
 use shared::domain::{CustomerLink, DealId, DealParties, Party, ProductLink};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
@@ -101,6 +102,9 @@ pub struct LineHint {
     pub item_source: Option<ItemSource>,
     /// Shown until the line has an item.
     pub warning: Option<String>,
+    /// Why no tax code is pre-selected (non-US: no code has the product's rate).
+    #[serde(default)]
+    pub tax_note: Option<String>,
 }
 
 /// What the form may set besides the lines (what the API allows instead of templates).
@@ -132,6 +136,10 @@ pub struct Draft {
     pub warnings: Vec<String>,
     pub options: InvoiceOptions,
     pub template_note: String,
+    /// Why no sales tax rate is pre-selected (US: none has the products' percentage).
+    pub tax_note: Option<String>,
+    /// The settings' due-date rule (the form moves the due date with the invoice date).
+    pub due_rule: shared::domain::DueDateRule,
 }
 
 struct PartyData {
@@ -258,7 +266,7 @@ async fn party_chain(app: &App, caller: &Caller, ids: DealParties) -> Result<Par
                 .organization(id)
                 .await
                 .map(Some)
-                .map_err(|e| pd_error(e, "reading the deal's organisation")),
+                .map_err(|e| pd_error(e, "reading the deal's organization")),
         }
     };
     let person = async {
@@ -299,7 +307,8 @@ pub fn party_of(deal: &Deal) -> Option<Party> {
         .or(deal.person_id.map(Party::Person))
 }
 
-/// Suggestions: the stored link first; without one, customers matching the name and the email.
+/// Suggestions: the stored link first; without one, customers matching the name and the email
+/// (inactive ones too, marked `active: false`: the form offers to reactivate them).
 async fn suggest_customers(
     app: &App,
     caller: &Caller,
@@ -333,8 +342,10 @@ async fn suggest_customers(
         if name.is_empty() {
             return Ok(Vec::new());
         }
+        // Inactive customers too: they still hold their name (shown labelled, to reactivate).
         let q = Query::select("Customer")
             .eq("DisplayName", name.as_str())
+            .is_in_bools("Active", &[true, false])
             .max_results(10);
         app.quickbooks_of(&caller.profile)
             .query(&q)
@@ -348,6 +359,7 @@ async fn suggest_customers(
             Some(e) => {
                 let q = Query::select("Customer")
                     .eq("PrimaryEmailAddr", e.as_str())
+                    .is_in_bools("Active", &[true, false])
                     .max_results(10);
                 app.quickbooks_of(&caller.profile)
                     .query(&q)
@@ -363,9 +375,6 @@ async fn suggest_customers(
     let mut seen = BTreeSet::new();
     for (customers, matched_by) in [(by_name, MatchedBy::Name), (by_email, MatchedBy::Email)] {
         for c in customers {
-            if c.active == Some(false) {
-                continue;
-            }
             if let Some(summary) = CustomerSummary::of(&c)
                 && seen.insert(summary.id.clone())
             {
@@ -513,6 +522,7 @@ fn assemble(
             index: i,
             item_source: source,
             warning,
+            tax_note: line_tax_note(&setup, mode, line),
         });
     }
     if setup.us && mode == TaxMode::Inclusive {
@@ -530,8 +540,16 @@ fn assemble(
     let customer_id = linked.as_ref().map(|l| l.customer_id.clone());
     let customer_currency = linked.as_ref().and_then(|l| l.currency.clone());
     if parties.party.is_none() {
-        warnings.push("The deal has no organisation or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
+        warnings.push("The deal has no organization or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
     }
+    let tax = if setup.us {
+        suggest_txn_tax_code(&setup, &lines)
+    } else {
+        TaxSuggestion {
+            code: None,
+            note: None,
+        }
+    };
     let form = InvoiceForm {
         party: parties.party,
         customer_id,
@@ -539,11 +557,7 @@ fn assemble(
         txn_date: today,
         due_date: draft::due_date(settings.due_date, today),
         tax_mode: mode,
-        txn_tax_code: setup
-            .us
-            .then(|| setup.default_txn_tax_code.clone())
-            .flatten()
-            .filter(|_| lines.iter().any(|l| l.tax_code.as_deref() == Some("TAX"))),
+        txn_tax_code: tax.code.clone(),
         lines,
         discounts: deal_discounts,
         bill_email: block.email.clone(),
@@ -556,6 +570,9 @@ fn assemble(
         doc_number: None,
         custom_fields: Vec::new(),
         expected_total: None,
+        deal_currency: deal.currency.clone().or(Some(setup.home_currency.clone())),
+        conversion: None,
+        confirm_duplicate: false,
     };
     let totals = draft::preview(&form, &setup);
     let mut problems = draft::validate(&form, &setup, customer_currency.as_deref());
@@ -563,7 +580,7 @@ fn assemble(
         problems.retain(|p| p.field != "customer_id");
         problems.push(FieldError::new(
             "customer_id",
-            "The deal has no organisation or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
+            "The deal has no organization or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
         ));
     }
     let options = InvoiceOptions {
@@ -597,5 +614,7 @@ fn assemble(
         warnings,
         options,
         template_note: TEMPLATE_NOTE.into(),
+        tax_note: tax.note,
+        due_rule: settings.due_date,
     }
 }

@@ -99,12 +99,10 @@ fn mismatch() -> ApiError {
 }
 
 fn busy() -> ApiError {
-    ApiError::Conflict {
-        detail:
-            "A request with this Idempotency-Key is still being processed. Try again in a moment."
-                .into(),
-        current: None,
-    }
+    ApiError::refused(
+        shared::web::error::Refusal::InProgress,
+        "A request with this Idempotency-Key is still being processed. Try again in a moment.",
+    )
 }
 
 /// The attempt number a held record is on.

@@ -13,7 +13,7 @@ use shared::web::error::{ApiError, FieldError};
 use shared::web::http::{JsonBody, PathParams, QueryParams};
 use shared::wire::quickbooks::query::Query;
 
-use crate::context::{caller, qb_error};
+use crate::context::{Caller, caller, qb_error};
 use crate::customers::SearchParams;
 use crate::views::{ItemSummary, search_term};
 
@@ -22,7 +22,8 @@ pub struct ItemList {
     pub items: Vec<ItemSummary>,
 }
 
-/// `GET /api/quickbooks/items?search=…`: active items whose name starts with the term.
+/// `GET /api/quickbooks/items?search=…`: active items whose name contains every word of the
+/// term; the first items by name when it is empty ([`crate::search`]).
 pub async fn search(
     State(app): State<App>,
     tenant: Tenant,
@@ -30,11 +31,7 @@ pub async fn search(
 ) -> Result<Json<ItemList>, ApiError> {
     let caller = caller(&app, tenant).await?;
     let term = search_term(params.search.as_deref())?;
-    let q = Query::select("Item")
-        .starts_with("Name", &term)
-        .eq("Active", true)
-        .order_by("Name", false)
-        .max_results(25);
+    let q = crate::search::items(&term);
     let found = app
         .quickbooks_of(&caller.profile)
         .query(&q)
@@ -106,17 +103,28 @@ pub async fn link(
     }
     let summary = ItemSummary::of(&item)
         .ok_or_else(|| ApiError::internal("QuickBooks answered an item without an Id"))?;
+    let link = save_product_link(&app, &caller, path.product_id, &summary).await?;
+    Ok(Json(LinkedItem {
+        item: summary,
+        link,
+    }))
+}
+
+/// Creates or moves the product's link to `item` (versioned; a concurrent change is a 409).
+pub async fn save_product_link(
+    app: &App,
+    caller: &Caller,
+    product_id: u64,
+    item: &ItemSummary,
+) -> Result<ProductLink, ApiError> {
     let company = caller.tenant.company_id;
-    let existing = app
-        .records
-        .get_product_link(company, path.product_id)
-        .await?;
+    let existing = app.records.get_product_link(company, product_id).await?;
     let mut link = ProductLink {
         company_id: company,
-        product_id: path.product_id,
+        product_id,
         realm_id: caller.realm_id.clone(),
-        item_id: summary.id.clone(),
-        item_name: summary.name.clone(),
+        item_id: item.id.clone(),
+        item_name: item.name.clone(),
         linked_by: caller.tenant.user_id,
         linked_at: app.clock.now(),
         version: 0,
@@ -126,26 +134,16 @@ pub async fn link(
             && old.realm_id == link.realm_id
             && old.item_name == link.item_name
         {
-            return Ok(Json(LinkedItem {
-                item: summary,
-                link: old.clone(),
-            }));
+            return Ok(old.clone());
         }
         link.version = old.version;
     }
-    let link = match app.records.save_product_link(&link).await {
-        Ok(saved) => saved,
-        Err(StoreError::Conflict { .. }) => {
-            return Err(ApiError::Conflict {
-                detail: "Someone linked this product at the same time. Reload and try again."
-                    .into(),
-                current: None,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Json(LinkedItem {
-        item: summary,
-        link,
-    }))
+    match app.records.save_product_link(&link).await {
+        Ok(saved) => Ok(saved),
+        Err(StoreError::Conflict { .. }) => Err(ApiError::Conflict {
+            detail: "Someone linked this product at the same time. Reload and try again.".into(),
+            current: None,
+        }),
+        Err(e) => Err(e.into()),
+    }
 }

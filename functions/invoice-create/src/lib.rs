@@ -5,10 +5,13 @@
 //! | `GET /api/deals/{deal_id}/draft` | the pre-filled form: customer block and suggestions, lines with item suggestions, tax, currency, dates, totals, what the company's QuickBooks needs, what still blocks creation |
 //! | `POST /api/deals/{deal_id}/invoices` | creates the invoice (`Idempotency-Key` header required), links it to the deal, notes it on the deal |
 //! | `PUT /api/deals/{deal_id}/customer-link` | links the deal's organisation (or person) to a QuickBooks customer; optionally pushes address, email and tax id to it |
-//! | `GET /api/quickbooks/customers?search=` | active QuickBooks customers by name prefix (or email) |
+//! | `GET /api/quickbooks/customers?search=` | QuickBooks customers (active and inactive, marked) whose name contains every word of the term (or whose email it is); the most recent ones when empty |
 //! | `POST /api/quickbooks/customers` | creates a customer from the deal's customer block and links it (a name clash is a 409 offering the existing customer) |
-//! | `GET /api/quickbooks/items?search=` | active QuickBooks items by name prefix |
+//! | `GET /api/quickbooks/items?search=` | active QuickBooks items whose name contains every word of the term; the first ones when empty |
 //! | `PUT /api/products/{product_id}/item-link` | links a Pipedrive product to a QuickBooks item (reused by every later draft) |
+//! | `GET /api/products/{product_id}/new-item` | the "create the item" form pre-filled from the Pipedrive product, with the company's income accounts ([`item_create`]) |
+//! | `POST /api/products/{product_id}/item` | creates the QuickBooks item from that form and links the product to it |
+//! | `GET /api/quickbooks/exchange-rate?from&to&date` | QuickBooks' exchange rate between two currencies on a date, for converting the deal's prices ([`rates`]) |
 //!
 //! Every route takes the verified Pipedrive JWT (`Authorization: Bearer …`): the company and user
 //! come only from it; the caller must have installed the app and be allowed to invoice by the
@@ -21,10 +24,15 @@
 
 pub mod context;
 pub mod create;
+pub mod customer_choice;
 pub mod customers;
 pub mod draft;
+pub mod duplicates;
 pub mod idempotency;
+pub mod item_create;
 pub mod items;
+pub mod rates;
+pub mod search;
 pub mod views;
 
 use axum::Router;
@@ -41,6 +49,9 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/api/quickbooks/customers"),
     Route::new("GET", "/api/quickbooks/items"),
     Route::new("PUT", "/api/products/{product_id}/item-link"),
+    Route::new("GET", "/api/products/{product_id}/new-item"),
+    Route::new("POST", "/api/products/{product_id}/item"),
+    Route::new("GET", "/api/quickbooks/exchange-rate"),
 ];
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
@@ -55,5 +66,11 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/quickbooks/items", get(items::search))
         .route("/api/products/{product_id}/item-link", put(items::link))
+        .route(
+            "/api/products/{product_id}/new-item",
+            get(item_create::new_item_form),
+        )
+        .route("/api/products/{product_id}/item", post(item_create::create))
+        .route("/api/quickbooks/exchange-rate", get(rates::exchange_rate))
         .with_state(app)
 }

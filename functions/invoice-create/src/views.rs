@@ -59,14 +59,9 @@ impl ItemSummary {
     }
 }
 
-/// Trims a search term and checks its length.
+/// Trims a search term and checks its length (empty: the first results).
 pub fn search_term(raw: Option<&str>) -> Result<String, shared::web::error::ApiError> {
     let term = raw.unwrap_or("").trim();
-    if term.is_empty() {
-        return Err(shared::web::error::ApiError::unprocessable(vec![
-            shared::web::error::FieldError::new("search", "Type at least one character to search."),
-        ]));
-    }
     if term.chars().count() > 100 {
         return Err(shared::web::error::ApiError::unprocessable(vec![
             shared::web::error::FieldError::new("search", "Search with at most 100 characters."),

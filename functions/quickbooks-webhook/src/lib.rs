@@ -8,9 +8,11 @@
 //! 1. The signature is checked against the raw bytes, in constant time, **before** anything is
 //!    parsed; a missing, forged or altered signature is a 401 problem and nothing changes.
 //! 2. A genuine delivery received before (same bytes, remembered for 7 days by its SHA-256) is a
-//!    replay: 409 problem, nothing changes. The memory is a conditional create, so two copies
-//!    racing each other get one 200 and one 409. If the work then fails with a 500, the delivery
-//!    is forgotten again so that Intuit's redelivery is accepted.
+//!    redelivery (Intuit retries what it did not see answered) or a replay: acknowledged with 200
+//!    (`redelivered: true`) so that Intuit stops, and nothing is applied again. The memory is a
+//!    conditional create, so of two copies racing each other one applies the changes. If the work
+//!    then fails with a 500, the delivery is forgotten again so that Intuit's next redelivery is
+//!    applied.
 //! 3. The body may be the legacy `{"eventNotifications":[…]}` or the CloudEvents array
 //!    ([`shared::wire::quickbooks::webhook`]). Only `Invoice` and `Payment` events matter; the rest are
 //!    acknowledged and ignored, as are realms and invoices no company links (no call is made).
@@ -84,6 +86,10 @@ pub struct WebhookReceipt {
     pub updated: usize,
     /// Realms handed to the sync queue.
     pub queued: usize,
+    /// This exact delivery was received before (Intuit redelivers what it did not see
+    /// answered): answered as received, nothing applied again. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redelivered: bool,
 }
 
 /// Invoice and payment ids per realm.
@@ -125,12 +131,14 @@ async fn receive(
         .record_webhook_delivery(&digest, state.app.clock.now())
         .await?
     {
-        tracing::warn!(digest = %digest, "webhook delivery received before: replay refused");
-        return Err(ApiError::Conflict {
-            detail: "This webhook delivery was received before (a replay); nothing was changed."
-                .into(),
-            current: None,
-        });
+        // Intuit retries a delivery it did not see answered; the copy is acknowledged so that
+        // it stops, and never applied twice (a replay by anyone else changes nothing either).
+        tracing::info!(digest = %digest, "webhook delivery received before: acknowledged, not applied again");
+        return Ok(Json(WebhookReceipt {
+            changes: changes.len(),
+            redelivered: true,
+            ..WebhookReceipt::default()
+        }));
     }
     let outcome = process(&state, started, &changes).await;
     if outcome.is_err()

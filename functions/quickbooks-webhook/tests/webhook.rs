@@ -211,24 +211,21 @@ async fn duplicate_and_out_of_order_deliveries_leave_the_newest_state() {
     let paid = w.link_of(&link).await;
     assert_eq!(paid.status, InvoiceStatus::Paid);
 
-    // The same deliveries again (a replay, or a copy Intuit sent twice): refused as replays.
+    // The same deliveries again (a copy Intuit redelivered, or a replay): acknowledged with
+    // 200 so that Intuit stops retrying, and never applied twice (issue 20).
     w.store.reset();
     for delivery in [&second, &first] {
-        let (status, problem) = post(
+        let (status, receipt) = post(
             router(&w, &queue, quickbooks_webhook::WORK_BUDGET),
             &delivery.body,
             Some(&delivery.signature),
         )
         .await;
-        assert_eq!(status, 409, "{problem}");
-        assert!(
-            problem["detail"]
-                .as_str()
-                .unwrap()
-                .contains("received before"),
-            "{problem}"
-        );
+        assert_eq!(status, 200, "{receipt}");
+        assert_eq!(receipt["redelivered"], true, "{receipt}");
+        assert_eq!(receipt["updated"], 0, "{receipt}");
     }
+    assert_eq!(w.store.link_puts(), 0, "a redelivery writes no link");
     // The same changes in new deliveries (other bytes, as a later notification about the same
     // state would be), the older one last: accepted, and nothing goes back in time.
     for (delivery, suffix) in [(&second, "\n"), (&first, "\n"), (&first, "\n\n")] {

@@ -7,8 +7,11 @@
 //! | `PUT /api/settings` | Pipedrive admins | save, checked against the company's real fields; refused with 409 (and the current settings) if someone saved since `version` |
 //! | `GET /api/settings/fields` | installed users | the company's deal, organisation and person fields (standard and custom), with the slots each can fill; `?fresh=true` skips the one-minute cache |
 //! | `GET /api/quickbooks/reference` | installed users | home currency, multi-currency and currencies, tax model and codes, terms, custom numbering, custom fields — one round of parallel QuickBooks calls |
+//! | `GET /api/me` | installed users | who the caller is and how their amounts are written (the Pipedrive locale's number format, [`me`]) |
 
 pub mod catalog;
+pub mod input;
+pub mod me;
 
 use std::sync::Arc;
 
@@ -35,6 +38,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("PUT", "/api/settings"),
     Route::new("GET", "/api/settings/fields"),
     Route::new("GET", "/api/quickbooks/reference"),
+    Route::new("GET", "/api/me"),
 ];
 
 /// The function's state: the app and the per-instance field-catalog cache.
@@ -62,6 +66,7 @@ pub fn router(app: App) -> Router {
         .route("/api/settings", get(read_settings).put(save_settings))
         .route("/api/settings/fields", get(read_fields))
         .route("/api/quickbooks/reference", get(read_reference))
+        .route("/api/me", get(me::me))
         .with_state(SettingsState {
             app,
             catalogs: Arc::new(CatalogCache::default()),
@@ -90,10 +95,11 @@ async fn read_settings(
 async fn save_settings(
     State(state): State<SettingsState>,
     tenant: Tenant,
-    JsonBody(body): JsonBody<SettingsDocument>,
+    JsonBody(raw): JsonBody<serde_json::Value>,
 ) -> Result<Json<SettingsDocument>, ApiError> {
     let app = &state.app;
     let (mut profile, _) = require_admin(&app.records, tenant).await?;
+    let body = input::read_document(raw)?;
     let errors = validate(&body.settings);
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
@@ -158,7 +164,7 @@ pub fn validate(settings: &Settings) -> Vec<FieldError> {
     {
         errors.push(FieldError::new(
             "settings.due_date.days",
-            "must be between 0 and 365",
+            input::DAYS_SENTENCE,
         ));
     }
     let mapping = &settings.mapping;
@@ -174,7 +180,7 @@ pub fn validate(settings: &Settings) -> Vec<FieldError> {
         {
             errors.push(FieldError::new(
                 format!("{field}.key"),
-                "must name a Pipedrive field",
+                "Choose a Pipedrive field for this slot.",
             ));
         }
     }

@@ -92,25 +92,59 @@ pub async fn sync_company(
         });
     };
     let Some(realm) = profile.connected_realm().map(str::to_string) else {
-        let reason = match &profile.quickbooks {
-            Some(q) => format!(
-                "QuickBooks connection is {:?}{}",
-                q.state,
-                q.reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
-            None => "QuickBooks is not connected".into(),
-        };
-        return Ok(CompanyOutcome::Skipped { reason });
+        return Ok(CompanyOutcome::Skipped {
+            reason: not_connected(&profile),
+        });
     };
-    let mut report = CompanyReport {
-        company_id: Some(company),
-        ..CompanyReport::default()
+    let mut run = Run {
+        app,
+        profile: &profile,
+        realm: &realm,
+        now,
+        report: CompanyReport {
+            company_id: Some(company),
+            ..CompanyReport::default()
+        },
+        applied: Applied::default(),
+        seen: BTreeSet::new(),
     };
-    let mut applied = Applied::default();
+    let (start, clamped) = cdc_start(&profile, now);
+    let step = async {
+        let needs_reread = run.cdc_windows(start).await? || clamped;
+        if needs_reread {
+            run.reread_unseen().await?;
+        }
+        Ok::<_, Failure>(())
+    };
+    match step.await {
+        Ok(()) => {}
+        Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
+        Err(Failure::Error(e)) => return Err(e),
+    }
+    let Run {
+        report, applied, ..
+    } = run;
+    finish(app, profile, &realm, report, applied, now).await
+}
 
+/// Why a company without an active connection is skipped.
+fn not_connected(profile: &CompanyProfile) -> String {
+    match &profile.quickbooks {
+        Some(q) => format!(
+            "QuickBooks connection is {:?}{}",
+            q.state,
+            q.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        None => "QuickBooks is not connected".into(),
+    }
+}
+
+/// Where CDC starts: the watermark (or the connection's time), clamped to CDC's reach; `true`
+/// when it was clamped (what lies before must be re-read instead).
+fn cdc_start(profile: &CompanyProfile, now: DateTime<Utc>) -> (DateTime<Utc>, bool) {
     let limit = now - Duration::days(CDC_MAX_DAYS) + Duration::minutes(CDC_LIMIT_MARGIN_MINUTES);
     let wanted = profile.sync_watermark.unwrap_or_else(|| {
         profile
@@ -119,25 +153,68 @@ pub async fn sync_company(
             .map(|q| q.connected_at)
             .unwrap_or(limit)
     });
-    let (mut start, mut needs_reread) = if wanted < limit {
+    if wanted < limit {
         (limit, true)
     } else {
         (wanted, false)
-    };
+    }
+}
 
-    // Active invoices seen in the answers (a re-read skips them).
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut windows = 0;
-    loop {
-        let answer = match cdc(app, &profile, start).await {
-            Ok(answer) => answer,
-            Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
-            Err(Failure::Error(e)) => return Err(e),
-        };
-        report.cdc_calls += 1;
-        windows += 1;
-        let invoices: Vec<Invoice> = answer.invoices().cloned().collect();
-        let objects = invoices.len() + answer.payments().count();
+/// One company's run in progress.
+struct Run<'a> {
+    app: &'a App,
+    profile: &'a CompanyProfile,
+    realm: &'a str,
+    now: DateTime<Utc>,
+    report: CompanyReport,
+    applied: Applied,
+    /// Active invoices seen in the answers (a re-read skips them).
+    seen: BTreeSet<String>,
+}
+
+impl Run<'_> {
+    /// Reads CDC from `start`, window after window while they come back full; answers whether a
+    /// window was full (what a full window left out is found by re-reading the open links).
+    async fn cdc_windows(&mut self, mut start: DateTime<Utc>) -> Result<bool, Failure> {
+        let mut windows = 0;
+        let mut full = false;
+        loop {
+            let answer = cdc(self.app, self.profile, start).await?;
+            self.report.cdc_calls += 1;
+            windows += 1;
+            let invoices: Vec<Invoice> = answer.invoices().cloned().collect();
+            let objects = invoices.len() + answer.payments().count();
+            self.apply_window(&answer, &invoices).await?;
+            if objects < CDC_MAX_OBJECTS {
+                return Ok(full);
+            }
+            // A full window: continue from its newest active invoice.
+            full = true;
+            let newest = invoices
+                .iter()
+                .filter(|i| i.status != Some(EntityStatus::Deleted))
+                .filter_map(qbo_updated_at)
+                .max();
+            match newest {
+                Some(next) if next > start && windows < MAX_WINDOWS => start = next,
+                _ => {
+                    tracing::warn!(
+                        company_id = self.profile.company_id.0,
+                        windows,
+                        "CDC windows cannot be split further; re-reading linked open invoices"
+                    );
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// Applies one CDC answer: its invoices, and the linked invoices its payments name.
+    async fn apply_window(
+        &mut self,
+        answer: &CdcResponseEnvelope,
+        invoices: &[Invoice],
+    ) -> Result<(), Failure> {
         let in_answer: BTreeSet<&str> = invoices.iter().filter_map(|i| i.id.as_deref()).collect();
         let named_by_payments: BTreeSet<String> = answer
             .payments()
@@ -148,73 +225,76 @@ pub async fn sync_company(
             .map(|t| t.txn_id.clone())
             .filter(|id| !in_answer.contains(id.as_str()))
             .collect();
-        for invoice in &invoices {
+        for invoice in invoices {
             if invoice.status != Some(EntityStatus::Deleted)
                 && let Some(id) = &invoice.id
             {
-                seen.insert(id.clone());
+                self.seen.insert(id.clone());
             }
         }
-        applied
-            .merge(apply_for_company(app, &profile, &realm, &invoices, Logged::Here, now).await?);
+        let applied = apply_for_company(
+            self.app,
+            self.profile,
+            self.realm,
+            invoices,
+            Logged::Here,
+            self.now,
+        )
+        .await
+        .map_err(|e| Failure::Error(e.into()))?;
+        self.applied.merge(applied);
         if !named_by_payments.is_empty() {
-            let ids = linked_ids(app, company, &realm, &named_by_payments).await?;
-            if !ids.is_empty() {
-                let (calls, result) = reread(app, &profile, &realm, &ids, now).await;
-                report.query_calls += calls;
-                match result {
-                    Ok(more) => applied.merge(more),
-                    Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
-                    Err(Failure::Error(e)) => return Err(e),
-                }
-                seen.extend(ids);
-            }
+            let ids = linked_ids(
+                self.app,
+                self.profile.company_id,
+                self.realm,
+                &named_by_payments,
+            )
+            .await
+            .map_err(|e| Failure::Error(e.into()))?;
+            self.reread(&ids).await?;
+            self.seen.extend(ids);
         }
-        if objects < CDC_MAX_OBJECTS {
-            break;
-        }
-        // A full window: continue from its newest active invoice.
-        needs_reread = true;
-        let newest = invoices
-            .iter()
-            .filter(|i| i.status != Some(EntityStatus::Deleted))
-            .filter_map(qbo_updated_at)
-            .max();
-        match newest {
-            Some(next) if next > start && windows < MAX_WINDOWS => start = next,
-            _ => {
-                tracing::warn!(
-                    company_id = company.0,
-                    windows,
-                    "CDC windows cannot be split further; re-reading linked open invoices"
-                );
-                break;
-            }
-        }
+        Ok(())
     }
 
-    if needs_reread {
-        let ids = open_links_not_seen(app, company, &realm, &seen).await?;
-        if !ids.is_empty() {
-            let (calls, result) = reread(app, &profile, &realm, &ids, now).await;
-            report.query_calls += calls;
-            match result {
-                Ok(more) => applied.merge(more),
-                Err(Failure::Skip(reason)) => return Ok(CompanyOutcome::Skipped { reason }),
-                Err(Failure::Error(e)) => return Err(e),
-            }
-        }
+    /// Re-reads the open links no answer of this run showed.
+    async fn reread_unseen(&mut self) -> Result<(), Failure> {
+        let ids = open_links_not_seen(self.app, self.profile.company_id, self.realm, &self.seen)
+            .await
+            .map_err(|e| Failure::Error(e.into()))?;
+        self.reread(&ids).await
     }
 
+    async fn reread(&mut self, ids: &BTreeSet<String>) -> Result<(), Failure> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (calls, result) = reread(self.app, self.profile, self.realm, ids, self.now).await;
+        self.report.query_calls += calls;
+        self.applied.merge(result?);
+        Ok(())
+    }
+}
+
+/// After the updates: the overdue pass (once a day), then the watermark, then the report.
+async fn finish(
+    app: &App,
+    profile: CompanyProfile,
+    realm: &str,
+    mut report: CompanyReport,
+    applied: Applied,
+    now: DateTime<Utc>,
+) -> Result<CompanyOutcome, SyncError> {
+    let company = profile.company_id;
     let today = today_in(&profile.time_zone, now);
     let last_run_day = profile
         .sync_watermark
         .map(|w| today_in(&profile.time_zone, w + WATERMARK_OVERLAP));
     if last_run_day != Some(today) {
         report.overdue_pass = true;
-        report.overdue = overdue_pass(app, &profile, &realm, now).await?;
+        report.overdue = overdue_pass(app, &profile, realm, now).await?;
     }
-
     let watermark = now - WATERMARK_OVERLAP;
     save_watermark(app, profile, watermark).await?;
     report.links_written = applied.changed + report.overdue;

@@ -1,5 +1,5 @@
 //! Cold starts: every function's release binary started against the loopback Runtime API
-//! ([`crate::runtime_api`]) the way Lambda starts it, next to `bench-hello` (a hello-world
+//! ([`emulation::runtime_api`]) the way Lambda starts it, next to `bench-hello` (a hello-world
 //! `lambda_runtime` binary built with the same profile), several rounds, medians reported.
 //!
 //! Per round and binary: spawn (clock starts) → first `invocation/next` (init) → the first event
@@ -9,7 +9,7 @@
 //! from environment variables (no `APP_SECRET_ID`: init makes no network call).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +27,10 @@ use shared::store::dynamo::{DynamoStore, create_table};
 use shared::store::secrets::secrets_manager::SecretsManagerStore;
 
 use crate::report::Table;
-use crate::runtime_api::{Answer, RuntimeApi};
 use crate::stats::{Summary, fmt_opt, fmt_ratio, median, ratio};
 use crate::world;
+use emulation::moto::Moto;
+use emulation::runtime_api::{Answer, RuntimeApi};
 
 /// The baseline binary.
 pub const HELLO: &str = "bench-hello";
@@ -72,59 +73,6 @@ impl Default for Options {
             rounds: 10,
             warm: 100,
         }
-    }
-}
-
-/// A moto server (DynamoDB, Secrets Manager, SQS) started from `tests/world/moto_server.py`.
-pub struct Moto {
-    pub endpoint: String,
-    child: tokio::process::Child,
-}
-
-impl Moto {
-    pub async fn start(root: &Path) -> Result<Moto, String> {
-        use tokio::io::AsyncBufReadExt;
-        let python = std::env::var_os("MOTO_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".venv/bin/python"));
-        let script = root.join("tests/world/moto_server.py");
-        let mut child = tokio::process::Command::new(&python)
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "could not start moto with {}: {e} (tests/run installs it into .venv)",
-                    python.display()
-                )
-            })?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| "moto's stdout was not captured".to_string())?;
-        let mut line = String::new();
-        let mut reader = tokio::io::BufReader::new(stdout);
-        tokio::time::timeout(Duration::from_secs(120), reader.read_line(&mut line))
-            .await
-            .map_err(|_| "moto printed no port within 120 s".to_string())?
-            .map_err(|e| format!("reading moto's port: {e}"))?;
-        let port: u16 = line
-            .trim()
-            .parse()
-            .map_err(|_| format!("moto printed {:?} instead of its port", line.trim()))?;
-        Ok(Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        })
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 

@@ -15,7 +15,6 @@
 mod coldstart;
 mod latency;
 mod report;
-mod runtime_api;
 mod sizes;
 mod stats;
 mod sync;

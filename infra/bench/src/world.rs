@@ -151,6 +151,7 @@ pub async fn install(
             name: Some("Bench user".into()),
             is_admin: true,
             installed_at: now,
+            locale: None,
             version: 0,
         })
         .await

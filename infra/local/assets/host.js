@@ -216,6 +216,25 @@ function setTheme(next) {
 const toggle = $('theme-toggle');
 if (toggle) toggle.addEventListener('click', () => setTheme(theme === 'dark' ? 'light' : 'dark'));
 
+// The deal's custom modal at the width the app configured (`?modal_width=` to try another).
+const modalWidth = Number(new URLSearchParams(window.location.search).get('modal_width'));
+if (modalWidth >= 320 && document.querySelector('.modal')) {
+  document.querySelector('.modal').style.setProperty('--modal-width', `${modalWidth}px`);
+}
+
+// Collapsing and expanding the panel, as Pipedrive's sidebar does: the SDK's `visibility` event.
+const panelToggle = $('panel-toggle');
+if (panelToggle) {
+  panelToggle.addEventListener('click', () => {
+    const frame = $('panel-frame');
+    const show = frame.hidden;
+    frame.hidden = !show;
+    panelToggle.setAttribute('aria-expanded', String(show));
+    panelToggle.textContent = show ? 'Collapse' : 'Expand';
+    emit('visibility', { is_visible: show, context: { invoker: 'user' } }, frame.contentWindow);
+  });
+}
+
 const closeButton = $('modal-close');
 if (closeButton) {
   closeButton.addEventListener('click', () => {
@@ -247,3 +266,7 @@ for (const link of document.querySelectorAll('a[data-popup]')) {
     }, 1000);
   });
 }
+
+// The extension frames load only now that the SDK's messages are listened to: a frame that
+// started before this (deferred) script ran could send `initialize` to no one.
+for (const frame of document.querySelectorAll('iframe[data-src]')) frame.src = frame.dataset.src;

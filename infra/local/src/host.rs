@@ -231,13 +231,15 @@ async fn start(State(host): State<Host>, headers: HeaderMap) -> Response {
             } else {
                 ""
             };
+            // The locale is what the app reads from Pipedrive's `users/me` (as from Pipedrive).
             format!(
-                "<option value=\"{}:{}\"{selected}>{} — {}{}</option>",
+                "<option value=\"{}:{}\"{selected}>{} — {}{} · {}</option>",
                 u.company_id,
                 u.id,
                 escape(&u.name),
                 escape(company),
-                if u.is_admin { " (admin)" } else { "" }
+                if u.is_admin { " (admin)" } else { "" },
+                escape(&u.locale)
             )
         })
         .collect();
@@ -319,8 +321,9 @@ async fn deal_page(
         "<main class=\"deal\" data-deal=\"{id}\" data-company=\"{c}\" data-user=\"{u}\">\
 <section class=\"deal-main\"><p><a href=\"/_local/\">← Deals</a></p><h1>{title}</h1>\
 <dl><dt>Value</dt><dd>{value} {currency}</dd><dt>Organization</dt><dd>{org}</dd><dt>Person</dt><dd>{person}</dd></dl></section>\
-<aside class=\"sidebar\" aria-label=\"App panels\"><h2>QuickBooks invoices</h2>\
-<iframe id=\"panel-frame\" title=\"QuickBooks invoices panel\" src=\"{panel}\" data-extension=\"qb-panel\"></iframe></aside></main>\
+<aside class=\"sidebar\" aria-label=\"App panels\"><div class=\"sidebar-head\"><h2>QuickBooks invoices</h2>\
+<button type=\"button\" id=\"panel-toggle\" aria-expanded=\"true\" aria-controls=\"panel-frame\">Collapse</button></div>\
+<iframe id=\"panel-frame\" title=\"QuickBooks invoices panel\" data-src=\"{panel}\" data-extension=\"qb-panel\"></iframe></aside></main>\
 <div id=\"modal-backdrop\" class=\"backdrop\" hidden><div class=\"modal\" role=\"dialog\" aria-modal=\"true\" aria-labelledby=\"modal-title\">\
 <div class=\"modal-head\"><h2 id=\"modal-title\">Modal</h2><button type=\"button\" id=\"modal-close\" aria-label=\"Close\">×</button></div>\
 <iframe id=\"modal-frame\" title=\"App modal\"></iframe></div></div>\
@@ -345,7 +348,7 @@ async fn settings_page(State(host): State<Host>, headers: HeaderMap) -> Response
     let body = format!(
         "<main class=\"settings\" data-company=\"{}\" data-user=\"{}\"><p><a href=\"/_local/\">← Back</a></p>\
 <h1>App settings: QuickBooks invoicing</h1>\
-<iframe id=\"settings-frame\" title=\"QuickBooks invoicing settings\" src=\"{}\" data-extension=\"qb-settings\"></iframe></main>\
+<iframe id=\"settings-frame\" title=\"QuickBooks invoicing settings\" data-src=\"{}\" data-extension=\"qb-settings\"></iframe></main>\
 <dialog id=\"confirm\"><h2 id=\"confirm-title\"></h2><p id=\"confirm-text\"></p>\
 <p class=\"actions\"><button type=\"button\" id=\"confirm-cancel\">Cancel</button> <button type=\"button\" id=\"confirm-ok\" class=\"primary\">OK</button></p></dialog>",
         me.company_id,

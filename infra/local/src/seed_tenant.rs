@@ -12,16 +12,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sandbox::pipedrive::PipedriveSim;
 use sandbox::quickbooks::{QuickBooksSim, US_REALM};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::tokens::grants;
 use shared::domain::{
     CompanyId, CompanyProfile, ConnectionState, QuickBooksConnection, UserId, UserInstall,
 };
-use shared::store::secrets::{PipedriveTokens, QuickBooksTokens};
 use shared::web::error::{ApiError, FieldError};
 use shared::web::http::{Route, parse_json};
 
@@ -61,6 +61,56 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::unprocessable(vec![FieldError::new(field, message)])
 }
 
+/// Stores the company as connected to `realm` by `user`, with the tokens the simulators issued.
+async fn connect(
+    app: &App,
+    company_id: CompanyId,
+    user: UserId,
+    realm: &str,
+    qb: &shared::wire::quickbooks::model::TokenResponse,
+    pd: &shared::wire::pipedrive::model::TokenResponse,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let mut profile = match app.records.get_company(company_id).await? {
+        Some(profile) => profile,
+        None => {
+            let fresh = CompanyProfile::new(company_id, now);
+            app.records.create_company(&fresh).await?
+        }
+    };
+    profile.linked_realm_id = Some(realm.to_string());
+    profile.quickbooks = Some(QuickBooksConnection {
+        realm_id: realm.to_string(),
+        environment: app.deployment.quickbooks_environment,
+        state: ConnectionState::Connected,
+        connected_by: user,
+        connected_at: now,
+        reason: None,
+    });
+    app.records.save_company(&profile).await?;
+    let install = UserInstall {
+        company_id,
+        user_id: user,
+        scopes: pd.scope.split(',').map(str::to_string).collect(),
+        api_domain: pd.api_domain.clone(),
+        name: None,
+        is_admin: true,
+        installed_at: now,
+        locale: None,
+        version: 0,
+    };
+    app.records.put_user_install(&install).await?;
+    let quickbooks = grants::quickbooks_granted(realm, qb, now);
+    let pipedrive = grants::pipedrive_granted(pd, now);
+    app.tokens
+        .update_secrets(company_id, move |secrets| {
+            secrets.quickbooks = Some(quickbooks.clone());
+            secrets.pipedrive.insert(user.0, pipedrive.clone());
+        })
+        .await?;
+    Ok(())
+}
+
 async fn seed(State(s): State<Seeder>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: SeedRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SeedRequest::default()
@@ -93,63 +143,17 @@ async fn seed(State(s): State<Seeder>, body: Bytes) -> Result<Json<Value>, ApiEr
         .pipedrive
         .issue_tokens(company, user)
         .map_err(|e| invalid("user_id", format!("Not a seed user of the simulator: {e}")))?;
-    let now = s.app.tokens.now();
-    let company_id = CompanyId(company);
-
-    let mut profile = match s.app.records.get_company(company_id).await? {
-        Some(profile) => profile,
-        None => {
-            let fresh = CompanyProfile::new(company_id, now);
-            s.app.records.create_company(&fresh).await?
-        }
-    };
-    profile.linked_realm_id = Some(realm.clone());
-    profile.quickbooks = Some(QuickBooksConnection {
-        realm_id: realm.clone(),
-        environment: s.app.deployment.quickbooks_environment,
-        state: ConnectionState::Connected,
-        connected_by: UserId(user),
-        connected_at: now,
-        reason: None,
-    });
-    s.app.records.save_company(&profile).await?;
-    let install = UserInstall {
-        company_id,
-        user_id: UserId(user),
-        scopes: pd.scope.split(',').map(str::to_string).collect(),
-        api_domain: pd.api_domain.clone(),
-        name: None,
-        is_admin: true,
-        installed_at: now,
-        version: 0,
-    };
-    s.app.records.put_user_install(&install).await?;
-    let realm_for_tokens = realm.clone();
-    s.app
-        .tokens
-        .update_secrets(company_id, move |secrets| {
-            secrets.quickbooks = Some(QuickBooksTokens {
-                realm_id: realm_for_tokens,
-                access_token: qb.access_token.into(),
-                access_expires_at: now + Duration::seconds(qb.expires_in),
-                refresh_token: qb.refresh_token.into(),
-                refresh_expires_at: None,
-                updated_at: now,
-            });
-            secrets.pipedrive.insert(
-                user,
-                PipedriveTokens {
-                    access_token: pd.access_token.into(),
-                    access_expires_at: now
-                        + Duration::seconds(i64::try_from(pd.expires_in).unwrap_or(3600)),
-                    refresh_token: pd.refresh_token.into(),
-                    api_domain: pd.api_domain,
-                    scope: Some(pd.scope),
-                    updated_at: now,
-                },
-            );
-        })
-        .await?;
+    let now = s.app.clock.now();
+    connect(
+        &s.app,
+        CompanyId(company),
+        UserId(user),
+        &realm,
+        &qb,
+        &pd,
+        now,
+    )
+    .await?;
     Ok(Json(json!({
         "token": token,
         "company_id": company,

@@ -219,6 +219,31 @@ impl<'a> QuickBooksCompany<'a> {
     }
 }
 
+/// The create form's conversion rates and items made from Pipedrive products.
+impl QuickBooksCompany<'_> {
+    /// QuickBooks' rate of `source` into the home currency on `as_of` (multi-currency only).
+    pub async fn exchange_rate(
+        self,
+        source: &str,
+        as_of: Option<chrono::NaiveDate>,
+    ) -> QuickBooksResult<quickbooks_wire::model::ExchangeRate> {
+        quickbooks!(self, |qb, realm, token| qb
+            .exchange_rate(realm, token, source, as_of)
+            .await)
+    }
+
+    /// Creates an item; `request_id` makes QuickBooks answer a repeat with the first result.
+    pub async fn create_item(
+        &self,
+        item: &quickbooks_wire::model::Item,
+        request_id: &str,
+    ) -> QuickBooksResult<quickbooks_wire::model::Item> {
+        quickbooks!(self, |qb, realm, token| qb
+            .create_item(realm, token, item, request_id)
+            .await)
+    }
+}
+
 /// Pipedrive as one user calls it. See the module documentation.
 #[derive(Debug, Clone, Copy)]
 pub struct PipedriveUser<'a> {

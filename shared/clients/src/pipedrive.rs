@@ -300,6 +300,7 @@ impl PipedriveClient {
     ) -> Result<Vec<T>, PipedriveError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut followed: std::collections::HashSet<String> = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let mut query = vec![("limit", PAGE_LIMIT)];
             if let Some(c) = cursor.as_deref() {
@@ -311,7 +312,20 @@ impl PipedriveClient {
             let next = envelope.next_cursor().map(str::to_string);
             out.extend(envelope.data.unwrap_or_default());
             match next {
-                Some(n) if !n.is_empty() => cursor = Some(n),
+                Some(n) if !n.is_empty() => {
+                    // A cursor handed out twice would walk the same pages again until the page
+                    // limit, spending the company's Pipedrive budget: stop at the first repeat
+                    // with what was read.
+                    if !followed.insert(n.clone()) {
+                        tracing::warn!(
+                            what,
+                            pages = followed.len() + 1,
+                            "Pipedrive repeated a list cursor; stopped with the pages read"
+                        );
+                        return Ok(out);
+                    }
+                    cursor = Some(n);
+                }
                 _ => return Ok(out),
             }
         }
@@ -500,5 +514,43 @@ mod tests {
             client.deal(domain, &token, 1).await,
             Err(PipedriveError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_cursor_stops_the_walk_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let count = calls.clone();
+        // Every page answers one product and the same next cursor.
+        let router = axum::Router::new().route(
+            "/api/v2/deals/{id}/products",
+            axum::routing::get(move || {
+                let count = count.clone();
+                async move {
+                    let n = count.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(serde_json::json!({
+                        "success": true,
+                        "data": [{"id": n + 1, "product_id": 7, "deal_id": 1, "name": "P",
+                                  "item_price": 1, "quantity": 1, "sum": 1, "currency": "USD"}],
+                        "additional_data": {"next_cursor": "same"}
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let client = PipedriveClient::new(PipedriveEndpoints::simulated(&base));
+        let products = client
+            .deal_products(&base, &SecretString::new("t"), 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the first page, then the repeated cursor's"
+        );
+        assert_eq!(products.len(), 2, "what was read is answered");
     }
 }

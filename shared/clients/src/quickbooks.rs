@@ -10,9 +10,10 @@ use crate::outbound::{header_string, http_client, retry_after};
 use domain::QuickBooksEnvironment;
 use domain::SecretString;
 use quickbooks_wire::model::{
-    CdcResponseEnvelope, CompanyInfo, CompanyInfoEnvelope, Customer, CustomerEnvelope, Fault,
-    Invoice, InvoiceEnvelope, OAuthError, Preferences, PreferencesEnvelope, QueryResponse,
-    QueryResponseEnvelope, TokenResponse, parse_fault,
+    CdcResponseEnvelope, CompanyInfo, CompanyInfoEnvelope, Customer, CustomerEnvelope,
+    ExchangeRate, ExchangeRateEnvelope, Fault, Invoice, InvoiceEnvelope, Item, ItemEnvelope,
+    OAuthError, Preferences, PreferencesEnvelope, QueryResponse, QueryResponseEnvelope,
+    TokenResponse, parse_fault,
 };
 
 /// The minor version every call asks for.
@@ -678,5 +679,42 @@ impl QuickBooksClient {
             ],
         )
         .await
+    }
+}
+
+/// Multi-currency rates and item creation (the create form's conversion and "create the missing
+/// item").
+impl QuickBooksClient {
+    /// QuickBooks' own rate for `source` on `as_of` (today when `None`): home-currency units for
+    /// one unit of `source` (`GET /exchangerate?sourcecurrencycode=…&asofdate=…`; multi-currency
+    /// companies only).
+    pub async fn exchange_rate(
+        &self,
+        realm: &str,
+        token: &SecretString,
+        source: &str,
+        as_of: Option<chrono::NaiveDate>,
+    ) -> Result<ExchangeRate, QuickBooksError> {
+        let date = as_of.map(|d| d.format("%Y-%m-%d").to_string());
+        let mut query = vec![("sourcecurrencycode", source)];
+        if let Some(date) = date.as_deref() {
+            query.push(("asofdate", date));
+        }
+        let envelope: ExchangeRateEnvelope = self.get(realm, token, "exchangerate", &query).await?;
+        Ok(envelope.exchange_rate)
+    }
+
+    /// Creates an item (`POST /item`); `request_id` makes a retry answer the same item.
+    pub async fn create_item(
+        &self,
+        realm: &str,
+        token: &SecretString,
+        item: &Item,
+        request_id: &str,
+    ) -> Result<Item, QuickBooksError> {
+        let envelope: ItemEnvelope = self
+            .post(realm, token, "item", &[("requestid", request_id)], item)
+            .await?;
+        Ok(envelope.item)
     }
 }

@@ -44,20 +44,10 @@ pub fn round2(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// `1250` → `1,250.00`.
+/// `1250` → `1,250.00` (English separators; [`super::money::NumberFormat`] is the formatter,
+/// this is its English form for text that has no reader's locale).
 pub fn format_money(amount: Decimal) -> String {
-    let rounded = round2(amount);
-    let negative = rounded.is_sign_negative() && !rounded.is_zero();
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}{grouped}.{frac}", if negative { "-" } else { "" })
+    super::money::NumberFormat::english().amount(amount)
 }
 
 /// How tax is applied to the invoice's amounts.
@@ -279,6 +269,16 @@ pub struct InvoiceForm {
     /// The total the form showed; when given it must equal what the app computes now.
     #[serde(default)]
     pub expected_total: Option<Decimal>,
+    /// The currency the prices came in (the deal's; set by the draft). An invoice in another
+    /// currency needs `conversion` ([`super::conversion::check`]).
+    #[serde(default)]
+    pub deal_currency: Option<String>,
+    /// How the prices were converted from `deal_currency` to `currency`.
+    #[serde(default)]
+    pub conversion: Option<super::conversion::Conversion>,
+    /// The rep saw that the deal already has an open invoice like this one and wants another.
+    #[serde(default)]
+    pub confirm_duplicate: bool,
 }
 
 /// One tax amount of the preview.
@@ -509,10 +509,12 @@ pub fn validate(
     {
         errors.push(FieldError::new(
             "customer_id",
-            "Choose the QuickBooks customer for this invoice: link the deal's organisation (or person) to an existing customer, or create one.",
+            "Choose the QuickBooks customer for this invoice: link the deal's organization (or person) to an existing customer, or create one.",
         ));
     }
-    if let Err(message) = check_currency(currency, customer_currency, setup) {
+    if let Some(problem) = super::conversion::check(form) {
+        errors.push(problem);
+    } else if let Err(message) = check_currency(currency, customer_currency, setup) {
         errors.push(FieldError::new("currency", message));
     }
     if form.lines.is_empty() {
@@ -847,6 +849,16 @@ fn qty_and_price(quantity: Decimal, amount: Decimal) -> (Decimal, Decimal) {
     (Decimal::ONE, amount)
 }
 
+/// The private note with what a conversion did (kept with the invoice in QuickBooks).
+fn private_note(form: &InvoiceForm) -> Option<String> {
+    let note = form.private_note.clone().filter(|n| !n.trim().is_empty());
+    match (&form.conversion, note) {
+        (Some(c), Some(note)) => Some(format!("{note}\n{}", super::conversion::note(c))),
+        (Some(c), None) => Some(super::conversion::note(c)),
+        (None, note) => note,
+    }
+}
+
 /// The QuickBooks invoice for a validated form ([`validate`] first). `request` text goes in the
 /// `Description` of each line; the line discount is folded into the unit price (QuickBooks has no
 /// per-line discount on sales lines) and named in the description.
@@ -945,7 +957,7 @@ pub fn build_invoice(form: &InvoiceForm, setup: &CompanySetup) -> Invoice {
             .as_ref()
             .filter(|m| !m.trim().is_empty())
             .map(|m| MemoRef { value: m.clone() }),
-        private_note: form.private_note.clone().filter(|n| !n.trim().is_empty()),
+        private_note: private_note(form),
         custom_field: (!form.custom_fields.is_empty()).then(|| {
             form.custom_fields
                 .iter()
@@ -1108,6 +1120,9 @@ mod tests {
             doc_number: None,
             custom_fields: Vec::new(),
             expected_total: None,
+            deal_currency: d.currency.clone(),
+            conversion: None,
+            confirm_duplicate: false,
         }
     }
 

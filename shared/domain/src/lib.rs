@@ -4,13 +4,16 @@
 
 pub mod actions;
 pub mod clock;
+pub mod conversion;
 pub mod draft;
 pub mod links;
 pub mod mapping;
+pub mod money;
 pub mod records;
 pub mod secret;
 pub mod settings;
 pub mod status;
+pub mod tax_suggestion;
 pub mod validation;
 
 pub use clock::Clock;

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::status::{invoice_status, status_on};
-use super::{CompanyId, DealId, InvoiceLink, InvoiceStatus};
+use super::{CompanyId, CustomerLink, DealId, InvoiceLink, InvoiceStatus};
 use quickbooks_wire::model::{EmailStatus, EntityStatus, Invoice};
 
 /// Today's date in the company's IANA time zone (UTC if the name is unknown).
@@ -149,6 +149,20 @@ pub fn refreshed_link(
     }
     next.updated_at = now;
     Some(next)
+}
+
+/// QuickBooks may answer an invoice's `CustomerRef` without its `name`: when it is the linked
+/// customer, the name we keep for it fills the gap (the panel shows a name, never `null`).
+pub fn name_customer(invoice: &mut Invoice, customer: &CustomerLink) {
+    if let Some(reference) = invoice.customer_ref.as_mut()
+        && reference.value == customer.customer_id
+        && reference
+            .name
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+    {
+        reference.name = Some(customer.display_name.clone());
+    }
 }
 
 /// The link marked Overdue, when it is Open and its due date has passed by `today` (the

@@ -142,8 +142,20 @@ pub struct UserInstall {
     #[serde(default)]
     pub is_admin: bool,
     pub installed_at: DateTime<Utc>,
+    /// The user's Pipedrive locale (`users/me` → `locale`), which formats the money they read.
+    #[serde(default)]
+    pub locale: Option<UserLocale>,
     #[serde(skip)]
     pub version: u64,
+}
+
+/// A user's Pipedrive locale and when it was read from `users/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserLocale {
+    /// As Pipedrive writes it: `de_DE`, `et_EE`.
+    pub locale: String,
+    #[serde(deserialize_with = "stored_time::required")]
+    pub read_at: DateTime<Utc>,
 }
 
 /// An invoice's status as reps see it.

@@ -29,6 +29,15 @@ pub enum ApiError {
         detail: String,
         current: Option<Value>,
     },
+    /// Refused because of how things are (not a concurrent change): each [`Refusal`] has its own
+    /// `type` and title; `current` is what the caller may choose instead (the existing customer,
+    /// the invoice as it is).
+    #[error("{detail}")]
+    Refused {
+        reason: Refusal,
+        detail: String,
+        current: Option<Value>,
+    },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -59,6 +68,64 @@ pub enum ApiError {
     /// Anything else: logged in full, answered as a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a request is refused (409) when nothing changed concurrently: one problem `type` and title
+/// per kind, so the page can say what happened and offer what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The company has no QuickBooks connection.
+    NotConnected,
+    /// QuickBooks is connected already (by someone else).
+    AlreadyConnected,
+    /// QuickBooks has a customer, vendor or employee with that name.
+    NameTaken,
+    /// The invoice's state does not allow it (void a paid invoice, send a voided one).
+    InvoiceState,
+    /// The invoice belongs to another QuickBooks company than the connected one.
+    OtherQuickBooksCompany,
+    /// The deal's organization or person is not linked to a QuickBooks customer.
+    CustomerNotLinked,
+    /// The invoice is billed to another customer than the deal's.
+    OtherCustomer,
+    /// The same request is still being processed.
+    InProgress,
+    /// QuickBooks refused the operation (its own business rule).
+    QuickBooksRefused,
+    /// The deal already has an open invoice like this one (the caller may confirm).
+    PossibleDuplicate,
+}
+
+impl Refusal {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Refusal::NotConnected => "quickbooks-not-connected",
+            Refusal::AlreadyConnected => "already-connected",
+            Refusal::NameTaken => "name-taken",
+            Refusal::InvoiceState => "invoice-state",
+            Refusal::OtherQuickBooksCompany => "other-quickbooks-company",
+            Refusal::CustomerNotLinked => "customer-not-linked",
+            Refusal::OtherCustomer => "other-customer",
+            Refusal::InProgress => "in-progress",
+            Refusal::QuickBooksRefused => "quickbooks-refused",
+            Refusal::PossibleDuplicate => "possible-duplicate",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Refusal::NotConnected => "QuickBooks is not connected",
+            Refusal::AlreadyConnected => "QuickBooks is already connected",
+            Refusal::NameTaken => "Name already used in QuickBooks",
+            Refusal::InvoiceState => "Not possible for this invoice",
+            Refusal::OtherQuickBooksCompany => "Invoice of another QuickBooks company",
+            Refusal::CustomerNotLinked => "Customer not linked yet",
+            Refusal::OtherCustomer => "Billed to another customer",
+            Refusal::InProgress => "Still in progress",
+            Refusal::QuickBooksRefused => "QuickBooks refused",
+            Refusal::PossibleDuplicate => "Possible duplicate invoice",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -96,6 +163,15 @@ impl ApiError {
         ApiError::Internal(detail.to_string())
     }
 
+    /// A refusal of `reason` with nothing to offer.
+    pub fn refused(reason: Refusal, detail: impl Into<String>) -> Self {
+        ApiError::Refused {
+            reason,
+            detail: detail.into(),
+            current: None,
+        }
+    }
+
     pub fn unprocessable(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {
             [one] => format!("{}: {}", one.field, one.message),
@@ -111,7 +187,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Refused { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -131,6 +207,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::Refused { reason, .. } => reason.kind(),
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable { .. } => "validation-failed",
@@ -149,6 +226,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict { .. } => "Changed by someone else",
+            ApiError::Refused { reason, .. } => reason.title(),
             ApiError::PayloadTooLarge(_) => "Request too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported content type",
             ApiError::Unprocessable { .. } => "Invalid input",
@@ -185,7 +263,9 @@ impl IntoResponse for ApiError {
                 _ => None,
             },
             current: match &self {
-                ApiError::Conflict { current, .. } => current.as_ref(),
+                ApiError::Conflict { current, .. } | ApiError::Refused { current, .. } => {
+                    current.as_ref()
+                }
                 _ => None,
             },
             reconnect_url: match &self {

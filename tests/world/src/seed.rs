@@ -48,6 +48,7 @@ pub fn user_install(
         name: Some(format!("User {}", tenant.user_id)),
         is_admin,
         installed_at: now,
+        locale: None,
         version: 0,
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::wire::quickbooks::model::{BatchItemRequest, BatchRequest, Customer, Invoice};
+use shared::wire::quickbooks::model::{BatchItemRequest, BatchRequest, Customer, Invoice, Item};
 
 use super::error::{ApiError, envelope_time, forbidden_realm, gateway_unauthorized, throttled};
 use super::oauth::TokenProblem;
@@ -41,7 +41,9 @@ pub fn routes(inner: Arc<Inner>) -> Router<Arc<Inner>> {
         .route("/v3/company/{realm}/invoice/{id}/pdf", get(invoice_pdf_get))
         .route("/v3/company/{realm}/customer", post(customer_post))
         .route("/v3/company/{realm}/customer/{id}", get(customer_get))
+        .route("/v3/company/{realm}/item", post(item_post))
         .route("/v3/company/{realm}/item/{id}", get(item_get))
+        .route("/v3/company/{realm}/exchangerate", get(exchangerate_get))
         .route("/v3/company/{realm}/payment/{id}", get(payment_get))
         .route("/v3/company/{realm}/preferences", get(preferences_get))
         .route("/v3/company/{realm}/companyinfo/{id}", get(companyinfo_get))
@@ -421,6 +423,54 @@ async fn item_get(
             .ok_or_else(|| ApiError::NotFound(format!("Item {id}")))
     }) {
         Ok(item) => envelope("Item", &item, inner.now()),
+        Err(e) => fail(&inner, e),
+    }
+}
+
+async fn item_post(
+    State(inner): State<Arc<Inner>>,
+    Path(realm): Path<String>,
+    body: Bytes,
+) -> Response {
+    let now = inner.now();
+    let input = match parse_json(&body).and_then(|v| {
+        serde_json::from_value::<Item>(v).map_err(|e| ApiError::BadRequest(e.to_string()))
+    }) {
+        Ok(item) => item,
+        Err(e) => return e.into_response_at(now),
+    };
+    if input.id.is_some() {
+        return ApiError::Unsupported("item updates".into()).into_response_at(now);
+    }
+    match inner.mutate(&realm, |r, now, ev| r.create_item(&input, now, ev)) {
+        Ok(item) => envelope("Item", &item, now),
+        Err(e) => fail(&inner, e),
+    }
+}
+
+async fn exchangerate_get(
+    State(inner): State<Arc<Inner>>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+) -> Response {
+    let now = inner.now();
+    let Some(source) = params.get("sourcecurrencycode").filter(|s| !s.is_empty()) else {
+        return ApiError::RequiredParam("sourcecurrencycode".into()).into_response_at(now);
+    };
+    let as_of = match params
+        .get("asofdate")
+        .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+    {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            return ApiError::BadRequest("asofdate must be yyyy-mm-dd".into())
+                .into_response_at(now);
+        }
+    };
+    let today = now.date_naive();
+    match inner.read(&realm, |r| r.exchange_rate_for(source, as_of, today, now)) {
+        Ok(rate) => envelope("ExchangeRate", &rate, now),
         Err(e) => fail(&inner, e),
     }
 }

@@ -7,6 +7,7 @@
 //! | `GET /_sim/realms`, `POST /_sim/realms` (RealmSeed) | list / seed (replace) a realm |
 //! | `GET /_sim/realms/{realm}/invoices[/{id}]` | invoices (plus `deleted` ids in the list form) |
 //! | `GET/POST /_sim/realms/{realm}/customers` | list / create a customer |
+//! | `GET /_sim/realms/{realm}/items` | the items (products and services) |
 //! | `GET/POST /_sim/realms/{realm}/payments` | list / record `{invoice_id, amount?, txn_date?}` |
 //! | `POST /_sim/realms/{realm}/invoices/{id}/due-date` | `{due_date}` |
 //! | `POST /_sim/realms/{realm}/invoices/{id}/void` / `/delete` | as in the QuickBooks UI |
@@ -60,6 +61,7 @@ pub fn routes() -> Router<Arc<Inner>> {
             "/_sim/realms/{realm}/customers",
             get(list_customers).post(create_customer),
         )
+        .route("/_sim/realms/{realm}/items", get(list_items))
         .route(
             "/_sim/realms/{realm}/payments",
             get(list_payments).post(record_payment),
@@ -221,6 +223,12 @@ async fn delete_invoice(
 async fn list_customers(State(inner): State<Arc<Inner>>, Path(realm): Path<String>) -> Response {
     reply(inner.read(&realm, |r| {
         Ok(r.customers.values().cloned().collect::<Vec<_>>())
+    }))
+}
+
+async fn list_items(State(inner): State<Arc<Inner>>, Path(realm): Path<String>) -> Response {
+    reply(inner.read(&realm, |r| {
+        Ok(r.items.values().cloned().collect::<Vec<_>>())
     }))
 }
 

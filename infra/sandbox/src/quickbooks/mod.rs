@@ -1,5 +1,5 @@
 //! Simulated QuickBooks Online: OAuth 2.0 (authorize, token, revoke), the Accounting API v3
-//! subset the app uses (query, invoice, customer, preferences, companyinfo, cdc, batch), webhooks
+//! subset the app uses (query, invoice, customer, item, exchangerate, preferences, companyinfo, cdc, batch), webhooks
 //! in both payload formats, throttling, and a JSON control API under `/_sim/`.
 //!
 //! All hosts share one port; paths mirror the real ones (`/connect/oauth2`,
@@ -26,6 +26,7 @@
 //! ```
 
 mod api;
+mod catalog;
 mod config;
 mod control;
 mod error;
@@ -320,6 +321,14 @@ impl QuickBooksSim {
     pub fn customers(&self, realm_id: &str) -> Result<Vec<Customer>, SimError> {
         self.inner
             .read(realm_id, |r| Ok(r.customers.values().cloned().collect()))
+    }
+
+    pub fn items(
+        &self,
+        realm_id: &str,
+    ) -> Result<Vec<shared::wire::quickbooks::model::Item>, SimError> {
+        self.inner
+            .read(realm_id, |r| Ok(r.items.values().cloned().collect()))
     }
 
     pub fn payments(&self, realm_id: &str) -> Result<Vec<Payment>, SimError> {

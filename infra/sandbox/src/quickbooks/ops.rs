@@ -767,6 +767,7 @@ impl Realm {
             "Customer" => self.customers.values().map(to_value).collect(),
             "Invoice" => self.invoices.values().map(to_value).collect(),
             "Item" => self.items.values().map(to_value).collect(),
+            "Account" => self.accounts.iter().map(to_value).collect(),
             "TaxCode" => self.tax_codes.iter().map(to_value).collect(),
             "TaxRate" => self.tax_rates.iter().map(to_value).collect(),
             "Term" => self.terms.iter().map(to_value).collect(),

@@ -72,6 +72,18 @@ const ENTITIES: &[(&str, &[&str])] = &[
             "MetaData.LastUpdatedTime",
         ],
     ),
+    (
+        "Account",
+        &[
+            "Id",
+            "Name",
+            "FullyQualifiedName",
+            "AccountType",
+            "AccountSubType",
+            "Classification",
+            "Active",
+        ],
+    ),
     ("TaxCode", &["Id", "Name", "Active", "Taxable", "TaxGroup"]),
     ("TaxRate", &["Id", "Name", "Active", "RateValue"]),
     ("Term", &["Id", "Name", "Active"]),
@@ -706,11 +718,38 @@ fn order(a: &Value, b: &Value, keys: &[(&'static str, bool)]) -> Ordering {
     Ordering::Equal
 }
 
+impl Condition {
+    fn property(&self) -> &'static str {
+        match self {
+            Condition::Compare { property, .. }
+            | Condition::In { property, .. }
+            | Condition::Like { property, .. } => property,
+        }
+    }
+}
+
+/// QuickBooks answers only active objects unless the statement says otherwise ("SELECT * FROM
+/// Customer retrieves all active customers", Intuit's query deep dive): a condition on `Active`
+/// (`Active = false`, `Active IN (true, false)`) or on `Id` lifts it.
+fn active_only(statement: &Statement) -> bool {
+    let has_active = ENTITIES
+        .iter()
+        .find(|(e, _)| *e == statement.entity)
+        .is_some_and(|(_, props)| props.contains(&"Active"));
+    has_active
+        && !statement
+            .conditions
+            .iter()
+            .any(|c| matches!(c.property(), "Active" | "Id"))
+}
+
 /// Runs a statement over the entity's rows (already serialised); answers the `QueryResponse`
 /// object: the entity key is absent when no row is returned.
 pub fn execute(statement: &Statement, rows: Vec<Value>) -> Value {
+    let active_only = active_only(statement);
     let mut selected: Vec<Value> = rows
         .into_iter()
+        .filter(|row| !active_only || row.get("Active") != Some(&Value::Bool(false)))
         .filter(|row| statement.conditions.iter().all(|c| matches(row, c)))
         .collect();
     let mut response = serde_json::Map::new();
@@ -797,7 +836,21 @@ mod tests {
             ids(&run(
                 "select * from Customer where DisplayName LIKE 'Acme%'"
             )),
+            ["2"],
+            "inactive customers only when the statement asks for them"
+        );
+        assert_eq!(
+            ids(&run(
+                "select * from Customer where DisplayName LIKE '%acme%' AND Active IN (true, false)"
+            )),
             ["2", "10"]
+        );
+        assert_eq!(
+            ids(&run(
+                "select * from Customer where DisplayName LIKE '%o%' AND DisplayName LIKE '%brien%'"
+            )),
+            ["1"],
+            "a word anywhere, several words at once"
         );
         assert_eq!(
             ids(&run(
@@ -815,7 +868,7 @@ mod tests {
         );
         assert_eq!(
             ids(&run(
-                "select * from Customer where Balance >= '10.5' ORDERBY Balance DESC"
+                "select * from Customer where Balance >= '10.5' AND Active IN (true, false) ORDERBY Balance DESC"
             )),
             ["10", "1"]
         );

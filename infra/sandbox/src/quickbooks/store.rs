@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use rust_decimal::Decimal;
 use shared::wire::quickbooks::model::{
-    CompanyCurrency, CompanyInfo, CurrencyPrefs, Customer, EmailAddress, Invoice, Item, ItemType,
-    MetaData, NameValue, Payment, PhysicalAddress, Preferences, Ref, SalesFormsPrefs, TaxCode,
-    TaxPrefs, TaxRate, TaxRateDetail, TaxRateList, TelephoneNumber, Term,
+    Account, CompanyCurrency, CompanyInfo, CurrencyPrefs, Customer, EmailAddress, Invoice, Item,
+    ItemType, MetaData, NameValue, Payment, PhysicalAddress, Preferences, Ref, SalesFormsPrefs,
+    TaxCode, TaxPrefs, TaxRate, TaxRateDetail, TaxRateList, TelephoneNumber, Term,
 };
 
 use super::config::{Country, RealmSeed};
@@ -60,6 +60,8 @@ pub struct Realm {
     pub preferences: Preferences,
     pub customers: BTreeMap<u64, Customer>,
     pub items: BTreeMap<u64, Item>,
+    /// The chart of accounts (income accounts for new items).
+    pub accounts: Vec<Account>,
     pub tax_codes: Vec<TaxCode>,
     pub tax_rates: Vec<TaxRate>,
     pub terms: Vec<Term>,
@@ -313,6 +315,7 @@ impl Realm {
             preferences,
             customers: BTreeMap::new(),
             items: BTreeMap::new(),
+            accounts: super::catalog::seed_accounts(now),
             tax_codes: Vec::new(),
             tax_rates: Vec::new(),
             terms: Vec::new(),
@@ -398,6 +401,8 @@ impl Realm {
                     rate("1", "AZ State tax", d("7.1")),
                     rate("2", "Tucson City", d("2")),
                     rate("3", "California", d("8")),
+                    rate("4", "Texas State", d("6.25")),
+                    rate("5", "Austin City", d("2")),
                 ];
                 for (id, taxable) in [("TAX", true), ("NON", false)] {
                     realm.tax_codes.push(TaxCode {
@@ -417,6 +422,11 @@ impl Realm {
                     "3",
                     "Tucson",
                     &[("1", "AZ State tax"), ("2", "Tucson City")],
+                ));
+                realm.tax_codes.push(group(
+                    "4",
+                    "Austin",
+                    &[("4", "Texas State"), ("5", "Austin City")],
                 ));
                 if seed.multi_currency {
                     for (i, code) in ["EUR", "GBP", "CAD"].iter().enumerate() {

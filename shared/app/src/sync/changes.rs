@@ -46,9 +46,9 @@ pub fn classify(error: ApiError) -> Failure {
         ApiError::TooManyRequests {
             retry_after_secs, ..
         } => Failure::Error(SyncError::Throttled { retry_after_secs }),
-        ApiError::ReconnectRequired { detail, .. } | ApiError::Conflict { detail, .. } => {
-            Failure::Skip(detail)
-        }
+        ApiError::ReconnectRequired { detail, .. }
+        | ApiError::Conflict { detail, .. }
+        | ApiError::Refused { detail, .. } => Failure::Skip(detail),
         ApiError::Upstream {
             detail,
             retryable: true,

@@ -121,10 +121,9 @@ pub const NOT_CONNECTED_DETAIL: &str = "Connect QuickBooks in the app settings f
 impl From<TokenFailure> for ApiError {
     fn from(failure: TokenFailure) -> Self {
         match failure {
-            TokenFailure::QuickBooksNotConnected => ApiError::Conflict {
-                detail: NOT_CONNECTED_DETAIL.into(),
-                current: None,
-            },
+            TokenFailure::QuickBooksNotConnected => {
+                ApiError::refused(web::error::Refusal::NotConnected, NOT_CONNECTED_DETAIL)
+            }
             TokenFailure::QuickBooksReconnectRequired {
                 reason,
                 reconnect_url,

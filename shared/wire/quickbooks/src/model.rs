@@ -691,6 +691,78 @@ pub struct Item {
     pub qty_on_hand: Option<Decimal>,
 }
 
+/// `{"Item": {...}, "time": "..."}` (the answer of an item create or read).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemEnvelope {
+    #[serde(rename = "Item")]
+    pub item: Item,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// The Account entity (chart of accounts): what an item's `IncomeAccountRef` points at. Only the
+/// fields the app reads (query `select * from Account where AccountType = 'Income'`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Account {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_token: Option<String>,
+    #[serde(rename = "domain", skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta_data: Option<MetaData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// `Income`, `Bank`, `Expense`, … (the classification the app filters on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_sub_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency_ref: Option<Ref>,
+}
+
+/// The ExchangeRate entity (multi-currency companies): `Rate` home-currency units for one unit of
+/// `SourceCurrencyCode` on `AsOfDate` (`GET /exchangerate?sourcecurrencycode=EUR&asofdate=…`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExchangeRate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_token: Option<String>,
+    #[serde(rename = "domain", skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_currency_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_currency_code: Option<String>,
+    #[serde(
+        with = "rust_decimal::serde::float_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rate: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of_date: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta_data: Option<MetaData>,
+}
+
+/// `{"ExchangeRate": {...}, "time": "..."}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeRateEnvelope {
+    #[serde(rename = "ExchangeRate")]
+    pub exchange_rate: ExchangeRate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
 /// `TaxRateDetail` inside a tax code's rate lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -1078,6 +1150,8 @@ pub struct QueryResponse {
     pub company_currency: Option<Vec<CompanyCurrency>>,
     #[serde(rename = "Payment", skip_serializing_if = "Option::is_none")]
     pub payment: Option<Vec<Payment>>,
+    #[serde(rename = "Account", default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Vec<Account>>,
     #[serde(rename = "startPosition", skip_serializing_if = "Option::is_none")]
     pub start_position: Option<u32>,
     #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]

@@ -172,6 +172,20 @@ impl Query {
         self.push(property, "IN", v)
     }
 
+    /// `property IN (true, false)` (e.g. `Active IN (true, false)`: active and inactive objects).
+    pub fn is_in_bools(self, property: &str, values: &[bool]) -> Self {
+        let list: Vec<String> = values.iter().map(bool::to_string).collect();
+        let v = format!("({})", list.join(", "));
+        self.push(property, "IN", v)
+    }
+
+    /// `property LIKE '%text%'`: `text` anywhere (escaped; a `%` in it stays a wildcard, as
+    /// QuickBooks has no escape for it).
+    pub fn contains(self, property: &str, text: &str) -> Self {
+        let v = format!("'%{}%'", escape(text));
+        self.push(property, "LIKE", v)
+    }
+
     pub fn order_by(mut self, property: &str, descending: bool) -> Self {
         self.order_by.push(format!(
             "{property} {}",

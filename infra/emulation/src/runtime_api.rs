@@ -1,5 +1,6 @@
 //! The AWS Lambda Runtime API (`2018-06-01`) on loopback: what the Lambda service offers a
-//! custom runtime, enough to run our release binaries the way Lambda does and time them.
+//! custom runtime, enough to run our binaries the way Lambda does (the benchmarks time them, the
+//! deploy rehearsal runs the `sam build` artifacts through it).
 //!
 //! | route | what |
 //! |---|---|
@@ -29,8 +30,28 @@ pub const RESPONSE_PATH: &str = "/2018-06-01/runtime/invocation/{id}/response";
 pub const ERROR_PATH: &str = "/2018-06-01/runtime/invocation/{id}/error";
 pub const INIT_ERROR_PATH: &str = "/2018-06-01/runtime/init/error";
 
-/// How long an invocation may take before the harness gives up on it.
+/// How long an invocation may take by default before the harness gives up on it.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Who the function instance is, as Lambda tells it: its name, its ARN and its timeout (the
+/// deadline of every event, and how long [`RuntimeApi::invoke`] waits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionIdentity {
+    pub name: String,
+    pub arn: String,
+    pub timeout: Duration,
+}
+
+impl FunctionIdentity {
+    /// `name` in account 123456789012, us-east-1, with the default timeout.
+    pub fn named(name: &str) -> Self {
+        FunctionIdentity {
+            name: name.to_string(),
+            arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+            timeout: INVOKE_TIMEOUT,
+        }
+    }
+}
 
 /// What the function answered to one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +69,7 @@ struct Pending {
 
 #[derive(Debug)]
 struct Shared {
-    function_name: String,
+    function: FunctionIdentity,
     started: Instant,
     /// Set at the first `invocation/next` (init done) or at `init/error`.
     ready: watch::Sender<Option<Result<Instant, String>>>,
@@ -76,7 +97,7 @@ impl Drop for RuntimeApi {
 /// The headers Lambda sends with an event.
 pub fn invocation_headers(
     request_id: &str,
-    function_name: &str,
+    function_arn: &str,
     deadline_epoch_ms: u64,
 ) -> Vec<(&'static str, String)> {
     vec![
@@ -84,7 +105,7 @@ pub fn invocation_headers(
         ("lambda-runtime-deadline-ms", deadline_epoch_ms.to_string()),
         (
             "lambda-runtime-invoked-function-arn",
-            format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}"),
+            function_arn.to_string(),
         ),
         (
             "lambda-runtime-trace-id",
@@ -103,12 +124,17 @@ impl RuntimeApi {
     /// Serves the API on a free loopback port (the caller starts the init clock when it spawns
     /// the process; [`RuntimeApi::wait_ready`] answers when the first `invocation/next` came).
     pub async fn start(function_name: &str) -> std::io::Result<RuntimeApi> {
+        RuntimeApi::start_for(FunctionIdentity::named(function_name)).await
+    }
+
+    /// [`RuntimeApi::start`] for a function with its own ARN and timeout.
+    pub async fn start_for(function: FunctionIdentity) -> std::io::Result<RuntimeApi> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let addr = listener.local_addr()?;
         let (sender, receiver) = mpsc::channel(16);
         let (ready_tx, ready) = watch::channel(None);
         let shared = Arc::new(Shared {
-            function_name: function_name.to_string(),
+            function,
             started: Instant::now(),
             ready: ready_tx,
             events: Mutex::new(receiver),
@@ -151,14 +177,16 @@ impl RuntimeApi {
         waited.unwrap_or_else(|_| Err(format!("no invocation/next within {timeout:?}")))
     }
 
-    /// Hands `payload` to the function and waits for its answer; the duration runs from the
-    /// hand-over to the arrival of the answer.
+    /// Hands `payload` to the function and waits for its answer (at most the function's
+    /// timeout); the duration runs from the hand-over to the arrival of the answer.
     pub async fn invoke(&self, payload: &[u8]) -> Result<(Duration, Answer), String> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let request_id = format!(
-            "{:08x}-bench-{n}",
-            self.shared.started.elapsed().as_micros()
+            "{:08x}-{:04x}-{n}",
+            self.shared.started.elapsed().as_micros(),
+            std::process::id() & 0xffff
         );
+        let timeout = self.shared.function.timeout;
         let (tx, rx) = oneshot::channel();
         lock(&self.shared.answers).insert(request_id.clone(), tx);
         let sent = Instant::now();
@@ -169,12 +197,14 @@ impl RuntimeApi {
             })
             .await
             .map_err(|_| "the runtime API stopped".to_string())?;
-        match tokio::time::timeout(INVOKE_TIMEOUT, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok((at, answer))) => Ok((at.saturating_duration_since(sent), answer)),
             Ok(Err(_)) => Err("the invocation was dropped".into()),
             Err(_) => {
                 lock(&self.shared.answers).remove(&request_id);
-                Err(format!("no answer within {INVOKE_TIMEOUT:?}"))
+                Err(format!(
+                    "no answer within {timeout:?} (the function's timeout)"
+                ))
             }
         }
     }
@@ -207,11 +237,13 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let Some(pending) = pending else {
         return (StatusCode::GONE, "the harness stopped").into_response();
     };
-    let deadline = (chrono::Utc::now() + chrono::Duration::seconds(30)).timestamp_millis();
+    let timeout = chrono::Duration::from_std(shared.function.timeout)
+        .unwrap_or_else(|_| chrono::Duration::seconds(30));
+    let deadline = (chrono::Utc::now() + timeout).timestamp_millis();
     let mut headers = HeaderMap::new();
     for (name, value) in invocation_headers(
         &pending.request_id,
-        &shared.function_name,
+        &shared.function.arn,
         u64::try_from(deadline).unwrap_or_default(),
     ) {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -352,6 +384,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_event_unanswered_within_the_functions_timeout_is_an_error() {
+        let api = RuntimeApi::start_for(FunctionIdentity {
+            timeout: Duration::from_millis(100),
+            ..FunctionIdentity::named("fn-d")
+        })
+        .await
+        .unwrap();
+        let err = api.invoke(b"{}").await.unwrap_err();
+        assert!(err.contains("the function's timeout"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_runtime_that_never_asks_is_a_timeout() {
         let api = RuntimeApi::start("fn-c").await.unwrap();
         let ready = api.wait_ready(Duration::from_millis(50)).await;
@@ -360,7 +404,11 @@ mod tests {
 
     #[test]
     fn the_four_headers_lambda_sends() {
-        let headers = invocation_headers("id-1", "settings", 42);
+        let headers = invocation_headers(
+            "id-1",
+            "arn:aws:lambda:us-east-1:123456789012:function:settings",
+            42,
+        );
         let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
         for name in [
             "lambda-runtime-aws-request-id",
@@ -372,5 +420,6 @@ mod tests {
         }
         assert_eq!(headers[0].1, "id-1");
         assert_eq!(headers[1].1, "42");
+        assert!(headers[2].1.ends_with(":function:settings"));
     }
 }
