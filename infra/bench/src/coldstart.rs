@@ -425,7 +425,7 @@ pub async fn cold_start(
 /// it as a new Lambda instance does (page faults and read-around on a cold cache) and every
 /// binary of a run is loaded alike. A binary the linker or `cp` has just written is cached in
 /// the shape the writes gave it, and the same file then maps more of itself at each fault: the
-/// functions measured 0.1–0.3 MiB more peak RSS right after a copy than dropped first, the
+/// functions measured up to 0.3 MiB more peak RSS right after a copy than dropped first, the
 /// hello world the same (BENCHMARKS.md).
 pub fn drop_page_cache(binary: &Path) -> Result<(), String> {
     let file = std::fs::File::open(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
