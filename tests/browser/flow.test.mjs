@@ -2,13 +2,14 @@
 // stand-in and the simulators): install, connect QuickBooks, save settings, open a deal, create an
 // invoice with one unlinked line (blocked, then linked, then created), see it in the panel, send,
 // download the PDF, record a payment in the QuickBooks simulator, refresh → Paid, create another
-// (keyboard only) and void it → Voided. Each step is asserted on the page and in the simulator.
+// (keyboard only) and void it → Voided; a deal field mapped to the amount outstanding follows. Each
+// step is asserted on the page and in the simulator.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACTS, BASE, json, launch, simulators, token } from './lib.mjs';
+import { ARTIFACTS, BASE, json, launch, send, simulators, token } from './lib.mjs';
 
 const COMPANY = 2002; // Bolt Logistics Inc. (US, USD) of the Pipedrive simulator's seed
 const USER = 201; // Dana Diaz, admin
@@ -18,6 +19,7 @@ let context;
 let page;
 let sims;
 let realm;
+let outstandingKey; // the deal field mapped to the amount outstanding
 
 const qb = (path) => json(`${sims.quickbooks_url}${path}`);
 const qbInvoices = async () => (await qb(`/_sim/realms/${realm}/invoices`)).body.Invoice || [];
@@ -141,6 +143,32 @@ test('a save over someone else\'s newer settings shows theirs and lets the user 
   const saved = (await json(`${BASE}/api/settings`, { headers: bearer })).body;
   assert.equal(saved.settings.access, 'all_installed_users');
   assert.deepEqual(saved.settings.due_date, { kind: 'days_after_issue', days: 10 });
+});
+
+test('map a Pipedrive deal field to an invoice figure: offered where its type fits, saved and shown', async () => {
+  // An admin adds a monetary custom deal field in Pipedrive.
+  const added = await send(`${sims.pipedrive_url}/_sim/companies/${COMPANY}/fields/deal`, 'POST',
+    { field_name: 'Amount outstanding', field_type: 'monetary' });
+  assert.equal(added.status, 200, JSON.stringify(added.body));
+  outstandingKey = added.body.field_code;
+  const bearer = { Authorization: `Bearer ${await token(`pd_local_user=${COMPANY}:${USER}`)}` };
+  await json(`${BASE}/api/settings/fields?fresh=true`, { headers: bearer });
+  await page.reload();
+  const settings = page.frameLocator('#settings-frame');
+  await settings.locator('#figure-outstanding').waitFor();
+  const amounts = await settings.locator('#figure-outstanding option').allTextContents();
+  assert.ok(amounts.includes('Amount outstanding'), `outstanding options: ${amounts}`);
+  const numbers = await settings.locator('#figure-last_number option').allTextContents();
+  assert.ok(!numbers.includes('Amount outstanding'), `a monetary field cannot hold the number: ${numbers}`);
+  await settings.locator('#figure-outstanding').selectOption(outstandingKey);
+  await clearSnackbars();
+  await settings.locator('#save').click();
+  await snackbar('Settings saved');
+  await page.reload();
+  await page.frameLocator('#settings-frame').locator('#figure-outstanding').waitFor();
+  assert.equal(await page.frameLocator('#settings-frame').locator('#figure-outstanding').inputValue(), outstandingKey);
+  const saved = (await json(`${BASE}/api/settings`, { headers: bearer })).body;
+  assert.deepEqual(saved.settings.write_back, { outstanding: { key: outstandingKey, field_type: 'monetary' } });
 });
 
 test('create an invoice: blocked while a line is unlinked, then linked, then created', async () => {
@@ -309,6 +337,15 @@ async function tabTo(frameLocator, predicate) {
   }
   assert.fail(`Tab never reached the element (${predicate})`);
 }
+
+test('the mapped deal field followed the invoices: outstanding after the create, 0 once paid and voided', async () => {
+  const patches = (await pdRequests())
+    .filter((r) => r.method === 'PATCH' && r.path === `/api/v2/deals/${DEAL}` && r.status < 300)
+    .map((r) => JSON.parse(r.body).custom_fields[outstandingKey]);
+  assert.ok(patches.length >= 2, `deal updates: ${JSON.stringify(patches)}`);
+  assert.ok(patches[0].value > 0 && patches[0].currency === 'USD', `after the create: ${JSON.stringify(patches[0])}`);
+  assert.deepEqual(patches.at(-1), { value: 0, currency: 'USD' });
+});
 
 test('every field of the create modal and of the all-invoices view has a label', async () => {
   await panel().locator('#create-invoice').click();

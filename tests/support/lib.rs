@@ -2,12 +2,18 @@
 //! router served together, as `cargo run -p local` serves them, and the counts file
 //! `target/reliability/<suite>.json` that `tests/reliability/fuzz.sh` summarises.
 
+use std::sync::Arc;
+
 use axum::Router;
 use chrono::Utc;
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::sync::jobs::InProcessQueue;
 use shared::web::http::Route;
-use test_world::{Answer, COMPANY_A, USER_A_ADMIN, World, WorldBuilder};
+use shared::wire::quickbooks::webhook::sign;
+use test_world::{
+    Answer, COMPANY_A, USER_A_ADMIN, World, WorldBuilder, deliver_webhook, webhook_verifier,
+};
 
 /// Every deployed route (what template.yaml and the OpenAPI description list), by function:
 /// `local::function_routes()`, so a route is covered the day its function joins the local server.
@@ -71,4 +77,30 @@ pub fn write_counts(suite: &str, counts: Value) {
     )
     .unwrap();
     println!("reliability counts ({suite}): {counts}");
+}
+
+/// The webhook Intuit sends for a payment created in `realm`, delivered to the webhook
+/// function's router (`nonce` makes each delivery's bytes new).
+pub async fn payment_webhook(w: &World, realm: &str, payment: &str, nonce: u32) {
+    let body = json!({"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [
+        {"name": "Payment", "id": payment, "operation": "Create",
+         "lastUpdated": format!("2026-12-06T04:00:{nonce:02}.000Z")}
+    ]}}]})
+    .to_string();
+    let signature = sign(&webhook_verifier(), body.as_bytes());
+    let router = shared::web::http::finish(quickbooks_webhook::router_with(
+        w.app.clone(),
+        Arc::new(InProcessQueue::new()),
+        quickbooks_webhook::WORK_BUDGET,
+    ));
+    let reply = deliver_webhook(router, &body, Some(&signature)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+/// One scheduled status-sync run: the schedule's jobs delivered once, none failed.
+pub async fn scheduled_sync(w: &World) {
+    let queue = InProcessQueue::new();
+    status_sync::worker::schedule(&w.app, &queue).await.unwrap();
+    let report = status_sync::worker::drain_once(&w.app, &queue, 10, w.now()).await;
+    assert_eq!(report.failed, 0, "{report:?}");
 }

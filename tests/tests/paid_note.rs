@@ -3,14 +3,11 @@
 //! once and one log line for the change — whether the webhook, the scheduled sync, the panel's
 //! refresh or an action's answer sees it first, and when several of them race.
 
-use std::sync::Arc;
-
+use integration_tests::{payment_webhook, scheduled_sync};
 use rust_decimal_macros::dec;
 use serde_json::json;
-use shared::app::sync::jobs::InProcessQueue;
 use shared::domain::{ActivityEvent, InvoiceLink, InvoiceStatus};
-use shared::wire::quickbooks::webhook::sign;
-use test_world::{COMPANY_A, US_REALM, USER_A_ADMIN, World, deliver_webhook, webhook_verifier};
+use test_world::{COMPANY_A, US_REALM, USER_A_ADMIN, World};
 
 const DEAL: u64 = 1;
 
@@ -45,35 +42,10 @@ async fn paid_unnoticed() -> (World, InvoiceLink, String) {
     (w, link, payment.id.unwrap())
 }
 
-/// The webhook Intuit sends for the payment (`nonce` makes each delivery's bytes new).
-async fn webhook(w: &World, payment: &str, nonce: u32) {
-    let body =
-        json!({"eventNotifications": [{"realmId": US_REALM, "dataChangeEvent": {"entities": [
-            {"name": "Payment", "id": payment, "operation": "Create",
-             "lastUpdated": format!("2026-12-06T04:00:{nonce:02}.000Z")}
-        ]}}]})
-        .to_string();
-    let signature = sign(&webhook_verifier(), body.as_bytes());
-    let router = shared::web::http::finish(quickbooks_webhook::router_with(
-        w.app.clone(),
-        Arc::new(InProcessQueue::new()),
-        quickbooks_webhook::WORK_BUDGET,
-    ));
-    let reply = deliver_webhook(router, &body, Some(&signature)).await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-}
-
-async fn scheduled_sync(w: &World) {
-    let queue = InProcessQueue::new();
-    status_sync::worker::schedule(&w.app, &queue).await.unwrap();
-    let report = status_sync::worker::drain_once(&w.app, &queue, 10, w.now()).await;
-    assert_eq!(report.failed, 0, "{report:?}");
-}
-
 async fn notice(w: &World, link: &InvoiceLink, payment: &str, path: Path, nonce: u32) {
     let who = (COMPANY_A, USER_A_ADMIN);
     match path {
-        Path::Webhook => webhook(w, payment, nonce).await,
+        Path::Webhook => payment_webhook(w, US_REALM, payment, nonce).await,
         Path::Sync => scheduled_sync(w).await,
         Path::Refresh => {
             let answer = w

@@ -1,5 +1,6 @@
 // The app settings page: the QuickBooks connection (connect, reconnect, disconnect), the field
-// mapping (only the company's fields that fit each slot), the due-date rule, who may invoice;
+// mapping (only the company's fields that fit each slot), the due-date rule, who may invoice, the
+// deal fields that carry the deal's invoice figures (only custom deal fields of a fitting type);
 // saved with conflict handling.
 
 import {
@@ -16,6 +17,15 @@ const SLOTS = [
   ['address', 'Address', true],
   ['email', 'Email', true],
   ['tax_id', 'Customer tax ID', true],
+];
+/** The invoice figures a custom deal field can carry (`settings.write_back.<figure>`). */
+const FIGURES = [
+  ['status', 'Invoice status (worst of the deal\'s invoices)'],
+  ['invoiced', 'Amount invoiced'],
+  ['paid', 'Amount paid'],
+  ['outstanding', 'Amount outstanding'],
+  ['last_number', 'Last invoice number'],
+  ['last_payment_date', 'Last payment date'],
 ];
 const ENTITY = { deal: 'Deal', organization: 'Organization', person: 'Person' };
 
@@ -182,6 +192,29 @@ function fieldsFor(slot) {
   return (catalog.fields || []).filter((f) => (f.fits || []).includes(slot));
 }
 
+/** One select per figure: none, or a custom deal field whose type can hold it. */
+function writeBackSection(s) {
+  s.write_back = s.write_back || {};
+  const selects = FIGURES.map(([figure, label]) => {
+    const options = (catalog.fields || []).filter((f) => (f.figures || []).includes(figure)).map((f) => [f.key, f.name]);
+    const current = s.write_back[figure] ? s.write_back[figure].key : '';
+    if (current && !options.some(([v]) => v === current)) options.unshift([current, `${current} (not found)`]);
+    options.unshift(['', '— not written —']);
+    const onchange = (e) => {
+      if (e.target.value) s.write_back[figure] = { key: e.target.value };
+      else delete s.write_back[figure];
+    };
+    return h('div', { class: 'field', dataset: { field: `settings.write_back.${figure}` } },
+      h('label', { for: `figure-${figure}` }, label),
+      h('select', { id: `figure-${figure}`, onchange },
+        options.map(([v, l]) => h('option', { value: v, selected: v === current }, l))));
+  });
+  return h('fieldset', { class: 'field', id: 'write-back' },
+    h('legend', {}, 'Keep these Pipedrive deal fields current with the deal\'s invoices'),
+    h('p', { class: 'hint' }, 'Only your custom deal fields of a fitting type are offered. A field is written only when its value changes.'),
+    selects);
+}
+
 function settingsForm() {
   const s = doc.settings;
   const mapping = SLOTS.map(([slot, label, optional]) => {
@@ -221,6 +254,7 @@ function settingsForm() {
     due, access,
     checkbox('update_customer', 'Update the QuickBooks customer\'s address, email and tax ID when they differ'),
     checkbox('note_on_paid', 'Add a note to the deal when an invoice is paid'),
+    writeBackSection(s),
     conflictNotice(),
     h('div', { id: 'settings-errors', role: 'alert' }),
     h('p', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save settings')));

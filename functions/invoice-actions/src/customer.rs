@@ -14,6 +14,7 @@ use chrono::{Days, NaiveDate};
 use serde::Deserialize;
 
 use shared::app::App;
+use shared::app::sync::write_back::write_back;
 use shared::app::tokens::CallError;
 use shared::clients::pipedrive::PipedriveError;
 use shared::domain::links::{link_from_invoice, name_customer};
@@ -351,6 +352,7 @@ async fn store_link(
     let (deal, invoice_id) = (new_link.deal_id, new_link.invoice_id.clone());
     match app.records.create_invoice_link(&new_link).await {
         Ok(saved) => {
+            write_back(app, &caller.profile, [deal], caller.now).await;
             let label = invoice_label(saved.doc_number.as_deref(), &invoice_id);
             let message = format!("{label} is now linked to this deal.");
             caller
@@ -398,6 +400,7 @@ pub(crate) async fn unlink(
     app.records
         .delete_invoice_link(caller.company(), deal, &invoice_id)
         .await?;
+    write_back(&app, &caller.profile, [deal], caller.now).await;
     let label = invoice_label(link.doc_number.as_deref(), &invoice_id);
     let message = format!("{label} was unlinked from this deal; it stays in QuickBooks.");
     caller

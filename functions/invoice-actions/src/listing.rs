@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use shared::app::App;
 use shared::app::sync::changes::{Logged, apply_for_company, apply_to_link};
+use shared::app::sync::write_back::write_back;
 use shared::app::sync::{IDS_PER_QUERY, fetch_invoices};
 use shared::domain::links::refreshed_link;
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
@@ -125,6 +126,11 @@ pub(crate) async fn refresh(
     let Refreshed { updated, changes } =
         apply_changed(&app, &caller, deal, &links, &realm, &changed).await?;
     let current = merged(&links, &updated);
+    if updated.is_empty() {
+        // Nothing of this deal changed: its mapped deal fields are still brought to the current
+        // figures if an earlier update was refused (nothing is sent when they hold them).
+        write_back(&app, &caller.profile, [deal], caller.now).await;
+    }
     if !updated.is_empty() {
         let message = refresh_message(ids.len(), updated.len(), &changes);
         caller

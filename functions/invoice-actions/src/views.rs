@@ -671,6 +671,7 @@ mod tests {
             email_sent: false,
             sync_token: None,
             qbo_updated_at: None,
+            last_payment_date: None,
             created_at: now,
             updated_at: now,
             version: 1,

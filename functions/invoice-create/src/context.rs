@@ -17,6 +17,7 @@ use shared::domain::money::NumberFormat;
 use shared::domain::{CompanyProfile, UserInstall};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError, Refusal};
+use shared::wire::quickbooks::model::{TaxCode, TaxRate};
 use shared::wire::quickbooks::query::Query;
 
 /// The caller, allowed to invoice, with a connected QuickBooks company.
@@ -181,34 +182,10 @@ async fn fetch_setup(app: &App, caller: &Caller) -> Result<CompanySetup, ApiErro
     // Companies without multi-currency may refuse the currency query: no extra currencies then.
     let currencies = currencies.unwrap_or_default();
 
-    let rate_of: HashMap<String, Decimal> = rates
-        .tax_rate
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| Some((r.id?, r.rate_value.unwrap_or_default())))
-        .collect();
-    let tax_codes = codes
-        .tax_code
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|c| {
-            let id = c.id?;
-            let rates = c
-                .sales_tax_rate_list
-                .iter()
-                .flat_map(|l| l.tax_rate_detail.iter())
-                .filter_map(|d| d.tax_rate_ref.as_ref())
-                .filter_map(|r| rate_of.get(&r.value).copied())
-                .collect();
-            Some(TaxCodeInfo {
-                name: c.name.unwrap_or_else(|| id.clone()),
-                id,
-                rates,
-                group: c.tax_group.unwrap_or(false),
-                active: c.active.unwrap_or(true) && c.hidden != Some(true),
-            })
-        })
-        .collect();
+    let tax_codes = tax_codes(
+        codes.tax_code.unwrap_or_default(),
+        rates.tax_rate.unwrap_or_default(),
+    );
     let home = prefs.home_currency().unwrap_or("USD").to_string();
     let multi = prefs.multi_currency_enabled();
     let custom_fields = prefs
@@ -246,6 +223,34 @@ async fn fetch_setup(app: &App, caller: &Caller) -> Result<CompanySetup, ApiErro
         custom_txn_numbers: prefs.custom_txn_numbers(),
         custom_fields,
     })
+}
+
+/// Each tax code with its sales rates' percentages (a code is inactive when hidden).
+fn tax_codes(codes: Vec<TaxCode>, rates: Vec<TaxRate>) -> Vec<TaxCodeInfo> {
+    let rate_of: HashMap<String, Decimal> = rates
+        .into_iter()
+        .filter_map(|r| Some((r.id?, r.rate_value.unwrap_or_default())))
+        .collect();
+    codes
+        .into_iter()
+        .filter_map(|c| {
+            let id = c.id?;
+            let rates = c
+                .sales_tax_rate_list
+                .iter()
+                .flat_map(|l| l.tax_rate_detail.iter())
+                .filter_map(|d| d.tax_rate_ref.as_ref())
+                .filter_map(|r| rate_of.get(&r.value).copied())
+                .collect();
+            Some(TaxCodeInfo {
+                name: c.name.unwrap_or_else(|| id.clone()),
+                id,
+                rates,
+                group: c.tax_group.unwrap_or(false),
+                active: c.active.unwrap_or(true) && c.hidden != Some(true),
+            })
+        })
+        .collect()
 }
 
 /// The enabled sales-form custom fields from `Preferences.SalesFormsPrefs.CustomField`

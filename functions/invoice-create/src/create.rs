@@ -17,11 +17,12 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
+use shared::app::sync::write_back::write_back;
 use shared::app::tokens::CallError;
-use shared::domain::draft::{self, InvoiceForm, Totals};
+use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
 use shared::domain::money::NumberFormat;
-use shared::domain::{ActivityEvent, DealId, InvoiceLink, Outcome};
+use shared::domain::{ActivityEvent, CustomerLink, DealId, InvoiceLink, Outcome};
 use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
@@ -177,7 +178,33 @@ pub async fn run(
     key: &str,
     attempt: u32,
 ) -> Result<Created, Failure> {
-    let company = caller.tenant.company_id;
+    let (link, setup) = linked_customer(app, caller, deal_id, form).await?;
+    let errors = draft::validate(form, &setup, link.currency.as_deref());
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors).into());
+    }
+    let totals = checked_totals(caller, form, &setup)?;
+    let invoice = draft::build_invoice(form, &setup);
+    let request_id = derived_request_id(caller.tenant.company_id, "invoice", key, attempt);
+    let mut created = create_in_quickbooks(app, caller, deal_id, &invoice, &request_id).await?;
+    name_customer(&mut created, &link);
+    finish(app, caller, deal_id, created, totals)
+        .await
+        .map_err(|error| Failure {
+            error,
+            called_quickbooks: true,
+            definitive: false,
+        })
+}
+
+/// The customer the deal's party is linked to in this realm (it must be the form's), and the
+/// company's QuickBooks setup.
+async fn linked_customer(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+) -> Result<(CustomerLink, CompanySetup), Failure> {
     let Some(party) = form.party else {
         return Err(missing_customer_or_deal(
             app,
@@ -189,7 +216,8 @@ pub async fn run(
         .into());
     };
     let (link, setup) = futures::join!(
-        app.records.get_customer_link(company, party),
+        app.records
+            .get_customer_link(caller.tenant.company_id, party),
         company_setup(app, caller)
     );
     let setup = setup?;
@@ -207,73 +235,71 @@ pub async fn run(
         .into());
     };
     match form.customer_id.as_deref() {
-        None => {
-            return Err(
-                missing_customer("Choose the QuickBooks customer for this invoice.").into(),
-            );
+        None => Err(missing_customer("Choose the QuickBooks customer for this invoice.").into()),
+        Some(id) if id != link.customer_id => Err(missing_customer(&format!(
+            "The deal is linked to the QuickBooks customer \"{}\", not to the one on this invoice. Link the deal to the customer you want first.",
+            link.display_name
+        ))
+        .into()),
+        Some(_) => Ok((link, setup)),
+    }
+}
+
+/// The totals QuickBooks will compute; when the form showed a total, it must still be this one.
+fn checked_totals(
+    caller: &Caller,
+    form: &InvoiceForm,
+    setup: &CompanySetup,
+) -> Result<Totals, ApiError> {
+    let totals = draft::preview(form, setup);
+    match form.expected_total {
+        Some(expected) if expected != totals.total => {
+            Err(ApiError::unprocessable(vec![FieldError::new(
+                "expected_total",
+                format!(
+                    "The total is {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
+                    caller.number_format().money(totals.total, &form.currency),
+                    caller.number_format().amount(expected)
+                ),
+            )]))
         }
-        Some(id) if id != link.customer_id => {
-            return Err(missing_customer(&format!(
-                "The deal is linked to the QuickBooks customer \"{}\", not to the one on this invoice. Link the deal to the customer you want first.",
-                link.display_name
-            ))
-            .into());
-        }
-        Some(_) => {}
+        _ => Ok(totals),
     }
-    let errors = draft::validate(form, &setup, link.currency.as_deref());
-    if !errors.is_empty() {
-        return Err(ApiError::unprocessable(errors).into());
-    }
-    let totals = draft::preview(form, &setup);
-    if let Some(expected) = form.expected_total
-        && expected != totals.total
-    {
-        return Err(ApiError::unprocessable(vec![FieldError::new(
-            "expected_total",
-            format!(
-                "The total is {}, not {} (QuickBooks' settings changed since the form was filled). Review the invoice and create it again.",
-                caller.number_format().money(totals.total, &form.currency),
-                caller.number_format().amount(expected)
-            ),
-        )])
-        .into());
-    }
-    let invoice = draft::build_invoice(form, &setup);
-    let request_id = derived_request_id(company, "invoice", key, attempt);
-    let created = app
+}
+
+/// The one QuickBooks call; a refusal is recorded on the deal (and a definitive one makes the
+/// company's settings be read again next time).
+async fn create_in_quickbooks(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    invoice: &Invoice,
+    request_id: &str,
+) -> Result<Invoice, Failure> {
+    let error = match app
         .quickbooks_of(&caller.profile)
-        .create_invoice(&invoice, &request_id)
-        .await;
-    let mut created: Invoice = match created {
-        Ok(invoice) => invoice,
-        Err(error) => {
-            let definitive = is_definitive(&error);
-            let tid = match &error {
-                CallError::Call(e) => e.intuit_tid().map(str::to_string),
-                CallError::Token(_) => None,
-            };
-            if definitive {
-                // QuickBooks disagreed with what we checked: re-read its settings next time.
-                forget_setup(app, &caller.realm_id);
-            }
-            let error = qb_error(error, "creating the invoice");
-            record_failure(app, caller, deal_id, &error, tid).await;
-            return Err(Failure {
-                error,
-                called_quickbooks: true,
-                definitive,
-            });
-        }
-    };
-    name_customer(&mut created, &link);
-    finish(app, caller, deal_id, created, totals)
+        .create_invoice(invoice, request_id)
         .await
-        .map_err(|error| Failure {
-            error,
-            called_quickbooks: true,
-            definitive: false,
-        })
+    {
+        Ok(invoice) => return Ok(invoice),
+        Err(error) => error,
+    };
+    let definitive = is_definitive(&error);
+    let tid = match &error {
+        CallError::Call(e) => e.intuit_tid().map(str::to_string),
+        CallError::Token(_) => None,
+    };
+    if definitive {
+        // QuickBooks disagreed with what we checked: re-read its settings next time.
+        forget_setup(app, &caller.realm_id);
+    }
+    let error = qb_error(error, "creating the invoice");
+    record_failure(app, caller, deal_id, &error, tid).await;
+    Err(Failure {
+        error,
+        called_quickbooks: true,
+        definitive,
+    })
 }
 
 /// Link, note and activity for an invoice QuickBooks created (a retry lands here again with the
@@ -285,98 +311,20 @@ async fn finish(
     invoice: Invoice,
     totals: Totals,
 ) -> Result<Created, ApiError> {
-    let company = caller.tenant.company_id;
-    let now = app.clock.now();
-    let today = today_in(&caller.profile.time_zone, now);
-    let fresh = link_from_invoice(
-        company,
-        DealId(deal_id),
-        &caller.realm_id,
-        &invoice,
-        today,
-        now,
-    )
-    .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
-    let (link, first_time) = match app.records.create_invoice_link(&fresh).await {
-        Ok(link) => (link, true),
-        Err(StoreError::Conflict { .. }) => {
-            let existing = app
-                .records
-                .get_invoice_link(company, DealId(deal_id), &fresh.invoice_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("the invoice link vanished during a retry"))?;
-            (existing, false)
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (link, first_time) = store_link(app, caller, deal_id, &invoice).await?;
+    // The deal's mapped fields (a retry finds nothing changed and writes nothing).
+    write_back(app, &caller.profile, [DealId(deal_id)], app.clock.now()).await;
     let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
     // On a retry the note and event may exist already: the event (written together with the
     // note) says so.
-    let already_told = !first_time
-        && app
-            .records
-            .deal_activity(company, DealId(deal_id), 50)
-            .await?
-            .iter()
-            .any(|e| {
-                e.kind == "invoice.created"
-                    && e.invoice_id.as_deref() == Some(link.invoice_id.as_str())
-            });
+    let already_told = !first_time && told_before(app, caller, deal_id, &link).await?;
     let note = if already_told {
         NoteOutcome {
             posted: true,
             error: None,
         }
     } else {
-        let event = ActivityEvent {
-            company_id: company,
-            deal_id: DealId(deal_id),
-            at: now,
-            id: uuid::Uuid::new_v4().to_string(),
-            kind: "invoice.created".into(),
-            outcome: Outcome::Succeeded,
-            message: created_sentence(&link, &caller.number_format()),
-            invoice_id: Some(link.invoice_id.clone()),
-            user_id: Some(caller.tenant.user_id),
-            intuit_tid: None,
-        };
-        let (note, event) = futures::join!(
-            post_note(app, caller, deal_id, &link, &open_url),
-            app.records.append_activity(&event)
-        );
-        if let Err(error) = event {
-            tracing::warn!(%error, "could not record the activity event");
-        }
-        match note {
-            Ok(()) => NoteOutcome {
-                posted: true,
-                error: None,
-            },
-            Err(error) => {
-                let failed = ActivityEvent {
-                    company_id: company,
-                    deal_id: DealId(deal_id),
-                    at: app.clock.now(),
-                    id: uuid::Uuid::new_v4().to_string(),
-                    kind: "note.failed".into(),
-                    outcome: Outcome::Failed,
-                    message: format!(
-                        "The note about invoice {} could not be added to the deal: {error}",
-                        doc_label(&link)
-                    ),
-                    invoice_id: Some(link.invoice_id.clone()),
-                    user_id: Some(caller.tenant.user_id),
-                    intuit_tid: None,
-                };
-                if let Err(e) = app.records.append_activity(&failed).await {
-                    tracing::warn!(error = %e, "could not record the note failure");
-                }
-                NoteOutcome {
-                    posted: false,
-                    error: Some(error),
-                }
-            }
-        }
+        tell(app, caller, deal_id, &link, &open_url).await
     };
     Ok(Created {
         invoice: CreatedInvoice {
@@ -396,6 +344,129 @@ async fn finish(
         note,
         link,
     })
+}
+
+/// The deal's link to the created invoice, and whether this call wrote it (a retry finds it).
+async fn store_link(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    invoice: &Invoice,
+) -> Result<(InvoiceLink, bool), ApiError> {
+    let company = caller.tenant.company_id;
+    let now = app.clock.now();
+    let today = today_in(&caller.profile.time_zone, now);
+    let fresh = link_from_invoice(
+        company,
+        DealId(deal_id),
+        &caller.realm_id,
+        invoice,
+        today,
+        now,
+    )
+    .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
+    match app.records.create_invoice_link(&fresh).await {
+        Ok(link) => Ok((link, true)),
+        Err(StoreError::Conflict { .. }) => {
+            let existing = app
+                .records
+                .get_invoice_link(company, DealId(deal_id), &fresh.invoice_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("the invoice link vanished during a retry"))?;
+            Ok((existing, false))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn told_before(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    link: &InvoiceLink,
+) -> Result<bool, ApiError> {
+    Ok(app
+        .records
+        .deal_activity(caller.tenant.company_id, DealId(deal_id), 50)
+        .await?
+        .iter()
+        .any(|e| {
+            e.kind == "invoice.created" && e.invoice_id.as_deref() == Some(link.invoice_id.as_str())
+        }))
+}
+
+/// The deal's note and the activity event, together; a note Pipedrive refused is recorded.
+async fn tell(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    link: &InvoiceLink,
+    open_url: &str,
+) -> NoteOutcome {
+    let event = activity(
+        app,
+        caller,
+        deal_id,
+        link,
+        "invoice.created",
+        Outcome::Succeeded,
+        created_sentence(link, &caller.number_format()),
+    );
+    let (note, event) = futures::join!(
+        post_note(app, caller, deal_id, link, open_url),
+        app.records.append_activity(&event)
+    );
+    if let Err(error) = event {
+        tracing::warn!(%error, "could not record the activity event");
+    }
+    let Err(error) = note else {
+        return NoteOutcome {
+            posted: true,
+            error: None,
+        };
+    };
+    let failed = activity(
+        app,
+        caller,
+        deal_id,
+        link,
+        "note.failed",
+        Outcome::Failed,
+        format!(
+            "The note about invoice {} could not be added to the deal: {error}",
+            doc_label(link)
+        ),
+    );
+    if let Err(e) = app.records.append_activity(&failed).await {
+        tracing::warn!(error = %e, "could not record the note failure");
+    }
+    NoteOutcome {
+        posted: false,
+        error: Some(error),
+    }
+}
+
+fn activity(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    link: &InvoiceLink,
+    kind: &str,
+    outcome: Outcome,
+    message: String,
+) -> ActivityEvent {
+    ActivityEvent {
+        company_id: caller.tenant.company_id,
+        deal_id: DealId(deal_id),
+        at: app.clock.now(),
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: kind.into(),
+        outcome,
+        message,
+        invoice_id: Some(link.invoice_id.clone()),
+        user_id: Some(caller.tenant.user_id),
+        intuit_tid: None,
+    }
 }
 
 fn doc_label(link: &InvoiceLink) -> String {

@@ -218,40 +218,18 @@ pub async fn create(
     if let Some(existing) = find_by_name(&app, &caller, &name).await? {
         return Err(name_taken(Some(&existing), &name, &currency));
     }
-    let mut customer = Customer {
-        display_name: Some(name.clone()),
-        company_name: matches!(party, Party::Organization(_)).then(|| name.clone()),
-        currency_ref: Some(Ref::new(currency.clone())),
-        primary_email_addr: body.email.as_ref().map(|e| EmailAddress {
-            address: Some(e.trim().to_string()),
-        }),
-        bill_addr: body
-            .address
-            .as_ref()
-            .filter(|a| !a.is_empty())
-            .map(physical_address),
-        ..Customer::default()
-    };
-    if let Some(tax_id) = body
-        .tax_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        tax_id_fields(&mut customer, setup.us, tax_id);
-    }
+    let customer = new_customer(&body, &name, party, &currency, setup.us);
     // Without a key, the same body (a double click) makes the same `requestid`.
-    let key_material = match key {
-        Some(key) => key,
-        None => body_hash(&json!({
+    let key_material = key.unwrap_or_else(|| {
+        body_hash(&json!({
             "deal_id": body.deal_id,
             "display_name": name,
             "currency": currency,
             "email": body.email,
             "address": body.address,
             "tax_id": body.tax_id,
-        })),
-    };
+        }))
+    });
     let request_id = derived_request_id(caller.tenant.company_id, "customer", &key_material, 0);
     let created = app
         .quickbooks_of(&caller.profile)
@@ -276,6 +254,39 @@ pub async fn create(
             updated_fields: Vec::new(),
         }),
     ))
+}
+
+/// The QuickBooks customer the form describes (an organization's name is also its company name).
+fn new_customer(
+    body: &NewCustomer,
+    name: &str,
+    party: Party,
+    currency: &str,
+    us: bool,
+) -> Customer {
+    let mut customer = Customer {
+        display_name: Some(name.to_string()),
+        company_name: matches!(party, Party::Organization(_)).then(|| name.to_string()),
+        currency_ref: Some(Ref::new(currency.to_string())),
+        primary_email_addr: body.email.as_ref().map(|e| EmailAddress {
+            address: Some(e.trim().to_string()),
+        }),
+        bill_addr: body
+            .address
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .map(physical_address),
+        ..Customer::default()
+    };
+    if let Some(tax_id) = body
+        .tax_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        tax_id_fields(&mut customer, us, tax_id);
+    }
+    customer
 }
 
 /// Reads the deal (tenant-scoped by the caller's Pipedrive token: another company's deal is 404).

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use shared::app::App;
 use shared::app::tokens::pipedrive_api_error;
 use shared::domain::draft::{
-    self, CompanySetup, DealDiscountLine, FormLine, InvoiceForm, TEMPLATE_NOTE, TaxMode, Totals,
+    self, CompanySetup, FormLine, InvoiceForm, TEMPLATE_NOTE, TaxMode, Totals,
 };
 use shared::domain::links::today_in;
 use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
@@ -438,7 +438,27 @@ async fn item_suggestions(
                 .push(id);
         }
     }
-    let names: Vec<String> = by_name.keys().cloned().collect();
+    let found = items_named(app, caller, by_name.keys().cloned().collect()).await?;
+    for item in found.iter().filter(|i| i.active != Some(false)) {
+        let Some(name) = item.name.as_deref() else {
+            continue;
+        };
+        if let (Some(products), Some(summary)) = (by_name.get(name.trim()), ItemSummary::of(item)) {
+            for pid in products {
+                out.entry(*pid)
+                    .or_insert_with(|| (summary.clone(), ItemSource::NameMatch));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The company's items with one of these names (30 names per query).
+async fn items_named(
+    app: &App,
+    caller: &Caller,
+    names: Vec<String>,
+) -> Result<Vec<Item>, ApiError> {
     let queries: Vec<Query> = names
         .chunks(30)
         .map(|chunk| Query::select("Item").is_in("Name", chunk).max_results(1000))
@@ -458,18 +478,7 @@ async fn item_suggestions(
                 .unwrap_or_default(),
         );
     }
-    for item in found.iter().filter(|i| i.active != Some(false)) {
-        let Some(name) = item.name.as_deref() else {
-            continue;
-        };
-        if let (Some(products), Some(summary)) = (by_name.get(name.trim()), ItemSummary::of(item)) {
-            for pid in products {
-                out.entry(*pid)
-                    .or_insert_with(|| (summary.clone(), ItemSource::NameMatch));
-            }
-        }
-    }
-    Ok(out)
+    Ok(found)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -493,73 +502,25 @@ fn assemble(
             person: parties.person.as_ref(),
         },
     );
-    let mode = if products.iter().any(|p| p.is_enabled) {
-        draft::tax_mode_of(products)
-    } else if setup.us {
-        TaxMode::Exclusive
-    } else {
-        TaxMode::None
-    };
+    let mode = tax_mode(products, &setup);
     let mut lines: Vec<FormLine> = draft::lines_from_deal(deal, products);
-    let mut hints = Vec::with_capacity(lines.len());
-    let mut warnings = Vec::new();
-    for (i, line) in lines.iter_mut().enumerate() {
-        let mut source = None;
-        if let Some((item, how)) = line.product_id.and_then(|p| items.get(&p)) {
-            line.item_id = Some(item.id.clone());
-            line.item_name = Some(item.name.clone());
-            source = Some(*how);
-        }
-        line.tax_code = draft::default_tax_code(&setup, mode, line);
-        let warning = line.item_id.is_none().then(|| {
-            format!(
-                "Line {} \"{}\" is not linked to a QuickBooks product or service yet.",
-                i + 1,
-                line.name
-            )
-        });
-        hints.push(LineHint {
-            index: i,
-            item_source: source,
-            warning,
-            tax_note: line_tax_note(&setup, mode, line),
-        });
-    }
-    if setup.us && mode == TaxMode::Inclusive {
-        warnings.push("The deal's prices include tax, but US sales tax is always added on top: the lines are converted to net amounts with the deal's tax percentage, and QuickBooks adds the tax of the rate you choose.".into());
-    }
-    if setup.automated_sales_tax {
-        warnings.push("Your QuickBooks company uses Automated Sales Tax: QuickBooks works out the sales tax itself when the invoice is created, so the tax shown here is an estimate.".into());
-    }
-    let deal_discounts: Vec<DealDiscountLine> = draft::discounts_from_deal(discounts);
-    let currency = deal
-        .currency
-        .clone()
-        .unwrap_or_else(|| setup.home_currency.clone());
+    let hints = fill_lines(&mut lines, &items, &setup, mode);
+    let warnings = warnings(&setup, mode, parties.party.is_some());
+    let tax = txn_tax_suggestion(&setup, &lines);
     let linked = parties.link;
-    let customer_id = linked.as_ref().map(|l| l.customer_id.clone());
-    let customer_currency = linked.as_ref().and_then(|l| l.currency.clone());
-    if parties.party.is_none() {
-        warnings.push("The deal has no organization or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
-    }
-    let tax = if setup.us {
-        suggest_txn_tax_code(&setup, &lines)
-    } else {
-        TaxSuggestion {
-            code: None,
-            note: None,
-        }
-    };
     let form = InvoiceForm {
         party: parties.party,
-        customer_id,
-        currency,
+        customer_id: linked.as_ref().map(|l| l.customer_id.clone()),
+        currency: deal
+            .currency
+            .clone()
+            .unwrap_or_else(|| setup.home_currency.clone()),
         txn_date: today,
         due_date: draft::due_date(settings.due_date, today),
         tax_mode: mode,
         txn_tax_code: tax.code.clone(),
         lines,
-        discounts: deal_discounts,
+        discounts: draft::discounts_from_deal(discounts),
         bill_email: block.email.clone(),
         customer_memo: None,
         private_note: Some(format!(
@@ -575,30 +536,10 @@ fn assemble(
         confirm_duplicate: false,
     };
     let totals = draft::preview(&form, &setup);
-    let mut problems = draft::validate(&form, &setup, customer_currency.as_deref());
-    if form.customer_id.is_none() && parties.party.is_none() {
-        problems.retain(|p| p.field != "customer_id");
-        problems.push(FieldError::new(
-            "customer_id",
-            "The deal has no organization or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
-        ));
-    }
-    let options = InvoiceOptions {
-        customer_memo: true,
-        private_note: true,
-        custom_fields: setup.custom_fields.clone(),
-        doc_number: setup.custom_txn_numbers,
-        template: false,
-    };
+    let customer_currency = linked.as_ref().and_then(|l| l.currency.as_deref());
+    let problems = problems(&form, &setup, customer_currency);
     Draft {
-        deal: DealView {
-            id: deal.id,
-            title: deal.title.clone(),
-            currency: deal.currency.clone(),
-            value: deal.value,
-            org_id: deal.org_id,
-            person_id: deal.person_id,
-        },
+        deal: DealView::of(deal),
         customer: CustomerSection {
             party: parties.party,
             block,
@@ -609,12 +550,128 @@ fn assemble(
         form,
         lines: hints,
         totals,
+        options: InvoiceOptions::of(&setup),
         quickbooks: setup,
         problems,
         warnings,
-        options,
         template_note: TEMPLATE_NOTE.into(),
         tax_note: tax.note,
         due_rule: settings.due_date,
     }
+}
+
+/// US: the rate group suggested for the taxable lines; other companies choose per line.
+fn txn_tax_suggestion(setup: &CompanySetup, lines: &[FormLine]) -> TaxSuggestion {
+    if setup.us {
+        suggest_txn_tax_code(setup, lines)
+    } else {
+        TaxSuggestion {
+            code: None,
+            note: None,
+        }
+    }
+}
+
+impl DealView {
+    fn of(deal: &Deal) -> DealView {
+        DealView {
+            id: deal.id,
+            title: deal.title.clone(),
+            currency: deal.currency.clone(),
+            value: deal.value,
+            org_id: deal.org_id,
+            person_id: deal.person_id,
+        }
+    }
+}
+
+impl InvoiceOptions {
+    /// What the company's QuickBooks lets the form set.
+    fn of(setup: &CompanySetup) -> InvoiceOptions {
+        InvoiceOptions {
+            customer_memo: true,
+            private_note: true,
+            custom_fields: setup.custom_fields.clone(),
+            doc_number: setup.custom_txn_numbers,
+            template: false,
+        }
+    }
+}
+
+/// The deal's tax method; without products, US companies add tax and others apply none.
+fn tax_mode(products: &[DealProduct], setup: &CompanySetup) -> TaxMode {
+    if products.iter().any(|p| p.is_enabled) {
+        draft::tax_mode_of(products)
+    } else if setup.us {
+        TaxMode::Exclusive
+    } else {
+        TaxMode::None
+    }
+}
+
+/// Each line's item (linked or matched by name) and default tax code; what the form says about
+/// each line.
+fn fill_lines(
+    lines: &mut [FormLine],
+    items: &BTreeMap<u64, (ItemSummary, ItemSource)>,
+    setup: &CompanySetup,
+    mode: TaxMode,
+) -> Vec<LineHint> {
+    let mut hints = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter_mut().enumerate() {
+        let mut source = None;
+        if let Some((item, how)) = line.product_id.and_then(|p| items.get(&p)) {
+            line.item_id = Some(item.id.clone());
+            line.item_name = Some(item.name.clone());
+            source = Some(*how);
+        }
+        line.tax_code = draft::default_tax_code(setup, mode, line);
+        let warning = line.item_id.is_none().then(|| {
+            format!(
+                "Line {} \"{}\" is not linked to a QuickBooks product or service yet.",
+                i + 1,
+                line.name
+            )
+        });
+        hints.push(LineHint {
+            index: i,
+            item_source: source,
+            warning,
+            tax_note: line_tax_note(setup, mode, line),
+        });
+    }
+    hints
+}
+
+/// What the rep should know before creating: tax that QuickBooks treats differently, a deal
+/// without anyone to invoice.
+fn warnings(setup: &CompanySetup, mode: TaxMode, has_party: bool) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if setup.us && mode == TaxMode::Inclusive {
+        warnings.push("The deal's prices include tax, but US sales tax is always added on top: the lines are converted to net amounts with the deal's tax percentage, and QuickBooks adds the tax of the rate you choose.".into());
+    }
+    if setup.automated_sales_tax {
+        warnings.push("Your QuickBooks company uses Automated Sales Tax: QuickBooks works out the sales tax itself when the invoice is created, so the tax shown here is an estimate.".into());
+    }
+    if !has_party {
+        warnings.push("The deal has no organization or person: add one in Pipedrive to link the invoice to a QuickBooks customer.".into());
+    }
+    warnings
+}
+
+/// The draft's problems; a deal without a party says so instead of "choose the customer".
+fn problems(
+    form: &InvoiceForm,
+    setup: &CompanySetup,
+    customer_currency: Option<&str>,
+) -> Vec<FieldError> {
+    let mut problems = draft::validate(form, setup, customer_currency);
+    if form.customer_id.is_none() && form.party.is_none() {
+        problems.retain(|p| p.field != "customer_id");
+        problems.push(FieldError::new(
+            "customer_id",
+            "The deal has no organization or person to link to a QuickBooks customer. Add one to the deal in Pipedrive.",
+        ));
+    }
+    problems
 }

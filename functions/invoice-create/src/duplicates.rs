@@ -127,6 +127,7 @@ mod tests {
             email_sent: false,
             sync_token: None,
             qbo_updated_at: None,
+            last_payment_date: None,
             created_at: Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap(),
             updated_at: Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap(),
             version: 0,

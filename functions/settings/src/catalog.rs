@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use shared::app::App;
 use shared::clients::pipedrive::FieldCatalog;
-use shared::domain::{FieldEntity, FieldMapping, FieldRef};
+use shared::domain::figures::Figure;
+use shared::domain::{FieldEntity, FieldMapping, FieldRef, Settings};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
 use shared::wire::pipedrive::model::FieldDefinition;
@@ -37,11 +38,60 @@ pub struct CatalogField {
     pub custom: bool,
     /// The mapping slots this field may fill.
     pub fits: Vec<Slot>,
+    /// The invoice figures the field can carry (custom deal fields of a fitting type only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<Figure>,
+    /// An enum field's options (id and label).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<CatalogOption>,
+}
+
+/// One option of an enum or set field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogOption {
+    pub id: serde_json::Value,
+    pub label: String,
+}
+
+/// The figures a field can carry: custom deal fields of a type that holds them.
+pub fn figures_of(entity: FieldEntity, custom: bool, field_type: &str) -> Vec<Figure> {
+    if entity != FieldEntity::Deal || !custom {
+        return Vec::new();
+    }
+    Figure::ALL
+        .into_iter()
+        .filter(|f| f.fits(field_type))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Catalog {
     pub fields: Vec<CatalogField>,
+}
+
+impl Catalog {
+    /// Whether every field the settings name is in this catalog (else it may be older than a
+    /// field just added in Pipedrive: the save reads the catalog again).
+    pub fn knows_all(&self, settings: &Settings) -> bool {
+        let m = &settings.mapping;
+        let refs = [
+            Some(&m.to),
+            m.address.as_ref(),
+            m.email.as_ref(),
+            m.tax_id.as_ref(),
+        ];
+        let mapped = refs.into_iter().flatten().all(|r| {
+            self.fields
+                .iter()
+                .any(|f| f.entity == r.entity && f.key == r.key)
+        });
+        let written = settings.write_back.mapped().all(|(_, field)| {
+            self.fields
+                .iter()
+                .any(|f| f.entity == FieldEntity::Deal && f.key == field.key)
+        });
+        mapped && written
+    }
 }
 
 const TEXT_TYPES: &[&str] = &["varchar", "varchar_auto", "text", "autocomplete"];
@@ -69,7 +119,18 @@ pub fn fits(entity: FieldEntity, key: &str, field_type: &str) -> Vec<Slot> {
 }
 
 fn field_of(entity: FieldEntity, definition: FieldDefinition) -> CatalogField {
+    let options = definition
+        .options
+        .iter()
+        .flatten()
+        .map(|o| CatalogOption {
+            id: serde_json::to_value(&o.id).unwrap_or(serde_json::Value::Null),
+            label: o.label.clone(),
+        })
+        .collect();
     CatalogField {
+        figures: figures_of(entity, definition.is_custom_field, &definition.field_type),
+        options,
         fits: fits(entity, &definition.field_code, &definition.field_type),
         entity,
         key: definition.field_code,
@@ -203,6 +264,8 @@ mod tests {
             field_type: field_type.into(),
             custom: key.len() == 40,
             fits: fits(entity, key, field_type),
+            figures: figures_of(entity, key.len() == 40, field_type),
+            options: Vec::new(),
         }
     }
 

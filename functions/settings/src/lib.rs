@@ -8,7 +8,13 @@
 //! | `GET /api/settings/fields` | installed users | the company's deal, organisation and person fields (standard and custom), with the slots each can fill; `?fresh=true` skips the one-minute cache |
 //! | `GET /api/quickbooks/reference` | installed users | home currency, multi-currency and currencies, tax model and codes, terms, custom numbering, custom fields — one round of parallel QuickBooks calls |
 //! | `GET /api/me` | installed users | who the caller is and how their amounts are written (the Pipedrive locale's number format, [`me`]) |
+//!
+//! The settings include the invoicing rules and the field write-back to deal fields
+//! ([`automation`]): checked against the company's pipelines, stages and deal fields when saved.
+//! The write-back is live; the rules are checked and kept, but no run applies them yet (issue 23,
+//! "Rules") and the settings page does not offer them.
 
+pub mod automation;
 pub mod catalog;
 pub mod input;
 pub mod me;
@@ -107,11 +113,16 @@ async fn save_settings(
     if body.version != profile.settings_version {
         return Err(conflict(&profile.settings, profile.settings_version));
     }
-    let catalog = state.catalogs.get(app, tenant, false).await?;
+    let mut catalog = state.catalogs.get(app, tenant, false).await?;
+    if !catalog.knows_all(&body.settings) {
+        catalog = state.catalogs.get(app, tenant, true).await?;
+    }
     let errors = check_mapping(&body.settings.mapping, &catalog);
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
     }
+    let mut body = body;
+    automation::complete(app, tenant, &profile.settings, &mut body.settings, &catalog).await?;
     // The record may also change for other reasons (a QuickBooks connection, the sync's
     // watermark): retry those; refuse only a settings save made by someone else meanwhile.
     for _ in 0..5 {

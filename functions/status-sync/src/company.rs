@@ -33,8 +33,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use shared::app::App;
 use shared::app::sync::fetch_invoices;
+use shared::app::sync::write_back::write_back;
 use shared::domain::links::{overdue_version, qbo_updated_at, today_in};
-use shared::domain::{CompanyId, CompanyProfile, InvoiceStatus};
+use shared::domain::{CompanyId, CompanyProfile, DealId, InvoiceStatus};
 use shared::store::{PageRequest, StoreError};
 use shared::wire::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
 
@@ -377,12 +378,28 @@ async fn open_links_not_seen(
 }
 
 /// Marks Overdue every Open link of the company in `realm` whose due date has passed in the
-/// company's time zone. No QuickBooks call. Answers how many links changed.
+/// company's time zone. No QuickBooks call. Answers how many links changed; the deals they
+/// belong to get their mapped fields written once each, at the end (also when a store error
+/// ends the pass early: what was marked is written back).
 pub async fn overdue_pass(
     app: &App,
     profile: &CompanyProfile,
     realm: &str,
     now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut deals = BTreeSet::new();
+    let marked = mark_overdue_links(app, profile, realm, now, &mut deals).await;
+    write_back(app, profile, deals, now).await;
+    marked
+}
+
+/// The overdue pass's marking: how many links changed, their deals into `deals`.
+async fn mark_overdue_links(
+    app: &App,
+    profile: &CompanyProfile,
+    realm: &str,
+    now: DateTime<Utc>,
+    deals: &mut BTreeSet<DealId>,
 ) -> Result<usize, StoreError> {
     let today = today_in(&profile.time_zone, now);
     let mut changed = 0;
@@ -397,8 +414,9 @@ pub async fn overdue_pass(
             {
                 continue;
             }
-            if mark_overdue(app, profile, link, now).await?.is_some() {
+            if let Some(written) = mark_overdue(app, profile, link, now).await? {
                 changed += 1;
+                deals.insert(written.link.deal_id);
             }
         }
         match next {

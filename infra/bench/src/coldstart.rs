@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sandbox::harness::RunningServer;
+use sandbox::pipedrive::PipedriveSim;
 use sandbox::pipedrive::seed::{COMPANY_B, USER_B_ADMIN};
-use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksSim, US_REALM};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -115,23 +115,12 @@ impl ColdWorld {
             .queue_url()
             .map(str::to_string)
             .ok_or_else(|| "moto answered no queue URL".to_string())?;
-        let (qb, qb_server) = QuickBooksSim::start(
-            world::quickbooks_config(),
-            "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-        )
-        .await
-        .map_err(|e| format!("QuickBooks simulator: {e}"))?;
-        let mut pd_config = PipedriveConfig::new(
-            world::PIPEDRIVE_CLIENT_ID.to_string(),
-            world::PIPEDRIVE_CLIENT_SECRET.to_string(),
-            "http://127.0.0.1:9/oauth/pipedrive/callback".to_string(),
-        );
-        pd_config.jwt_secret = world::JWT_SECRET.to_string();
-        // The benchmarks count calls; rate limiting is the simulator's own test subject.
-        pd_config.burst_limit = u32::MAX;
-        let (pd, pd_server) = PipedriveSim::start(pd_config)
-            .await
-            .map_err(|e| format!("Pipedrive simulator: {e}"))?;
+        let world::Simulators {
+            qb,
+            qb_server,
+            pd,
+            pd_server,
+        } = world::simulators().await?;
         let world = ColdWorld {
             extra_env: Vec::new(),
             queue_url,

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use rust_decimal::Decimal;
 use sandbox::harness::RunningServer;
+use sandbox::pipedrive::PipedriveSim;
 use sandbox::pipedrive::seed::{COMPANY_B, USER_B_ADMIN};
-use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksSim, US_REALM};
 use serde_json::{Value, json};
 use shared::app::App;
@@ -78,23 +78,12 @@ pub struct Sample {
 
 impl Bench {
     pub async fn start() -> Result<Bench, String> {
-        let (qb, qb_server) = QuickBooksSim::start(
-            world::quickbooks_config(),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .await
-        .map_err(|e| format!("QuickBooks simulator: {e}"))?;
-        let mut pd_config = PipedriveConfig::new(
-            world::PIPEDRIVE_CLIENT_ID.to_string(),
-            world::PIPEDRIVE_CLIENT_SECRET.to_string(),
-            "http://127.0.0.1:9/oauth/pipedrive/callback".to_string(),
-        );
-        pd_config.jwt_secret = world::JWT_SECRET.to_string();
-        // The benchmarks count calls; rate limiting is the simulator's own test subject.
-        pd_config.burst_limit = u32::MAX;
-        let (pd, pd_server) = PipedriveSim::start(pd_config)
-            .await
-            .map_err(|e| format!("Pipedrive simulator: {e}"))?;
+        let world::Simulators {
+            qb,
+            qb_server,
+            pd,
+            pd_server,
+        } = world::simulators().await?;
         let mut pairs = world::credential_env();
         let qb_url = qb_server.base_url();
         let pd_url = pd_server.base_url();

@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|report> [options]`
+//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|report> [options]`
 //!
 //! Prints each figure as a table next to its same-run baseline (as a ratio), stores the run in
 //! `target/bench/last.json` (`report` prints it again). Speed is measured here, never asserted
@@ -20,13 +20,14 @@ mod sizes;
 mod stats;
 mod sync;
 mod world;
+mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -103,7 +104,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
                         .clone(),
                 )
             }
-            "all" | "coldstart" | "sizes" | "latency" | "sync" | "report"
+            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "report"
                 if args.command.is_empty() =>
             {
                 args.command = arg.clone()
@@ -234,6 +235,10 @@ async fn run(args: &Args, root: &Path) -> Result<Report, String> {
     if all || args.command == "sync" {
         let figures = sync::measure(args.max_links).await?;
         tables.push(sync::table(&figures));
+    }
+    if all || args.command == "writeback" {
+        let figures = writeback::measure().await?;
+        tables.push(writeback::table(&figures));
     }
     let machine = Machine::describe();
     for table in &mut tables {

@@ -331,20 +331,9 @@ impl SyncWorld {
     async fn run(&self) -> Result<(usize, u64, Writes, usize), String> {
         self.counting.take();
         self.qb.harness().clear_log();
-        let at = self.qb.now();
-        let queue = InProcessQueue::new();
-        let enqueued = schedule(&self.app, &queue)
-            .await
-            .map_err(|e| e.to_string())?;
-        let report = drain_once(&self.app, &queue, 10, at).await;
-        if enqueued != report.processed {
-            return Err(format!(
-                "{enqueued} jobs enqueued, {} processed",
-                report.processed
-            ));
-        }
+        let failed = scheduled_run(&self.app, self.qb.now()).await?;
         let (reads, writes) = self.counting.take();
-        Ok((report.failed, reads, writes, api_calls(&self.qb)))
+        Ok((failed, reads, writes, api_calls(&self.qb)))
     }
 }
 
@@ -376,6 +365,21 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
         idle_store_writes: idle_writes.total,
         idle_store_reads: idle_reads,
     })
+}
+
+/// One scheduled run through status-sync's real entry points (schedule onto an SQS-shaped
+/// queue, then the worker's batches): its failed jobs.
+pub async fn scheduled_run(app: &App, at: DateTime<Utc>) -> Result<usize, String> {
+    let queue = InProcessQueue::new();
+    let enqueued = schedule(app, &queue).await.map_err(|e| e.to_string())?;
+    let report = drain_once(app, &queue, 10, at).await;
+    if enqueued != report.processed {
+        return Err(format!(
+            "{enqueued} jobs enqueued, {} processed",
+            report.processed
+        ));
+    }
+    Ok(report.failed)
 }
 
 /// QuickBooks Accounting API requests in the simulator's log (token calls excluded).

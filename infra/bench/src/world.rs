@@ -4,7 +4,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use sandbox::pipedrive::PipedriveSim;
+use std::net::SocketAddr;
+
+use sandbox::harness::RunningServer;
+use sandbox::pipedrive::{PipedriveConfig, PipedriveSim};
 use sandbox::quickbooks::{QuickBooksConfig, QuickBooksSim, ThrottleConfig};
 use shared::app::{App, AppCredentials};
 use shared::domain::{
@@ -59,6 +62,38 @@ pub fn quickbooks_config() -> QuickBooksConfig {
         },
         ..QuickBooksConfig::default()
     }
+}
+
+/// Both simulators, started on free loopback ports with the run's app credentials, without rate
+/// limits (the benchmarks count calls; throttling is the simulators' own test subject).
+pub struct Simulators {
+    pub qb: QuickBooksSim,
+    pub qb_server: RunningServer,
+    pub pd: PipedriveSim,
+    pub pd_server: RunningServer,
+}
+
+pub async fn simulators() -> Result<Simulators, String> {
+    let (qb, qb_server) =
+        QuickBooksSim::start(quickbooks_config(), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| format!("QuickBooks simulator: {e}"))?;
+    let mut pd_config = PipedriveConfig::new(
+        PIPEDRIVE_CLIENT_ID.to_string(),
+        PIPEDRIVE_CLIENT_SECRET.to_string(),
+        "http://127.0.0.1:9/oauth/pipedrive/callback".to_string(),
+    );
+    pd_config.jwt_secret = JWT_SECRET.to_string();
+    pd_config.burst_limit = u32::MAX;
+    let (pd, pd_server) = PipedriveSim::start(pd_config)
+        .await
+        .map_err(|e| format!("Pipedrive simulator: {e}"))?;
+    Ok(Simulators {
+        qb,
+        qb_server,
+        pd,
+        pd_server,
+    })
 }
 
 /// A token as Pipedrive's app-extensions SDK signs it (HS256, `exp` in five minutes).

@@ -114,3 +114,75 @@ async fn the_local_server_serves_every_route() {
         );
     }
 }
+
+/// The README's "Where each route lives" rows: (method, path, file, handler).
+fn readme_rows() -> Vec<(String, String, String, String)> {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("### Where each route lives")
+        .nth(1)
+        .and_then(|s| s.split("\n#").next())
+        .unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().trim_matches('`'))
+                .collect();
+            let [route, file, handler] = cells.as_slice() else {
+                return None;
+            };
+            let (method, path) = route.split_once(' ')?;
+            ["GET", "PUT", "POST", "DELETE", "PATCH"]
+                .contains(&method)
+                .then(|| {
+                    (
+                        method.into(),
+                        path.into(),
+                        file.to_string(),
+                        handler.to_string(),
+                    )
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn readme_names_the_file_and_handler_of_every_route() {
+    let rows = readme_rows();
+    let listed: RouteSet = rows
+        .iter()
+        .map(|(m, p, ..)| (m.clone(), p.clone()))
+        .collect();
+    assert_eq!(
+        listed.len(),
+        rows.len(),
+        "a route is listed twice in the README"
+    );
+    assert_eq!(
+        listed,
+        function_routes(),
+        "README table vs the functions' routes"
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let owner: std::collections::BTreeMap<(String, String), &str> = local::function_routes()
+        .into_iter()
+        .map(|(name, r)| ((r.method.to_string(), r.path.to_string()), name))
+        .collect();
+    for (method, path, file, handler) in &rows {
+        let function = owner[&(method.clone(), path.clone())];
+        assert!(
+            file.starts_with(&format!("functions/{function}/src/")),
+            "{method} {path} is served by {function}, but the README names {file}"
+        );
+        let source = std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("{method} {path}: {file}: {e}"));
+        assert!(
+            source.contains(&format!("async fn {handler}(")),
+            "{method} {path}: {file} defines no `async fn {handler}(`"
+        );
+    }
+}

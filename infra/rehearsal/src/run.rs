@@ -240,21 +240,7 @@ async fn stage(
     outcome.wiring = Some(wiring.clone());
     check_artifacts(&wiring, &options.artifacts)?;
 
-    let keys = AppKeys::random();
-    let world = World::start(&front_url, keys, &moto.endpoint, REGION, &deployed.admin).await?;
-    let app_secret = wiring
-        .functions
-        .iter()
-        .find_map(|f| f.env.get("APP_SECRET_ID"))
-        .ok_or("no function has APP_SECRET_ID")?;
-    world.fill_app_secret(app_secret).await?;
-    let edge = Edge {
-        vars: vec![
-            ("AWS_ENDPOINT_URL".into(), moto.endpoint.clone()),
-            ("QUICKBOOKS_BASE_URL".into(), world.qb_url.clone()),
-            ("PIPEDRIVE_OAUTH_BASE_URL".into(), world.pd_url.clone()),
-        ],
-    };
+    let (world, edge) = start_world(&wiring, &moto.endpoint, &deployed, &front_url).await?;
     let logs = options.out.join("functions");
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     let services = services(&wiring, options, &deployed, &edge, &logs)?;
@@ -293,6 +279,32 @@ async fn stage(
         record,
         outcome,
     )
+}
+
+/// The simulators and the app's secret, and what each function process is pointed at besides
+/// its template environment (the emulator, the simulators).
+async fn start_world(
+    wiring: &Wiring,
+    moto_endpoint: &str,
+    deployed: &deploy::Deployed,
+    front_url: &str,
+) -> Result<(World, Edge), String> {
+    let keys = AppKeys::random();
+    let world = World::start(front_url, keys, moto_endpoint, REGION, &deployed.admin).await?;
+    let app_secret = wiring
+        .functions
+        .iter()
+        .find_map(|f| f.env.get("APP_SECRET_ID"))
+        .ok_or("no function has APP_SECRET_ID")?;
+    world.fill_app_secret(app_secret).await?;
+    let edge = Edge {
+        vars: vec![
+            ("AWS_ENDPOINT_URL".into(), moto_endpoint.to_string()),
+            ("QUICKBOOKS_BASE_URL".into(), world.qb_url.clone()),
+            ("PIPEDRIVE_OAUTH_BASE_URL".into(), world.pd_url.clone()),
+        ],
+    };
+    Ok((world, edge))
 }
 
 /// What the journey needs of the deployed stack.

@@ -19,6 +19,7 @@ use pipedrive_wire::model::{
     Deal, DealDiscount, DealProduct, FieldDefinition, NewNote, Note, Organization, Person, Product,
     UserMe,
 };
+use pipedrive_wire::model::{DealUpdate, Pipeline, Stage};
 use quickbooks_wire::model::{
     CdcResponseEnvelope, CompanyInfo, Customer, Invoice, Preferences, QueryResponse,
 };
@@ -26,6 +27,7 @@ use quickbooks_wire::query::Query;
 use web::auth::Tenant;
 
 use crate::App;
+use crate::limits::QuickBooksLimits;
 use crate::tokens::{CallError, TokenManager};
 
 /// `quickbooks!(handle, |qb, realm, token| call)`: runs `call` (a call of the client, `.await`ed)
@@ -36,6 +38,11 @@ use crate::tokens::{CallError, TokenManager};
 macro_rules! quickbooks {
     ($handle:expr, |$qb:ident, $realm:ident, $token:ident| $call:expr) => {{
         let $qb = $handle.client;
+        // The realm's gate: ≤ 10 in flight, ≤ 500 a minute (see `crate::limits`).
+        let _permit = match $handle.realm() {
+            Some(realm) => Some($handle.limits.enter(realm).await),
+            None => None,
+        };
         $handle
             .tokens
             .with_quickbooks_for($handle.profile, move |access| async move {
@@ -47,17 +54,45 @@ macro_rules! quickbooks {
 }
 
 /// `pipedrive!(handle, |pd, domain, token| call)`: [`quickbooks!`] for Pipedrive, as the user.
+/// A patient handle ([`PipedriveUser::patient`]) waits out Pipedrive's 429s (`Retry-After`, else
+/// `x-ratelimit-reset`) within its patience and calls again.
 macro_rules! pipedrive {
     ($handle:expr, |$pd:ident, $domain:ident, $token:ident| $call:expr) => {{
-        let $pd = $handle.client;
-        $handle
-            .tokens
-            .with_pipedrive($handle.tenant, move |access| async move {
-                let ($domain, $token) = (access.api_domain.as_str(), &access.token);
-                $call
-            })
-            .await
+        let handle = $handle;
+        let $pd = handle.client;
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            let result = handle
+                .tokens
+                .with_pipedrive(handle.tenant, move |access| async move {
+                    let ($domain, $token) = (access.api_domain.as_str(), &access.token);
+                    $call
+                })
+                .await;
+            match throttle_wait(&result, handle.patience, waited) {
+                Some(wait) => {
+                    waited += wait;
+                    tokio::time::sleep(wait).await;
+                }
+                None => break result,
+            }
+        }
     }};
+}
+
+/// How long to wait before calling Pipedrive again after `result`: only a throttled call, only
+/// while the wait fits what is left of `patience` (`waited` spent so far).
+fn throttle_wait<T>(
+    result: &PipedriveResult<T>,
+    patience: Option<std::time::Duration>,
+    waited: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let Err(CallError::Call(PipedriveError::Throttled { retry_after_secs })) = result else {
+        return None;
+    };
+    let wait = std::time::Duration::from_secs((*retry_after_secs).max(1));
+    let left = patience?.checked_sub(waited)?;
+    (wait <= left).then_some(wait)
 }
 
 /// What a QuickBooks call through a handle answers.
@@ -69,7 +104,7 @@ impl App {
     /// The company's QuickBooks, per the profile's connection (a disconnected or revoked
     /// connection answers every call with the token failure that says so).
     pub fn quickbooks_of<'a>(&'a self, profile: &'a CompanyProfile) -> QuickBooksCompany<'a> {
-        QuickBooksCompany::new(&self.tokens, &self.quickbooks, profile)
+        QuickBooksCompany::new(&self.tokens, &self.quickbooks, &self.limits, profile)
     }
 
     /// Pipedrive as the calling user.
@@ -84,6 +119,7 @@ impl App {
 pub struct QuickBooksCompany<'a> {
     tokens: &'a TokenManager,
     client: &'a QuickBooksClient,
+    limits: &'a QuickBooksLimits,
     profile: &'a CompanyProfile,
 }
 
@@ -91,17 +127,27 @@ impl<'a> QuickBooksCompany<'a> {
     pub fn new(
         tokens: &'a TokenManager,
         client: &'a QuickBooksClient,
+        limits: &'a QuickBooksLimits,
         profile: &'a CompanyProfile,
     ) -> Self {
         QuickBooksCompany {
             tokens,
             client,
+            limits,
             profile,
         }
     }
 
     pub fn profile(&self) -> &'a CompanyProfile {
         self.profile
+    }
+
+    /// The realm the calls go to (the profile's connection, whatever its state).
+    fn realm(&self) -> Option<&'a str> {
+        self.profile
+            .quickbooks
+            .as_ref()
+            .map(|q| q.realm_id.as_str())
     }
 
     /// A query, written with [`Query`] (which escapes every value).
@@ -250,6 +296,8 @@ pub struct PipedriveUser<'a> {
     tokens: &'a TokenManager,
     client: &'a PipedriveClient,
     tenant: Tenant,
+    /// How long calls may wait out Pipedrive's 429s in all (none: a 429 is answered at once).
+    patience: Option<std::time::Duration>,
 }
 
 impl<'a> PipedriveUser<'a> {
@@ -258,7 +306,15 @@ impl<'a> PipedriveUser<'a> {
             tokens,
             client,
             tenant,
+            patience: None,
         }
+    }
+
+    /// The same user, waiting out 429s for up to `patience` per call (work that runs without
+    /// anyone waiting on a click: bulk runs, the rules pass, field write-back).
+    pub fn patient(mut self, patience: std::time::Duration) -> Self {
+        self.patience = Some(patience);
+        self
     }
 
     pub fn tenant(&self) -> Tenant {
@@ -311,5 +367,68 @@ impl<'a> PipedriveUser<'a> {
         pipedrive!(self, |pd, domain, token| pd
             .add_note(domain, token, note)
             .await)
+    }
+
+    /// Deals changed since `since` (all pages: one list request per 500 deals).
+    pub async fn deals_updated_since(self, since: DateTime<Utc>) -> PipedriveResult<Vec<Deal>> {
+        pipedrive!(self, |pd, domain, token| pd
+            .deals_updated_since(domain, token, since)
+            .await)
+    }
+
+    /// Changes a deal (`PATCH`): only what `update` carries.
+    pub async fn update_deal(self, id: u64, update: &DealUpdate) -> PipedriveResult<Deal> {
+        pipedrive!(self, |pd, domain, token| pd
+            .update_deal(domain, token, id, update)
+            .await)
+    }
+
+    pub async fn pipelines(self) -> PipedriveResult<Vec<Pipeline>> {
+        pipedrive!(self, |pd, domain, token| pd.pipelines(domain, token).await)
+    }
+
+    pub async fn stages(self) -> PipedriveResult<Vec<Stage>> {
+        pipedrive!(self, |pd, domain, token| pd.stages(domain, token).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn throttled(secs: u64) -> PipedriveResult<()> {
+        Err(CallError::Call(PipedriveError::Throttled {
+            retry_after_secs: secs,
+        }))
+    }
+
+    #[test]
+    fn only_throttles_are_waited_out_and_only_within_the_patience() {
+        let patience = Some(Duration::from_secs(5));
+        let none = Duration::ZERO;
+        assert_eq!(
+            throttle_wait(&throttled(2), patience, none),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            throttle_wait(&throttled(0), patience, none),
+            Some(Duration::from_secs(1)),
+            "at least a second"
+        );
+        assert_eq!(throttle_wait(&throttled(2), None, none), None, "impatient");
+        assert_eq!(
+            throttle_wait(&throttled(2), patience, Duration::from_secs(4)),
+            None,
+            "beyond what is left"
+        );
+        assert_eq!(
+            throttle_wait(&throttled(36_000), patience, none),
+            None,
+            "a spent daily budget is not waited for"
+        );
+        let other: PipedriveResult<()> = Err(CallError::Call(PipedriveError::NotFound("deal")));
+        assert_eq!(throttle_wait(&other, patience, none), None);
+        assert_eq!(throttle_wait(&Ok(()), patience, none), None);
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod company;
+pub mod limits;
 pub mod reference;
 pub mod sync;
 pub mod tokens;
@@ -169,6 +170,9 @@ pub struct App {
     /// The AWS SDK configuration the store and the vault were built with (`None` with the
     /// embedded backends): other SDK clients (SQS) are built from it, never loaded again.
     pub aws: Option<Arc<aws_types::SdkConfig>>,
+    /// QuickBooks' per-company limits as this instance keeps them (every QuickBooks call
+    /// through a company handle enters them).
+    pub limits: Arc<limits::QuickBooksLimits>,
 }
 
 impl FromRef<App> for JwtKeys {
@@ -226,6 +230,7 @@ impl App {
             pipedrive,
             deployment: Arc::new(deployment),
             aws: None,
+            limits: Arc::new(limits::QuickBooksLimits::default()),
         }
     }
 

@@ -5,10 +5,12 @@
 use serde::de::DeserializeOwned;
 
 use crate::outbound::{header_string, http_client, retry_after};
+use chrono::{DateTime, Utc};
 use domain::SecretString;
 use pipedrive_wire::model::{
-    ApiError as PipedriveApiError, Deal, DealDiscount, DealProduct, Envelope, FieldDefinition,
-    NewNote, Note, OAuthError, Organization, Person, Product, TokenResponse, TokenTypeHint, UserMe,
+    ApiError as PipedriveApiError, Deal, DealDiscount, DealProduct, DealUpdate, Envelope,
+    FieldDefinition, NewNote, Note, OAuthError, Organization, Person, Pipeline, Product, Stage,
+    TokenResponse, TokenTypeHint, UserMe,
 };
 
 /// Where Pipedrive's OAuth server lives (API calls use each user's `api_domain`).
@@ -89,6 +91,16 @@ impl PipedriveError {
 
 fn transport(error: reqwest::Error) -> PipedriveError {
     PipedriveError::Transport(error.without_url().to_string())
+}
+
+/// Seconds from `now` to the next midnight UTC (at least 1).
+fn seconds_to_next_utc_day(now: DateTime<Utc>) -> u64 {
+    let next = now
+        .date_naive()
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    next.map_or(3600, |n| (n - now).num_seconds().max(1) as u64)
 }
 
 /// Largest page the v2 list endpoints serve.
@@ -249,7 +261,15 @@ impl PipedriveClient {
         what: &'static str,
     ) -> Result<bytes::Bytes, PipedriveError> {
         let status = response.status();
-        let retry = retry_after(&response);
+        // `Retry-After` where sent (documented for the old scheme), else the burst window's
+        // `x-ratelimit-reset` (the current docs' header).
+        let retry = retry_after(&response).or_else(|| {
+            header_string(&response, "x-ratelimit-reset").and_then(|v| v.trim().parse().ok())
+        });
+        // A 429 with the company's daily token budget at 0 lasts until the budget resets (the
+        // start of the next day; taken as UTC): no point in retrying within seconds.
+        let budget_spent = header_string(&response, "x-daily-ratelimit-token-remaining")
+            .is_some_and(|v| v.trim() == "0");
         let request_id = header_string(&response, "x-request-id");
         let body = response.bytes().await.map_err(transport)?;
         tracing::debug!(
@@ -262,6 +282,9 @@ impl PipedriveClient {
             200..=299 => Ok(body),
             401 => Err(PipedriveError::Unauthorized),
             404 => Err(PipedriveError::NotFound(what)),
+            429 if budget_spent => Err(PipedriveError::Throttled {
+                retry_after_secs: seconds_to_next_utc_day(Utc::now()),
+            }),
             429 => Err(PipedriveError::Throttled {
                 retry_after_secs: retry.unwrap_or(2),
             }),
@@ -298,11 +321,24 @@ impl PipedriveClient {
         path: &str,
         what: &'static str,
     ) -> Result<Vec<T>, PipedriveError> {
+        self.get_all_with(api_domain, token, path, &[], what).await
+    }
+
+    /// [`Self::get_all`] with filters (`extra`) on every page.
+    async fn get_all_with<T: DeserializeOwned>(
+        &self,
+        api_domain: &str,
+        token: &SecretString,
+        path: &str,
+        extra: &[(&str, &str)],
+        what: &'static str,
+    ) -> Result<Vec<T>, PipedriveError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         let mut followed: std::collections::HashSet<String> = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let mut query = vec![("limit", PAGE_LIMIT)];
+            query.extend_from_slice(extra);
             if let Some(c) = cursor.as_deref() {
                 query.push(("cursor", c));
             }
@@ -455,6 +491,74 @@ impl PipedriveClient {
             "field catalog",
         )
         .await
+    }
+
+    /// Every deal whose `update_time` is at or after `since` (all pages, oldest change first):
+    /// one list request per 500 deals. Deleted deals are not listed (Pipedrive's default).
+    pub async fn deals_updated_since(
+        &self,
+        api_domain: &str,
+        token: &SecretString,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Deal>, PipedriveError> {
+        let since = since.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        self.get_all_with(
+            api_domain,
+            token,
+            "api/v2/deals",
+            &[
+                ("updated_since", since.as_str()),
+                ("sort_by", "update_time"),
+                ("sort_direction", "asc"),
+            ],
+            "deal",
+        )
+        .await
+    }
+
+    /// Changes a deal (`PATCH /api/v2/deals/{id}`, scope `deals:full`): only what `update`
+    /// carries.
+    pub async fn update_deal(
+        &self,
+        api_domain: &str,
+        token: &SecretString,
+        id: u64,
+        update: &DealUpdate,
+    ) -> Result<Deal, PipedriveError> {
+        Self::existing_id(id, "deal")?;
+        let url = format!("{}/api/v2/deals/{id}", api_domain.trim_end_matches('/'));
+        let response = self
+            .http
+            .patch(url)
+            .bearer_auth(token.expose())
+            .json(update)
+            .send()
+            .await
+            .map_err(transport)?;
+        let body = Self::read(response, "deal").await?;
+        let envelope: Envelope<Deal> = serde_json::from_slice(&body)
+            .map_err(|e| PipedriveError::Decode(format!("deal: {e}")))?;
+        Ok(envelope.data)
+    }
+
+    /// The company's pipelines (all pages).
+    pub async fn pipelines(
+        &self,
+        api_domain: &str,
+        token: &SecretString,
+    ) -> Result<Vec<Pipeline>, PipedriveError> {
+        self.get_all(api_domain, token, "api/v2/pipelines", "pipeline")
+            .await
+    }
+
+    /// The company's stages of every pipeline (all pages).
+    pub async fn stages(
+        &self,
+        api_domain: &str,
+        token: &SecretString,
+    ) -> Result<Vec<Stage>, PipedriveError> {
+        self.get_all(api_domain, token, "api/v2/stages", "stage")
+            .await
     }
 
     /// Adds a note (shown in the deal's history).

@@ -205,6 +205,7 @@ mod tests {
             email_sent: false,
             sync_token: None,
             qbo_updated_at: None,
+            last_payment_date: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
             version: 1,

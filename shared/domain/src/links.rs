@@ -18,6 +18,16 @@ pub fn today_in(time_zone: &str, now: DateTime<Utc>) -> NaiveDate {
     }
 }
 
+/// The day QuickBooks last changed the invoice, in the offset QuickBooks wrote it with (the
+/// company's own time in QuickBooks); `today` when the invoice carries no time.
+fn quickbooks_day(invoice: &Invoice, today: NaiveDate) -> NaiveDate {
+    invoice
+        .meta_data
+        .as_ref()
+        .and_then(|m| m.last_updated_time)
+        .map_or(today, |t| t.date_naive())
+}
+
 /// When QuickBooks last changed the invoice, in UTC.
 pub fn qbo_updated_at(invoice: &Invoice) -> Option<DateTime<Utc>> {
     invoice
@@ -48,6 +58,10 @@ pub fn link_from_invoice(
         .as_ref()
         .ok_or(LinkError::Missing("CustomerRef"))?;
     let total = invoice.total_amt.unwrap_or(Decimal::ZERO);
+    let balance = invoice.balance.unwrap_or(total);
+    let deposit = invoice.deposit.unwrap_or(Decimal::ZERO).max(Decimal::ZERO);
+    // Linked with payments already on it: they were recorded by its last change at the latest.
+    let paid_before = balance < total - deposit;
     Ok(InvoiceLink {
         company_id: company,
         deal_id: deal,
@@ -60,7 +74,7 @@ pub fn link_from_invoice(
             .map(|c| c.value.clone())
             .unwrap_or_default(),
         total,
-        balance: invoice.balance.unwrap_or(total),
+        balance,
         txn_date: invoice.txn_date.unwrap_or(today),
         due_date: invoice.due_date,
         status: invoice_status(invoice, None, today),
@@ -69,6 +83,7 @@ pub fn link_from_invoice(
         email_sent: invoice.email_status == Some(EmailStatus::EmailSent),
         sync_token: invoice.sync_token.clone(),
         qbo_updated_at: qbo_updated_at(invoice),
+        last_payment_date: paid_before.then(|| quickbooks_day(invoice, today)),
         created_at: now,
         updated_at: now,
         version: 0,
@@ -116,6 +131,10 @@ pub fn refreshed_link(
             InvoiceStatus::Voided => Decimal::ZERO,
             _ => invoice.balance.unwrap_or(next.balance),
         };
+        // A lower balance on the same invoice is a payment (a voided invoice's zero is not).
+        if status != InvoiceStatus::Voided && next.balance < link.balance {
+            next.last_payment_date = Some(quickbooks_day(invoice, today));
+        }
         if invoice.doc_number.is_some() {
             next.doc_number = invoice.doc_number.clone();
         }
@@ -211,6 +230,53 @@ mod tests {
             now,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_lower_balance_records_the_day_quickbooks_recorded_the_payment() {
+        let link = base();
+        assert_eq!(link.last_payment_date, None);
+        let later = Utc.with_ymd_and_hms(2026, 3, 21, 10, 0, 0).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 3, 21).unwrap();
+        let paid = refreshed_link(
+            &link,
+            &invoice(json!({
+                "Id": "130", "SyncToken": "1", "TotalAmt": 1250.0, "Balance": 250.0,
+                "MetaData": {"LastUpdatedTime": "2026-03-20T23:30:00-08:00"}
+            })),
+            today,
+            later,
+        )
+        .unwrap();
+        assert_eq!(paid.status, InvoiceStatus::PartiallyPaid);
+        assert_eq!(
+            paid.last_payment_date,
+            NaiveDate::from_ymd_opt(2026, 3, 20),
+            "QuickBooks' own date, not ours"
+        );
+        // A change that does not lower the balance keeps the day; a void is no payment.
+        let emailed = refreshed_link(
+            &paid,
+            &invoice(
+                json!({"Id": "130", "SyncToken": "2", "TotalAmt": 1250.0, "Balance": 250.0,
+                "EmailStatus": "EmailSent"}),
+            ),
+            today,
+            later,
+        )
+        .unwrap();
+        assert_eq!(emailed.last_payment_date, paid.last_payment_date);
+        let voided = refreshed_link(
+            &link,
+            &invoice(
+                json!({"Id": "130", "SyncToken": "3", "TotalAmt": 0, "Balance": 0,
+                "PrivateNote": "Voided"}),
+            ),
+            today,
+            later,
+        )
+        .unwrap();
+        assert_eq!(voided.last_payment_date, None);
     }
 
     #[test]

@@ -197,6 +197,10 @@ pub struct InvoiceLink {
     /// QuickBooks `MetaData.LastUpdatedTime` last seen: newer data wins, older is ignored.
     #[serde(default, deserialize_with = "stored_time::optional")]
     pub qbo_updated_at: Option<DateTime<Utc>>,
+    /// The day a payment was last recorded on the invoice: the QuickBooks date of the update
+    /// that lowered its balance (see `links::refreshed_link`).
+    #[serde(default)]
+    pub last_payment_date: Option<NaiveDate>,
     #[serde(deserialize_with = "stored_time::required")]
     pub created_at: DateTime<Utc>,
     #[serde(deserialize_with = "stored_time::required")]

@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::figures::WriteBack;
+use super::rules::Rule;
+
 /// Which Pipedrive record a field belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,4 +96,10 @@ pub struct Settings {
     pub update_customer: bool,
     /// Add a note to the deal when one of its invoices becomes paid.
     pub note_on_paid: bool,
+    /// What happens on its own when a deal is won or reaches a stage (the scheduled run).
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Which deal custom fields carry the deal's invoice figures.
+    #[serde(default)]
+    pub write_back: WriteBack,
 }

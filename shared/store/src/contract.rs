@@ -36,7 +36,9 @@ macro_rules! store_contract_suite {
             activity_lists_newest_first,
             purge_removes_one_company_only,
             connected_companies_are_indexed,
-            bad_cursor_is_rejected
+            bad_cursor_is_rejected,
+            rule_runs_are_claimed_once_and_listed_while_waiting,
+            watermark_prepared_and_written_figures_round_trip
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {
@@ -49,6 +51,9 @@ macro_rules! store_contract_suite {
         )*
     };
 }
+
+mod automation;
+pub use automation::*;
 
 /// A unique namespace for one check's keys.
 pub fn namespace() -> String {
@@ -82,6 +87,7 @@ fn link(company: CompanyId, deal: u64, invoice: &str, realm: &str) -> InvoiceLin
         email_sent: false,
         sync_token: Some("0".into()),
         qbo_updated_at: None,
+        last_payment_date: None,
         created_at: now,
         updated_at: now,
         version: 0,

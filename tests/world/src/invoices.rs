@@ -125,6 +125,7 @@ impl World {
                 email_sent: false,
                 sync_token: Some("0".into()),
                 qbo_updated_at: Some(now - Duration::days(3)),
+                last_payment_date: None,
                 created_at: now - Duration::days(3),
                 updated_at: now - Duration::days(3),
                 version: 0,

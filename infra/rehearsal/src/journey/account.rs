@@ -81,6 +81,10 @@ pub(super) async fn connect(ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 pub(super) async fn settings(ctx: &Ctx<'_>) -> Result<(), String> {
+    let me = call(ctx, "GET", "/api/me", A_MEMBER, None, 200).await?;
+    if me.json.get("locale").is_none() {
+        return Err(format!("/api/me answered no locale: {}", me.json));
+    }
     let current = call(ctx, "GET", "/api/settings", A_MEMBER, None, 200).await?;
     call(ctx, "GET", "/api/settings/fields", A_ADMIN, None, 200).await?;
     an_hour_passes(ctx).await?;
@@ -138,10 +142,16 @@ pub(super) async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
     let item = items.json["items"][0]["id"]
         .as_str()
         .ok_or_else(|| format!("no item starts with S: {}", items.json))?;
-    for line in draft.json["form"]["lines"].as_array().into_iter().flatten() {
-        let Some(product) = line["product_id"].as_u64() else {
-            continue;
-        };
+    let mut products = draft.json["form"]["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|line| line["product_id"].as_u64());
+    // The first product gets a QuickBooks item of its own, made from it; the others link.
+    if let Some(product) = products.next() {
+        item_from_product(ctx, product).await?;
+    }
+    for product in products {
         call(
             ctx,
             "PUT",
@@ -152,6 +162,16 @@ pub(super) async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
         )
         .await?;
     }
+    // The modal asks QuickBooks' rate when the rep invoices in another currency.
+    call(
+        ctx,
+        "GET",
+        "/api/quickbooks/exchange-rate?from=EUR&to=GBP",
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
     // Company B creates its customer from its deal (once, whatever the retries).
     let body = json!({"deal_id": DEAL_B, "display_name": "Rehearsal Freight Ltd", "email": "ap@rehearsal-freight.example"});
     let created = w
@@ -164,6 +184,42 @@ pub(super) async fn draft(ctx: &Ctx<'_>) -> Result<(), String> {
         )
         .await?;
     expect("POST /api/quickbooks/customers", &created, 201)
+}
+
+/// The create form's "New QuickBooks item" for a product: the proposal (name, price, income
+/// accounts), then the item created and the product linked to it.
+async fn item_from_product(ctx: &Ctx<'_>, product: u64) -> Result<(), String> {
+    let proposal = call(
+        ctx,
+        "GET",
+        &format!("/api/products/{product}/new-item"),
+        A_ADMIN,
+        None,
+        200,
+    )
+    .await?;
+    let p = &proposal.json;
+    let account = p["income_account_id"]
+        .as_str()
+        .ok_or_else(|| format!("no income account proposed: {p}"))?;
+    let body = json!({
+        "name": p["name"],
+        "sku": p["sku"],
+        "unit_price": p["unit_price"],
+        "income_account_id": account,
+        "taxable": p["taxable"],
+    });
+    let created = ctx
+        .world
+        .api(
+            "POST",
+            &format!("/api/products/{product}/item"),
+            A_ADMIN,
+            Some(&body),
+            Some("rehearsal-item"),
+        )
+        .await?;
+    expect("POST item from product", &created, 201)
 }
 
 pub(super) async fn leave(ctx: &Ctx<'_>) -> Result<(), String> {

@@ -25,13 +25,27 @@ async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
     Ok(draft.json["form"].clone())
 }
 
+/// Creates another invoice on the deal as the modal does: the first submit is asked whether it
+/// duplicates the deal's open invoice (409 `possible-duplicate`), the confirmed one (same key,
+/// `confirm_duplicate`) creates it.
 pub(super) async fn create(ctx: &Ctx<'_>, key: &str) -> Result<String, String> {
-    let form = form(ctx).await?;
+    let mut form = form(ctx).await?;
     let path = format!("/api/deals/{DEAL_A}/invoices");
-    let answer = ctx
+    let mut answer = ctx
         .world
         .api("POST", &path, A_ADMIN, Some(&form), Some(key))
         .await?;
+    if answer.status == 409
+        && answer.json["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(":possible-duplicate"))
+    {
+        form["confirm_duplicate"] = Value::Bool(true);
+        answer = ctx
+            .world
+            .api("POST", &path, A_ADMIN, Some(&form), Some(key))
+            .await?;
+    }
     expect("POST invoices", &answer, 201)?;
     answer.json["invoice"]["id"]
         .as_str()

@@ -39,11 +39,16 @@ pub struct Caller {
 
 /// Token cost and accepted scopes (any one of) of each endpoint, from the specs' `x-token-cost`
 /// and `security`.
-fn endpoint_rule(route: &str) -> (u64, &'static [&'static str]) {
+fn endpoint_rule(method: &str, route: &str) -> (u64, &'static [&'static str]) {
+    if method == "PATCH" && route == "/api/v2/deals/{id}" {
+        return (5, &["deals:full"]);
+    }
     match route {
         "/api/v1/users/me" | "/v1/users/me" => (2, &["base"]),
         "/api/v1/notes" | "/v1/notes" => (10, &["deals:full", "contacts:full"]),
         "/api/v2/deals/{id}" => (1, &["deals:read", "deals:full"]),
+        "/api/v2/deals" => (10, &["deals:read", "deals:full"]),
+        "/api/v2/pipelines" | "/api/v2/stages" => (5, &["deals:read", "deals:full", "admin"]),
         "/api/v2/deals/{id}/products" => (
             10,
             &["products:read", "products:full", "deals:read", "deals:full"],
@@ -75,6 +80,9 @@ fn endpoint_rule(route: &str) -> (u64, &'static [&'static str]) {
 pub struct Limits {
     burst: HashMap<String, VecDeque<Instant>>,
     daily: HashMap<u64, (NaiveDate, u64)>,
+    /// Whether a 429 also carries `Retry-After` (documented for the old scheme only; the app
+    /// must read either it or `x-ratelimit-reset`).
+    pub retry_after: bool,
 }
 
 /// The rate-limit headers of one answer.
@@ -90,6 +98,9 @@ pub struct RateLimitHeaders {
     pub daily_limit: Option<u64>,
     /// `x-daily-ratelimit-token-remaining`.
     pub daily_remaining: Option<u64>,
+    /// `Retry-After` on a 429 (seconds), when the simulator is asked to send it.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
 }
 
 impl RateLimitHeaders {
@@ -101,6 +112,7 @@ impl RateLimitHeaders {
             reset: BURST_WINDOW.as_secs(),
             daily_limit: None,
             daily_remaining: None,
+            retry_after: None,
         }
     }
 
@@ -116,6 +128,9 @@ impl RateLimitHeaders {
         }
         if let Some(remaining) = self.daily_remaining {
             put("x-daily-ratelimit-token-remaining", remaining);
+        }
+        if let Some(seconds) = self.retry_after {
+            put("retry-after", seconds);
         }
     }
 }
@@ -197,7 +212,7 @@ pub async fn authenticate(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let (cost, scopes) = endpoint_rule(&route);
+    let (cost, scopes) = endpoint_rule(request.method().as_str(), &route);
     let burst_limit = sim.burst_limit();
     let idle = RateLimitHeaders {
         limit: burst_limit,
@@ -205,6 +220,7 @@ pub async fn authenticate(
         reset: BURST_WINDOW.as_secs(),
         daily_limit: None,
         daily_remaining: None,
+        retry_after: None,
     };
     let now = sim.inner.harness.now();
     let grant = bearer(request.headers()).and_then(|token| {
@@ -222,6 +238,7 @@ pub async fn authenticate(
     let instant = Instant::now();
     let (remaining, reset) = {
         let mut limits = lock(&sim.inner.limits);
+        let send_retry_after = limits.retry_after;
         let window = limits.burst.entry(token).or_default();
         while window
             .front()
@@ -242,6 +259,7 @@ pub async fn authenticate(
             drop(limits);
             return too_many_requests(RateLimitHeaders {
                 reset,
+                retry_after: send_retry_after.then_some(reset),
                 ..RateLimitHeaders::exhausted(burst_limit)
             });
         }
@@ -269,6 +287,7 @@ pub async fn authenticate(
                 reset,
                 daily_limit: Some(daily_limit),
                 daily_remaining: Some(left),
+                retry_after: None,
             });
         }
         used.1 += cost;
@@ -280,6 +299,7 @@ pub async fn authenticate(
         reset,
         daily_limit: Some(daily_limit),
         daily_remaining: Some(daily_remaining),
+        retry_after: None,
     };
 
     let granted = split_scopes(&install.scope);
@@ -304,7 +324,13 @@ pub fn routes(sim: PipedriveSim) -> Router<PipedriveSim> {
         // v1 also answers without the `/api` prefix (the official scaffold calls `/v1/users/me`).
         .route("/v1/users/me", get(users_me))
         .route("/v1/notes", post(post_note))
-        .route("/api/v2/deals/{id}", get(get_deal))
+        .route("/api/v2/deals", get(super::deals::list_deals))
+        .route(
+            "/api/v2/deals/{id}",
+            get(get_deal).patch(super::deals::patch_deal),
+        )
+        .route("/api/v2/pipelines", get(super::deals::pipelines))
+        .route("/api/v2/stages", get(super::deals::stages))
         .route("/api/v2/deals/{id}/products", get(deal_products))
         .route("/api/v2/deals/{id}/discounts", get(deal_discounts))
         .route("/api/v2/organizations/{id}", get(get_organization))
@@ -323,7 +349,7 @@ pub async fn unknown_route() -> ApiFailure {
 
 type ApiResult<T> = Result<Json<Envelope<T>>, ApiFailure>;
 
-fn parse_id(raw: &str) -> Result<u64, ApiFailure> {
+pub(super) fn parse_id(raw: &str) -> Result<u64, ApiFailure> {
     raw.parse::<u64>()
         .ok()
         .filter(|id| *id > 0)
@@ -544,13 +570,27 @@ pub struct ListQuery {
     include_fields: Option<String>,
 }
 
+impl ListQuery {
+    /// Just the page: a cursor and a limit.
+    pub(super) fn page_of(cursor: Option<String>, limit: Option<String>) -> Self {
+        ListQuery {
+            cursor,
+            limit,
+            ..ListQuery::default()
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct CursorState {
     offset: usize,
 }
 
 /// One page of `items` per the query; the cursor is opaque to clients.
-fn paginate<T: Clone>(items: &[T], query: &ListQuery) -> Result<Envelope<Vec<T>>, ApiFailure> {
+pub(super) fn paginate<T: Clone>(
+    items: &[T],
+    query: &ListQuery,
+) -> Result<Envelope<Vec<T>>, ApiFailure> {
     let limit = match query.limit.as_deref() {
         None | Some("") => DEFAULT_LIMIT,
         Some(raw) => raw

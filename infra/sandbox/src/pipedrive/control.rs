@@ -5,6 +5,8 @@
 //! | POST | `/_sim/reset` | – → `{}`: seed data back, tokens/notes/log/knobs/limits cleared |
 //! | GET | `/_sim/seed` | → companies and users (with admin flags) |
 //! | PUT | `/_sim/companies/{company_id}/deals` | a v2 `Deal` → `{}` |
+//! | PATCH | `/_sim/companies/{company_id}/deals/{deal_id}` | a `DealUpdate` (a user's edit in Pipedrive: status, stage, title, custom fields) → the deal |
+//! | PUT | `/_sim/retry-after` | `{"on": bool}` → `{}`: 429s also carry `Retry-After` |
 //! | POST | `/_sim/companies/{company_id}/deals/{deal_id}/products` | a v2 `DealProduct` → `{}` |
 //! | POST | `/_sim/companies/{company_id}/deals/{deal_id}/discounts` | a v2 `DealDiscount` → `{}` |
 //! | PUT | `/_sim/companies/{company_id}/organizations` | a v2 `Organization` → `{}` |
@@ -67,6 +69,11 @@ pub fn routes() -> Router<PipedriveSim> {
         .route("/seed", get(seed))
         .route("/companies/{company_id}/deals", put(put_deal))
         .route(
+            "/companies/{company_id}/deals/{deal_id}",
+            axum::routing::patch(edit_deal),
+        )
+        .route("/retry-after", put(set_retry_after))
+        .route(
             "/companies/{company_id}/deals/{deal_id}/products",
             post(post_deal_product),
         )
@@ -123,6 +130,26 @@ async fn put_deal(
     body: Bytes,
 ) -> ControlResult {
     sim.upsert_deal(company_id, parse(&body)?)?;
+    done()
+}
+
+async fn edit_deal(
+    State(sim): State<PipedriveSim>,
+    Path((company_id, deal_id)): Path<(u64, u64)>,
+    body: Bytes,
+) -> ControlResult {
+    let deal = sim.edit_deal(company_id, deal_id, &parse(&body)?)?;
+    Ok(Json(serde_json::to_value(deal).unwrap_or(Value::Null)))
+}
+
+#[derive(Deserialize)]
+struct RetryAfter {
+    on: bool,
+}
+
+async fn set_retry_after(State(sim): State<PipedriveSim>, body: Bytes) -> ControlResult {
+    let RetryAfter { on } = parse(&body)?;
+    sim.set_retry_after(on);
     done()
 }
 

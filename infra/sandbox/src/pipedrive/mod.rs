@@ -7,7 +7,7 @@
 //! |---|---|
 //! | OAuth | `GET/POST /oauth/authorize`, `POST /oauth/token`, `POST /oauth/revoke` |
 //! | API v1 | `GET /api/v1/users/me`, `POST /api/v1/notes` (also without the `/api` prefix) |
-//! | API v2 | `GET /api/v2/deals/{id}`, `/deals/{id}/products`, `/deals/{id}/discounts`, `/organizations/{id}`, `/persons/{id}`, `/products/{id}`, `/dealFields`, `/organizationFields`, `/personFields` |
+//! | API v2 | `GET /api/v2/deals/{id}`, `/deals/{id}/products`, `/deals/{id}/discounts`, `/organizations/{id}`, `/persons/{id}`, `/products/{id}`, `/dealFields`, `/organizationFields`, `/personFields`; `GET /api/v2/deals` (`updated_since`, `ids`, …), `PATCH /api/v2/deals/{id}`, `GET /api/v2/pipelines`, `/stages` (see [`deals`]) |
 //! | control | `/_sim/…` (see [`control`]) |
 //!
 //! Behaviour: Bearer tokens decide the company and user (tenant isolation: another company's ids
@@ -22,6 +22,7 @@
 mod api;
 mod app;
 pub mod control;
+pub mod deals;
 mod oauth;
 pub mod seed;
 pub mod shape;
@@ -33,8 +34,8 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use shared::wire::pipedrive::model::{
-    Deal, DealDiscount, DealProduct, FieldDefinition, IframeClaims, Organization, Person, Product,
-    TokenResponse,
+    Deal, DealDiscount, DealProduct, DealUpdate, FieldDefinition, IframeClaims, Organization,
+    Person, Product, TokenResponse,
 };
 
 use crate::harness::{self, FaultResponses, Harness, LoggedRequest, RunningServer, lock};
@@ -278,6 +279,54 @@ impl PipedriveSim {
 
     pub fn set_burst_limit(&self, limit: u32) {
         *lock(&self.inner.burst_limit) = limit.max(1);
+    }
+
+    /// A deal of a company as the API answers it.
+    pub fn deal(&self, company_id: u64, deal_id: u64) -> Option<Deal> {
+        lock(&self.inner.store)
+            .deals
+            .get(&(company_id, deal_id))
+            .cloned()
+    }
+
+    /// Changes a deal as a user does in Pipedrive (or as `PATCH /api/v2/deals/{id}` does):
+    /// `update_time` moves to the simulator's now, and `won_time` / `stage_change_time` when
+    /// those change.
+    pub fn edit_deal(
+        &self,
+        company_id: u64,
+        deal_id: u64,
+        update: &DealUpdate,
+    ) -> Result<Deal, SimError> {
+        let now = self.inner.harness.now();
+        let mut store = lock(&self.inner.store);
+        store.company(company_id)?;
+        deals::apply_update(&mut store, company_id, deal_id, update, now).map_err(|failure| {
+            match failure.status.as_u16() {
+                404 => SimError::UnknownDeal {
+                    company_id,
+                    deal_id,
+                },
+                _ => SimError::Invalid(failure.body.to_string()),
+            }
+        })
+    }
+
+    /// Whether a 429 carries `Retry-After` as well as `x-ratelimit-reset`.
+    pub fn set_retry_after(&self, on: bool) {
+        lock(&self.inner.limits).retry_after = on;
+    }
+
+    /// The deal updates (`PATCH /api/v2/deals/{id}`) received, oldest first: (deal id, body).
+    pub fn deal_updates(&self) -> Vec<(u64, serde_json::Value)> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.status < 300)
+            .filter_map(|r| {
+                let id = r.path.strip_prefix("/api/v2/deals/")?.parse().ok()?;
+                Some((id, serde_json::from_str(&r.body).ok()?))
+            })
+            .collect()
     }
 
     /// Inserts or replaces a deal of a company.

@@ -38,6 +38,11 @@
 //! **Products** — A: 1 Consulting hour, 2 Design package, 3 Cloud hosting (monthly), 4 Training
 //! day, 5 Legacy add-on, 6 Sticker pack. B: 1 Fleet tracker, 2 Support plan.
 //!
+//! **Pipelines and stages** — A: pipeline 1 "Sales" (stages 1 Qualified, 2 Contact made,
+//! 3 Proposal made, 4 Negotiations started), pipeline 2 "Renewals" (stages 5 Up for renewal,
+//! 6 Renewal agreed). B: pipeline 1 "Fleet sales" (stages 1 Lead in, 2 Demo, 3 Contract sent).
+//! Every seeded deal is open in pipeline 1, stage 1 (ids overlap between the companies).
+//!
 //! **Custom fields** — deal fields of A: [`DEAL_PO_FIELD_A`] (varchar), [`DEAL_PRIORITY_FIELD_A`]
 //! (enum Low/Medium/High); organization fields: the tax-id fields above; person fields of A:
 //! [`PERSON_LANGUAGE_FIELD_A`] (varchar).
@@ -46,8 +51,8 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use shared::wire::pipedrive::model::{
     Address, ContactDetail, CustomFields, Deal, DealDiscount, DealProduct, DealStatus,
-    DiscountType, FieldOption, OptionId, Organization, Person, Product, ProductPrice, Subfield,
-    TaxMethod,
+    DiscountType, FieldOption, OptionId, Organization, Person, Pipeline, Product, ProductPrice,
+    Stage, Subfield, TaxMethod,
 };
 
 use super::store::{Company, FieldEntity, Store, User, custom_field, field};
@@ -90,7 +95,67 @@ pub fn seed() -> Store {
     company_a(&mut store);
     company_b(&mut store);
     fields(&mut store);
+    pipelines(&mut store);
     store
+}
+
+/// A seeded pipeline: company, pipeline id, name, stages (id, name).
+type SeededPipeline = (u64, u64, &'static str, &'static [(u64, &'static str)]);
+
+/// The pipelines and stages of both companies (see the module documentation).
+fn pipelines(store: &mut Store) {
+    let seeded: [SeededPipeline; 3] = [
+        (
+            COMPANY_A,
+            1,
+            "Sales",
+            &[
+                (1, "Qualified"),
+                (2, "Contact made"),
+                (3, "Proposal made"),
+                (4, "Negotiations started"),
+            ],
+        ),
+        (
+            COMPANY_A,
+            2,
+            "Renewals",
+            &[(5, "Up for renewal"), (6, "Renewal agreed")],
+        ),
+        (
+            COMPANY_B,
+            1,
+            "Fleet sales",
+            &[(1, "Lead in"), (2, "Demo"), (3, "Contract sent")],
+        ),
+    ];
+    for (company, id, name, stages) in seeded {
+        store.pipelines.insert(
+            (company, id),
+            Pipeline {
+                id,
+                name: name.into(),
+                order_nr: Some(id as i64),
+                is_deleted: false,
+                add_time: Some(T0.into()),
+                update_time: Some(T0.into()),
+            },
+        );
+        for (order, (stage, stage_name)) in stages.iter().enumerate() {
+            store.stages.insert(
+                (company, *stage),
+                Stage {
+                    id: *stage,
+                    name: (*stage_name).into(),
+                    order_nr: Some(order as i64 + 1),
+                    pipeline_id: id,
+                    is_deleted: false,
+                    add_time: Some(T0.into()),
+                    update_time: Some(T0.into()),
+                },
+            );
+        }
+    }
 }
 
 fn companies(store: &mut Store) {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::wire::pipedrive::model::{
     Deal, DealDiscount, DealProduct, FieldDefinition, FieldOption, Note, OptionId, Organization,
-    Person, Product, UserAccess, UserLanguage, UserMe,
+    Person, Pipeline, Product, Stage, UserAccess, UserLanguage, UserMe,
 };
 
 use super::SimError;
@@ -97,6 +97,8 @@ pub struct Store {
     pub products: BTreeMap<(u64, u64), Product>,
     pub fields: BTreeMap<(u64, FieldEntity), Vec<FieldDefinition>>,
     pub notes: Vec<PostedNote>,
+    pub pipelines: BTreeMap<(u64, u64), Pipeline>,
+    pub stages: BTreeMap<(u64, u64), Stage>,
 }
 
 /// A deterministic 40-character field key, like Pipedrive's custom-field hashes.

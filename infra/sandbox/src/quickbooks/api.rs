@@ -115,6 +115,7 @@ pub async fn throttle_layer(
         }
         t.recent.push_back(now);
         t.in_flight += 1;
+        t.peak = t.peak.max(t.in_flight);
     }
     let _guard = InFlight {
         inner: inner.clone(),

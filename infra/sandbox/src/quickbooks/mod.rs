@@ -99,6 +99,8 @@ struct StoredResponse {
 struct Throttle {
     recent: VecDeque<DateTime<Utc>>,
     in_flight: u32,
+    /// The most requests ever in flight at once (for the benchmarks' "≤ 10 per company").
+    peak: u32,
 }
 
 /// Mutable simulator state (one lock; every operation is short and synchronous).
@@ -410,6 +412,21 @@ impl QuickBooksSim {
             return Err(SimError::UnknownRealm(realm_id.into()));
         }
         Ok(st.tokens.issue(realm_id, now))
+    }
+
+    /// The most API requests that were in flight at once for `realm_id` (throttled ones not
+    /// counted: they never started), since the start or [`Self::reset_peak_in_flight`].
+    pub fn peak_in_flight(&self, realm_id: &str) -> u32 {
+        lock(&self.inner.state)
+            .throttle
+            .get(realm_id)
+            .map_or(0, |t| t.peak)
+    }
+
+    pub fn reset_peak_in_flight(&self) {
+        for t in lock(&self.inner.state).throttle.values_mut() {
+            t.peak = t.in_flight;
+        }
     }
 
     pub fn webhook_config(&self) -> WebhookConfig {

@@ -1,12 +1,15 @@
 //! What a status change means, recorded in one place ([`settle`]) whichever path noticed it: an
 //! activity event on the deal and, when the company asked for it, a note on the deal when an
 //! invoice becomes Paid — once per transition. Every path writes links through the functions
-//! here ([`apply_for_company`], [`apply_to_link`], [`mark_overdue`]). Also the error
-//! classification every sync path shares.
+//! here ([`apply_for_company`], [`apply_to_link`], [`mark_overdue`]); the first two also write
+//! the deal's invoice figures back to its mapped fields once per changed deal
+//! ([`write_back`](crate::sync::write_back), after the settling), the overdue pass once for all
+//! its writes. Also the error classification every sync path shares.
 
 use chrono::{DateTime, Utc};
 
 use crate::App;
+use crate::sync::write_back::{WriteBackReport, write_back};
 use crate::sync::{Written, apply_invoices, update_link};
 use domain::links::{overdue_version, refreshed_link, today_in};
 use domain::{ActivityEvent, CompanyProfile, InvoiceLink, InvoiceStatus, Outcome};
@@ -74,6 +77,8 @@ pub struct Applied {
     pub status_changes: Vec<Written>,
     /// Every link as written.
     pub links: Vec<InvoiceLink>,
+    /// The deals' mapped fields written back.
+    pub written_back: WriteBackReport,
 }
 
 impl Applied {
@@ -82,6 +87,7 @@ impl Applied {
         self.unchanged += other.unchanged;
         self.status_changes.extend(other.status_changes);
         self.links.extend(other.links);
+        self.written_back.merge(other.written_back);
     }
 }
 
@@ -153,6 +159,8 @@ pub async fn apply_for_company(
             applied.status_changes.push(written);
         }
     }
+    let deals = applied.links.iter().map(|l| l.deal_id);
+    applied.written_back = write_back(app, profile, deals, now).await;
     Ok(applied)
 }
 
@@ -180,6 +188,7 @@ pub async fn apply_to_link(
     match update_link(&app.records, current.clone(), refreshed).await? {
         Some(written) => {
             settle(app, profile, &written, logged, now).await;
+            write_back(app, profile, [written.link.deal_id], now).await;
             let from = written.is_transition().then_some(written.from);
             Ok((written.link, from))
         }
@@ -194,7 +203,8 @@ pub async fn apply_to_link(
 }
 
 /// Marks an Open link Overdue once its due date has passed in the company's time zone (no
-/// QuickBooks call), and settles the write.
+/// QuickBooks call), and settles the write. The caller writes the deals' figures back once for
+/// all the links it marked ([`write_back`]).
 pub async fn mark_overdue(
     app: &App,
     profile: &CompanyProfile,

@@ -6,10 +6,13 @@
 //!   activity event), applied once per transition whoever noticed it.
 //! - [`targeted`]: re-reading only what a webhook named.
 //! - [`jobs`]: the sync's job queue (SQS on Lambda with the `sqs` feature, in memory locally).
+//! - [`write_back`]: the deal's invoice figures in the deal fields the admin mapped, once per
+//!   changed deal per event.
 
 pub mod changes;
 pub mod jobs;
 pub mod targeted;
+pub mod write_back;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -12,6 +12,10 @@
 //! | idempotency | `COMPANY#{cid}` | `IDEMPOTENCY#{key}` | (TTL) |
 //! | activity | `COMPANY#{cid}` | `DEAL#{did}#EVENT#{time}#{id}` | (TTL, 400 days) |
 //! | lease | `COMPANY#{cid}` | `LEASE#{name}` | (TTL = lease expiry) |
+//! | rule run (a deal matched by a rule; created once) | `COMPANY#{cid}` | `RULE#{rule}#DEAL#{did}` | `RULES#OPEN#{cid}` / `OPEN#{matched at}#RULE#{rule}#DEAL#{did}` while waiting |
+//! | rules watermark | `COMPANY#{cid}` | `RULES#WATERMARK` | |
+//! | prepared invoice | `COMPANY#{cid}` | `DEAL#{did}#PREPARED` | |
+//! | deal fields last written | `COMPANY#{cid}` | `DEAL#{did}#FIGURES` | |
 //! | webhook delivery | `WEBHOOK#{sha256 of the body}` | `DELIVERY` | (TTL, 7 days; no company data) |
 
 mod activity;
@@ -87,6 +91,8 @@ versioned!(
     ProductLink,
     IdempotencyRecord
 );
+
+mod automation;
 
 fn versioned_from<T: DeserializeOwned + Versioned>(item: &Item) -> Result<T, StoreError> {
     let mut record: T = from_item(item)?;

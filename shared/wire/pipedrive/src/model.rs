@@ -640,6 +640,57 @@ impl Deal {
     }
 }
 
+/// Body of `PATCH /api/v2/deals/{id}` (spec-v2 "Update a deal", scope `deals:full`, 5 tokens):
+/// only the keys present are changed. The app writes `custom_fields` only (its invoice figures);
+/// a custom field is cleared with `null`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DealStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+}
+
+/// `GET /api/v2/pipelines` → `data[]` (scope `deals:read`, 5 tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub order_nr: Option<i64>,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(default)]
+    pub add_time: Option<String>,
+    #[serde(default)]
+    pub update_time: Option<String>,
+}
+
+/// `GET /api/v2/stages` → `data[]` (scope `deals:read`, 5 tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub order_nr: Option<i64>,
+    pub pipeline_id: u64,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(default)]
+    pub add_time: Option<String>,
+    #[serde(default)]
+    pub update_time: Option<String>,
+}
+
 /// `discount_type` of a deal product, `type` of a deal discount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

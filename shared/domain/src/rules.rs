@@ -1,0 +1,378 @@
+//! The company's invoicing rules: "when a deal in pipeline P reaches stage S / is won → prepare
+//! an invoice for review | create the invoice | create and send it", and which of them a deal
+//! seen by the scheduled run calls for ([`rules_for`]).
+//!
+//! A rule acts on what happens *after* it was saved: a deal won (or moved to the stage) before
+//! the rule existed is left alone, so adding a rule never invoices the company's history. Each
+//! (deal, rule) acts at most once, ever — the store's conditional record of it sees to that; a
+//! deal edited again after it was won matches again here and is skipped there.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{CompanyId, DealId};
+use pipedrive_wire::model::{Deal, DealStatus};
+
+/// Most rules per company.
+pub const MAX_RULES: usize = 20;
+
+/// When a rule acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// The deal is won (in any pipeline, or in this one).
+    Won {
+        #[serde(default)]
+        pipeline_id: Option<u64>,
+    },
+    /// The deal reaches this stage of this pipeline (and is not lost).
+    Stage { pipeline_id: u64, stage_id: u64 },
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Prepare the invoice: a rep creates it with one click in the deal's panel.
+    Prepare,
+    /// Create the invoice in QuickBooks.
+    Create,
+    /// Create it and have QuickBooks e-mail it to the customer.
+    CreateAndSend,
+}
+
+impl RuleAction {
+    pub fn words(self) -> &'static str {
+        match self {
+            RuleAction::Prepare => "prepare an invoice for review",
+            RuleAction::Create => "create the invoice",
+            RuleAction::CreateAndSend => "create and send the invoice",
+        }
+    }
+}
+
+/// One rule. `id` and `created_at` are given by the server when the rule is first saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub id: String,
+    pub trigger: Trigger,
+    pub action: RuleAction,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// Reads a Pipedrive time: v2's RFC 3339, or v1's `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn pipedrive_time(raw: Option<&str>) -> Option<DateTime<Utc>> {
+    let raw = raw?.trim();
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+impl Rule {
+    /// Whether the deal, as it is now, is what the rule waits for — and it happened after the
+    /// rule was saved.
+    pub fn applies_to(&self, deal: &Deal) -> bool {
+        let Some(since) = self.created_at else {
+            return false;
+        };
+        if deal.is_gone() {
+            return false;
+        }
+        match self.trigger {
+            Trigger::Won { pipeline_id } => {
+                deal.status == Some(DealStatus::Won)
+                    && pipeline_id.is_none_or(|p| deal.pipeline_id == Some(p))
+                    && pipedrive_time(deal.won_time.as_deref()).is_some_and(|t| t >= since)
+            }
+            Trigger::Stage {
+                pipeline_id,
+                stage_id,
+            } => {
+                deal.stage_id == Some(stage_id)
+                    && deal.pipeline_id.is_none_or(|p| p == pipeline_id)
+                    && deal.status != Some(DealStatus::Lost)
+                    && pipedrive_time(deal.stage_change_time.as_deref()).is_some_and(|t| t >= since)
+            }
+        }
+    }
+}
+
+/// The rules a deal calls for, in the order the admin listed them.
+pub fn rules_for<'a>(deal: &Deal, rules: &'a [Rule]) -> Vec<&'a Rule> {
+    rules.iter().filter(|r| r.applies_to(deal)).collect()
+}
+
+/// The rules as saved: a new rule (no id, or an id the company does not have) gets `new_id()`
+/// and `now`; a kept rule keeps its id and the time it was first saved whatever the page
+/// sends, so a resave never re-arms a rule for deals it has already seen.
+pub fn stamped(
+    submitted: &[Rule],
+    stored: &[Rule],
+    now: DateTime<Utc>,
+    mut new_id: impl FnMut() -> String,
+) -> Vec<Rule> {
+    submitted
+        .iter()
+        .map(|rule| {
+            let kept = stored
+                .iter()
+                .find(|s| !rule.id.is_empty() && s.id == rule.id);
+            match kept {
+                Some(old) if old.trigger == rule.trigger && old.action == rule.action => {
+                    old.clone()
+                }
+                // Same id but another trigger or action: a new rule from now on.
+                _ => Rule {
+                    id: new_id(),
+                    created_at: Some(now),
+                    ..rule.clone()
+                },
+            }
+        })
+        .collect()
+}
+
+/// Checks that need no Pipedrive call: how many, no two alike. (`field` paths as the settings
+/// page names them.)
+pub fn check_rules(rules: &[Rule]) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    if rules.len() > MAX_RULES {
+        errors.push((
+            "settings.rules".to_string(),
+            format!("at most {MAX_RULES} rules"),
+        ));
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if rules[..i]
+            .iter()
+            .any(|r| r.trigger == rule.trigger && r.action == rule.action)
+        {
+            errors.push((
+                format!("settings.rules[{i}]"),
+                "the same rule is listed twice".to_string(),
+            ));
+        }
+    }
+    errors
+}
+
+/// Where one (deal, rule) stands. Created once, conditionally, when the scheduled run first
+/// finds the deal matching the rule; it is open (waiting) until the rule has acted, then done
+/// forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRun {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub rule_id: String,
+    pub action: RuleAction,
+    /// When the run first saw the deal match.
+    pub matched_at: DateTime<Utc>,
+    pub state: RuleRunState,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// How far a (deal, rule) got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RuleRunState {
+    /// Not acted yet: not looked at, or not ready (`needs` says why; told on the deal once per
+    /// distinct sentence).
+    Waiting {
+        #[serde(default)]
+        needs: Option<String>,
+        #[serde(default)]
+        checked_at: Option<DateTime<Utc>>,
+    },
+    /// Acted: prepared, created or created and sent (the invoice, once there is one).
+    Done {
+        at: DateTime<Utc>,
+        #[serde(default)]
+        invoice_id: Option<String>,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+impl RuleRun {
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, RuleRunState::Waiting { .. })
+    }
+
+    /// The sentence last told on the deal for a waiting run.
+    pub fn needs(&self) -> Option<&str> {
+        match &self.state {
+            RuleRunState::Waiting { needs, .. } => needs.as_deref(),
+            RuleRunState::Done { .. } => None,
+        }
+    }
+}
+
+/// Where the company's rules pass stands: the `updated_since` of its next deals list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesWatermark {
+    pub company_id: CompanyId,
+    pub since: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// An invoice a "prepare" rule got ready for review: a rep creates it with one click in the
+/// deal's panel (from the deal as it is then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedInvoice {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub rule_id: String,
+    /// The total the draft had when prepared, for the panel to show.
+    pub total: Decimal,
+    pub currency: String,
+    pub customer_name: Option<String>,
+    pub prepared_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn deal(value: serde_json::Value) -> Deal {
+        let mut base = serde_json::json!({"id": 7, "title": "D", "pipeline_id": 1, "stage_id": 2,
+            "status": "open", "stage_change_time": "2026-03-01T10:00:00Z"});
+        for (k, v) in value.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn rule(trigger: Trigger, saved: &str) -> Rule {
+        Rule {
+            id: "r".into(),
+            trigger,
+            action: RuleAction::Create,
+            created_at: DateTime::parse_from_rfc3339(saved)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
+    #[test]
+    fn won_rules_act_on_deals_won_after_they_were_saved() {
+        let won = deal(serde_json::json!({"status": "won", "won_time": "2026-03-02T08:00:00Z"}));
+        let any = rule(Trigger::Won { pipeline_id: None }, "2026-03-01T00:00:00Z");
+        let sales = rule(
+            Trigger::Won {
+                pipeline_id: Some(1),
+            },
+            "2026-03-01T00:00:00Z",
+        );
+        let renewals = rule(
+            Trigger::Won {
+                pipeline_id: Some(2),
+            },
+            "2026-03-01T00:00:00Z",
+        );
+        let later = rule(Trigger::Won { pipeline_id: None }, "2026-03-05T00:00:00Z");
+        assert!(any.applies_to(&won) && sales.applies_to(&won));
+        assert!(!renewals.applies_to(&won), "another pipeline");
+        assert!(!later.applies_to(&won), "won before the rule existed");
+        let open = deal(serde_json::json!({}));
+        assert!(!any.applies_to(&open));
+        let v1_time = deal(serde_json::json!({"status": "won", "won_time": "2026-03-02 08:00:00"}));
+        assert!(any.applies_to(&v1_time), "v1 times read too");
+        let deleted = deal(
+            serde_json::json!({"status": "won", "won_time": "2026-03-02T08:00:00Z",
+            "is_deleted": true}),
+        );
+        assert!(!any.applies_to(&deleted));
+        let unsaved = Rule {
+            created_at: None,
+            ..any.clone()
+        };
+        assert!(!unsaved.applies_to(&won));
+        let rules = [renewals, any.clone(), sales.clone()];
+        assert_eq!(rules_for(&won, &rules), vec![&any, &sales]);
+    }
+
+    #[test]
+    fn stage_rules_act_when_the_deal_reaches_the_stage() {
+        let stage = rule(
+            Trigger::Stage {
+                pipeline_id: 1,
+                stage_id: 2,
+            },
+            "2026-02-28T00:00:00Z",
+        );
+        assert!(stage.applies_to(&deal(serde_json::json!({}))));
+        assert!(!stage.applies_to(&deal(serde_json::json!({"stage_id": 3}))));
+        assert!(!stage.applies_to(&deal(serde_json::json!({"status": "lost"}))));
+        assert!(stage.applies_to(&deal(serde_json::json!({"status": "won"}))));
+        assert!(
+            !stage.applies_to(&deal(
+                serde_json::json!({"stage_change_time": "2026-02-01T00:00:00Z"})
+            )),
+            "there before the rule"
+        );
+        assert!(!stage.applies_to(&deal(serde_json::json!({"stage_change_time": null}))));
+    }
+
+    #[test]
+    fn saving_keeps_ids_and_times_of_unchanged_rules() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let t1 = Utc.with_ymd_and_hms(2026, 3, 9, 0, 0, 0).unwrap();
+        let stored = vec![Rule {
+            id: "a".into(),
+            trigger: Trigger::Won { pipeline_id: None },
+            action: RuleAction::Create,
+            created_at: Some(t0),
+        }];
+        let mut n = 0;
+        let submitted = vec![
+            Rule {
+                created_at: Some(t1),
+                ..stored[0].clone()
+            },
+            Rule {
+                id: "forged".into(),
+                trigger: Trigger::Won {
+                    pipeline_id: Some(1),
+                },
+                action: RuleAction::Prepare,
+                created_at: Some(t0),
+            },
+            Rule {
+                id: "a".into(),
+                trigger: Trigger::Won { pipeline_id: None },
+                action: RuleAction::CreateAndSend,
+                created_at: None,
+            },
+        ];
+        let saved = stamped(&submitted, &stored, t1, || {
+            n += 1;
+            format!("new{n}")
+        });
+        assert_eq!(saved[0], stored[0], "the page cannot move a rule's start");
+        assert_eq!(
+            (saved[1].id.as_str(), saved[1].created_at),
+            ("new1", Some(t1))
+        );
+        assert_eq!(
+            (saved[2].id.as_str(), saved[2].created_at),
+            ("new2", Some(t1))
+        );
+        assert_eq!(check_rules(&saved), Vec::<(String, String)>::new());
+        let twice = vec![saved[1].clone(), saved[1].clone()];
+        assert_eq!(check_rules(&twice).len(), 1);
+    }
+}

@@ -1,0 +1,264 @@
+//! What invoicing without a modal keeps: each (deal, rule) the scheduled run matched (created
+//! once, conditionally — a rule acts at most once per deal, ever — and reachable through the
+//! index while it waits), the rules pass's watermark, invoices prepared for review, and the
+//! values last written to a deal's mapped fields.
+
+use super::*;
+use domain::figures::WrittenFigures;
+use domain::rules::{PreparedInvoice, RuleRun, RulesWatermark};
+
+versioned!(RuleRun, RulesWatermark, PreparedInvoice, WrittenFigures);
+
+fn rule_run_sk(rule_id: &str, deal: DealId) -> String {
+    format!("RULE#{rule_id}#DEAL#{deal}")
+}
+
+/// Index partition of a company's waiting (deal, rule) runs.
+fn open_runs_pk(company: CompanyId) -> String {
+    format!("RULES#OPEN#{company}")
+}
+
+fn prepared_sk(deal: DealId) -> String {
+    format!("DEAL#{deal}#PREPARED")
+}
+
+fn figures_sk(deal: DealId) -> String {
+    format!("DEAL#{deal}#FIGURES")
+}
+
+const WATERMARK_SK: &str = "RULES#WATERMARK";
+
+impl Records {
+    fn rule_run_item(run: &RuleRun) -> Result<Item, StoreError> {
+        let item = Item::new(
+            company_pk(run.company_id),
+            rule_run_sk(&run.rule_id, run.deal_id),
+            to_data(run)?,
+        );
+        Ok(if run.is_open() {
+            item.with_index(
+                open_runs_pk(run.company_id),
+                format!(
+                    "OPEN#{}#{}",
+                    run.matched_at.format("%Y%m%dT%H%M%S%.6f"),
+                    rule_run_sk(&run.rule_id, run.deal_id)
+                ),
+            )
+        } else {
+            item
+        })
+    }
+
+    /// Records that the run matched (deal, rule): `Ok(None)` when it was matched before (the
+    /// rule has acted or is waiting already — never a second run).
+    pub async fn claim_rule_run(&self, run: &RuleRun) -> Result<Option<RuleRun>, StoreError> {
+        match self
+            .store
+            .put(Self::rule_run_item(run)?, Condition::Absent)
+            .await
+        {
+            Ok(stored) => {
+                let mut out = run.clone();
+                out.version = stored.version;
+                Ok(Some(out))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_rule_run(
+        &self,
+        company: CompanyId,
+        rule_id: &str,
+        deal: DealId,
+    ) -> Result<Option<RuleRun>, StoreError> {
+        self.store
+            .get(&company_pk(company), &rule_run_sk(rule_id, deal))
+            .await?
+            .map(|i| versioned_from(&i))
+            .transpose()
+    }
+
+    /// Saves a run's progress (versioned: of two runs handling it, one wins); a done run leaves
+    /// the index of waiting ones.
+    pub async fn save_rule_run(&self, run: &RuleRun) -> Result<RuleRun, StoreError> {
+        let stored = self
+            .store
+            .put(Self::rule_run_item(run)?, Condition::Version(run.version))
+            .await?;
+        let mut out = run.clone();
+        out.version = stored.version;
+        Ok(out)
+    }
+
+    /// Up to `limit` of the company's waiting runs, oldest match first (read back from the
+    /// table: the index may lag).
+    pub async fn waiting_rule_runs(
+        &self,
+        company: CompanyId,
+        limit: u32,
+    ) -> Result<Vec<RuleRun>, StoreError> {
+        let page = self
+            .store
+            .query_index(&open_runs_pk(company), "OPEN#", PageRequest::first(limit))
+            .await?;
+        let mut out = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            if let Some(fresh) = self.store.get(&item.pk, &item.sk).await? {
+                let run: RuleRun = versioned_from(&fresh)?;
+                if run.is_open() {
+                    out.push(run);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The waiting runs of one deal (the panel's "needs: …").
+    pub async fn deal_waiting_rule_runs(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+        rule_ids: &[String],
+    ) -> Result<Vec<RuleRun>, StoreError> {
+        let mut out = Vec::new();
+        for rule in rule_ids {
+            if let Some(run) = self.get_rule_run(company, rule, deal).await?
+                && run.is_open()
+            {
+                out.push(run);
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- the rules pass's watermark -----
+
+    pub async fn get_rules_watermark(
+        &self,
+        company: CompanyId,
+    ) -> Result<Option<RulesWatermark>, StoreError> {
+        self.store
+            .get(&company_pk(company), WATERMARK_SK)
+            .await?
+            .map(|i| versioned_from(&i))
+            .transpose()
+    }
+
+    /// Saves the watermark: a create when `version` is 0, else versioned.
+    pub async fn save_rules_watermark(
+        &self,
+        watermark: &RulesWatermark,
+    ) -> Result<RulesWatermark, StoreError> {
+        let condition = match watermark.version {
+            0 => Condition::Absent,
+            v => Condition::Version(v),
+        };
+        let item = Item::new(
+            company_pk(watermark.company_id),
+            WATERMARK_SK,
+            to_data(watermark)?,
+        );
+        let stored = self.store.put(item, condition).await?;
+        let mut out = watermark.clone();
+        out.version = stored.version;
+        Ok(out)
+    }
+
+    // ----- prepared invoices -----
+
+    pub async fn get_prepared_invoice(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+    ) -> Result<Option<PreparedInvoice>, StoreError> {
+        self.store
+            .get(&company_pk(company), &prepared_sk(deal))
+            .await?
+            .map(|i| versioned_from(&i))
+            .transpose()
+    }
+
+    /// Keeps a prepared invoice for the deal: the newest preparation replaces an older one
+    /// (each write versioned, so a delete of the older one never removes the newer).
+    pub async fn put_prepared_invoice(
+        &self,
+        prepared: &PreparedInvoice,
+    ) -> Result<PreparedInvoice, StoreError> {
+        let item = Item::new(
+            company_pk(prepared.company_id),
+            prepared_sk(prepared.deal_id),
+            to_data(prepared)?,
+        );
+        let mut last = None;
+        for _ in 0..5 {
+            let condition = match self
+                .get_prepared_invoice(prepared.company_id, prepared.deal_id)
+                .await?
+            {
+                Some(existing) => Condition::Version(existing.version),
+                None => Condition::Absent,
+            };
+            match self.store.put(item.clone(), condition).await {
+                Ok(stored) => {
+                    let mut out = prepared.clone();
+                    out.version = stored.version;
+                    return Ok(out);
+                }
+                Err(conflict @ StoreError::Conflict { .. }) => last = Some(conflict),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Backend("prepared invoice kept changing".into())))
+    }
+
+    /// Removes the prepared invoice once it was created (versioned: a newer preparation stays).
+    pub async fn delete_prepared_invoice(
+        &self,
+        prepared: &PreparedInvoice,
+    ) -> Result<(), StoreError> {
+        self.store
+            .delete(
+                &company_pk(prepared.company_id),
+                &prepared_sk(prepared.deal_id),
+                Condition::Version(prepared.version),
+            )
+            .await
+    }
+
+    // ----- the values last written to a deal's fields -----
+
+    pub async fn get_written_figures(
+        &self,
+        company: CompanyId,
+        deal: DealId,
+    ) -> Result<Option<WrittenFigures>, StoreError> {
+        self.store
+            .get(&company_pk(company), &figures_sk(deal))
+            .await?
+            .map(|i| versioned_from(&i))
+            .transpose()
+    }
+
+    /// Saves what was written: a create when `version` is 0, else versioned (of two writers
+    /// racing, one wins and the other re-reads).
+    pub async fn save_written_figures(
+        &self,
+        written: &WrittenFigures,
+    ) -> Result<WrittenFigures, StoreError> {
+        let condition = match written.version {
+            0 => Condition::Absent,
+            v => Condition::Version(v),
+        };
+        let item = Item::new(
+            company_pk(written.company_id),
+            figures_sk(written.deal_id),
+            to_data(written)?,
+        );
+        let stored = self.store.put(item, condition).await?;
+        let mut out = written.clone();
+        out.version = stored.version;
+        Ok(out)
+    }
+}
