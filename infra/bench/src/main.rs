@@ -10,7 +10,8 @@
 //! table next to others, e.g. `before`), `--max-links N` (sync: largest scenario measured in
 //! one process, default 100000; bigger ones are derived), `--only f1,f2` (cold starts of these
 //! functions only), `--env NAME=VALUE` (added to the functions' environment in cold starts: what-if
-//! variants).
+//! variants), `--keep-page-cache` (cold starts: do not drop the binaries from the page cache
+//! first).
 
 mod coldstart;
 mod latency;
@@ -26,7 +27,7 @@ use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -35,6 +36,8 @@ struct Args {
     warm: usize,
     build: bool,
     arm64: bool,
+    /// `--keep-page-cache`: start the binaries from the page cache as it is (what-if).
+    keep_page_cache: bool,
     label: Option<String>,
     max_links: usize,
     /// Cold starts of these functions only (plus the baseline).
@@ -50,6 +53,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
         warm: coldstart::Options::default().warm,
         build: true,
         arm64: true,
+        keep_page_cache: false,
         label: None,
         max_links: 1_000_000,
         only: None,
@@ -69,6 +73,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
             "--max-links" => args.max_links = number("--max-links")?,
             "--no-build" => args.build = false,
             "--no-arm64" => args.arm64 = false,
+            "--keep-page-cache" => args.keep_page_cache = true,
             "--env" => {
                 let pair = it
                     .next()
@@ -149,6 +154,7 @@ async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
     let options = coldstart::Options {
         rounds: args.rounds,
         warm: args.warm,
+        drop_page_cache: !args.keep_page_cache,
     };
     let mut binaries = vec![coldstart::HELLO];
     binaries.extend(coldstart::FUNCTIONS.iter().filter(|f| {
@@ -172,6 +178,9 @@ async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
     let mut table = coldstart::table(&runs, options, &label);
     if let Some(l) = &args.label {
         table.section = format!("coldstart:{l}");
+    }
+    if args.keep_page_cache {
+        table.note("Variant (--keep-page-cache): the binaries started from the page cache as the build or a copy left it, not dropped from it first.");
     }
     if !args.env.is_empty() {
         let vars: Vec<String> = args.env.iter().map(|(k, v)| format!("`{k}={v}`")).collect();
@@ -312,7 +321,15 @@ mod tests {
             ("coldstart", 3, 7, false)
         );
         let a = args(&["all"]).unwrap();
-        assert_eq!((a.rounds, a.warm, a.build, a.arm64), (10, 100, true, true));
+        assert_eq!(
+            (a.rounds, a.warm, a.build, a.arm64, a.keep_page_cache),
+            (10, 100, true, true, false)
+        );
+        assert!(
+            args(&["coldstart", "--keep-page-cache"])
+                .unwrap()
+                .keep_page_cache
+        );
         assert!(args(&[]).is_err());
         assert!(args(&["fast"]).unwrap_err().contains("fast"));
         assert!(args(&["sync", "--max-links"]).is_err());

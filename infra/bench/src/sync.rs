@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use sandbox::harness::RunningServer;
 use sandbox::quickbooks::{QuickBooksSim, RealmSeed};
 use shared::app::sync::jobs::InProcessQueue;
 use shared::app::{App, Deployment};
@@ -192,31 +193,55 @@ fn quiet_invoice(n: usize, customer: &str, today: NaiveDate) -> Invoice {
     }
 }
 
-/// Runs one scenario: `companies` connected companies with `tracked` linked invoices each.
-pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, String> {
-    let (qb, qb_server) = QuickBooksSim::start(
-        world::quickbooks_config(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .map_err(|e| format!("QuickBooks simulator: {e}"))?;
-    let counting = Arc::new(CountingStore::new(Arc::new(EmbeddedStore::in_memory())));
-    let app = App::new(
-        counting.clone(),
-        Arc::new(EmbeddedSecrets::in_memory()),
-        "bench",
-        world::credentials(),
-        Deployment::simulated(
-            "http://127.0.0.1:9",
-            &qb_server.base_url(),
-            "http://127.0.0.1:9",
-        ),
-    );
-    let changed = changed_per_company(tracked);
-    let now = qb.now();
-    let today = now.date_naive();
-    let mut to_pay: Vec<(String, String)> = Vec::new();
-    for c in 0..companies {
+/// The QuickBooks simulator and an app on the counting embedded store, as the scenarios use them.
+struct SyncWorld {
+    qb: QuickBooksSim,
+    counting: Arc<CountingStore>,
+    app: App,
+    _qb_server: RunningServer,
+}
+
+impl SyncWorld {
+    async fn start() -> Result<SyncWorld, String> {
+        let (qb, qb_server) = QuickBooksSim::start(
+            world::quickbooks_config(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+        .map_err(|e| format!("QuickBooks simulator: {e}"))?;
+        let counting = Arc::new(CountingStore::new(Arc::new(EmbeddedStore::in_memory())));
+        let app = App::new(
+            counting.clone(),
+            Arc::new(EmbeddedSecrets::in_memory()),
+            "bench",
+            world::credentials(),
+            Deployment::simulated(
+                "http://127.0.0.1:9",
+                &qb_server.base_url(),
+                "http://127.0.0.1:9",
+            ),
+        );
+        Ok(SyncWorld {
+            qb,
+            counting,
+            app,
+            _qb_server: qb_server,
+        })
+    }
+
+    /// Company number `c` as seeded at `now`: its own realm, `tracked` links of which the first `changed` point at
+    /// real QuickBooks invoices (their realm and id are pushed onto `to_pay`), connected with a
+    /// watermark just after its invoices were written.
+    async fn seed_company(
+        &self,
+        c: usize,
+        tracked: usize,
+        changed: usize,
+        now: DateTime<Utc>,
+        to_pay: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let qb = &self.qb;
+        let today = now.date_naive();
         let company = 500_000 + c as u64;
         let realm = format!("{}", 9_130_000_000_000_000u64 + c as u64);
         qb.seed_realm(&RealmSeed::us(&realm));
@@ -233,21 +258,7 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
         );
         for n in 0..tracked {
             let invoice = if n < changed {
-                let draft = Invoice {
-                    customer_ref: Some(Ref::new(customer.clone())),
-                    currency_ref: Some(Ref::new("USD")),
-                    line: Some(vec![Line::sales_item(
-                        Ref::new("2"),
-                        Decimal::ONE,
-                        Decimal::from(250),
-                    )]),
-                    ..Invoice::default()
-                };
-                let created = app
-                    .quickbooks
-                    .create_invoice(&realm, &token, &draft, &uuid::Uuid::new_v4().to_string())
-                    .await
-                    .map_err(|e| format!("seeding an invoice: {e}"))?;
+                let created = self.changing_invoice(&realm, &token, &customer).await?;
                 if let Some(id) = created.id.clone() {
                     to_pay.push((realm.clone(), id));
                 }
@@ -264,43 +275,83 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
                 now,
             )
             .map_err(|e| e.to_string())?;
-            app.records
+            self.app
+                .records
                 .create_invoice_link(&link)
                 .await
                 .map_err(|e| format!("seeding a link: {e}"))?;
         }
         // The previous run read QuickBooks up to now.
         let watermark: DateTime<Utc> = qb.now() + Duration::seconds(1);
-        world::connect(&app, &qb, company, 1, &realm, Some(watermark))
+        world::connect(&self.app, qb, company, 1, &realm, Some(watermark))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())
     }
-    // Between the runs: the changed invoices are paid in full in QuickBooks.
-    qb.advance_clock(120);
-    for (realm, id) in &to_pay {
-        qb.record_payment(realm, id, None)
-            .map_err(|e| format!("paying {id}: {e}"))?;
+
+    /// A real QuickBooks invoice of `customer` (paid between the two runs).
+    async fn changing_invoice(
+        &self,
+        realm: &str,
+        token: &SecretString,
+        customer: &str,
+    ) -> Result<Invoice, String> {
+        let draft = Invoice {
+            customer_ref: Some(Ref::new(customer)),
+            currency_ref: Some(Ref::new("USD")),
+            line: Some(vec![Line::sales_item(
+                Ref::new("2"),
+                Decimal::ONE,
+                Decimal::from(250),
+            )]),
+            ..Invoice::default()
+        };
+        self.app
+            .quickbooks
+            .create_invoice(realm, token, &draft, &uuid::Uuid::new_v4().to_string())
+            .await
+            .map_err(|e| format!("seeding an invoice: {e}"))
     }
-    // This run starts ten minutes after the payments, so the next run's window (from this run's
-    // start minus the two-minute overlap) no longer includes them: that run is idle.
-    qb.advance_clock(600);
 
-    let run = |at: DateTime<Utc>| {
-        let app = app.clone();
-        async move { scheduled_run(&app, at).await }
-    };
-    counting.take();
-    qb.harness().clear_log();
-    let failed = run(qb.now()).await?;
-    let (reads, writes) = counting.take();
-    let qb_calls = api_calls(&qb);
+    /// Between the runs: the changed invoices are paid in full in QuickBooks.
+    fn pay(&self, to_pay: &[(String, String)]) -> Result<(), String> {
+        self.qb.advance_clock(120);
+        for (realm, id) in to_pay {
+            self.qb
+                .record_payment(realm, id, None)
+                .map_err(|e| format!("paying {id}: {e}"))?;
+        }
+        // This run starts ten minutes after the payments, so the next run's window (from this
+        // run's start minus the two-minute overlap) no longer includes them: that run is idle.
+        self.qb.advance_clock(600);
+        Ok(())
+    }
 
-    qb.advance_clock(15 * 60);
-    qb.harness().clear_log();
-    run(qb.now()).await?;
-    let (idle_reads, idle_writes) = counting.take();
-    let idle_calls = api_calls(&qb);
-    drop(qb_server);
+    /// One scheduled run at the simulator's time: its failed jobs, store reads and writes and
+    /// QuickBooks calls.
+    async fn run(&self) -> Result<(usize, u64, Writes, usize), String> {
+        self.counting.take();
+        self.qb.harness().clear_log();
+        let failed = scheduled_run(&self.app, self.qb.now()).await?;
+        let (reads, writes) = self.counting.take();
+        Ok((failed, reads, writes, api_calls(&self.qb)))
+    }
+}
+
+/// Runs one scenario: `companies` connected companies with `tracked` linked invoices each.
+pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, String> {
+    let world = SyncWorld::start().await?;
+    let changed = changed_per_company(tracked);
+    let now = world.qb.now();
+    let mut to_pay: Vec<(String, String)> = Vec::new();
+    for c in 0..companies {
+        world
+            .seed_company(c, tracked, changed, now, &mut to_pay)
+            .await?;
+    }
+    world.pay(&to_pay)?;
+    let (failed, reads, writes, qb_calls) = world.run().await?;
+    world.qb.advance_clock(15 * 60);
+    let (_, idle_reads, idle_writes, idle_calls) = world.run().await?;
     Ok(Figures {
         companies,
         tracked,
