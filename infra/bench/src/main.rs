@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|report> [options]`
+//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|report> [options]`
 //!
 //! Prints each figure as a table next to its same-run baseline (as a ratio), stores the run in
 //! `target/bench/last.json` (`report` prints it again). Speed is measured here, never asserted
@@ -16,6 +16,7 @@
 mod coldstart;
 mod latency;
 mod report;
+mod rules;
 mod sizes;
 mod stats;
 mod sync;
@@ -27,7 +28,7 @@ use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -104,7 +105,8 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
                         .clone(),
                 )
             }
-            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "report"
+            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "rules"
+            | "report"
                 if args.command.is_empty() =>
             {
                 args.command = arg.clone()
@@ -239,6 +241,10 @@ async fn run(args: &Args, root: &Path) -> Result<Report, String> {
     if all || args.command == "writeback" {
         let figures = writeback::measure().await?;
         tables.push(writeback::table(&figures));
+    }
+    if all || args.command == "rules" {
+        let figures = rules::measure().await?;
+        tables.push(rules::table(&figures));
     }
     let machine = Machine::describe();
     for table in &mut tables {

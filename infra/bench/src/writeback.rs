@@ -50,18 +50,18 @@ pub struct Figures {
     pub failed_jobs: usize,
 }
 
-struct Scene {
-    app: App,
-    qb: QuickBooksSim,
-    pd: PipedriveSim,
-    realm: String,
+pub(crate) struct Scene {
+    pub(crate) app: App,
+    pub(crate) qb: QuickBooksSim,
+    pub(crate) pd: PipedriveSim,
+    pub(crate) realm: String,
     _servers: (
         sandbox::harness::RunningServer,
         sandbox::harness::RunningServer,
     ),
 }
 
-async fn start() -> Result<Scene, String> {
+pub(crate) async fn start() -> Result<Scene, String> {
     let world::Simulators {
         qb,
         qb_server,
