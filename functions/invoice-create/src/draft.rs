@@ -164,48 +164,18 @@ pub async fn draft(
 
 /// Builds the draft of `deal_id` for the caller (public for benchmarks).
 pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, ApiError> {
-    let deal_chain = async {
-        let read_deal = app.pipedrive_of(caller.tenant).deal(deal_id);
-        // The deal gives only its organisation and person ids; read them in the same round from
-        // the ids remembered for this deal (checked against the deal when it arrives).
-        let speculate = async {
-            let hint = app
-                .records
-                .get_deal_parties(caller.tenant.company_id, DealId(deal_id))
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "the deal's remembered parties could not be read");
-                    None
-                });
-            match hint {
-                Some(ids) => Some((ids, party_chain(app, caller, ids).await)),
-                None => None,
-            }
-        };
-        let (deal, speculated) = futures::join!(read_deal, speculate);
-        let deal: Deal = deal.map_err(|e| pd_error(e, "reading the deal"))?;
-        let actual = DealParties {
-            org_id: deal.org_id,
-            person_id: deal.person_id,
-        };
-        let parties = match speculated {
-            Some((ids, parties)) if ids == actual => parties?,
-            stale => {
-                let remember = app.records.remember_deal_parties(
-                    caller.tenant.company_id,
-                    DealId(deal_id),
-                    actual,
-                    app.clock.now(),
-                );
-                if stale.is_some() {
-                    tracing::info!(deal_id, "the deal's remembered parties changed: read again");
-                }
-                futures::join!(party_chain(app, caller, actual), remember).0?
-            }
-        };
-        let suggestions = suggest_customers(app, caller, &deal, &parties).await?;
-        Ok::<_, ApiError>((deal, parties, suggestions))
-    };
+    build_with_deal(app, caller, deal_id)
+        .await
+        .map(|(draft, _)| draft)
+}
+
+/// The draft and the deal as Pipedrive answered it (the rules check their trigger on it).
+pub async fn build_with_deal(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+) -> Result<(Draft, Deal), ApiError> {
+    let deal_chain = deal_chain(app, caller, deal_id);
     let products_chain = async {
         let products: Vec<DealProduct> = app
             .pipedrive_of(caller.tenant)
@@ -231,7 +201,7 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
     let (products, items) = products_part?;
     let discounts = discounts?;
     let setup = setup?;
-    Ok(assemble(
+    let draft = assemble(
         caller,
         &deal,
         &products,
@@ -241,7 +211,58 @@ pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, Ap
         items,
         setup,
         today_in(&caller.profile.time_zone, app.clock.now()),
-    ))
+    );
+    Ok((draft, deal))
+}
+
+/// The deal, its organisation and person with the stored customer link, and the customer
+/// suggestions: one chain of reads (the parties read in the same round as the deal from the ids
+/// remembered for it, checked when the deal arrives).
+async fn deal_chain(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+) -> Result<(Deal, PartyData, Suggestions), ApiError> {
+    let read_deal = app.pipedrive_of(caller.tenant).deal(deal_id);
+    // The deal gives only its organisation and person ids; read them in the same round from
+    // the ids remembered for this deal (checked against the deal when it arrives).
+    let speculate = async {
+        let hint = app
+            .records
+            .get_deal_parties(caller.tenant.company_id, DealId(deal_id))
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "the deal's remembered parties could not be read");
+                None
+            });
+        match hint {
+            Some(ids) => Some((ids, party_chain(app, caller, ids).await)),
+            None => None,
+        }
+    };
+    let (deal, speculated) = futures::join!(read_deal, speculate);
+    let deal: Deal = deal.map_err(|e| pd_error(e, "reading the deal"))?;
+    let actual = DealParties {
+        org_id: deal.org_id,
+        person_id: deal.person_id,
+    };
+    let parties = match speculated {
+        Some((ids, parties)) if ids == actual => parties?,
+        stale => {
+            let remember = app.records.remember_deal_parties(
+                caller.tenant.company_id,
+                DealId(deal_id),
+                actual,
+                app.clock.now(),
+            );
+            if stale.is_some() {
+                tracing::info!(deal_id, "the deal's remembered parties changed: read again");
+            }
+            futures::join!(party_chain(app, caller, actual), remember).0?
+        }
+    };
+    let suggestions = suggest_customers(app, caller, &deal, &parties).await?;
+    Ok((deal, parties, suggestions))
 }
 
 fn pd_error(

@@ -193,6 +193,55 @@ async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_th
 }
 
 #[tokio::test]
+async fn a_waiting_deal_reopened_before_the_fix_is_not_invoiced_until_it_is_won_again() {
+    let w = world_with_rule(RuleAction::Create).await;
+    win_deal_1(&w);
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
+
+    // Reopened in Pipedrive, then fixed in the app: the waiting run does not invoice it.
+    w.pipedrive
+        .edit_deal(
+            COMPANY_B,
+            1,
+            &DealUpdate {
+                status: Some(DealStatus::Open),
+                ..DealUpdate::default()
+            },
+        )
+        .unwrap();
+    fix_deal_1(&w).await;
+    w.advance(900);
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
+    assert!(
+        w.invoice_posts(US_REALM).is_empty(),
+        "a reopened deal is not invoiced"
+    );
+    let told: Vec<_> = w
+        .activity(COMPANY_B, 1)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "rule.waiting")
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        told.iter()
+            .any(|m| m.starts_with("The deal is no longer won")),
+        "{told:?}"
+    );
+
+    // Won again: the same run acts, once.
+    w.advance(5);
+    win(&w, 1);
+    w.advance(60);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.waiting), (0, 0), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+#[tokio::test]
 async fn a_company_without_rules_costs_no_pipedrive_call() {
     let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;

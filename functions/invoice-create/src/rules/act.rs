@@ -12,14 +12,14 @@ use serde_json::json;
 use shared::app::App;
 use shared::domain::draft::{self, InvoiceForm};
 use shared::domain::readiness::{Blocker, CustomerFacts, blockers, needs_sentence};
-use shared::domain::rules::{PreparedInvoice, Rule, RuleAction, RuleRun, RuleRunState};
+use shared::domain::rules::{PreparedInvoice, Rule, RuleAction, RuleRun, RuleRunState, Trigger};
 use shared::domain::{ActivityEvent, DealId, Outcome};
 use shared::web::error::ApiError;
 
 use crate::context::Caller;
 use crate::create::{self, Created, settle_failure};
 use crate::customers::save_link;
-use crate::draft::{Draft, MatchedBy, build};
+use crate::draft::{Draft, MatchedBy, build_with_deal};
 use crate::duplicates;
 use crate::idempotency::{Claim, attempt_of, body_hash, claim, complete};
 use crate::views::CustomerSummary;
@@ -93,10 +93,23 @@ async fn save(app: &App, mut run: RuleRun, state: RuleRunState) {
     }
 }
 
+/// What a waiting run tells the deal when the deal no longer is what the rule waits for.
+fn no_longer_matches(rule: &Rule) -> String {
+    match rule.trigger {
+        Trigger::Won { .. } => "The deal is no longer won (reopened or lost): the rule invoices it when it is won again.".into(),
+        Trigger::Stage { .. } => "The deal is no longer at the rule's stage (moved or lost): the rule invoices it when it is back there.".into(),
+    }
+}
+
 /// The draft, its readiness, and the rule's action when nothing blocks it.
 async fn decide_and_do(app: &App, caller: &Caller, rule: &Rule, run: &RuleRun) -> Acted {
-    let draft = match build(app, caller, run.deal_id.0).await {
-        Ok(draft) => draft,
+    let draft = match build_with_deal(app, caller, run.deal_id.0).await {
+        // A run that waited acts only while the deal is still what the rule waits for (won,
+        // or at the stage): reopened or lost meanwhile, it waits again until it is.
+        Ok((_, deal)) if !rule.applies_to(&deal) => {
+            return Acted::Waiting(no_longer_matches(rule));
+        }
+        Ok((draft, _)) => draft,
         // The deal was deleted (or is not the company's): nothing to invoice, ever.
         Err(ApiError::NotFound(_)) => return Acted::Done(None),
         Err(error) => return Acted::Retry(error.to_string()),
