@@ -320,20 +320,24 @@ async fn finish(
     totals: Totals,
 ) -> Result<Created, ApiError> {
     let (link, first_time) = store_link(app, caller, deal_id, &invoice).await?;
-    // The deal's mapped fields (a retry finds nothing changed and writes nothing).
-    write_back(app, &caller.profile, [DealId(deal_id)], app.clock.now()).await;
     let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
     // On a retry the note and event may exist already: the event (written together with the
     // note) says so.
     let already_told = !first_time && told_before(app, caller, deal_id, &link).await?;
-    let note = if already_told {
-        NoteOutcome {
-            posted: true,
-            error: None,
+    let note = async {
+        if already_told {
+            NoteOutcome {
+                posted: true,
+                error: None,
+            }
+        } else {
+            tell(app, caller, deal_id, &link, &open_url).await
         }
-    } else {
-        tell(app, caller, deal_id, &link, &open_url).await
     };
+    // The deal's mapped fields, in the same round as the note (a retry finds nothing changed and
+    // writes nothing).
+    let fields = write_back(app, &caller.profile, [DealId(deal_id)], app.clock.now());
+    let (note, _) = futures::join!(note, fields);
     Ok(Created {
         invoice: CreatedInvoice {
             id: link.invoice_id.clone(),
