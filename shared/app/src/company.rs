@@ -21,7 +21,7 @@ use pipedrive_wire::model::{
 };
 use pipedrive_wire::model::{DealUpdate, Pipeline, Stage};
 use quickbooks_wire::model::{
-    CdcResponseEnvelope, CompanyInfo, Customer, Invoice, Preferences, QueryResponse,
+    CdcResponseEnvelope, CompanyInfo, Customer, Estimate, Invoice, Preferences, QueryResponse,
 };
 use quickbooks_wire::query::Query;
 use web::auth::Tenant;
@@ -261,6 +261,61 @@ impl<'a> QuickBooksCompany<'a> {
     ) -> QuickBooksResult<CdcResponseEnvelope> {
         quickbooks!(self, |qb, realm, token| qb
             .cdc(realm, token, entities, since)
+            .await)
+    }
+}
+
+/// Estimates: the invoice calls on the Estimate entity.
+impl QuickBooksCompany<'_> {
+    pub async fn read_estimate(self, id: &str) -> QuickBooksResult<Estimate> {
+        quickbooks!(self, |qb, realm, token| qb
+            .read_estimate(realm, token, id)
+            .await)
+    }
+
+    /// Creates an estimate; `request_id` makes QuickBooks answer a repeat with the first result.
+    pub async fn create_estimate(
+        &self,
+        estimate: &Estimate,
+        request_id: &str,
+    ) -> QuickBooksResult<Estimate> {
+        quickbooks!(self, |qb, realm, token| {
+            qb.create_estimate(realm, token, estimate, request_id).await
+        })
+    }
+
+    /// A sparse update (`changes` carries `Id`, `SyncToken` and `sparse: true`; a new
+    /// `requestid` per attempt).
+    pub async fn update_estimate(self, changes: &serde_json::Value) -> QuickBooksResult<Estimate> {
+        quickbooks!(self, |qb, realm, token| {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            qb.update_estimate(realm, token, changes, &request_id).await
+        })
+    }
+
+    /// Deletes the estimate at `sync_token` (a new `requestid` per attempt).
+    pub async fn delete_estimate(self, id: &str, sync_token: &str) -> QuickBooksResult<()> {
+        quickbooks!(self, |qb, realm, token| {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            qb.delete_estimate(realm, token, id, sync_token, &request_id)
+                .await
+        })
+    }
+
+    /// E-mails the estimate (to `send_to`, else its billing e-mail).
+    pub async fn send_estimate(
+        self,
+        id: &str,
+        send_to: Option<&str>,
+    ) -> QuickBooksResult<Estimate> {
+        quickbooks!(self, |qb, realm, token| qb
+            .send_estimate(realm, token, id, send_to)
+            .await)
+    }
+
+    pub async fn estimate_pdf(self, id: &str) -> QuickBooksResult<bytes::Bytes> {
+        quickbooks!(self, |qb, realm, token| qb
+            .estimate_pdf(realm, token, id)
             .await)
     }
 }

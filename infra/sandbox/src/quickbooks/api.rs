@@ -22,7 +22,7 @@ use super::error::{ApiError, envelope_time, forbidden_realm, gateway_unauthorize
 use super::oauth::TokenProblem;
 use super::ops::CDC_ENTITIES;
 use super::pdf::invoice_pdf;
-use super::{Inner, SimError, StoredResponse};
+use super::{Inner, SimError, StoredResponse, estimate};
 use crate::harness::{MAX_BODY, lock};
 
 /// Largest batch.
@@ -30,7 +30,7 @@ pub const MAX_BATCH_ITEMS: usize = 30;
 /// How far back `changedSince` may reach.
 pub const CDC_MAX_DAYS: i64 = 30;
 
-type Params = Query<HashMap<String, String>>;
+pub type Params = Query<HashMap<String, String>>;
 
 pub fn routes(inner: Arc<Inner>) -> Router<Arc<Inner>> {
     Router::new()
@@ -39,6 +39,22 @@ pub fn routes(inner: Arc<Inner>) -> Router<Arc<Inner>> {
         .route("/v3/company/{realm}/invoice/{id}", get(invoice_get))
         .route("/v3/company/{realm}/invoice/{id}/send", post(invoice_send))
         .route("/v3/company/{realm}/invoice/{id}/pdf", get(invoice_pdf_get))
+        .route(
+            "/v3/company/{realm}/estimate",
+            post(estimate::estimate_post),
+        )
+        .route(
+            "/v3/company/{realm}/estimate/{id}",
+            get(estimate::estimate_get),
+        )
+        .route(
+            "/v3/company/{realm}/estimate/{id}/send",
+            post(estimate::estimate_send),
+        )
+        .route(
+            "/v3/company/{realm}/estimate/{id}/pdf",
+            get(estimate::estimate_pdf_get),
+        )
         .route("/v3/company/{realm}/customer", post(customer_post))
         .route("/v3/company/{realm}/customer/{id}", get(customer_get))
         .route("/v3/company/{realm}/item", post(item_post))
@@ -203,12 +219,12 @@ fn replay(stored: &StoredResponse) -> Response {
 }
 
 /// `{"<Entity>": value, "time": …}` with 200.
-fn envelope<T: Serialize>(key: &str, value: &T, now: DateTime<Utc>) -> Response {
+pub fn envelope<T: Serialize>(key: &str, value: &T, now: DateTime<Utc>) -> Response {
     let body = json!({ key: value, "time": envelope_time(now) });
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-fn fail(inner: &Inner, error: SimError) -> Response {
+pub fn fail(inner: &Inner, error: SimError) -> Response {
     match error {
         SimError::Api(e) => e.into_response_at(inner.now()),
         SimError::UnknownRealm(r) => {
@@ -217,7 +233,7 @@ fn fail(inner: &Inner, error: SimError) -> Response {
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("(empty request body)".into()));
     }

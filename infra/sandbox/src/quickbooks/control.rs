@@ -8,6 +8,8 @@
 //! | `GET /_sim/realms/{realm}/invoices[/{id}]` | invoices (plus `deleted` ids in the list form) |
 //! | `GET/POST /_sim/realms/{realm}/customers` | list / create a customer |
 //! | `GET /_sim/realms/{realm}/items` | the items (products and services) |
+//! | `GET /_sim/realms/{realm}/estimates[/{id}]` | estimates (plus `deleted` ids in the list form) |
+//! | `POST /_sim/realms/{realm}/estimates/{id}/status` | `{status: Accepted\|Rejected\|Pending, accepted_by?}`: the customer's answer entered in the QuickBooks UI |
 //! | `GET/POST /_sim/realms/{realm}/payments` | list / record `{invoice_id, amount?, txn_date?}` |
 //! | `POST /_sim/realms/{realm}/invoices/{id}/due-date` | `{due_date}` |
 //! | `POST /_sim/realms/{realm}/invoices/{id}/void` / `/delete` | as in the QuickBooks UI |
@@ -35,6 +37,7 @@ use serde_json::{Value, json};
 use shared::wire::quickbooks::model::Customer;
 
 use super::config::{RealmSeed, WebhookConfig};
+use super::estimate::StatusChange;
 use super::store::Realm;
 use super::{Inner, SimError, webhooks};
 use crate::harness::{AdvanceClock, Knobs, lock};
@@ -62,6 +65,12 @@ pub fn routes() -> Router<Arc<Inner>> {
             get(list_customers).post(create_customer),
         )
         .route("/_sim/realms/{realm}/items", get(list_items))
+        .route("/_sim/realms/{realm}/estimates", get(list_estimates))
+        .route("/_sim/realms/{realm}/estimates/{id}", get(get_estimate))
+        .route(
+            "/_sim/realms/{realm}/estimates/{id}/status",
+            post(set_estimate_status),
+        )
         .route(
             "/_sim/realms/{realm}/payments",
             get(list_payments).post(record_payment),
@@ -177,6 +186,38 @@ async fn list_invoices(State(inner): State<Arc<Inner>>, Path(realm): Path<String
             "Invoice": r.invoices.values().collect::<Vec<_>>(),
             "deleted": r.deleted_invoices.keys().map(u64::to_string).collect::<Vec<_>>(),
         }))
+    }))
+}
+
+async fn list_estimates(State(inner): State<Arc<Inner>>, Path(realm): Path<String>) -> Response {
+    reply(inner.read(&realm, |r| {
+        Ok(json!({
+            "Estimate": r.estimates.values().collect::<Vec<_>>(),
+            "deleted": r.deleted_estimates.keys().map(u64::to_string).collect::<Vec<_>>(),
+        }))
+    }))
+}
+
+async fn get_estimate(
+    State(inner): State<Arc<Inner>>,
+    Path((realm, id)): Path<(String, String)>,
+) -> Response {
+    reply(inner.read(&realm, |r| r.read_estimate(&id)))
+}
+
+async fn set_estimate_status(
+    State(inner): State<Arc<Inner>>,
+    Path((realm, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Response {
+    let change: StatusChange = match body(&bytes) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    reply(change.status().map_err(SimError::from).and_then(|status| {
+        inner.mutate(&realm, |r, now, ev| {
+            r.set_estimate_status(&id, status, change.accepted_by.clone(), now, ev)
+        })
     }))
 }
 

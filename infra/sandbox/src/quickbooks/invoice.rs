@@ -501,7 +501,16 @@ pub fn compute(
         ),
         allow_online_ach_payment: Some(input.allow_online_ach_payment.unwrap_or(false)),
         allow_ipn_payment: Some(false),
-        linked_txn: Some(Vec::new()),
+        // An invoice made from an estimate keeps its link to it (payments link themselves).
+        linked_txn: Some(
+            input
+                .linked_txn
+                .iter()
+                .flatten()
+                .filter(|t| t.txn_type == "Estimate")
+                .cloned()
+                .collect(),
+        ),
         // Writable fields copied as given.
         doc_number: input.doc_number.clone(),
         ship_date: input.ship_date,

@@ -1,5 +1,5 @@
 //! Simulated QuickBooks Online: OAuth 2.0 (authorize, token, revoke), the Accounting API v3
-//! subset the app uses (query, invoice, customer, item, exchangerate, preferences, companyinfo, cdc, batch), webhooks
+//! subset the app uses (query, invoice, estimate, customer, item, exchangerate, preferences, companyinfo, cdc, batch), webhooks
 //! in both payload formats, throttling, and a JSON control API under `/_sim/`.
 //!
 //! All hosts share one port; paths mirror the real ones (`/connect/oauth2`,
@@ -30,6 +30,7 @@ mod catalog;
 mod config;
 mod control;
 mod error;
+mod estimate;
 mod invoice;
 mod oauth;
 mod ops;
@@ -47,7 +48,9 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use shared::wire::quickbooks::model::{Customer, Invoice, Payment, TokenResponse};
+use shared::wire::quickbooks::model::{
+    Customer, Estimate, Invoice, Payment, TokenResponse, TxnStatus,
+};
 use shared::wire::quickbooks::webhook::Operation;
 
 use crate::harness::{self, Harness, RunningServer, lock};
@@ -311,6 +314,42 @@ impl QuickBooksSim {
 
     pub fn invoice(&self, realm_id: &str, id: &str) -> Result<Invoice, SimError> {
         self.inner.read(realm_id, |r| r.read_invoice(id))
+    }
+
+    pub fn estimates(&self, realm_id: &str) -> Result<Vec<Estimate>, SimError> {
+        self.inner
+            .read(realm_id, |r| Ok(r.estimates.values().cloned().collect()))
+    }
+
+    pub fn estimate(&self, realm_id: &str, id: &str) -> Result<Estimate, SimError> {
+        self.inner.read(realm_id, |r| r.read_estimate(id))
+    }
+
+    /// The customer's answer to an estimate, entered in the QuickBooks UI (Accepted, Rejected or
+    /// back to Pending): a new SyncToken and a webhook `Update`, as any change.
+    pub fn set_estimate_status(
+        &self,
+        realm_id: &str,
+        estimate_id: &str,
+        status: TxnStatus,
+        accepted_by: Option<&str>,
+    ) -> Result<Estimate, SimError> {
+        self.inner.mutate(realm_id, |r, now, ev| {
+            r.set_estimate_status(
+                estimate_id,
+                status,
+                accepted_by.map(str::to_string),
+                now,
+                ev,
+            )
+        })
+    }
+
+    /// Deletes an estimate in the QuickBooks UI.
+    pub fn delete_estimate(&self, realm_id: &str, estimate_id: &str) -> Result<(), SimError> {
+        self.inner.mutate(realm_id, |r, now, ev| {
+            r.delete_estimate(estimate_id, None, now, ev).map(|_| ())
+        })
     }
 
     /// Ids of deleted invoices.

@@ -21,7 +21,7 @@ pub type Change = (&'static str, String, Operation);
 /// Largest number of objects one CDC answer carries.
 pub const CDC_MAX_OBJECTS: usize = 1000;
 /// Entities the CDC endpoint serves.
-pub const CDC_ENTITIES: &[&str] = &["Invoice", "Payment", "Customer", "Item"];
+pub const CDC_ENTITIES: &[&str] = &["Invoice", "Payment", "Customer", "Item", "Estimate"];
 
 /// A query answer written from the entities themselves (see [`Realm::query_body`]): the rows
 /// with `ids` (already paged), in id order. Keys as `query::execute` writes them.
@@ -136,6 +136,7 @@ impl Realm {
         events: &mut Vec<Change>,
     ) -> Result<Invoice, ApiError> {
         let mut inv = compute(self, input, None, now)?;
+        self.check_linked_estimates(&inv)?;
         let custom_numbers = self.preferences.custom_txn_numbers();
         let doc = match input.doc_number.as_deref().filter(|d| !d.is_empty()) {
             Some(d) if custom_numbers => {
@@ -162,6 +163,7 @@ impl Realm {
         self.invoices.insert(id, inv.clone());
         self.refresh_customer_balance(&customer_id);
         events.push(("Invoice", id.to_string(), Operation::Create));
+        self.close_linked_estimates(&inv, now, events);
         Ok(inv)
     }
 
@@ -766,6 +768,7 @@ impl Realm {
         match entity {
             "Customer" => self.customers.values().map(to_value).collect(),
             "Invoice" => self.invoices.values().map(to_value).collect(),
+            "Estimate" => self.estimates.values().map(to_value).collect(),
             "Item" => self.items.values().map(to_value).collect(),
             "Account" => self.accounts.iter().map(to_value).collect(),
             "TaxCode" => self.tax_codes.iter().map(to_value).collect(),
@@ -820,6 +823,7 @@ impl Realm {
             .collect();
         match statement.entity {
             "Invoice" => direct(&self.invoices, &ids, statement, time),
+            "Estimate" => direct(&self.estimates, &ids, statement, time),
             "Customer" => direct(&self.customers, &ids, statement, time),
             "Item" => direct(&self.items, &ids, statement, time),
             "Payment" => direct(&self.payments, &ids, statement, time),
@@ -844,12 +848,14 @@ impl Realm {
                     .and_then(Value::as_str)
                     .map(str::to_string)
             });
-            if *entity == "Invoice" {
-                let mut deleted: Vec<(&u64, &Deleted)> = self
-                    .deleted_invoices
-                    .iter()
-                    .filter(|(_, d)| d.at >= since)
-                    .collect();
+            let gone = match *entity {
+                "Invoice" => Some(&self.deleted_invoices),
+                "Estimate" => Some(&self.deleted_estimates),
+                _ => None,
+            };
+            if let Some(gone) = gone {
+                let mut deleted: Vec<(&u64, &Deleted)> =
+                    gone.iter().filter(|(_, d)| d.at >= since).collect();
                 deleted.sort_by_key(|(_, d)| d.at);
                 rows.extend(deleted.into_iter().map(|(id, d)| {
                     json!({"status": "Deleted", "domain": "QBO", "Id": id.to_string(),

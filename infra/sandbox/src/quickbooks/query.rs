@@ -60,6 +60,21 @@ const ENTITIES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "Estimate",
+        &[
+            "Id",
+            "DocNumber",
+            "TxnDate",
+            "ExpirationDate",
+            "CustomerRef",
+            "TotalAmt",
+            "TxnStatus",
+            "EmailStatus",
+            "MetaData.CreateTime",
+            "MetaData.LastUpdatedTime",
+        ],
+    ),
+    (
         "Item",
         &[
             "Id",

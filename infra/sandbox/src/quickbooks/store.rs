@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use rust_decimal::Decimal;
 use shared::wire::quickbooks::model::{
-    Account, CompanyCurrency, CompanyInfo, CurrencyPrefs, Customer, EmailAddress, Invoice, Item,
-    ItemType, MetaData, NameValue, Payment, PhysicalAddress, Preferences, Ref, SalesFormsPrefs,
-    TaxCode, TaxPrefs, TaxRate, TaxRateDetail, TaxRateList, TelephoneNumber, Term,
+    Account, CompanyCurrency, CompanyInfo, CurrencyPrefs, Customer, EmailAddress, Estimate,
+    Invoice, Item, ItemType, MetaData, NameValue, Payment, PhysicalAddress, Preferences, Ref,
+    SalesFormsPrefs, TaxCode, TaxPrefs, TaxRate, TaxRateDetail, TaxRateList, TelephoneNumber, Term,
 };
 
 use super::config::{Country, RealmSeed};
@@ -70,6 +70,8 @@ pub struct Realm {
     pub exchange_rates: BTreeMap<String, Decimal>,
     pub invoices: BTreeMap<u64, Invoice>,
     pub deleted_invoices: BTreeMap<u64, Deleted>,
+    pub estimates: BTreeMap<u64, Estimate>,
+    pub deleted_estimates: BTreeMap<u64, Deleted>,
     pub payments: BTreeMap<u64, Payment>,
     /// Sales-form custom field definitions (id, name).
     pub custom_fields: Vec<(String, String)>,
@@ -323,6 +325,8 @@ impl Realm {
             exchange_rates: BTreeMap::new(),
             invoices: BTreeMap::new(),
             deleted_invoices: BTreeMap::new(),
+            estimates: BTreeMap::new(),
+            deleted_estimates: BTreeMap::new(),
             payments: BTreeMap::new(),
             custom_fields: vec![("1".into(), "Crew #".into())],
             next_ids: BTreeMap::new(),

@@ -119,6 +119,17 @@ tolerant_enum!(
 );
 
 tolerant_enum!(
+    /// `Estimate.TxnStatus` (documented values: Pending, Accepted, Closed, Rejected; QuickBooks'
+    /// UI also says "Converted" for a closed estimate, which the API writes as `Closed`).
+    TxnStatus {
+        Pending => "Pending" | "PENDING",
+        Accepted => "Accepted" | "ACCEPTED",
+        Closed => "Closed" | "CLOSED",
+        Rejected => "Rejected" | "REJECTED",
+    }
+);
+
+tolerant_enum!(
     /// `Item.Type`.
     ItemType {
         Inventory => "Inventory" | "INVENTORY",
@@ -561,6 +572,64 @@ impl Invoice {
                     .as_deref()
                     .is_some_and(|n| n.starts_with("Voided")))
     }
+}
+
+/// The Estimate entity: a sales transaction of the same shape as an [`Invoice`] (customer,
+/// lines, tax, currency, memo, e-mail status, `LinkedTxn`) plus its own fields. The shared
+/// fields are the flattened `sale` (its invoice-only fields — `DueDate`, `Balance`, `Deposit`,
+/// `InvoiceLink` — stay `None` on an estimate). Facts and sources: `ESTIMATES.md` of this crate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Estimate {
+    #[serde(flatten)]
+    pub sale: Invoice,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txn_status: Option<TxnStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_date: Option<NaiveDate>,
+}
+
+impl Estimate {
+    /// An estimate of the same customer, lines, tax, currency and memo as `invoice` (the app's
+    /// draft builds an invoice; an estimate is made from the same draft).
+    pub fn from_invoice(invoice: Invoice, expiration_date: Option<NaiveDate>) -> Estimate {
+        Estimate {
+            sale: Invoice {
+                due_date: None,
+                sales_term_ref: None,
+                balance: None,
+                home_balance: None,
+                deposit: None,
+                invoice_link: None,
+                ..invoice
+            },
+            expiration_date,
+            txn_status: Some(TxnStatus::Pending),
+            ..Estimate::default()
+        }
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.sale.id.as_deref()
+    }
+
+    /// True for the `{"status":"Deleted",…}` stubs of delete answers and CDC.
+    pub fn is_deleted(&self) -> bool {
+        self.sale.is_deleted()
+    }
+}
+
+/// `{"Estimate": {...}, "time": "..."}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EstimateEnvelope {
+    #[serde(rename = "Estimate")]
+    pub estimate: Estimate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 /// The Customer entity.
@@ -1136,6 +1205,8 @@ pub struct CompanyInfoEnvelope {
 pub struct QueryResponse {
     #[serde(rename = "Invoice", skip_serializing_if = "Option::is_none")]
     pub invoice: Option<Vec<Invoice>>,
+    #[serde(rename = "Estimate", skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Vec<Estimate>>,
     #[serde(rename = "Customer", skip_serializing_if = "Option::is_none")]
     pub customer: Option<Vec<Customer>>,
     #[serde(rename = "Item", skip_serializing_if = "Option::is_none")]
@@ -1192,6 +1263,15 @@ impl CdcResponseEnvelope {
             .iter()
             .flat_map(|c| c.query_response.iter())
             .filter_map(|q| q.invoice.as_ref())
+            .flatten()
+    }
+
+    /// All estimates (including `Deleted` stubs) across the response.
+    pub fn estimates(&self) -> impl Iterator<Item = &Estimate> {
+        self.cdc_response
+            .iter()
+            .flat_map(|c| c.query_response.iter())
+            .filter_map(|q| q.estimate.as_ref())
             .flatten()
     }
 
@@ -1441,6 +1521,37 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn estimates_read_with_their_own_fields_and_the_shared_ones() {
+        let cdc: CdcResponseEnvelope = serde_json::from_str(&fixture("cdc-response.json")).unwrap();
+        let estimates: Vec<&Estimate> = cdc.estimates().collect();
+        assert_eq!(estimates.len(), 3);
+        assert!(estimates[2].is_deleted());
+        let e: Estimate = serde_json::from_value(serde_json::json!({
+            "Id": "100", "SyncToken": "2", "TxnStatus": "Accepted", "AcceptedBy": "Bill",
+            "AcceptedDate": "2026-01-05", "ExpirationDate": "2026-02-01", "TotalAmt": 10.5,
+            "CustomerRef": {"value": "1"}, "EmailStatus": "EmailSent"
+        }))
+        .unwrap();
+        assert_eq!(e.txn_status, Some(TxnStatus::Accepted));
+        assert_eq!(e.sale.total_amt, Some(dec!(10.5)));
+        assert_eq!(e.id(), Some("100"));
+        let back = serde_json::to_value(&e).unwrap();
+        assert_eq!(back["TxnStatus"], "Accepted");
+        assert_eq!(back["ExpirationDate"], "2026-02-01");
+        assert_eq!(back["CustomerRef"]["value"], "1");
+        let from = Estimate::from_invoice(
+            Invoice {
+                due_date: NaiveDate::from_ymd_opt(2026, 1, 1),
+                total_amt: Some(dec!(1)),
+                ..Invoice::default()
+            },
+            None,
+        );
+        assert_eq!(from.sale.due_date, None);
+        assert_eq!(from.txn_status, Some(TxnStatus::Pending));
     }
 
     #[test]
