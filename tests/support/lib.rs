@@ -82,8 +82,21 @@ pub fn write_counts(suite: &str, counts: Value) {
 /// The webhook Intuit sends for a payment created in `realm`, delivered to the webhook
 /// function's router (`nonce` makes each delivery's bytes new).
 pub async fn payment_webhook(w: &World, realm: &str, payment: &str, nonce: u32) {
+    entity_webhook(w, realm, "Payment", payment, "Create", nonce).await;
+}
+
+/// The webhook Intuit sends for a change of one entity of `realm` (legacy format), delivered to
+/// the webhook function's router (`nonce` makes each delivery's bytes new); it must answer 200.
+pub async fn entity_webhook(
+    w: &World,
+    realm: &str,
+    entity: &str,
+    id: &str,
+    operation: &str,
+    nonce: u32,
+) {
     let body = json!({"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [
-        {"name": "Payment", "id": payment, "operation": "Create",
+        {"name": entity, "id": id, "operation": operation,
          "lastUpdated": format!("2026-12-06T04:00:{nonce:02}.000Z")}
     ]}}]})
     .to_string();

@@ -68,7 +68,7 @@ fn conflict(detail: String, caller: &Caller, link: &InvoiceLink) -> ApiError {
 }
 
 /// Records a QuickBooks failure in the deal's log and turns it into the answer.
-async fn failed(
+pub(crate) async fn failed(
     app: &App,
     caller: &Caller,
     deal: DealId,
@@ -94,38 +94,41 @@ async fn failed(
     problem
 }
 
-/// One change of an invoice in QuickBooks at its `SyncToken` (void, delete).
-struct Change<'a> {
-    deal: DealId,
-    invoice_id: &'a str,
+/// One change of a document (invoice, estimate) in QuickBooks at its `SyncToken` (void,
+/// delete, an estimate's answer).
+pub(crate) struct Change<'a> {
+    pub deal: DealId,
+    pub invoice_id: &'a str,
     /// The activity kind of a failure (`invoice.void_failed`).
-    failed_kind: &'static str,
+    pub failed_kind: &'static str,
     /// Completes "Failed …" and "QuickBooks refused …" (`voiding the invoice`).
-    doing: &'static str,
+    pub doing: &'static str,
 }
 
 /// How [`change_at_sync_token`] ended.
-enum Changed<V, T> {
+pub(crate) enum Changed<V, T, D = Invoice> {
     /// The verdict was not to call QuickBooks: here it is, with what it was decided on.
-    Decided(V, Option<Invoice>),
-    /// QuickBooks made the change: its answer, and the invoice as it was before.
-    Done(T, Invoice),
+    Decided(V, Option<D>),
+    /// QuickBooks made the change: its answer, and the document as it was before.
+    Done(T, D),
 }
 
-/// Read → decide → call, once more after a stale `SyncToken` (someone changed the invoice
-/// meanwhile: look again, decide again). `decide` is one of the domain's pure verdicts on what
-/// QuickBooks holds (`None`: gone); `call` makes the change at the verdict's `SyncToken`. A 610
-/// from the call means it was deleted meanwhile: decided again on `None`. Failures of the reads
-/// and the call are recorded in the deal's log and answered.
-async fn change_at_sync_token<V, T, Fut>(
+/// Read → decide → call, once more after a stale `SyncToken` (someone changed the document
+/// meanwhile: look again, decide again). `read` answers what QuickBooks holds (`None`: 610);
+/// `decide` is one of the domain's pure verdicts on it; `call` makes the change at the
+/// verdict's `SyncToken`. A 610 from the call means it was deleted meanwhile: decided again on
+/// `None`. Failures of the reads and the call are recorded in the deal's log and answered.
+pub(crate) async fn change_at_sync_token<V, T, D, ReadFut, Fut>(
     app: &App,
     caller: &Caller,
     change: &Change<'_>,
-    decide: impl Fn(Option<&Invoice>) -> V,
+    read: impl Fn() -> ReadFut,
+    decide: impl Fn(Option<&D>) -> V,
     call: impl Fn(String) -> Fut,
-) -> Result<Changed<V, T>, ApiError>
+) -> Result<Changed<V, T, D>, ApiError>
 where
     V: AtSyncToken,
+    ReadFut: std::future::Future<Output = QbResult<Option<D>>>,
     Fut: std::future::Future<Output = QbResult<T>>,
 {
     let fail = |error| {
@@ -139,7 +142,7 @@ where
             error,
         )
     };
-    let mut current = match read_current(app, caller, change.invoice_id).await {
+    let mut current = match read().await {
         Ok(current) => current,
         Err(error) => return Err(fail(error).await),
     };
@@ -157,7 +160,7 @@ where
             Ok(result) => return Ok(Changed::Done(result, invoice)),
             Err(error) if is_stale(&error) && !retried_stale => {
                 retried_stale = true;
-                current = match read_current(app, caller, change.invoice_id).await {
+                current = match read().await {
                     Ok(current) => current,
                     Err(error) => return Err(fail(error).await),
                 };
@@ -197,6 +200,7 @@ pub(crate) async fn void(
         &app,
         &caller,
         &change,
+        || read_current(&app, &caller, &invoice_id),
         |current| void_verdict(current, &link, caller.today),
         |sync_token| {
             let invoice_id = invoice_id.as_str();
@@ -303,6 +307,7 @@ pub(crate) async fn delete(
         &app,
         &caller,
         &change,
+        || read_current(&app, &caller, &invoice_id),
         |current| delete_verdict(current, &link, caller.today),
         |sync_token| {
             let invoice_id = invoice_id.as_str();
@@ -509,8 +514,6 @@ pub(crate) async fn pdf(
         }
     };
     let file_name = input::pdf_file_name(link.doc_number.as_deref(), &invoice_id);
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
-        .map_err(|_| ApiError::internal("the PDF file name is not a valid header value"))?;
     caller
         .record(
             &app,
@@ -522,6 +525,16 @@ pub(crate) async fn pdf(
             ),
         )
         .await;
+    pdf_response(bytes, &file_name)
+}
+
+/// A PDF download: the bytes, as an attachment named `file_name`, never cached or sniffed.
+pub(crate) fn pdf_response(
+    bytes: axum::body::Bytes,
+    file_name: &str,
+) -> Result<Response, ApiError> {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+        .map_err(|_| ApiError::internal("the PDF file name is not a valid header value"))?;
     let mut response = (StatusCode::OK, Body::from(bytes)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -547,6 +560,12 @@ pub fn quickbooks_invoice_url(
     profile: &shared::domain::CompanyProfile,
     invoice_id: &str,
 ) -> String {
+    quickbooks_app(app, profile).invoice_url(invoice_id)
+}
+
+/// The QuickBooks web app a company's documents open in: Intuit's sandbox or production app per
+/// the company's connection (a simulated deployment: its simulator).
+pub fn quickbooks_app(app: &App, profile: &shared::domain::CompanyProfile) -> QuickBooksEndpoints {
     let deployed = &app.deployment.quickbooks;
     if *deployed == QuickBooksEndpoints::intuit(app.deployment.quickbooks_environment) {
         let environment = profile
@@ -554,9 +573,9 @@ pub fn quickbooks_invoice_url(
             .as_ref()
             .map(|q| q.environment)
             .unwrap_or(app.deployment.quickbooks_environment);
-        QuickBooksEndpoints::intuit(environment).invoice_url(invoice_id)
+        QuickBooksEndpoints::intuit(environment)
     } else {
-        deployed.invoice_url(invoice_id)
+        deployed.clone()
     }
 }
 

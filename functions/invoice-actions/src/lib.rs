@@ -20,6 +20,11 @@
 //! | `DELETE /api/deals/{deal_id}/invoice-links/{invoice_id}` | → `200` [`ActionAnswer`]: the link is removed, the invoice stays in QuickBooks |
 //! | `DELETE /api/deals/{deal_id}/customer-link` | → `200` [`CustomerUnlinked`]: the deal's organization and person are no longer linked to a QuickBooks customer (404 when neither was) |
 //! | `GET /api/deals/{deal_id}/activity?limit` | → `200` [`ActivityLog`], newest first, `limit` ≤ 200 (default 50) |
+//! | `GET /api/deals/{deal_id}/estimates` | → `200` [`estimates::EstimateList`]: the deal's estimates from the store, newest first, each with its status for today (pending + past expiration = expired) |
+//! | `POST /api/deals/{deal_id}/estimates/{estimate_id}/send` | optional `{"to"}` → `200` [`estimates::EstimateAnswer`]: e-mailed by QuickBooks |
+//! | `GET /api/deals/{deal_id}/estimates/{estimate_id}/pdf` | → `200 application/pdf` (attachment); deleted → 404 |
+//! | `POST /api/deals/{deal_id}/estimates/{estimate_id}/delete` | `{"confirm": true}` (required) → `200` [`estimates::EstimateAnswer`] (status `deleted`) |
+//! | `POST /api/deals/{deal_id}/estimates/{estimate_id}/answer` | `{"answer": "accepted"\|"rejected", "accepted_by"?}` → `200` [`estimates::EstimateAnswer`]: a sparse update at the `SyncToken` (once more after a stale one); a closed (converted) estimate → 409 |
 //!
 //! Actions (void, delete, send) re-read the invoice first and decide on its current state, use
 //! its current `SyncToken` (a stale one — QuickBooks fault 5010 — is re-read and retried once, with
@@ -30,6 +35,7 @@
 
 mod actions;
 mod customer;
+pub mod estimates;
 mod input;
 mod listing;
 pub mod views;
@@ -67,6 +73,17 @@ pub const ROUTES: &[Route] = &[
     Route::new("DELETE", "/api/deals/{deal_id}/invoice-links/{invoice_id}"),
     Route::new("DELETE", "/api/deals/{deal_id}/customer-link"),
     Route::new("GET", "/api/deals/{deal_id}/activity"),
+    Route::new("GET", "/api/deals/{deal_id}/estimates"),
+    Route::new("POST", "/api/deals/{deal_id}/estimates/{estimate_id}/send"),
+    Route::new("GET", "/api/deals/{deal_id}/estimates/{estimate_id}/pdf"),
+    Route::new(
+        "POST",
+        "/api/deals/{deal_id}/estimates/{estimate_id}/delete",
+    ),
+    Route::new(
+        "POST",
+        "/api/deals/{deal_id}/estimates/{estimate_id}/answer",
+    ),
 ];
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
@@ -110,6 +127,23 @@ pub fn router(app: App) -> Router {
             delete(customer::disconnect),
         )
         .route("/api/deals/{deal_id}/activity", get(listing::activity))
+        .route("/api/deals/{deal_id}/estimates", get(estimates::list))
+        .route(
+            "/api/deals/{deal_id}/estimates/{estimate_id}/send",
+            post(estimates::send),
+        )
+        .route(
+            "/api/deals/{deal_id}/estimates/{estimate_id}/pdf",
+            get(estimates::pdf),
+        )
+        .route(
+            "/api/deals/{deal_id}/estimates/{estimate_id}/delete",
+            post(estimates::delete),
+        )
+        .route(
+            "/api/deals/{deal_id}/estimates/{estimate_id}/answer",
+            post(estimates::answer),
+        )
         .with_state(app)
 }
 

@@ -186,13 +186,7 @@ pub async fn run(
     key: &str,
     attempt: u32,
 ) -> Result<Created, Failure> {
-    let (link, setup) = linked_customer(app, caller, deal_id, form).await?;
-    let errors = draft::validate(form, &setup, link.currency.as_deref());
-    if !errors.is_empty() {
-        return Err(ApiError::unprocessable(errors).into());
-    }
-    let totals = checked_totals(caller, form, &setup)?;
-    let invoice = draft::build_invoice(form, &setup);
+    let (link, invoice, totals) = prepared(app, caller, deal_id, form).await?;
     let request_id = derived_request_id(caller.tenant.company_id, "invoice", key, attempt);
     let mut created = create_in_quickbooks(app, caller, deal_id, &invoice, &request_id).await?;
     name_customer(&mut created, &link);
@@ -203,6 +197,24 @@ pub async fn run(
             called_quickbooks: true,
             definitive: false,
         })
+}
+
+/// What a create checks and builds before QuickBooks is called, shared by invoices and estimates
+/// (the same draft): the deal's customer link, the form checked against the company's setup and
+/// QuickBooks' totals, and the document as QuickBooks will receive it.
+pub async fn prepared(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+) -> Result<(CustomerLink, Invoice, Totals), Failure> {
+    let (link, setup) = linked_customer(app, caller, deal_id, form).await?;
+    let errors = draft::validate(form, &setup, link.currency.as_deref());
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors).into());
+    }
+    let totals = checked_totals(caller, form, &setup)?;
+    Ok((link, draft::build_invoice(form, &setup), totals))
 }
 
 /// The customer the deal's party is linked to in this realm (it must be the form's), and the
@@ -502,7 +514,7 @@ pub fn created_sentence(link: &InvoiceLink, format: &NumberFormat) -> String {
     s
 }
 
-fn escape_html(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

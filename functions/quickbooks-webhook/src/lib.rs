@@ -14,7 +14,8 @@
 //!    then fails with a 500, the delivery is forgotten again so that Intuit's next redelivery is
 //!    applied.
 //! 3. The body may be the legacy `{"eventNotifications":[…]}` or the CloudEvents array
-//!    ([`shared::wire::quickbooks::webhook`]). Only `Invoice` and `Payment` events matter; the rest are
+//!    ([`shared::wire::quickbooks::webhook`]). Only `Invoice`, `Payment` and `Estimate` events
+//!    matter (estimates: [`shared::app::sync::estimates::apply_estimate_changes`]); the rest are
 //!    acknowledged and ignored, as are realms and invoices no company links (no call is made).
 //! 4. Per realm, [`shared::app::sync::targeted::apply_changes`] re-reads only what changed and applies
 //!    it through the one update path ([`shared::app::sync::apply_invoices`]), which ignores data older
@@ -40,6 +41,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use shared::app::App;
+use shared::app::sync::estimates::apply_estimate_changes;
 use shared::app::sync::jobs::{Job, JobQueue, local_queue};
 use shared::app::sync::targeted::apply_changes;
 use shared::web::error::ApiError;
@@ -82,7 +84,7 @@ pub fn router_with(app: App, queue: Arc<dyn JobQueue>, budget: Duration) -> Rout
 pub struct WebhookReceipt {
     /// Entity changes in the payload (all entities).
     pub changes: usize,
-    /// Invoice links written.
+    /// Invoice and estimate links written.
     pub updated: usize,
     /// Realms handed to the sync queue.
     pub queued: usize,
@@ -97,6 +99,7 @@ pub struct WebhookReceipt {
 struct RealmChanges {
     invoices: BTreeSet<String>,
     payments: BTreeSet<String>,
+    estimates: BTreeSet<String>,
 }
 
 async fn receive(
@@ -165,6 +168,9 @@ async fn process(
             "Payment" => {
                 target.payments.insert(change.entity_id.clone());
             }
+            "Estimate" => {
+                target.estimates.insert(change.entity_id.clone());
+            }
             _ => {}
         }
     }
@@ -173,6 +179,16 @@ async fn process(
         ..WebhookReceipt::default()
     };
     for (realm, wanted) in realms {
+        if !wanted.estimates.is_empty() {
+            receipt.queued += estimates(
+                state,
+                started,
+                &realm,
+                &wanted.estimates,
+                &mut receipt.updated,
+            )
+            .await?;
+        }
         if wanted.invoices.is_empty() && wanted.payments.is_empty() {
             continue;
         }
@@ -214,4 +230,43 @@ async fn process(
         }
     }
     Ok(receipt)
+}
+
+/// The estimates a delivery named in one realm, as the invoices are: applied within the budget,
+/// else handed to the sync queue ([`Job::Estimates`]). Answers the realms queued (0 or 1).
+async fn estimates(
+    state: &WebhookState,
+    started: Instant,
+    realm: &str,
+    ids: &BTreeSet<String>,
+    updated: &mut usize,
+) -> Result<usize, ApiError> {
+    let left = state.budget.saturating_sub(started.elapsed());
+    let work = apply_estimate_changes(&state.app, realm, ids, state.app.clock.now());
+    let retry = match tokio::time::timeout(left, work).await {
+        Ok(Ok(outcome)) => {
+            *updated += outcome.changed;
+            outcome
+                .failures
+                .first()
+                .map(|(company, error)| format!("company {company}: {error}"))
+        }
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!(
+            "not finished within {} ms",
+            state.budget.as_millis()
+        )),
+    };
+    let Some(reason) = retry else { return Ok(0) };
+    tracing::info!(realm_id = %realm, %reason, "webhook estimate changes handed to the sync queue");
+    let job = Job::Estimates {
+        realm_id: realm.to_string(),
+        estimate_ids: ids.iter().cloned().collect(),
+    };
+    state
+        .queue
+        .send(&[job])
+        .await
+        .map_err(|e| ApiError::internal(format!("queueing webhook changes failed: {e}")))?;
+    Ok(1)
 }

@@ -1,11 +1,12 @@
 //! The scheduled sync of one company.
 //!
-//! 1. **One CDC call** (`GET /cdc?entities=Invoice,Payment&changedSince=<watermark>`). Its
+//! 1. **One CDC call** (`GET /cdc?entities=Invoice,Payment,Estimate&changedSince=<watermark>`). Its
 //!    invoices go through [`shared::app::sync::changes::apply_for_company`] (only invoices the company links
 //!    are touched; a link is written only when something it keeps changed). A payment changes
 //!    the invoices it applies to, and QuickBooks then reports those invoices as changed in the
 //!    same answer; payments that name a linked invoice the answer does not carry get that
-//!    invoice re-read (an extra query, only then).
+//!    invoice re-read (an extra query, only then). Its estimates go to the deals' estimate links
+//!    the same way ([`shared::app::sync::estimates::apply_estimates`]).
 //! 2. **Split full windows.** CDC answers at most [`CDC_MAX_OBJECTS`] objects, oldest first
 //!    (grouped by entity, ordered by `LastUpdatedTime`, deleted objects after the active ones).
 //!    CDC has no end bound, so a full answer is split at the newest active invoice it carries:
@@ -32,12 +33,13 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 
 use shared::app::App;
+use shared::app::sync::estimates::apply_estimates;
 use shared::app::sync::fetch_invoices;
 use shared::app::sync::write_back::write_back;
 use shared::domain::links::{overdue_version, qbo_updated_at, today_in};
 use shared::domain::{CompanyId, CompanyProfile, DealId, InvoiceStatus};
 use shared::store::{PageRequest, StoreError};
-use shared::wire::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Invoice};
+use shared::wire::quickbooks::model::{CdcResponseEnvelope, EntityStatus, Estimate, Invoice};
 
 use shared::app::sync::changes::{
     Applied, Failure, Logged, SyncError, apply_for_company, classify, mark_overdue,
@@ -52,7 +54,7 @@ pub const CDC_LIMIT_MARGIN_MINUTES: i64 = 10;
 /// The next run re-reads changes of this last stretch (clock skew, late commits).
 pub const WATERMARK_OVERLAP: Duration = Duration::minutes(2);
 /// Entities read by CDC.
-pub const CDC_ENTITIES: &[&str] = &["Invoice", "Payment"];
+pub const CDC_ENTITIES: &[&str] = &["Invoice", "Payment", "Estimate"];
 /// Most CDC windows one run reads before falling back to the re-read of linked open invoices.
 pub const MAX_WINDOWS: usize = 50;
 
@@ -184,7 +186,7 @@ impl Run<'_> {
             self.report.cdc_calls += 1;
             windows += 1;
             let invoices: Vec<Invoice> = answer.invoices().cloned().collect();
-            let objects = invoices.len() + answer.payments().count();
+            let objects = invoices.len() + answer.payments().count() + answer.estimates().count();
             self.apply_window(&answer, &invoices).await?;
             if objects < CDC_MAX_OBJECTS {
                 return Ok(full);
@@ -244,6 +246,12 @@ impl Run<'_> {
         .await
         .map_err(|e| Failure::Error(e.into()))?;
         self.applied.merge(applied);
+        let estimates: Vec<Estimate> = answer.estimates().cloned().collect();
+        let estimates = apply_estimates(self.app, self.profile, self.realm, &estimates, self.now)
+            .await
+            .map_err(|e| Failure::Error(e.into()))?;
+        self.applied.changed += estimates.written.len();
+        self.applied.unchanged += estimates.unchanged;
         if !named_by_payments.is_empty() {
             let ids = linked_ids(
                 self.app,

@@ -23,6 +23,7 @@ use shared::store::{PageRequest, StoreError};
 
 use crate::company::{CompanyOutcome, sync_company};
 use shared::app::sync::changes::SyncError;
+use shared::app::sync::estimates::apply_estimate_changes;
 use shared::app::sync::jobs::{InProcessQueue, Job, JobQueue, QueueError};
 use shared::app::sync::targeted::apply_changes;
 
@@ -95,6 +96,20 @@ pub async fn run_job(app: &App, job: &Job, now: DateTime<Utc>) -> Result<JobRepo
             Ok(JobReport::Changes {
                 links_written: outcome.applied.changed,
                 companies: outcome.companies,
+            })
+        }
+        Job::Estimates {
+            realm_id,
+            estimate_ids,
+        } => {
+            let ids: BTreeSet<String> = estimate_ids.iter().cloned().collect();
+            let mut outcome = apply_estimate_changes(app, realm_id, &ids, now).await?;
+            if let Some((_, error)) = outcome.failures.pop() {
+                return Err(error);
+            }
+            Ok(JobReport::Changes {
+                links_written: outcome.changed,
+                companies: 0,
             })
         }
     }

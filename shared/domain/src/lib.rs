@@ -6,6 +6,7 @@ pub mod actions;
 pub mod clock;
 pub mod conversion;
 pub mod draft;
+pub mod estimates;
 pub mod figures;
 pub mod links;
 pub mod mapping;

@@ -90,6 +90,25 @@ pub fn link_from_invoice(
     })
 }
 
+/// Whether QuickBooks data (`seen` time and `SyncToken`) is older than what a link already
+/// reflects (`known`): webhooks and CDC can arrive twice or out of order, and the newest wins.
+/// `LastUpdatedTime` has whole seconds: two changes within one second look equally new, but
+/// every change increments the `SyncToken`, so an older one never overwrites a newer one.
+pub fn is_older(
+    seen: Option<DateTime<Utc>>,
+    seen_token: Option<&str>,
+    known: Option<DateTime<Utc>>,
+    known_token: Option<&str>,
+) -> bool {
+    if let (Some(seen), Some(known)) = (seen, known)
+        && seen < known
+    {
+        return true;
+    }
+    let version = |token: Option<&str>| token.and_then(|t| t.trim().parse::<u64>().ok());
+    matches!((version(seen_token), version(known_token)), (Some(s), Some(k)) if s < k)
+}
+
 /// The link brought up to date with `invoice` (a full read, a CDC entry or a `Deleted` stub), or
 /// `None` when nothing the link keeps has changed — or when `invoice` is older than what the link
 /// already reflects (webhooks and CDC can arrive twice or out of order: the newest wins).
@@ -100,19 +119,12 @@ pub fn refreshed_link(
     now: DateTime<Utc>,
 ) -> Option<InvoiceLink> {
     let seen = qbo_updated_at(invoice);
-    if let (Some(seen), Some(known)) = (seen, link.qbo_updated_at)
-        && seen < known
-    {
-        return None;
-    }
-    // `LastUpdatedTime` has whole seconds: two changes within one second look equally new, but
-    // every change increments the `SyncToken`, so an older one never overwrites a newer one.
-    let version = |token: Option<&str>| token.and_then(|t| t.trim().parse::<u64>().ok());
-    if let (Some(seen), Some(known)) = (
-        version(invoice.sync_token.as_deref()),
-        version(link.sync_token.as_deref()),
-    ) && seen < known
-    {
+    if is_older(
+        seen,
+        invoice.sync_token.as_deref(),
+        link.qbo_updated_at,
+        link.sync_token.as_deref(),
+    ) {
         return None;
     }
     let mut next = link.clone();

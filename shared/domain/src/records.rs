@@ -209,6 +209,59 @@ pub struct InvoiceLink {
     pub version: u64,
 }
 
+/// An estimate's status as reps see it: QuickBooks' `TxnStatus`, plus Expired (a Pending
+/// estimate past its expiration date, derived like Overdue) and Deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateStatus {
+    Pending,
+    Accepted,
+    Rejected,
+    /// Converted into an invoice (QuickBooks closed it).
+    Closed,
+    Expired,
+    Deleted,
+}
+
+/// A QuickBooks estimate linked to a deal, with what the panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstimateLink {
+    pub company_id: CompanyId,
+    pub deal_id: DealId,
+    pub realm_id: String,
+    pub estimate_id: String,
+    #[serde(default)]
+    pub doc_number: Option<String>,
+    pub currency: String,
+    pub total: Decimal,
+    pub txn_date: NaiveDate,
+    #[serde(default)]
+    pub expiration_date: Option<NaiveDate>,
+    pub status: EstimateStatus,
+    pub customer_id: String,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub email_sent: bool,
+    #[serde(default)]
+    pub accepted_by: Option<String>,
+    /// The invoices made from it (QuickBooks' `LinkedTxn`).
+    #[serde(default)]
+    pub invoice_ids: Vec<String>,
+    /// QuickBooks `SyncToken` last seen.
+    #[serde(default)]
+    pub sync_token: Option<String>,
+    /// QuickBooks `MetaData.LastUpdatedTime` last seen: newer data wins, older is ignored.
+    #[serde(default, deserialize_with = "stored_time::optional")]
+    pub qbo_updated_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "stored_time::required")]
+    pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "stored_time::required")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: u64,
+}
+
 /// What the deal's invoice list shows of an [`InvoiceLink`], read straight from the stored item:
 /// the strings borrowed from it, the fields the list does not show (realm, sync token, the
 /// other times) skipped unread. The list reads every link of a deal at each panel load, and

@@ -102,4 +102,17 @@ pub struct Settings {
     /// Which deal custom fields carry the deal's invoice figures.
     #[serde(default)]
     pub write_back: WriteBack,
+    /// Days from an estimate's date to its expiration date (unset: [`DEFAULT_ESTIMATE_DAYS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_expiry_days: Option<u16>,
+}
+
+/// An estimate expires this many days after its date unless the company says otherwise.
+pub const DEFAULT_ESTIMATE_DAYS: u16 = 30;
+
+impl Settings {
+    /// Days from an estimate's date to its expiration date.
+    pub fn estimate_days(&self) -> u16 {
+        self.estimate_expiry_days.unwrap_or(DEFAULT_ESTIMATE_DAYS)
+    }
 }

@@ -32,6 +32,12 @@ pub enum Job {
         #[serde(default)]
         payment_ids: Vec<String>,
     },
+    /// Estimates a webhook named that it could not finish in time: re-read them and update the
+    /// links that point at them.
+    Estimates {
+        realm_id: String,
+        estimate_ids: Vec<String>,
+    },
 }
 
 impl Job {

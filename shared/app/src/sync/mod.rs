@@ -10,6 +10,7 @@
 //!   changed deal per event.
 
 pub mod changes;
+pub mod estimates;
 pub mod jobs;
 pub mod targeted;
 pub mod write_back;
@@ -21,7 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::App;
 use clients::quickbooks::QuickBooksError;
 use domain::links::refreshed_link;
-use domain::{CompanyId, CompanyProfile, InvoiceLink, InvoiceStatus};
+use domain::{CompanyId, CompanyProfile, EstimateLink, EstimateStatus, InvoiceLink, InvoiceStatus};
 use quickbooks_wire::model::{EntityStatus, Invoice, Ref};
 use quickbooks_wire::query::Query;
 use store::StoreError;
@@ -35,15 +36,69 @@ pub const IDS_PER_QUERY: usize = 1000;
 /// one write that replaced a version makes its transition: a path that loses a race to another
 /// re-reads the link and finds the status already changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub link: InvoiceLink,
-    pub from: InvoiceStatus,
+pub struct Written<L: StoredLink = InvoiceLink> {
+    pub link: L,
+    pub from: L::Status,
 }
 
-impl Written {
+impl<L: StoredLink> Written<L> {
     /// The write changed the status.
     pub fn is_transition(&self) -> bool {
-        self.from != self.link.status
+        self.from != self.link.status()
+    }
+}
+
+/// A record that links a deal to a QuickBooks document and follows its status (invoice links,
+/// estimate links): what [`update_link`] needs to write it versioned and read it again.
+pub trait StoredLink: Clone + Send + Sync + Sized {
+    type Status: Copy + PartialEq + Eq + std::fmt::Debug + Send + Sync;
+    fn status(&self) -> Self::Status;
+    /// "invoice link 130", for errors.
+    fn describe(&self) -> String;
+    /// A versioned write (a conflict when someone changed it since it was read).
+    fn save(&self, records: &Records) -> impl Future<Output = Result<Self, StoreError>> + Send;
+    /// The link as stored now (`None`: removed).
+    fn reread(
+        &self,
+        records: &Records,
+    ) -> impl Future<Output = Result<Option<Self>, StoreError>> + Send;
+}
+
+impl StoredLink for InvoiceLink {
+    type Status = InvoiceStatus;
+    fn status(&self) -> InvoiceStatus {
+        self.status
+    }
+    fn describe(&self) -> String {
+        format!("invoice link {}", self.invoice_id)
+    }
+    fn save(&self, records: &Records) -> impl Future<Output = Result<Self, StoreError>> + Send {
+        records.save_invoice_link(self)
+    }
+    fn reread(
+        &self,
+        records: &Records,
+    ) -> impl Future<Output = Result<Option<Self>, StoreError>> + Send {
+        records.get_invoice_link(self.company_id, self.deal_id, &self.invoice_id)
+    }
+}
+
+impl StoredLink for EstimateLink {
+    type Status = EstimateStatus;
+    fn status(&self) -> EstimateStatus {
+        self.status
+    }
+    fn describe(&self) -> String {
+        format!("estimate link {}", self.estimate_id)
+    }
+    fn save(&self, records: &Records) -> impl Future<Output = Result<Self, StoreError>> + Send {
+        records.save_estimate_link(self)
+    }
+    fn reread(
+        &self,
+        records: &Records,
+    ) -> impl Future<Output = Result<Option<Self>, StoreError>> + Send {
+        records.get_estimate_link(self.company_id, self.deal_id, &self.estimate_id)
     }
 }
 
@@ -95,42 +150,37 @@ pub async fn apply_invoices(
     Ok(outcome)
 }
 
-/// The one write of an invoice link: `next` decides the new version from the current one
-/// (`None`: nothing to write); when another writer changed the link meanwhile it is read again
-/// and decided again. Answers what was written and the status it replaced, or `None` when
-/// nothing was (nothing changed, or the link was removed meanwhile).
-pub async fn update_link(
+/// The one write of a link (an invoice's or an estimate's): `next` decides the new version from
+/// the current one (`None`: nothing to write); when another writer changed the link meanwhile it
+/// is read again and decided again. Answers what was written and the status it replaced, or
+/// `None` when nothing was (nothing changed, or the link was removed meanwhile).
+pub async fn update_link<L: StoredLink>(
     records: &Records,
-    mut link: InvoiceLink,
-    next: impl Fn(&InvoiceLink) -> Option<InvoiceLink>,
-) -> Result<Option<Written>, StoreError> {
+    mut link: L,
+    next: impl Fn(&L) -> Option<L>,
+) -> Result<Option<Written<L>>, StoreError> {
     for _ in 0..3 {
         let Some(version) = next(&link) else {
             return Ok(None);
         };
-        match records.save_invoice_link(&version).await {
+        match version.save(records).await {
             Ok(saved) => {
                 return Ok(Some(Written {
                     link: saved,
-                    from: link.status,
+                    from: link.status(),
                 }));
             }
-            Err(StoreError::Conflict { .. }) => {
-                match records
-                    .get_invoice_link(link.company_id, link.deal_id, &link.invoice_id)
-                    .await?
-                {
-                    Some(fresh) => link = fresh,
-                    // Unlinked meanwhile: nothing to update.
-                    None => return Ok(None),
-                }
-            }
+            Err(StoreError::Conflict { .. }) => match link.reread(records).await? {
+                Some(fresh) => link = fresh,
+                // Unlinked meanwhile: nothing to update.
+                None => return Ok(None),
+            },
             Err(other) => return Err(other),
         }
     }
     Err(StoreError::Backend(format!(
-        "invoice link {} kept changing while being updated",
-        link.invoice_id
+        "{} kept changing while being updated",
+        link.describe()
     )))
 }
 

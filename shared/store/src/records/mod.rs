@@ -6,6 +6,7 @@
 //! | company profile | `COMPANY#{cid}` | `PROFILE` | `CONNECTED` / `COMPANY#{cid}` while connected |
 //! | user install | `COMPANY#{cid}` | `USER#{uid}` | |
 //! | invoice link | `COMPANY#{cid}` | `DEAL#{did}#INVOICE#{iid}` | `REALM#{realm}` / `INVOICE#{iid}#COMPANY#{cid}#DEAL#{did}` |
+//! | estimate link | `COMPANY#{cid}` | `DEAL#{did}#ESTIMATE#{eid}` | `REALM#{realm}` / `ESTIMATE#{eid}#COMPANY#{cid}#DEAL#{did}` |
 //! | customer link | `COMPANY#{cid}` | `ORG#{oid}` or `PERSON#{pid}` | |
 //! | product link | `COMPANY#{cid}` | `PRODUCT#{pid}` | |
 //! | deal parties (a hint) | `COMPANY#{cid}` | `DEALPARTIES#{did}` | (TTL, 30 days) |
@@ -19,6 +20,7 @@
 //! | webhook delivery | `WEBHOOK#{sha256 of the body}` | `DELIVERY` | (TTL, 7 days; no company data) |
 
 mod activity;
+mod estimates;
 mod exactly_once;
 mod links;
 
@@ -30,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Condition, Item, ItemStore, PageRequest, StoreError};
 use domain::{
-    ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, DealParties, IdempotencyRecord,
-    InvoiceLink, ListedInvoice, Party, ProductLink, UserId, UserInstall,
+    ActivityEvent, CompanyId, CompanyProfile, CustomerLink, DealId, DealParties, EstimateLink,
+    IdempotencyRecord, InvoiceLink, ListedInvoice, Party, ProductLink, UserId, UserInstall,
 };
 
 /// How long a received QuickBooks webhook delivery is remembered (to refuse replays).
@@ -87,6 +89,7 @@ versioned!(
     CompanyProfile,
     UserInstall,
     InvoiceLink,
+    EstimateLink,
     CustomerLink,
     ProductLink,
     IdempotencyRecord

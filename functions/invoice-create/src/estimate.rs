@@ -1,0 +1,297 @@
+//! `POST /api/deals/{deal_id}/estimates`: a QuickBooks estimate from the deal, from the same
+//! draft and checks as an invoice ([`crate::create::prepared`]: customer, lines, discounts,
+//! US/non-US tax, currency), exactly once like an invoice (the `Idempotency-Key` claimed first,
+//! a QuickBooks `requestid` derived from it, the link a conditional create a retry finds). The
+//! expiration date is the estimate's date plus the company's setting (`estimate_expiry_days`,
+//! 30 by default); the form's customer memo goes on the estimate. The deal gets a note and an
+//! activity event.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::app::App;
+use shared::app::sync::estimates::estimate_event;
+use shared::app::tokens::CallError;
+use shared::domain::draft::{InvoiceForm, Totals};
+use shared::domain::estimates::{estimate_label, expiration_date, link_from_estimate};
+use shared::domain::links::today_in;
+use shared::domain::money::NumberFormat;
+use shared::domain::{DealId, EstimateLink, Outcome};
+use shared::store::StoreError;
+use shared::web::auth::Tenant;
+use shared::web::error::ApiError;
+use shared::web::http::{JsonBody, PathParams};
+use shared::wire::pipedrive::model::NewNote;
+use shared::wire::quickbooks::model::{Estimate, MemoRef};
+
+use crate::context::{Caller, caller, forget_setup, is_definitive, qb_error};
+use crate::create::{Failure, NoteOutcome, escape_html, prepared, settle_failure};
+use crate::draft::DealPath;
+use crate::idempotency::{
+    Claim, attempt_of, body_hash, claim, complete, derived_request_id, idempotency_key,
+};
+
+/// The answer of the create route (replayed verbatim for the same key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CreatedEstimate {
+    pub estimate: EstimateLink,
+    /// The estimate in the QuickBooks web app.
+    pub open_url: String,
+    /// What the app computed before calling QuickBooks (equals QuickBooks' total).
+    pub preview: Totals,
+    pub note: NoteOutcome,
+}
+
+pub async fn create(
+    State(app): State<App>,
+    tenant: Tenant,
+    PathParams(path): PathParams<DealPath>,
+    headers: HeaderMap,
+    JsonBody(form): JsonBody<InvoiceForm>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, tenant).await?;
+    let key = idempotency_key(&headers, true)?.unwrap_or_default();
+    // Not the invoice's hash: a key reused for another kind of document is refused, not replayed.
+    let hash = body_hash(&json!({"deal_id": path.deal_id, "estimate": form}));
+    let record = match claim(&app.records, &app.clock, tenant.company_id, &key, &hash).await? {
+        Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
+        Claim::Run(record) => record,
+    };
+    let attempt = attempt_of(&record);
+    match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
+        Ok(created) => {
+            let body = serde_json::to_value(&created)
+                .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
+            complete(&app.records, record, StatusCode::CREATED, &body).await;
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(failure) => {
+            settle_failure(&app, record, attempt, &failure).await;
+            Err(failure.error)
+        }
+    }
+}
+
+/// The create after the key is held.
+pub async fn run(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    key: &str,
+    attempt: u32,
+) -> Result<CreatedEstimate, Failure> {
+    let (customer, invoice, totals) = prepared(app, caller, deal_id, form).await?;
+    let days = caller.profile.settings.estimate_days();
+    let mut estimate = Estimate::from_invoice(invoice, Some(expiration_date(form.txn_date, days)));
+    if let Some(memo) = form
+        .customer_memo
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+    {
+        estimate.sale.customer_memo = Some(MemoRef {
+            value: memo.trim().to_string(),
+        });
+    }
+    let request_id = derived_request_id(caller.tenant.company_id, "estimate", key, attempt);
+    let mut created = create_in_quickbooks(app, caller, deal_id, &estimate, &request_id).await?;
+    if let Some(r) = created.sale.customer_ref.as_mut()
+        && r.name.is_none()
+    {
+        r.name = Some(customer.display_name.clone());
+    }
+    finish(app, caller, deal_id, created, totals)
+        .await
+        .map_err(|error| Failure {
+            error,
+            called_quickbooks: true,
+            definitive: false,
+        })
+}
+
+async fn create_in_quickbooks(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    estimate: &Estimate,
+    request_id: &str,
+) -> Result<Estimate, Failure> {
+    let error = match app
+        .quickbooks_of(&caller.profile)
+        .create_estimate(estimate, request_id)
+        .await
+    {
+        Ok(created) => return Ok(created),
+        Err(error) => error,
+    };
+    let definitive = is_definitive(&error);
+    let tid = match &error {
+        CallError::Call(e) => e.intuit_tid().map(str::to_string),
+        CallError::Token(_) => None,
+    };
+    if definitive {
+        forget_setup(app, &caller.realm_id);
+    }
+    let error = qb_error(error, "creating the estimate");
+    let event = shared::domain::ActivityEvent {
+        company_id: caller.tenant.company_id,
+        deal_id: DealId(deal_id),
+        at: app.clock.now(),
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: "estimate.create_failed".into(),
+        outcome: Outcome::Failed,
+        message: error.to_string(),
+        invoice_id: None,
+        user_id: Some(caller.tenant.user_id),
+        intuit_tid: tid,
+    };
+    if let Err(e) = app.records.append_activity(&event).await {
+        tracing::warn!(error = %e, "could not record the failed estimate");
+    }
+    Err(Failure {
+        error,
+        called_quickbooks: true,
+        definitive,
+    })
+}
+
+/// Link, note and activity for an estimate QuickBooks created (a retry lands here again with
+/// the same estimate and finishes what is missing).
+async fn finish(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    estimate: Estimate,
+    totals: Totals,
+) -> Result<CreatedEstimate, ApiError> {
+    let (link, first_time) = store_link(app, caller, deal_id, &estimate).await?;
+    let open_url = app.quickbooks.endpoints().estimate_url(&link.estimate_id);
+    let told = !first_time
+        && app
+            .records
+            .deal_activity(caller.tenant.company_id, DealId(deal_id), 50)
+            .await?
+            .iter()
+            .any(|e| {
+                e.kind == "estimate.created"
+                    && e.invoice_id.as_deref() == Some(link.estimate_id.as_str())
+            });
+    let note = if told {
+        NoteOutcome {
+            posted: true,
+            error: None,
+        }
+    } else {
+        tell(app, caller, &link, &open_url).await
+    };
+    Ok(CreatedEstimate {
+        estimate: link,
+        open_url,
+        preview: totals,
+        note,
+    })
+}
+
+async fn store_link(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    estimate: &Estimate,
+) -> Result<(EstimateLink, bool), ApiError> {
+    let company = caller.tenant.company_id;
+    let now = app.clock.now();
+    let today = today_in(&caller.profile.time_zone, now);
+    let fresh = link_from_estimate(
+        company,
+        DealId(deal_id),
+        &caller.realm_id,
+        estimate,
+        today,
+        now,
+    )
+    .map_err(|e| ApiError::internal(format!("QuickBooks' created estimate: {e}")))?;
+    match app.records.create_estimate_link(&fresh).await {
+        Ok(link) => Ok((link, true)),
+        Err(StoreError::Conflict { .. }) => {
+            let existing = app
+                .records
+                .get_estimate_link(company, DealId(deal_id), &fresh.estimate_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("the estimate link vanished during a retry"))?;
+            Ok((existing, false))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// "QuickBooks estimate #1001 created, 1,250.00 EUR, expires 20 March".
+pub fn created_sentence(link: &EstimateLink, format: &NumberFormat) -> String {
+    let mut s = format!(
+        "QuickBooks {} created, {}",
+        estimate_label(link),
+        format.money(link.total, &link.currency)
+    );
+    if let Some(expires) = link.expiration_date {
+        s.push_str(&format!(", expires {}", expires.format("%-d %B")));
+    }
+    s
+}
+
+/// The deal's note and the activity event, together; a note Pipedrive refused is recorded.
+async fn tell(app: &App, caller: &Caller, link: &EstimateLink, open_url: &str) -> NoteOutcome {
+    let sentence = created_sentence(link, &caller.number_format());
+    let now = app.clock.now();
+    let user = Some(caller.tenant.user_id);
+    let event = estimate_event(
+        link,
+        "estimate.created",
+        Outcome::Succeeded,
+        sentence.clone(),
+        now,
+        user,
+    );
+    let note = NewNote {
+        content: format!(
+            "<p>{}. <a href=\"{}\">Open in QuickBooks</a></p>",
+            escape_html(&sentence),
+            escape_html(open_url)
+        ),
+        deal_id: Some(link.deal_id.0),
+        ..NewNote::default()
+    };
+    let (note, event) = futures::join!(
+        app.pipedrive_of(caller.tenant).add_note(&note),
+        app.records.append_activity(&event)
+    );
+    if let Err(error) = event {
+        tracing::warn!(%error, "could not record the activity event");
+    }
+    let Err(error) = note else {
+        return NoteOutcome {
+            posted: true,
+            error: None,
+        };
+    };
+    let error = error.to_string();
+    let failed = estimate_event(
+        link,
+        "note.failed",
+        Outcome::Failed,
+        format!(
+            "The note about {} could not be added to the deal: {error}",
+            estimate_label(link)
+        ),
+        now,
+        user,
+    );
+    if let Err(e) = app.records.append_activity(&failed).await {
+        tracing::warn!(error = %e, "could not record the note failure");
+    }
+    NoteOutcome {
+        posted: false,
+        error: Some(error),
+    }
+}
