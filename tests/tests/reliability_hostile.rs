@@ -556,6 +556,11 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
             ("PUT", format!("/api/deals/2/invoice-links/{id}")),
             ("DELETE", format!("/api/deals/2/invoice-links/{id}")),
             ("PUT", format!("/api/products/{id}/item-link")),
+            ("GET", format!("/api/deals/{id}/estimates")),
+            ("GET", format!("/api/deals/2/estimates/{id}/pdf")),
+            ("POST", format!("/api/deals/2/estimates/{id}/send")),
+            ("POST", format!("/api/deals/2/estimates/{id}/delete")),
+            ("POST", format!("/api/deals/2/estimates/{id}/answer")),
         ] {
             let a = w
                 .call(

@@ -20,6 +20,8 @@ struct Seeded {
     w: World,
     /// A's invoices on deal 3 (a deal only A has).
     a_only_invoice: String,
+    /// A's estimate on deal 3.
+    a_only_estimate: String,
     /// An invoice id both companies have (A's on deal 1, B's on deal 1).
     shared_invoice: Option<String>,
     /// Strings only A's data contains.
@@ -87,6 +89,20 @@ async fn seeded() -> Seeded {
             }
         }
     }
+    let estimate = w
+        .call(
+            "POST",
+            "/api/deals/3/estimates",
+            A,
+            Some(&w.ready_draft(A, 3).await["form"]),
+            Some("isolation-a-estimate"),
+        )
+        .await;
+    assert_eq!(estimate.status, 201, "{}", estimate.text);
+    let a_only_estimate = estimate.json["estimate"]["estimate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut draft = w.ready_draft(B, 1).await;
     draft["form"]["confirm_duplicate"] = json!(true);
     let mut b_ids = Vec::new();
@@ -132,6 +148,7 @@ async fn seeded() -> Seeded {
     Seeded {
         w,
         a_only_invoice,
+        a_only_estimate,
         shared_invoice,
         a_markers,
     }
@@ -143,7 +160,10 @@ const SECOND_US_REALM: &str = "9341453050420099";
 /// The body a route gets (plausible enough to pass validation and reach the tenant checks).
 fn body_for(method: &str, path: &str, a_form: &Value) -> Option<Value> {
     Some(match (method, path) {
-        ("POST", "/api/deals/{deal_id}/invoices") => a_form.clone(),
+        ("POST", "/api/deals/{deal_id}/invoices" | "/api/deals/{deal_id}/estimates") => {
+            a_form.clone()
+        }
+        ("POST", p) if p.ends_with("/answer") => json!({"answer": "accepted"}),
         ("PUT", "/api/deals/{deal_id}/customer-link") => {
             json!({"customer_id": "1", "update_customer": false})
         }
@@ -200,6 +220,7 @@ async fn every_api_route_across_the_company_boundary_is_a_404_without_data() {
                 .path
                 .replace("{deal_id}", "3")
                 .replace("{invoice_id}", &s.a_only_invoice)
+                .replace("{estimate_id}", &s.a_only_estimate)
                 .replace("{product_id}", "6"),
             true,
         )];

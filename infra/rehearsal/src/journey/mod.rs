@@ -4,7 +4,8 @@
 //! send, PDF, open → a payment in the QuickBooks UI → its webhook → the scheduled sync through
 //! the schedule's own event and the SQS worker (one job failing once and redelivered, one failing
 //! every time and dead-lettered, the alarm's condition met) → refresh, activity, customer
-//! invoices, link/unlink → void → delete → me, an exchange rate, an item made from a product →
+//! invoices, link/unlink → void → delete → an estimate (created once, listed, sent, PDF,
+//! accepted, deleted) → me, an exchange rate, an item made from a product →
 //! unlink the customer → disconnect → uninstall, and the
 //! purge checked in the table and the secrets. The first step that fails ends the rehearsal with
 //! its name and what it saw.
@@ -13,11 +14,13 @@ use sandbox::pipedrive::seed::{COMPANY_A, COMPANY_B, USER_A_ADMIN, USER_A_MEMBER
 use sandbox::quickbooks::{GB_REALM, US_REALM};
 
 mod account;
+mod estimates;
 mod invoices;
 mod rules;
 mod sync;
 
 use account::{connect, draft, install, leave, pages, settings};
+use estimates::estimates;
 use invoices::{create_twice, deal_views, follow, helpers, void_and_delete};
 use rules::rules;
 use sync::{payment_and_webhook, scheduled_sync};
@@ -132,6 +135,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
         .await
         .map_err(step("refresh, activity, customer invoices, links"))?;
     void_and_delete(ctx).await.map_err(step("void, delete"))?;
+    estimates(ctx).await.map_err(step(
+        "estimate: create once, list, send, PDF, accept, delete",
+    ))?;
     helpers(ctx)
         .await
         .map_err(step("me, exchange rate, an item made from a product"))?;
