@@ -179,6 +179,12 @@ pub fn validate(settings: &Settings) -> Vec<FieldError> {
             input::DAYS_SENTENCE,
         ));
     }
+    if settings.estimate_expiry_days.is_some_and(|days| days > 365) {
+        errors.push(FieldError::new(
+            "settings.estimate_expiry_days",
+            "An estimate expires 0 to 365 days after its date.",
+        ));
+    }
     let mapping = &settings.mapping;
     let slots = [
         ("settings.mapping.to", Some(&mapping.to)),
@@ -222,4 +228,21 @@ async fn read_reference(
 ) -> Result<Json<CompanyReference>, ApiError> {
     let (profile, _) = require_install(&state.app.records, tenant).await?;
     Ok(Json(reference::load(&state.app, &profile).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimate_expires_within_a_year() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.estimate_days(), 30);
+        settings.estimate_expiry_days = Some(365);
+        assert!(validate(&settings).is_empty());
+        settings.estimate_expiry_days = Some(366);
+        let errors = validate(&settings);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "settings.estimate_expiry_days");
+    }
 }
