@@ -8,7 +8,7 @@
 //! | `GET /ui/modal?data={"deal_id":…}&id&theme&token` | same | the create-invoice modal |
 //! | `GET /ui/settings?id&theme&token` | same | the app settings page (QuickBooks connection, field mapping, due date, access) |
 //! | `GET /ui/invoices?data={"deal_id":…}&id&theme&token` | same | all invoices of the deal's linked customer (time frame, link/unlink) |
-//! | `GET /ui/assets/{file}` | none (public, nothing secret) | `app.css`, `sdk.js`, `common.js`, `decimal.js`, `panel.js`, `modal.js` with its parts (`totals.js`, `form-*.js`), `settings.js`, `invoices.js` |
+//! | `GET /ui/assets/{file}` | none (public, nothing secret) | `app.css`, `sdk.js`, `common.js`, `decimal.js`, `panel.js` (with `panel-estimates.js`), `modal.js` with its parts (`totals.js`, `form-*.js`), `settings.js`, `invoices.js` |
 //!
 //! A page is served only after its `token` verifies (HS256, `exp` required; the extension's JWT
 //! secret or the client secret) and, when the URL carries `companyId` / `userId`, only if they are
@@ -85,6 +85,11 @@ pub const ASSETS: &[Asset] = &[
         name: "panel.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/panel.js"),
+    },
+    Asset {
+        name: "panel-estimates.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/panel-estimates.js"),
     },
     Asset {
         name: "modal.js",

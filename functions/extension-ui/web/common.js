@@ -298,7 +298,32 @@ export const STATUS_LABELS = {
   voided: 'Voided',
   void: 'Voided',
   deleted: 'Deleted',
+  pending: 'Pending',
+  accepted: 'Accepted',
+  rejected: 'Rejected',
+  closed: 'Closed',
+  expired: 'Expired',
 };
+
+/** Downloads the PDF at `path` (our API) as a file (its `Content-Disposition` name, else `fallback`). */
+export async function downloadPdf(path, fallback) {
+  try {
+    const response = await api('GET', path, { raw: true, headers: { Accept: 'application/pdf' } });
+    const blob = await response.blob();
+    const disposition = response.headers.get('Content-Disposition') || '';
+    const match = /filename="?([^";]+)"?/.exec(disposition);
+    const name = match ? match[1] : fallback;
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    snackbar(`Downloaded ${name}.`);
+  } catch (e) {
+    snackbar(e.message);
+  }
+}
 
 export function statusFlag(status) {
   return h('span', { class: `flag flag-${status}`, dataset: { status } }, STATUS_LABELS[status] || status);

@@ -144,10 +144,37 @@ function restoreFocus(saved) {
   }
 }
 
+/** What the form creates: 'invoice', or 'estimate' (the panel's "+ Estimate" opens it so). */
+let kind = (() => {
+  try {
+    return JSON.parse(new URLSearchParams(window.location.search).get('data') || '{}').kind === 'estimate' ? 'estimate' : 'invoice';
+  } catch {
+    return 'invoice';
+  }
+})();
+
+/** The mode switch: the same draft creates an invoice or an estimate. */
+function kindSection() {
+  const option = (value, label) => h('label', { class: 'inline' },
+    h('input', {
+      type: 'radio', name: 'kind', id: `kind-${value}`, value, checked: kind === value,
+      onchange: () => { kind = value; render(); },
+    }), ` ${label}`);
+  return h('fieldset', { class: 'kind', id: 'kind' },
+    h('legend', {}, 'Create'),
+    option('invoice', 'Invoice'),
+    option('estimate', 'Estimate (quote)'),
+    kind === 'estimate'
+      ? h('p', { class: 'hint', id: 'kind-hint' }, 'QuickBooks keeps it as an estimate the customer can accept; it expires after the days set in the settings (30 unless changed), so the due date does not apply.')
+      : null);
+}
+
 function render() {
   const active = focusState();
+  const what = kind === 'estimate' ? 'estimate' : 'invoice';
   const formEl = h('form', { id: 'invoice-form', novalidate: true, onkeydown: enterMovesOn, onsubmit: (e) => { e.preventDefault(); create(); } },
-    h('h1', {}, `New invoice for “${state.draft.deal.title}”`),
+    h('h1', {}, `New ${what} for “${state.draft.deal.title}”`),
+    kindSection(),
     h('fieldset', { id: 'form-body', class: 'plain' },
       customerSection(),
       detailsSection(),
@@ -156,7 +183,7 @@ function render() {
     errorsBox(),
     h('div', { class: 'actions sticky' },
       h('button', { type: 'button', id: 'cancel', onclick: close }, 'Cancel'),
-      h('button', { type: 'submit', class: 'primary', id: 'create' }, 'Create invoice')));
+      h('button', { type: 'submit', class: 'primary', id: 'create' }, `Create ${what}`)));
   mount(formEl);
   const unplaced = showFieldErrors(formEl, currentErrors());
   if (unplaced.length) {
@@ -192,7 +219,11 @@ function showProblems() {
 }
 
 async function send(payload) {
-  return api('POST', `/api/deals/${state.deal}/invoices`, { body: payload, headers: { 'Idempotency-Key': idempotencyKey } });
+  const path = kind === 'estimate' ? 'estimates' : 'invoices';
+  // Not the invoice's key: the same form may become both, each exactly once.
+  const key = kind === 'estimate' ? `${idempotencyKey}-estimate` : idempotencyKey;
+  const body = kind === 'estimate' ? { ...payload, confirm_duplicate: false } : payload;
+  return api('POST', `/api/deals/${state.deal}/${path}`, { body, headers: { 'Idempotency-Key': key } });
 }
 
 async function create() {
@@ -224,6 +255,14 @@ async function create() {
         const again = await confirmAction({ title: 'Create another invoice?', description: e.message, okText: 'Create another' });
         if (!again) return;
         created = await send(body(true));
+      }
+      if (created.estimate) {
+        const e = created.estimate;
+        const number = e.doc_number || e.estimate_id;
+        mount(stateView(`Estimate ${number} created`, `${money(e.total, e.currency)} for ${e.customer_name || 'the customer'}.`));
+        await snackbar(`Estimate ${number} created in QuickBooks.`);
+        await close();
+        return;
       }
       const number = created.invoice.doc_number || created.invoice.id;
       mount(stateView(`Invoice ${number} created`, `${money(created.invoice.total, created.invoice.currency)} for ${created.invoice.customer_name || 'the customer'}.`));

@@ -5,9 +5,10 @@
 // is older than STALE_MS.
 
 import {
-  amount, api, busy, command, confirmAction, dealId, formatReady, h, money, mount, openSettingsButton,
+  amount, api, busy, command, confirmAction, dealId, downloadPdf, formatReady, h, money, mount, openSettingsButton,
   plausibleEmail, Problem, problemView, sdkReady, snackbar, stateView, statusFlag, tooltips,
 } from './common.js';
+import { estimatesSection } from './panel-estimates.js';
 
 /* global AppExtensionsSDK */
 
@@ -16,6 +17,8 @@ let openMenu = null;
 // What the panel shows: the list's first page and the pages "Show more" added to it.
 let shown = null;
 let shownActivity = null;
+/** The deal's estimates (`GET …/estimates`), or null when they could not be read. */
+let shownEstimates = null;
 const PAGE = 25;
 const LARGEST_PAGE = 100;
 /** How often an open, visible panel reads our store again. */
@@ -76,6 +79,11 @@ async function load(refresh = false, force = false) {
       activity = await api('GET', `/api/deals/${deal}/activity?limit=20`);
     } catch {
       activity = null;
+    }
+    try {
+      shownEstimates = await api('GET', `/api/deals/${deal}/estimates`);
+    } catch {
+      shownEstimates = null;
     }
     shown = listing;
     shownActivity = activity;
@@ -141,7 +149,8 @@ function connectionState(connection) {
 function render(listing, activity) {
   const notConnected = connectionState(listing.connection);
   const toolbar = h('div', { class: 'toolbar' },
-    h('button', { type: 'button', class: 'primary', id: 'create-invoice', disabled: Boolean(notConnected), onclick: openCreate }, '+ Invoice'),
+    h('button', { type: 'button', class: 'primary', id: 'create-invoice', disabled: Boolean(notConnected), onclick: () => openCreate() }, '+ Invoice'),
+    h('button', { type: 'button', id: 'create-estimate', disabled: Boolean(notConnected), onclick: () => openCreate('estimate') }, '+ Estimate'),
     h('button', { type: 'button', id: 'refresh', disabled: Boolean(notConnected), onclick: (e) => busy(e.currentTarget, () => load('asked'), { label: 'Refreshing…' }) }, 'Refresh'),
   );
   const summary = listing.summary.length
@@ -174,6 +183,7 @@ function render(listing, activity) {
     summary,
     notConnected && !listing.invoices.length ? null : list,
     more,
+    notConnected ? null : estimatesSection(deal, shownEstimates, () => load(false, true)),
     activity ? activityLog(activity) : null,
     links,
   );
@@ -351,22 +361,7 @@ async function deleteInvoice(invoice) {
 }
 
 async function pdf(invoice) {
-  try {
-    const response = await api('GET', `/api/deals/${deal}/invoices/${invoice.invoice_id}/pdf`, { raw: true, headers: { Accept: 'application/pdf' } });
-    const blob = await response.blob();
-    const disposition = response.headers.get('Content-Disposition') || '';
-    const match = /filename="?([^";]+)"?/.exec(disposition);
-    const name = match ? match[1] : `Invoice-${invoice.doc_number || invoice.invoice_id}.pdf`;
-    const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: name, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    snackbar(`Downloaded ${name}.`);
-  } catch (e) {
-    snackbar(e.message);
-  }
+  await downloadPdf(`/api/deals/${deal}/invoices/${invoice.invoice_id}/pdf`, `Invoice-${invoice.doc_number || invoice.invoice_id}.pdf`);
 }
 
 async function openInQuickBooks(invoice) {
@@ -378,12 +373,13 @@ async function openInQuickBooks(invoice) {
   }
 }
 
-async function openCreate() {
+/** The create modal; `kind` 'estimate' makes it create an estimate from the same draft. */
+async function openCreate(kind = 'invoice') {
   try {
     await command(AppExtensionsSDK.Command.OPEN_MODAL, {
       type: AppExtensionsSDK.Modal.CUSTOM_MODAL,
       action_id: 'create-invoice',
-      data: { deal_id: deal },
+      data: { deal_id: deal, kind },
     });
   } catch (e) {
     snackbar(e.message);

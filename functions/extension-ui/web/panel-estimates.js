@@ -1,0 +1,76 @@
+// The deal panel's "Estimates" section: each QuickBooks estimate of the deal with its status
+// (Pending, Accepted, Rejected, Closed = converted, Expired, Deleted) and its actions — send,
+// PDF, open in QuickBooks, the customer's answer (accepted / rejected), delete. Every action is
+// a native button (keyboard-usable) whose label names the estimate.
+
+import { api, confirmAction, downloadPdf, h, Problem, snackbar, statusFlag } from './common.js';
+
+/** Why an action is not possible on an estimate now (`null`: it is). */
+function whyNot(action, estimate) {
+  const s = estimate.status;
+  if (s === 'deleted') return 'The estimate was deleted in QuickBooks.';
+  if ((action === 'accept' || action === 'reject') && s === 'closed') {
+    return 'The estimate was converted into an invoice: its answer can no longer change.';
+  }
+  if (action === 'accept' && s === 'accepted') return 'The estimate is already accepted.';
+  if (action === 'reject' && s === 'rejected') return 'The estimate is already rejected.';
+  return null;
+}
+
+/** The section for `list` (`GET …/estimates`); `reload` reads the panel again after an action. */
+export function estimatesSection(deal, list, reload) {
+  if (!list) return null;
+  const estimates = list.estimates || [];
+  const run = async (estimate, path, body, done) => {
+    try {
+      const answer = await api('POST', `/api/deals/${deal}/estimates/${estimate.id}/${path}`, { body });
+      snackbar(answer.message || done);
+    } catch (e) {
+      if (!(e instanceof Problem)) throw e;
+      snackbar(e.message);
+    }
+    await reload();
+  };
+  const actions = (estimate) => {
+    const number = estimate.doc_number || estimate.id;
+    const button = (key, label, onclick, reason) => h('button', {
+      type: 'button', class: 'small', dataset: { action: key }, disabled: Boolean(reason), title: reason || null,
+      'aria-label': `${label} estimate ${number}`, onclick,
+    }, label);
+    return h('div', { class: 'estimate-actions' },
+      button('accept', 'Accepted', () => run(estimate, 'answer', { answer: 'accepted' }, 'Marked accepted.'), whyNot('accept', estimate)),
+      button('reject', 'Rejected', () => run(estimate, 'answer', { answer: 'rejected' }, 'Marked rejected.'), whyNot('reject', estimate)),
+      button('send', 'Send', () => run(estimate, 'send', undefined, 'Sent.'), whyNot('send', estimate)),
+      button('pdf', 'PDF', () => downloadPdf(`/api/deals/${deal}/estimates/${estimate.id}/pdf`, `estimate-${number}.pdf`), whyNot('pdf', estimate)),
+      estimate.status === 'deleted' ? null : h('a', {
+        class: 'small', href: estimate.open_url, target: '_blank', rel: 'noopener noreferrer',
+        'aria-label': `Open estimate ${number} in QuickBooks`,
+      }, 'Open'),
+      button('delete', 'Delete', async () => {
+        const ok = await confirmAction({
+          title: `Delete estimate ${number}?`,
+          description: 'QuickBooks deletes the estimate for good.',
+          okText: 'Delete',
+          okColor: 'negative',
+        });
+        if (ok) await run(estimate, 'delete', { confirm: true }, 'Deleted.');
+      }, whyNot('delete', estimate)));
+  };
+  const row = (estimate) => {
+    const number = estimate.doc_number || estimate.id;
+    const meta = [estimate.txn_date, estimate.expiration_date ? `expires ${estimate.expiration_date}` : null,
+      estimate.accepted_by ? `accepted by ${estimate.accepted_by}` : null].filter(Boolean).join(' · ');
+    return h('li', { class: 'estimate', dataset: { estimateId: estimate.id, status: estimate.status } },
+      h('div', { class: 'invoice-head' },
+        h('strong', {}, `Estimate ${number}`), ' ', statusFlag(estimate.status),
+        estimate.email_sent ? h('span', { class: 'badge', dataset: { sent: 'true' } }, 'Sent') : null),
+      h('div', { class: 'invoice-meta muted' }, meta),
+      h('div', { class: 'invoice-amounts' }, 'Total ', h('strong', { class: 'total' }, estimate.total_text)),
+      actions(estimate));
+  };
+  return h('section', { class: 'estimates', id: 'estimates', 'aria-labelledby': 'estimates-h' },
+    h('h2', { id: 'estimates-h' }, 'Estimates'),
+    estimates.length
+      ? h('ul', { class: 'invoices', 'aria-label': 'Estimates' }, estimates.map(row))
+      : h('p', { class: 'muted', id: 'no-estimates' }, 'No estimates yet for this deal.'));
+}

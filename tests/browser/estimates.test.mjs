@@ -1,0 +1,78 @@
+// Estimates in the pages (issue 22): the panel's "+ Estimate" opens the create form in its
+// estimate mode (the same draft), the estimate appears in the panel's Estimates section as
+// Pending, and the rep marks it Accepted from the panel (QuickBooks' estimate says so too).
+// Screenshot: artifacts/browser/estimates-panel-320.png.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import {
+  ARTIFACTS, BASE, bearer, clippedIn, json, REP, REP_REALM, repSession,
+} from './lib.mjs';
+
+const { company: COMPANY, user: USER } = REP;
+
+let context;
+let page;
+let sims;
+
+const frameOf = (part) => page.frames().find((f) => f.url().includes(part));
+const panel = () => page.frameLocator('#panel-frame');
+const modal = () => page.frameLocator('#modal-frame');
+
+/** Deal 1 ready to invoice: its customer and its products' items linked. */
+async function readyDeal() {
+  const headers = await bearer(COMPANY, USER);
+  const call = (method, path, body) => json(`${BASE}${path}`, { method, headers, body: body && JSON.stringify(body) });
+  const draft = (await call('GET', '/api/deals/1/draft')).body;
+  if (!draft.form.customer_id) {
+    const made = await call('POST', '/api/quickbooks/customers', { deal_id: 1, display_name: 'Estimates Test GmbH', currency: 'EUR' });
+    if (made.status === 409) {
+      await call('PUT', '/api/deals/1/customer-link', { customer_id: made.body.current.customer.id, update_customer: false });
+    }
+  }
+  for (const product of [1, 2, 3]) await call('PUT', `/api/products/${product}/item-link`, { item_id: '3' });
+}
+
+before(async () => {
+  ({ sims, context, page } = await repSession());
+});
+
+after(async () => {
+  if (context) await context.close();
+});
+
+test('create an estimate from the panel and mark it accepted', async () => {
+  await readyDeal();
+  await page.goto(`${BASE}/_local/deal/1`);
+  await panel().locator('#estimates').waitFor();
+  const before = await panel().locator('li.estimate').count();
+  await panel().locator('#create-estimate').click();
+  await modal().locator('#invoice-form').waitFor();
+  assert.equal(await modal().locator('#kind-estimate').isChecked(), true, 'the form opens in its estimate mode');
+  assert.match(await modal().locator('#create').textContent(), /Create estimate/);
+  const tax = modal().locator('#txn-tax-code');
+  if (await tax.count() && !(await tax.inputValue())) await tax.selectOption({ index: 1 });
+  await modal().locator('#create').click();
+  await page.locator('#modal-backdrop[hidden]').waitFor({ state: 'attached', timeout: 15000 });
+
+  await page.goto(`${BASE}/_local/deal/1`);
+  const rows = panel().locator('li.estimate');
+  await rows.nth(before).waitFor();
+  const row = panel().locator('li.estimate[data-status="pending"]').first();
+  await row.waitFor();
+  const id = await row.getAttribute('data-estimate-id');
+  // Keyboard: the answer buttons are real buttons with names.
+  const accept = row.locator('button[data-action="accept"]');
+  assert.match(await accept.getAttribute('aria-label'), /^Accepted estimate /);
+  await accept.focus();
+  await page.keyboard.press('Enter');
+  await panel().locator(`li.estimate[data-estimate-id="${id}"][data-status="accepted"]`).waitFor();
+  const estimate = (await json(`${sims.quickbooks_url}/_sim/realms/${REP_REALM}/estimates/${id}`)).body;
+  assert.equal(estimate.TxnStatus, 'Accepted');
+
+  assert.equal(await page.locator('#panel-frame').evaluate((f) => f.getBoundingClientRect().width), 320);
+  assert.deepEqual(await clippedIn(frameOf('/ui/panel')), [], 'clipped in the panel');
+  await panel().locator('#estimates').scrollIntoViewIfNeeded();
+  await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'estimates-panel-320.png') });
+});
