@@ -389,16 +389,28 @@ async fn store_link(
         now,
     )
     .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
-    match app.records.create_invoice_link(&fresh).await {
+    created_or_found(app.records.create_invoice_link(&fresh).await, || {
+        app.records
+            .get_invoice_link(company, DealId(deal_id), &fresh.invoice_id)
+    })
+    .await
+}
+
+/// The outcome of a create's conditional link write: the link and `true`, or — when a first
+/// attempt wrote it already (a retry after a crash) — the stored link and `false`.
+pub async fn created_or_found<L, F>(
+    created: Result<L, StoreError>,
+    find: impl FnOnce() -> F,
+) -> Result<(L, bool), ApiError>
+where
+    F: std::future::Future<Output = Result<Option<L>, StoreError>>,
+{
+    match created {
         Ok(link) => Ok((link, true)),
-        Err(StoreError::Conflict { .. }) => {
-            let existing = app
-                .records
-                .get_invoice_link(company, DealId(deal_id), &fresh.invoice_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("the invoice link vanished during a retry"))?;
-            Ok((existing, false))
-        }
+        Err(StoreError::Conflict { .. }) => find()
+            .await?
+            .map(|link| (link, false))
+            .ok_or_else(|| ApiError::internal("the link vanished during a retry")),
         Err(e) => Err(e.into()),
     }
 }

@@ -20,7 +20,6 @@ use shared::domain::estimates::{estimate_label, expiration_date, link_from_estim
 use shared::domain::links::today_in;
 use shared::domain::money::NumberFormat;
 use shared::domain::{DealId, EstimateLink, Outcome};
-use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::ApiError;
 use shared::web::http::{JsonBody, PathParams};
@@ -28,7 +27,9 @@ use shared::wire::pipedrive::model::NewNote;
 use shared::wire::quickbooks::model::{Estimate, MemoRef};
 
 use crate::context::{Caller, caller, forget_setup, is_definitive, qb_error};
-use crate::create::{Failure, NoteOutcome, escape_html, prepared, settle_failure};
+use crate::create::{
+    Failure, NoteOutcome, created_or_found, escape_html, prepared, settle_failure,
+};
 use crate::draft::DealPath;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, idempotency_key,
@@ -213,18 +214,11 @@ async fn store_link(
         now,
     )
     .map_err(|e| ApiError::internal(format!("QuickBooks' created estimate: {e}")))?;
-    match app.records.create_estimate_link(&fresh).await {
-        Ok(link) => Ok((link, true)),
-        Err(StoreError::Conflict { .. }) => {
-            let existing = app
-                .records
-                .get_estimate_link(company, DealId(deal_id), &fresh.estimate_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("the estimate link vanished during a retry"))?;
-            Ok((existing, false))
-        }
-        Err(e) => Err(e.into()),
-    }
+    created_or_found(app.records.create_estimate_link(&fresh).await, || {
+        app.records
+            .get_estimate_link(company, DealId(deal_id), &fresh.estimate_id)
+    })
+    .await
 }
 
 /// "QuickBooks estimate #1001 created, 1,250.00 EUR, expires 20 March".

@@ -41,9 +41,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use shared::app::App;
+use shared::app::sync::changes::SyncError;
 use shared::app::sync::estimates::apply_estimate_changes;
 use shared::app::sync::jobs::{Job, JobQueue, local_queue};
 use shared::app::sync::targeted::apply_changes;
+use shared::domain::CompanyId;
 use shared::web::error::ApiError;
 use shared::web::http::Route;
 use shared::wire::quickbooks::webhook::{SIGNATURE_HEADER, delivery_digest, parse_changes, verify};
@@ -179,77 +181,61 @@ async fn process(
         ..WebhookReceipt::default()
     };
     for (realm, wanted) in realms {
+        let now = state.app.clock.now();
         if !wanted.estimates.is_empty() {
-            receipt.queued += estimates(
-                state,
-                started,
-                &realm,
-                &wanted.estimates,
-                &mut receipt.updated,
-            )
-            .await?;
+            let work = async {
+                let outcome =
+                    apply_estimate_changes(&state.app, &realm, &wanted.estimates, now).await?;
+                Ok((outcome.changed, first_failure(&outcome.failures)))
+            };
+            let job = Job::Estimates {
+                realm_id: realm.clone(),
+                estimate_ids: wanted.estimates.iter().cloned().collect(),
+            };
+            receipt.queued +=
+                apply_or_queue(state, started, &realm, work, job, &mut receipt.updated).await?;
         }
         if wanted.invoices.is_empty() && wanted.payments.is_empty() {
             continue;
         }
-        let left = state.budget.saturating_sub(started.elapsed());
-        let work = apply_changes(
-            &state.app,
-            &realm,
-            &wanted.invoices,
-            &wanted.payments,
-            state.app.clock.now(),
-        );
-        let retry = match tokio::time::timeout(left, work).await {
-            Ok(Ok(outcome)) => {
-                receipt.updated += outcome.applied.changed;
-                outcome
-                    .failures
-                    .first()
-                    .map(|(company, error)| format!("company {company}: {error}"))
-            }
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => Some(format!(
-                "not finished within {} ms",
-                state.budget.as_millis()
-            )),
+        let work = async {
+            let outcome =
+                apply_changes(&state.app, &realm, &wanted.invoices, &wanted.payments, now).await?;
+            Ok((outcome.applied.changed, first_failure(&outcome.failures)))
         };
-        if let Some(reason) = retry {
-            tracing::info!(realm_id = %realm, %reason, "webhook changes handed to the sync queue");
-            let job = Job::Changes {
-                realm_id: realm.clone(),
-                invoice_ids: wanted.invoices.into_iter().collect(),
-                payment_ids: wanted.payments.into_iter().collect(),
-            };
-            state
-                .queue
-                .send(&[job])
-                .await
-                .map_err(|e| ApiError::internal(format!("queueing webhook changes failed: {e}")))?;
-            receipt.queued += 1;
-        }
+        let job = Job::Changes {
+            realm_id: realm.clone(),
+            invoice_ids: wanted.invoices.iter().cloned().collect(),
+            payment_ids: wanted.payments.iter().cloned().collect(),
+        };
+        receipt.queued +=
+            apply_or_queue(state, started, &realm, work, job, &mut receipt.updated).await?;
     }
     Ok(receipt)
 }
 
-/// The estimates a delivery named in one realm, as the invoices are: applied within the budget,
-/// else handed to the sync queue ([`Job::Estimates`]). Answers the realms queued (0 or 1).
-async fn estimates(
+fn first_failure(failures: &[(CompanyId, SyncError)]) -> Option<String> {
+    failures
+        .first()
+        .map(|(company, error)| format!("company {company}: {error}"))
+}
+
+/// Runs one realm's `work` (links written, and a company's failure) within what is left of the
+/// budget; when it does not finish in time or fails, `job` goes to the sync queue. Answers the
+/// realms queued (0 or 1); only a queue refusing is an error.
+async fn apply_or_queue(
     state: &WebhookState,
     started: Instant,
     realm: &str,
-    ids: &BTreeSet<String>,
+    work: impl std::future::Future<Output = Result<(usize, Option<String>), SyncError>>,
+    job: Job,
     updated: &mut usize,
 ) -> Result<usize, ApiError> {
     let left = state.budget.saturating_sub(started.elapsed());
-    let work = apply_estimate_changes(&state.app, realm, ids, state.app.clock.now());
     let retry = match tokio::time::timeout(left, work).await {
-        Ok(Ok(outcome)) => {
-            *updated += outcome.changed;
-            outcome
-                .failures
-                .first()
-                .map(|(company, error)| format!("company {company}: {error}"))
+        Ok(Ok((changed, failure))) => {
+            *updated += changed;
+            failure
         }
         Ok(Err(error)) => Some(error.to_string()),
         Err(_) => Some(format!(
@@ -258,11 +244,7 @@ async fn estimates(
         )),
     };
     let Some(reason) = retry else { return Ok(0) };
-    tracing::info!(realm_id = %realm, %reason, "webhook estimate changes handed to the sync queue");
-    let job = Job::Estimates {
-        realm_id: realm.to_string(),
-        estimate_ids: ids.iter().cloned().collect(),
-    };
+    tracing::info!(realm_id = %realm, %reason, "webhook changes handed to the sync queue");
     state
         .queue
         .send(&[job])

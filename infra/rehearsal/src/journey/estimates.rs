@@ -8,16 +8,7 @@ use super::*;
 pub(super) async fn estimates(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let base = format!("/api/deals/{DEAL_A}/estimates");
-    let draft = call(
-        ctx,
-        "GET",
-        &format!("/api/deals/{DEAL_A}/draft"),
-        A_ADMIN,
-        None,
-        200,
-    )
-    .await?;
-    let form = draft.json["form"].clone();
+    let form = super::invoices::form(ctx).await?;
     let (first, second) = tokio::join!(
         w.api(
             "POST",

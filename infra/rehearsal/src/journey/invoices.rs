@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::*;
 
 /// The create form of deal A, ready to post.
-async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
+pub(super) async fn form(ctx: &Ctx<'_>) -> Result<Value, String> {
     let draft = call(
         ctx,
         "GET",

@@ -86,26 +86,8 @@ impl Records {
         realm: &str,
         estimate_id: &str,
     ) -> Result<Vec<EstimateLink>, StoreError> {
-        let gsi_pk = format!("REALM#{realm}");
-        let prefix = format!("ESTIMATE#{estimate_id}#");
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .query_index(&gsi_pk, &prefix, PageRequest::after(100, cursor.as_deref()))
-                .await?;
-            for item in &page.items {
-                // The index is eventually consistent: confirm against the table.
-                if let Some(fresh) = self.store.get(&item.pk, &item.sk).await? {
-                    out.push(versioned_from(&fresh)?);
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
+        self.links_in_realm(realm, &format!("ESTIMATE#{estimate_id}#"))
+            .await
     }
 
     pub async fn delete_estimate_link(

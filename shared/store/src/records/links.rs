@@ -110,14 +110,24 @@ impl Records {
         realm: &str,
         invoice_id: &str,
     ) -> Result<Vec<InvoiceLink>, StoreError> {
+        self.links_in_realm(realm, &format!("INVOICE#{invoice_id}#"))
+            .await
+    }
+
+    /// The links of `realm` whose index key starts with `prefix` (a document's links, whatever
+    /// company and deal), each read again from the table.
+    pub(super) async fn links_in_realm<T: DeserializeOwned + Versioned>(
+        &self,
+        realm: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let gsi_pk = format!("REALM#{realm}");
-        let prefix = format!("INVOICE#{invoice_id}#");
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = self
                 .store
-                .query_index(&gsi_pk, &prefix, PageRequest::after(100, cursor.as_deref()))
+                .query_index(&gsi_pk, prefix, PageRequest::after(100, cursor.as_deref()))
                 .await?;
             for item in &page.items {
                 // The index is eventually consistent: confirm against the table.
