@@ -269,7 +269,7 @@ async fn knobs_request_log_and_clock() {
 
     // Unknown API paths answer a fault, not a bare 404.
     let (status, body) = qbo
-        .get(&token, &format!("/v3/company/{US_REALM}/estimate/1"))
+        .get(&token, &format!("/v3/company/{US_REALM}/salesreceipt/1"))
         .await;
     assert_eq!(
         (status, fault_code(&body)),

@@ -11,14 +11,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::wire::quickbooks::model::{
-    DeliveryInfo, EmailAddress, EmailStatus, EntityStatus, Estimate, Invoice, LinkedTxn, TxnStatus,
+    EmailStatus, EntityStatus, Estimate, Invoice, LinkedTxn, TxnStatus,
 };
 use shared::wire::quickbooks::webhook::Operation;
 
 use super::api::{Params, envelope, fail, parse_json};
 use super::error::ApiError;
-use super::invoice::{compute, valid_email};
-use super::ops::Change;
+use super::invoice::compute;
+use super::ops::{Change, mark_sent};
 use super::pdf::invoice_pdf;
 use super::store::{Deleted, Realm, bump, meta, stamp, touch};
 use super::{Inner, SimError};
@@ -205,32 +205,7 @@ impl Realm {
         events: &mut Vec<Change>,
     ) -> Result<Estimate, ApiError> {
         let (key, mut estimate) = self.estimate_for_write(id, None)?;
-        let sale = &mut estimate.sale;
-        let address = match send_to {
-            Some(a) => a.trim().to_string(),
-            None => sale
-                .bill_email
-                .as_ref()
-                .and_then(|e| e.address.clone())
-                .ok_or_else(|| ApiError::RequiredParam("BillEmail".into()))?,
-        };
-        if !valid_email(&address) {
-            return Err(ApiError::Business(format!(
-                "Invalid email address format: {address}"
-            )));
-        }
-        if send_to.is_some() {
-            sale.bill_email = Some(EmailAddress {
-                address: Some(address),
-            });
-        }
-        sale.email_status = Some(EmailStatus::EmailSent);
-        sale.delivery_info = Some(DeliveryInfo {
-            delivery_type: Some("Email".into()),
-            delivery_time: Some(stamp(now)),
-        });
-        bump(&mut sale.sync_token);
-        touch(&mut sale.meta_data, now);
+        mark_sent(&mut estimate.sale, send_to, now)?;
         Ok(self.store_estimate(key, estimate, Operation::Emailed, events))
     }
 

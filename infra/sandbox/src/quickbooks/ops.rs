@@ -92,6 +92,41 @@ fn overlay(mut base: Value, patch: &Value) -> Value {
     base
 }
 
+/// What `POST /{invoice|estimate}/{id}/send[?sendTo=]` does to the document: the address
+/// checked (`sendTo`, else its `BillEmail`) and kept, `EmailSent`, the delivery, a new version.
+pub fn mark_sent(
+    doc: &mut Invoice,
+    send_to: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let address = match send_to {
+        Some(a) => a.trim().to_string(),
+        None => doc
+            .bill_email
+            .as_ref()
+            .and_then(|e| e.address.clone())
+            .ok_or_else(|| ApiError::RequiredParam("BillEmail".into()))?,
+    };
+    if !valid_email(&address) {
+        return Err(ApiError::Business(format!(
+            "Invalid email address format: {address}"
+        )));
+    }
+    if send_to.is_some() {
+        doc.bill_email = Some(EmailAddress {
+            address: Some(address),
+        });
+    }
+    doc.email_status = Some(EmailStatus::EmailSent);
+    doc.delivery_info = Some(DeliveryInfo {
+        delivery_type: Some("Email".into()),
+        delivery_time: Some(stamp(now)),
+    });
+    bump(&mut doc.sync_token);
+    touch(&mut doc.meta_data, now);
+    Ok(())
+}
+
 fn name_is_valid(name: &str) -> bool {
     !name.contains([':', '\t', '\n'])
 }
@@ -363,31 +398,7 @@ impl Realm {
         events: &mut Vec<Change>,
     ) -> Result<Invoice, ApiError> {
         let (key, mut inv) = self.invoice_for_write(id, None)?;
-        let address = match send_to {
-            Some(a) => a.trim().to_string(),
-            None => inv
-                .bill_email
-                .as_ref()
-                .and_then(|e| e.address.clone())
-                .ok_or_else(|| ApiError::RequiredParam("BillEmail".into()))?,
-        };
-        if !valid_email(&address) {
-            return Err(ApiError::Business(format!(
-                "Invalid email address format: {address}"
-            )));
-        }
-        if send_to.is_some() {
-            inv.bill_email = Some(EmailAddress {
-                address: Some(address),
-            });
-        }
-        inv.email_status = Some(EmailStatus::EmailSent);
-        inv.delivery_info = Some(DeliveryInfo {
-            delivery_type: Some("Email".into()),
-            delivery_time: Some(stamp(now)),
-        });
-        bump(&mut inv.sync_token);
-        touch(&mut inv.meta_data, now);
+        mark_sent(&mut inv, send_to, now)?;
         self.invoices.insert(key, inv.clone());
         events.push(("Invoice", id.to_string(), Operation::Emailed));
         Ok(inv)
