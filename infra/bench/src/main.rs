@@ -133,7 +133,10 @@ fn build_release(root: &Path) -> Result<(), String> {
     command
         .args(["-n", "19", "cargo", "build", "--release"])
         .current_dir(root);
-    for bin in coldstart::FUNCTIONS.iter().chain([&coldstart::HELLO]) {
+    for bin in coldstart::FUNCTIONS
+        .iter()
+        .chain([&coldstart::HELLO, &coldstart::FLOOR])
+    {
         command.args(["--bin", bin]);
     }
     let status = command
@@ -158,7 +161,7 @@ async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
         warm: args.warm,
         drop_page_cache: !args.keep_page_cache,
     };
-    let mut binaries = vec![coldstart::HELLO];
+    let mut binaries = vec![coldstart::HELLO, coldstart::FLOOR];
     binaries.extend(coldstart::FUNCTIONS.iter().filter(|f| {
         args.only
             .as_ref()
