@@ -504,6 +504,24 @@ pub fn medians(runs: &[Run]) -> Option<Medians> {
     })
 }
 
+/// The targets column: the baseline, the floor (no target), or each target met or missed.
+fn verdict(name: &str, init_delta: Option<f64>, rss_ratio: Option<f64>) -> String {
+    let word = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "?",
+    };
+    match name {
+        HELLO => "baseline".to_string(),
+        FLOOR => "the stack alone (no target)".to_string(),
+        _ => format!(
+            "init {} · RSS {}",
+            word(init_delta.map(|d| d <= 5.0)),
+            word(rss_ratio.map(|r| r <= 2.5))
+        ),
+    }
+}
+
 /// The cold-start table: each function next to the same run's hello world.
 pub fn table(runs: &Runs, options: Options, label: &str) -> Table {
     let mut t = Table::new(
@@ -551,27 +569,7 @@ pub fn table(runs: &Runs, options: Options, label: &str) -> Table {
             ),
             None => (None, None),
         };
-        let verdict = if name == HELLO {
-            "baseline".to_string()
-        } else if name == FLOOR {
-            "the stack alone (no target)".to_string()
-        } else {
-            let init_ok = delta.map(|d| d <= 5.0);
-            let rss_ok = rss_ratio.map(|r| r <= 2.5);
-            format!(
-                "init {} · RSS {}",
-                match init_ok {
-                    Some(true) => "met",
-                    Some(false) => "MISSED",
-                    None => "?",
-                },
-                match rss_ok {
-                    Some(true) => "met",
-                    Some(false) => "MISSED",
-                    None => "?",
-                },
-            )
-        };
+        let verdict = verdict(name, delta, rss_ratio);
         t.row(vec![
             name.clone(),
             format!("{event} ({answer})"),
