@@ -15,14 +15,6 @@ use support::*;
 
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
 
-fn dec_of(v: &Value) -> Decimal {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(n) => n.to_string().parse().unwrap(),
-        other => panic!("not a number: {other}"),
-    }
-}
-
 /// Company B on the US realm, deal 1 (USD) linked to a customer, its products to items: the
 /// draft as the modal gets it.
 async fn ready() -> (World, Value) {
