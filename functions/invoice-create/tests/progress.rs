@@ -10,6 +10,7 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 use shared::app::sync::changes::{Logged, apply_for_company};
 use shared::domain::draft::round2;
+use shared::domain::{CompanyId, IdempotencyState};
 use shared::wire::quickbooks::model::LineDetailType;
 use support::*;
 
@@ -271,4 +272,72 @@ async fn bad_parts_are_refused_with_a_sentence_and_nothing_is_sent() {
     .await;
     assert!((400..500).contains(&status), "{problem}");
     assert!(w.quickbooks.invoices(US_REALM).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_between_quickbooks_and_the_link_write_of_the_rest_is_finished_by_the_retry() {
+    let (w, _) = ready().await;
+    let whole = thousand_and_one_cent(&w).await;
+    let (status, _) = create(
+        &w,
+        &with_part(&whole, json!({"kind": "percentage", "percent": 30}), false),
+        "deposit",
+    )
+    .await;
+    assert_eq!(status, 201);
+    w.store.fail_writes("#INVOICE#", 1);
+    let rest = with_part(&whole, json!({"kind": "rest"}), false);
+    let (status, problem) = create(&w, &rest, "rest-crash").await;
+    assert_eq!(status, 500, "{problem}");
+    assert_eq!(
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
+        2,
+        "QuickBooks made it"
+    );
+    // The retry plans the same rest (700.01), QuickBooks answers the same invoice, one link.
+    let (status, created) = create(&w, &rest, "rest-crash").await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
+        2,
+        "no duplicate"
+    );
+    assert_eq!(w.keys(COMPANY_B, "DEAL#1#INVOICE#").await.len(), 2);
+    assert_eq!(dec_of(&created["link"]["billing"]["amount"]), dec!(700.01));
+    let posts = w.invoice_posts(US_REALM);
+    assert_eq!(posts[1].query, posts[2].query, "the same requestid");
+    assert_eq!(dec_of(&progress(&w).await["left"]), dec!(0));
+}
+
+#[tokio::test]
+async fn a_retry_after_the_link_was_written_plans_the_same_part_not_what_is_left_after_it() {
+    let (w, _) = ready().await;
+    let whole = thousand_and_one_cent(&w).await;
+    let rest = with_part(&whole, json!({"kind": "rest"}), false);
+    let (status, created) = create(&w, &rest, "rest-once").await;
+    assert_eq!(status, 201, "{created}");
+    // A crash after the link write, before the answer was stored: the key is still held, its
+    // lease run out, so the retry runs the create again.
+    let mut record = w
+        .app
+        .records
+        .get_idempotency(CompanyId(COMPANY_B), "rest-once")
+        .await
+        .unwrap()
+        .unwrap();
+    record.state = IdempotencyState::InProgress {
+        until: chrono::Utc::now() - chrono::Duration::seconds(1),
+    };
+    w.app.records.save_idempotency(&record).await.unwrap();
+    // The invoice it made does not count against itself: the same rest, the same invoice.
+    let (status, again) = create(&w, &rest, "rest-once").await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["invoice"]["id"], created["invoice"]["id"]);
+    assert_eq!(dec_of(&again["link"]["billing"]["amount"]), dec!(1000.01));
+    assert_eq!(
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
+        1,
+        "no duplicate"
+    );
+    assert_eq!(w.keys(COMPANY_B, "DEAL#1#INVOICE#").await.len(), 1);
 }
