@@ -138,7 +138,7 @@ test('a 30 % deposit, then the rest: the panel\'s progress equals the store\'s, 
   await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'progress-panel-320-rest.png') });
 });
 
-test('more than what is left is refused in the page with how much is left, unless confirmed', async () => {
+test('more than what is left is refused in the page with how much is left, and made when confirmed', async () => {
   const before = (await qbInvoices()).length;
   const m = await openModal();
   await m.locator('#part-mode-amount').check();
@@ -156,4 +156,16 @@ test('more than what is left is refused in the page with how much is left, unles
   await m.locator('#part-mode-whole').focus();
   await page.keyboard.press('ArrowDown');
   assert.equal(await m.locator('#part-mode-percentage').isChecked(), true);
+  // The rep confirms: the over-invoice is made, and the panel says by how much.
+  await m.locator('#part-mode-amount').check();
+  await m.locator('#part-amount').fill('100');
+  await m.locator('#create').click();
+  await page.locator('#confirm[open]').waitFor();
+  await page.click('#confirm-ok');
+  await createdAndClosed(before + 1);
+  const store = await panelEqualsStore();
+  assert.equal(fixed(store.over_invoiced), '100.00');
+  const over = await panel().locator('#billing-progress dd[data-figure="over_invoiced"]').textContent();
+  assert.equal(plain(over), '100.00');
+  await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'progress-panel-320-over.png') });
 });
