@@ -169,3 +169,31 @@ test('more than what is left is refused in the page with how much is left, and m
   assert.equal(plain(over), '100.00');
   await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'progress-panel-320-over.png') });
 });
+
+test('chosen lines and quantities: a quantity over the line\'s is refused in the page, then the line is invoiced', async () => {
+  const before = (await qbInvoices()).length;
+  const m = await openModal();
+  await m.locator('#part-mode-lines').check();
+  const build = m.getByRole('checkbox', { name: 'Build phase' });
+  await build.check();
+  const quantity = m.getByRole('textbox', { name: /Quantity of Build phase to invoice/ });
+  await quantity.fill('2');
+  assert.equal(await m.locator('#create').textContent(), 'Invoice the chosen lines');
+  await m.locator('#create').click();
+  const error = m.locator('#part-section .field-error');
+  await error.waitFor();
+  assert.equal(await error.textContent(), 'Line 2 (Build phase): the quantity to invoice is more than 0 and at most the deal\'s 1, not 2.');
+  assert.equal((await qbInvoices()).length, before, 'nothing sent');
+  await page.locator('.modal').screenshot({ path: join(ARTIFACTS, 'progress-modal-720-lines.png') });
+  await quantity.fill('1');
+  await m.locator('#create').click();
+  // The deal is fully invoiced by now: the rep confirms the over-invoice.
+  await page.locator('#confirm[open]').waitFor();
+  await page.click('#confirm-ok');
+  await createdAndClosed(before + 1);
+  const made = (await qbInvoices()).at(-1);
+  const sales = made.Line.filter((l) => l.DetailType === 'SalesItemLineDetail');
+  assert.equal(sales.length, 1);
+  assert.equal(fixed(sales[0].Amount), '400.01');
+  await panelEqualsStore();
+});

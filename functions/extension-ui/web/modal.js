@@ -12,7 +12,7 @@ import { field, input, select } from './form-controls.js';
 import { askToChange, currencyBox, pendingProblem, rememberOriginals } from './form-currency.js';
 import { customerSection } from './form-customer.js';
 import { itemsSection } from './form-lines.js';
-import { part, partOfBody, partSection, submitLabel } from './form-part.js';
+import { PartInputError, partOfBody, partSection, submitLabel } from './form-part.js';
 import { clearErrorsFor, newKey, setRenderer, state } from './form-state.js';
 import { totalsSection, updateTotals } from './form-totals.js';
 import { preview, totalRate } from './totals.js';
@@ -214,7 +214,7 @@ async function create() {
   try {
     payload = body(false);
   } catch (e) {
-    state.generalErrors = [part.mode !== 'whole' && /^Type the/.test(e.message)
+    state.generalErrors = [e instanceof PartInputError
       ? { field: 'part', message: e.message }
       : { field: 'lines', message: 'Quantities and prices must be numbers such as 2 or 19.90.' }];
     showProblems();
