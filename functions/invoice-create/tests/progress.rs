@@ -341,3 +341,58 @@ async fn a_retry_after_the_link_was_written_plans_the_same_part_not_what_is_left
     );
     assert_eq!(w.keys(COMPANY_B, "DEAL#1#INVOICE#").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_vat_inclusive_deposit_and_rest_add_up_and_each_carries_the_vat_of_its_own_lines() {
+    const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
+    let w = world().start().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    let body = json!({"deal_id": 2, "display_name": "Thames Digital Ltd"});
+    let (status, made) = w
+        .call_json("POST", "/api/quickbooks/customers", A, Some(&body), None)
+        .await;
+    assert_eq!(status, 201, "{made}");
+    w.link_item(A, 4, "3").await;
+    w.link_item(A, 1, "2").await;
+    let draft = w.draft(A, 2).await;
+    assert_eq!(draft["problems"], json!([]), "{draft:#}");
+    assert_eq!(draft["form"]["tax_mode"], "inclusive");
+    // Inclusive: the deal's value is its gross amount, 2,185.00 GBP.
+    assert_eq!(dec_of(&draft["progress"]["deal_value"]), dec!(2185));
+    let mut totals = Decimal::ZERO;
+    let parts = [
+        (
+            json!({"kind": "percentage", "percent": 30}),
+            "PD-D1",
+            dec!(655.50),
+        ),
+        (json!({"kind": "rest"}), "PD-D2", dec!(1529.50)),
+    ];
+    for (part, number, expected) in parts {
+        let mut form = with_part(&draft["form"], part, false);
+        form["doc_number"] = json!(number);
+        let (status, created) = w
+            .call_json(
+                "POST",
+                "/api/deals/2/invoices",
+                A,
+                Some(&form),
+                Some(number),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["invoice"]["id"].as_str().unwrap();
+        let qb = w.qb_invoice(GB_REALM, id);
+        assert_eq!(qb.total_amt, Some(expected));
+        // QuickBooks' VAT of the part is the one the app computed for the part's own lines.
+        assert_eq!(
+            qb.txn_tax_detail.unwrap().total_tax,
+            Some(dec_of(&created["preview"]["tax"]))
+        );
+        assert_eq!(dec_of(&created["preview"]["total"]), expected);
+        totals += expected;
+    }
+    assert_eq!(totals, dec!(2185));
+    let after = w.draft(A, 2).await["progress"].clone();
+    assert_eq!(dec_of(&after["left"]), dec!(0));
+}
