@@ -275,33 +275,34 @@ fn paid_is_each_invoices_paid_share_and_currencies_stay_apart() {
             Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap(),
         )
     };
+    let invoice = |currency, status, total, balance, billing, newest| Billed {
+        currency,
+        status,
+        total,
+        balance,
+        billing,
+        newest,
+    };
     let invoices = [
         // 100 before tax, 110 with it; 55 paid: half.
-        Billed {
-            currency: "USD",
-            status: InvoiceStatus::PartiallyPaid,
-            total: dec!(110),
-            balance: dec!(55),
-            billing: Some(&deposit),
-            newest: at(0),
-        },
-        Billed {
-            currency: "USD",
-            status: InvoiceStatus::Paid,
-            total: dec!(220),
-            balance: dec!(0),
-            billing: Some(&second),
-            newest: at(1),
-        },
+        invoice(
+            "USD",
+            InvoiceStatus::PartiallyPaid,
+            dec!(110),
+            dec!(55),
+            Some(&deposit),
+            at(0),
+        ),
+        invoice(
+            "USD",
+            InvoiceStatus::Paid,
+            dec!(220),
+            dec!(0),
+            Some(&second),
+            at(1),
+        ),
         // Linked from QuickBooks, not made here: counts with its total.
-        Billed {
-            currency: "EUR",
-            status: InvoiceStatus::Open,
-            total: dec!(80),
-            balance: dec!(30),
-            billing: None,
-            newest: at(2),
-        },
+        invoice("EUR", InvoiceStatus::Open, dec!(80), dec!(30), None, at(2)),
     ];
     let progress = billing_progress(&invoices);
     assert_eq!(progress.len(), 2);
