@@ -112,6 +112,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../web/form-totals.js"),
     },
     Asset {
+        name: "form-part.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/form-part.js"),
+    },
+    Asset {
         name: "form-currency.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/form-currency.js"),

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
@@ -22,6 +22,7 @@ use shared::app::tokens::CallError;
 use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
 use shared::domain::money::NumberFormat;
+use shared::domain::progress::BillingRecord;
 use shared::domain::{
     ActivityEvent, CustomerLink, DealId, IdempotencyRecord, InvoiceLink, Outcome,
 };
@@ -34,11 +35,11 @@ use shared::wire::quickbooks::model::Invoice;
 
 use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb_error};
 use crate::draft::DealPath;
-use crate::duplicates;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
     release_for_retry,
 };
+use crate::{duplicates, parts};
 
 /// The invoice as the panel shows it after creation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -120,7 +121,18 @@ pub async fn create(
         }
         return Err(answer);
     }
-    match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
+    let claimed_at = record.created_at;
+    match run_at(
+        &app,
+        &caller,
+        path.deal_id,
+        &form,
+        &key,
+        attempt,
+        claimed_at,
+    )
+    .await
+    {
         Ok(created) => {
             let body = serde_json::to_value(&created)
                 .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
@@ -186,17 +198,32 @@ pub async fn run(
     key: &str,
     attempt: u32,
 ) -> Result<Created, Failure> {
+    run_at(app, caller, deal_id, form, key, attempt, app.clock.now()).await
+}
+
+/// [`run`] for a key first claimed at `claimed_at` (a part of the deal counts only the invoices
+/// linked before it: a retry plans the same invoice again).
+pub async fn run_at(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    key: &str,
+    attempt: u32,
+    claimed_at: DateTime<Utc>,
+) -> Result<Created, Failure> {
     let (link, setup) = linked_customer(app, caller, deal_id, form).await?;
     let errors = draft::validate(form, &setup, link.currency.as_deref());
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors).into());
     }
-    let totals = checked_totals(caller, form, &setup)?;
-    let invoice = draft::build_invoice(form, &setup);
+    let planned = parts::planned(app, caller, deal_id, form, &setup, claimed_at).await?;
+    let totals = checked_totals(caller, &planned.form, &setup)?;
+    let invoice = draft::build_invoice(&planned.form, &setup);
     let request_id = derived_request_id(caller.tenant.company_id, "invoice", key, attempt);
     let mut created = create_in_quickbooks(app, caller, deal_id, &invoice, &request_id).await?;
     name_customer(&mut created, &link);
-    finish(app, caller, deal_id, created, totals)
+    finish(app, caller, deal_id, created, totals, planned.record)
         .await
         .map_err(|error| Failure {
             error,
@@ -318,8 +345,9 @@ async fn finish(
     deal_id: u64,
     invoice: Invoice,
     totals: Totals,
+    part: BillingRecord,
 ) -> Result<Created, ApiError> {
-    let (link, first_time) = store_link(app, caller, deal_id, &invoice).await?;
+    let (link, first_time) = store_link(app, caller, deal_id, &invoice, part).await?;
     let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
     // On a retry the note and event may exist already: the event (written together with the
     // note) says so.
@@ -364,19 +392,23 @@ async fn store_link(
     caller: &Caller,
     deal_id: u64,
     invoice: &Invoice,
+    part: BillingRecord,
 ) -> Result<(InvoiceLink, bool), ApiError> {
     let company = caller.tenant.company_id;
     let now = app.clock.now();
     let today = today_in(&caller.profile.time_zone, now);
-    let fresh = link_from_invoice(
-        company,
-        DealId(deal_id),
-        &caller.realm_id,
-        invoice,
-        today,
-        now,
-    )
-    .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
+    let fresh = InvoiceLink {
+        billing: Some(part),
+        ..link_from_invoice(
+            company,
+            DealId(deal_id),
+            &caller.realm_id,
+            invoice,
+            today,
+            now,
+        )
+        .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?
+    };
     match app.records.create_invoice_link(&fresh).await {
         Ok(link) => Ok((link, true)),
         Err(StoreError::Conflict { .. }) => {
@@ -492,9 +524,10 @@ fn doc_label(link: &InvoiceLink) -> String {
 /// number format).
 pub fn created_sentence(link: &InvoiceLink, format: &NumberFormat) -> String {
     let mut s = format!(
-        "QuickBooks invoice {} created, {}",
+        "QuickBooks invoice {} created, {}{}",
         doc_label(link),
-        format.money(link.total, &link.currency)
+        format.money(link.total, &link.currency),
+        parts::part_phrase(link.billing.as_ref())
     );
     if let Some(due) = link.due_date {
         s.push_str(&format!(", due {}", due.format("%-d %B")));

@@ -33,6 +33,7 @@ pub mod duplicates;
 pub mod idempotency;
 pub mod item_create;
 pub mod items;
+pub mod parts;
 pub mod rates;
 pub mod rules;
 pub mod search;

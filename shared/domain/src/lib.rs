@@ -10,6 +10,7 @@ pub mod figures;
 pub mod links;
 pub mod mapping;
 pub mod money;
+pub mod progress;
 pub mod readiness;
 pub mod records;
 pub mod rules;

@@ -88,6 +88,7 @@ fn link(company: CompanyId, deal: u64, invoice: &str, realm: &str) -> InvoiceLin
         sync_token: Some("0".into()),
         qbo_updated_at: None,
         last_payment_date: None,
+        billing: None,
         created_at: now,
         updated_at: now,
         version: 0,

@@ -41,6 +41,18 @@ impl Answer {
     }
 }
 
+/// A decimal an answer carries as a JSON string (or number).
+pub fn dec_of(value: &Value) -> rust_decimal::Decimal {
+    match value {
+        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("not a decimal: {s}")),
+        Value::Number(n) => n
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a decimal: {n}")),
+        other => panic!("not a decimal: {other}"),
+    }
+}
+
 /// Reads a whole response.
 pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
