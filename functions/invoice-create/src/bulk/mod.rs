@@ -117,6 +117,7 @@ pub async fn readiness(
     let deals =
         bulk::deal_ids(&request.deal_ids, MAX_READINESS).map_err(|m| field_error("deal_ids", m))?;
     let caller = caller(&app, tenant).await?;
+    run::warm_setup(&app, &caller).await;
     let checked = run::each_deal(&deals, |deal| readiness_of(&app, &caller, deal)).await;
     Ok(Json(ReadinessAnswer { deals: checked }))
 }

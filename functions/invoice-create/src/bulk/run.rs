@@ -15,7 +15,7 @@ use shared::domain::readiness::not_invoiced_sentence;
 use shared::store::StoreError;
 use shared::web::error::ApiError;
 
-use crate::context::Caller;
+use crate::context::{Caller, company_setup};
 use crate::draft::{Draft, build};
 use crate::unattended::{Unattended, create_once, link_match, ready_form};
 
@@ -50,6 +50,14 @@ pub async fn read_draft(app: &App, caller: &Caller, deal: DealId) -> Checked {
     }
 }
 
+/// Reads the company's QuickBooks setup once before the deals fan out (each draft needs it: cold,
+/// ten drafts at once would each read it). A failure is left to the drafts to report.
+pub async fn warm_setup(app: &App, caller: &Caller) {
+    if let Err(error) = company_setup(app, caller).await {
+        tracing::warn!(%error, "the company's QuickBooks setup could not be read before the bulk run");
+    }
+}
+
 /// `work` on each deal, ≤ [`IN_FLIGHT`] at once, answers in the deals' order.
 pub async fn each_deal<'a, F, Fut, T>(deals: &[DealId], work: F) -> Vec<T>
 where
@@ -80,6 +88,9 @@ pub async fn run_page(
     }
     let deadline = tokio::time::Instant::now() + TIME_BUDGET;
     let page = batch.next_page(PAGE);
+    if !page.is_empty() {
+        warm_setup(app, caller).await;
+    }
     let batch_id = batch.batch_id.clone();
     let outcomes: Vec<(DealId, DealOutcome)> = futures::stream::iter(page)
         .take_while(|_| std::future::ready(tokio::time::Instant::now() < deadline))
