@@ -5,7 +5,7 @@
 // per selection and kept for the tab's session, so running again after a timeout or a reload
 // resumes the same batch and never makes a second invoice.
 
-import { api, busy, command, formatReady, h, money, mount, Problem, problemView, query, sdkReady, snackbar, stateView } from './common.js';
+import { api, busy, command, h, money, mount, pageReady, Problem, problemView, query, snackbar, stateView } from './common.js';
 
 /* global AppExtensionsSDK */
 
@@ -219,13 +219,7 @@ function render() {
     mount(stateView('Too many deals', `${selected.length} deals are selected; at most ${MAX_DEALS} can be invoiced at once. Select fewer.`));
     return;
   }
-  try {
-    await sdkReady;
-  } catch (e) {
-    mount(stateView('Open this page from Pipedrive', e.message));
-    return;
-  }
-  await formatReady;
+  if (!(await pageReady())) return;
   render();
   try {
     await check(selected);

@@ -62,18 +62,7 @@ fn line(id: u64, product: u64, name: &str, quantity: u64) -> DealProduct {
 async fn world_with_deals() -> World {
     let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
-    let (status, created) = w
-        .call_json(
-            "POST",
-            "/api/quickbooks/customers",
-            B,
-            Some(&json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"})),
-            Some("customer-key-1"),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    w.link_item(B, 1, "4").await;
-    w.link_item(B, 2, "2").await;
+    w.ready_bolt_deal_1().await;
     let org: Organization =
         serde_json::from_value(json!({"id": 2, "name": "Quiet Harbor LLC"})).unwrap();
     w.pipedrive.upsert_organization(COMPANY_B, org).unwrap();

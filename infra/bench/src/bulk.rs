@@ -169,12 +169,7 @@ pub async fn scenario(deals: usize) -> Result<Figures, String> {
 
 /// The grid: 25 and 100 deals.
 pub async fn measure() -> Result<Vec<Figures>, String> {
-    let mut out = Vec::new();
-    for deals in [25, 100] {
-        out.push(scenario(deals).await?);
-        eprintln!("bulk: {deals} deals: measured");
-    }
-    Ok(out)
+    world::grid("bulk", "deals", &[25, 100], scenario).await
 }
 
 pub fn table(figures: &[Figures]) -> Table {

@@ -118,12 +118,7 @@ pub async fn scenario(updated: usize) -> Result<Figures, String> {
 
 /// The grid of the issue: 0, 10 and 1,000 updated deals.
 pub async fn measure() -> Result<Vec<Figures>, String> {
-    let mut out = Vec::new();
-    for updated in [0, 10, 1000] {
-        out.push(scenario(updated).await?);
-        eprintln!("rules: {updated} updated deals: measured");
-    }
-    Ok(out)
+    world::grid("rules", "updated deals", &[0, 10, 1000], scenario).await
 }
 
 pub fn table(figures: &[Figures]) -> Table {
