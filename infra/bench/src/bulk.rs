@@ -66,12 +66,7 @@ fn line(id: u64, quantity: u64) -> Result<DealProduct, String> {
 
 /// Company A connected, its organisation and product linked, `deals` ready deals.
 async fn seed(s: &Scene, deals: usize) -> Result<Caller, String> {
-    world::install(&s.app, &s.pd, COMPANY_A, USER_A_ADMIN)
-        .await
-        .map_err(|e| e.to_string())?;
-    world::connect(&s.app, &s.qb, COMPANY_A, USER_A_ADMIN, &s.realm, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    s.connect_company_a(None).await?;
     let tenant = Tenant {
         company_id: CompanyId(COMPANY_A),
         user_id: UserId(USER_A_ADMIN),
