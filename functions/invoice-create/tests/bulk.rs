@@ -38,11 +38,19 @@ fn kind(i: u64) -> Kind {
 }
 
 fn deal_ids() -> Vec<u64> {
-    (0..25).map(|i| FIRST + i).collect()
+    ids_of(25)
+}
+
+fn ids_of(n: u64) -> Vec<u64> {
+    (0..n).map(|i| FIRST + i).collect()
 }
 
 fn ready_ids() -> BTreeSet<u64> {
-    (0..25)
+    ready_of(25)
+}
+
+fn ready_of(n: u64) -> BTreeSet<u64> {
+    (0..n)
         .filter(|&i| kind(i) == Kind::Ready)
         .map(|i| FIRST + i)
         .collect()
@@ -60,6 +68,11 @@ fn line(id: u64, product: u64, name: &str, quantity: u64) -> DealProduct {
 /// products 1 and 2 linked to items; product 3 "Pallet scanner" and org 2 "Quiet Harbor LLC"
 /// left unlinked; 25 deals, 10 of them ready.
 async fn world_with_deals() -> World {
+    world_with(25).await
+}
+
+/// [`world_with_deals`] with `n` deals (two in five ready).
+async fn world_with(n: u64) -> World {
     let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
     w.ready_bolt_deal_1().await;
@@ -69,7 +82,7 @@ async fn world_with_deals() -> World {
     let product: Product =
         serde_json::from_value(json!({"id": 3, "name": "Pallet scanner"})).unwrap();
     w.pipedrive.upsert_product(COMPANY_B, product).unwrap();
-    for i in 0..25 {
+    for i in 0..n {
         seed_deal(&w, i);
     }
     w
@@ -318,6 +331,29 @@ async fn a_batch_interrupted_by_an_upstream_fault_and_resumed_invoices_each_read
             .unwrap();
         assert_eq!(links.len(), 1, "deal {deal}");
     }
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_a_page_is_run_in_pages_and_resumed_where_it_stopped() {
+    let w = world_with(30).await;
+    let ids = ids_of(30);
+    create_batch(&w, B, BATCH, &ids).await;
+    // One page (25 deals), then the tab closes.
+    let first = run_page(&w, B, BATCH).await;
+    assert_eq!(first["progress"]["pending"], 5, "{:#}", first["progress"]);
+    let done_first = created_deals(&first);
+    assert_eq!(done_first, ready_of(25));
+    // Reopened: the same batch, its progress kept; the rest is run.
+    let (status, kept) = w
+        .call_json("GET", &format!("/api/bulk/batches/{BATCH}"), B, None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["progress"], first["progress"]);
+    let resumed = run_to_end(&w, B, BATCH).await;
+    assert_eq!(resumed["progress"]["pending"], 0);
+    assert_eq!(created_deals(&resumed), ready_of(30));
+    let (posts, invoices) = created_invoices(&w);
+    assert_eq!((posts, invoices.len()), (12, 12));
 }
 
 #[tokio::test]
