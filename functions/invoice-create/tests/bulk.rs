@@ -226,6 +226,39 @@ async fn readiness_names_each_blocker_with_its_fix() {
 }
 
 #[tokio::test]
+async fn a_non_us_company_is_told_of_the_currency_and_each_lines_tax_code() {
+    let w = world().start().await;
+    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
+    let a = (COMPANY_A, USER_A_ADMIN);
+    // Deal 1 is in EUR, which the UK company does not take; its lines have no tax code.
+    let (status, body) = w
+        .call_json(
+            "POST",
+            "/api/bulk/readiness",
+            a,
+            Some(&json!({"deal_ids": [1]})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deal = &body["deals"][0];
+    let kinds: Vec<&str> = deal["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"currency"), "{kinds:?}");
+    assert!(kinds.contains(&"tax"), "{kinds:?}");
+    let sentence = deal["sentence"].as_str().unwrap();
+    assert!(
+        sentence.contains("a currency QuickBooks accepts for this customer")
+            && sentence.contains("a tax code for \"Consulting hour\""),
+        "{sentence}"
+    );
+}
+
+#[tokio::test]
 async fn a_25_deal_batch_invoices_exactly_the_ready_deals_and_a_retry_makes_no_second_invoice() {
     let w = world_with_deals().await;
     let ids = deal_ids();
