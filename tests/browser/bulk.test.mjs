@@ -90,6 +90,8 @@ test('select deals in the list view, fix a blocker inline, run the batch, see ea
   // The fix, inline: link the product to a QuickBooks item.
   await row(NEEDS_ITEM).locator('button[data-fix="item"]').click();
   await m.locator('#fix-results button').first().waitFor();
+  assert.deepEqual(await clippedIn(modalFrame()), []);
+  await page.locator('.modal').screenshot({ path: join(ARTIFACTS, 'bulk-fix-720.png') });
   await m.locator('#fix-results button').first().click();
   await row(NEEDS_ITEM).locator('.ready').waitFor();
   await m.locator('#progress', { hasText: '2 of 3 selected deals are ready' }).waitFor();
