@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|report> [options]`
+//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|bulk|report> [options]`
 //!
 //! Prints each figure as a table next to its same-run baseline (as a ratio), stores the run in
 //! `target/bench/last.json` (`report` prints it again). Speed is measured here, never asserted
@@ -13,6 +13,7 @@
 //! variants), `--keep-page-cache` (cold starts: do not drop the binaries from the page cache
 //! first).
 
+mod bulk;
 mod coldstart;
 mod latency;
 mod report;
@@ -28,7 +29,7 @@ use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|bulk|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -105,7 +106,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
                         .clone(),
                 )
             }
-            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "rules"
+            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "rules" | "bulk"
             | "report"
                 if args.command.is_empty() =>
             {
@@ -248,6 +249,10 @@ async fn run(args: &Args, root: &Path) -> Result<Report, String> {
     if all || args.command == "rules" {
         let figures = rules::measure().await?;
         tables.push(rules::table(&figures));
+    }
+    if all || args.command == "bulk" {
+        let figures = bulk::measure().await?;
+        tables.push(bulk::table(&figures));
     }
     let machine = Machine::describe();
     for table in &mut tables {

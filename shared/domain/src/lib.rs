@@ -3,6 +3,7 @@
 //! it knows of QuickBooks and Pipedrive are their wire models.
 
 pub mod actions;
+pub mod bulk;
 pub mod clock;
 pub mod conversion;
 pub mod draft;

@@ -161,6 +161,28 @@ impl Caller {
         assert_eq!(a.status, 200, "{}", a.text);
     }
 
+    /// Company B's deal 1 made ready on the US realm through the API: its organisation's
+    /// customer "Bolt Freight Co." created in QuickBooks and linked (the answer is returned),
+    /// its products linked to items (Fleet tracker → 4 "Widget", taxable; Support plan → 2
+    /// "Hours").
+    pub async fn ready_bolt_deal_1(&self) -> Value {
+        let b = (crate::COMPANY_B, crate::USER_B_ADMIN);
+        let body = json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"});
+        let a = self
+            .call(
+                "POST",
+                "/api/quickbooks/customers",
+                b,
+                Some(&body),
+                Some("customer-key-1"),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        self.link_item(b, 1, "4").await;
+        self.link_item(b, 2, "2").await;
+        a.json
+    }
+
     /// Links the deal's party to a QuickBooks customer through the API, without updating it.
     pub async fn link_customer(&self, who: Who, deal: u64, customer: &str) {
         let path = format!("/api/deals/{deal}/customer-link");

@@ -4,7 +4,7 @@
 //! send, PDF, open → a payment in the QuickBooks UI → its webhook → the scheduled sync through
 //! the schedule's own event and the SQS worker (one job failing once and redelivered, one failing
 //! every time and dead-lettered, the alarm's condition met) → refresh, activity, customer
-//! invoices, link/unlink → void → delete → me, an exchange rate, an item made from a product →
+//! invoices, link/unlink → void → delete → bulk from the deals list → me, an exchange rate, an item made from a product →
 //! unlink the customer → disconnect → uninstall, and the
 //! purge checked in the table and the secrets. The first step that fails ends the rehearsal with
 //! its name and what it saw.
@@ -13,11 +13,13 @@ use sandbox::pipedrive::seed::{COMPANY_A, COMPANY_B, USER_A_ADMIN, USER_A_MEMBER
 use sandbox::quickbooks::{GB_REALM, US_REALM};
 
 mod account;
+mod bulk;
 mod invoices;
 mod rules;
 mod sync;
 
 use account::{connect, draft, install, leave, pages, settings};
+use bulk::bulk;
 use invoices::{create_twice, deal_views, follow, helpers, void_and_delete};
 use rules::rules;
 use sync::{payment_and_webhook, scheduled_sync};
@@ -132,6 +134,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
         .await
         .map_err(step("refresh, activity, customer invoices, links"))?;
     void_and_delete(ctx).await.map_err(step("void, delete"))?;
+    bulk(ctx)
+        .await
+        .map_err(step("bulk: readiness, batch, run, result"))?;
     helpers(ctx)
         .await
         .map_err(step("me, exchange rate, an item made from a product"))?;
