@@ -51,6 +51,12 @@ test('create an estimate from the panel and mark it accepted', async () => {
   await modal().locator('#invoice-form').waitFor();
   assert.equal(await modal().locator('#kind-estimate').isChecked(), true, 'the form opens in its estimate mode');
   assert.match(await modal().locator('#create').textContent(), /Create estimate/);
+  assert.equal(await modal().locator('#part-section').count(), 0, 'an estimate quotes the whole deal: no "What to invoice"');
+  await modal().locator('#kind-invoice').check();
+  await modal().locator('#part-section').waitFor();
+  await modal().locator('#kind-estimate').check();
+  await modal().locator('#part-section').waitFor({ state: 'detached' });
+  assert.match(await modal().locator('#create').textContent(), /Create estimate/);
   const tax = modal().locator('#txn-tax-code');
   if (await tax.count() && !(await tax.inputValue())) await tax.selectOption({ index: 1 });
   await modal().locator('#create').click();

@@ -63,6 +63,7 @@ test('pages with a missing, expired or forged token are refused', async () => {
     ['expired', pageUrl('/ui/modal', expired)],
     ['forged', pageUrl('/ui/settings', forged)],
     ['garbage', pageUrl('/ui/invoices', 'not-a-token')],
+    ['forged, on the bulk modal', pageUrl('/ui/bulk', forged, '&selectedIds=1,2')],
     ['another company in the URL', pageUrl('/ui/panel', valid, '&companyId=2002')],
     ['another user in the URL', pageUrl('/ui/panel', valid, '&userId=102')],
   ];

@@ -398,3 +398,29 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
     assert_eq!(posts.len(), 2);
     assert_eq!(posts[0].query, posts[1].query, "the same requestid");
 }
+
+#[tokio::test]
+async fn an_estimate_for_a_part_of_the_deal_is_refused_with_a_sentence() {
+    let w = full_world().start().await;
+    let mut form = us_ready(&w).await;
+    form["part"] = json!({"kind": "percentage", "percent": "30"});
+    let (status, problem) = w
+        .call_json(
+            "POST",
+            "/api/deals/1/estimates",
+            B,
+            Some(&form),
+            Some("estimate-part"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], json!("part"), "{problem}");
+    assert!(
+        w.quickbooks.estimates(US_REALM).unwrap().is_empty(),
+        "nothing sent to QuickBooks"
+    );
+    form.as_object_mut().unwrap().remove("part");
+    let created = create(&w, B, 1, &form, "estimate-whole").await;
+    assert_eq!(w.quickbooks.estimates(US_REALM).unwrap().len(), 1);
+    assert!(created["estimate"]["estimate_id"].is_string(), "{created}");
+}

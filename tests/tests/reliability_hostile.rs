@@ -263,6 +263,11 @@ const JWT_TARGETS: &[(&str, &str)] = &[
     ("GET", "/api/deals/2/invoices"),
     ("POST", "/api/deals/2/invoices"),
     ("POST", "/api/quickbooks/disconnect"),
+    ("POST", "/api/bulk/batches"),
+    (
+        "POST",
+        "/api/bulk/batches/6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d/run",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,6 +315,8 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     let body_for = |method: &str, path: &str| {
         if method == "POST" && path.ends_with("/invoices") {
             form_a.clone()
+        } else if path == "/api/bulk/batches" {
+            json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [2]})
         } else {
             json!({})
         }
@@ -378,6 +385,12 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
         ("POST", "/api/deals/2/invoices"),
         ("POST", "/api/quickbooks/customers"),
         ("PUT", "/api/deals/2/customer-link"),
+        ("POST", "/api/bulk/readiness"),
+        ("POST", "/api/bulk/batches"),
+        (
+            "POST",
+            "/api/bulk/batches/6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d/run",
+        ),
     ] {
         let a = w.call(method, path, A, Some(&big), Some("k-big")).await;
         tally.refused(
@@ -717,6 +730,39 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
         }
         let a = answer(request.send().await.unwrap()).await;
         tally.refused("uninstall", what, &a, &[400, 401, 403]);
+    }
+
+    // --- Bulk: batch ids that are not the page's UUIDs, selections out of bounds ---
+    for raw in [
+        "..%2F..%2Fsettings",
+        "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d%27%20OR%201%3D1",
+        "COMPANY%231001",
+        "x",
+    ] {
+        for (method, path) in [
+            ("GET", format!("/api/bulk/batches/{raw}")),
+            ("POST", format!("/api/bulk/batches/{raw}/run")),
+        ] {
+            let a = w.call(method, &path, A, None, None).await;
+            tally.refused("bulk", &format!("{method} {path}"), &a, &[400, 404]);
+        }
+    }
+    for body in [
+        json!({"batch_id": "COMPANY#2002", "deal_ids": [2]}),
+        json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": []}),
+        json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [-1]}),
+        json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": (1..=500).collect::<Vec<u64>>()}),
+        json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [2], "company_id": COMPANY_B}),
+    ] {
+        let a = w
+            .call("POST", "/api/bulk/batches", A, Some(&body), None)
+            .await;
+        tally.refused(
+            "bulk",
+            &format!("POST /api/bulk/batches {body}"),
+            &a,
+            &[400, 422],
+        );
     }
 
     // --- Methods and routes that do not exist ---

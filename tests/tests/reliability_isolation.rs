@@ -154,6 +154,9 @@ async fn seeded() -> Seeded {
     }
 }
 
+/// Company A's bulk batch.
+const A_BATCH: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+
 /// A second US company in the QuickBooks simulator (same seed, own ids).
 const SECOND_US_REALM: &str = "9341453050420099";
 
@@ -176,6 +179,10 @@ fn body_for(method: &str, path: &str, a_form: &Value) -> Option<Value> {
         ("POST", "/api/products/{product_id}/item") => {
             json!({"name": "Isolation probe item", "income_account_id": "1", "unit_price": "1"})
         }
+        ("POST", "/api/bulk/readiness") => json!({"deal_ids": [3, 4]}),
+        ("POST", "/api/bulk/batches") => {
+            json!({"batch_id": "0e2b7c1a-5d3f-4b8e-9a6c-7f1e2d3c4b5a", "deal_ids": [3, 4]})
+        }
         ("GET", _) | ("DELETE", _) => return None,
         _ => json!({}),
     })
@@ -186,6 +193,17 @@ async fn every_api_route_across_the_company_boundary_is_a_404_without_data() {
     let s = seeded().await;
     let w = &s.w;
     let a_form = w.ready_draft(A, 3).await["form"].clone();
+    // A's own bulk batch (B probes its id).
+    let a_batch = w
+        .call(
+            "POST",
+            "/api/bulk/batches",
+            A,
+            Some(&json!({"batch_id": A_BATCH, "deal_ids": [3]})),
+            None,
+        )
+        .await;
+    assert_eq!(a_batch.status, 201, "{}", a_batch.text);
     let a_before = w.records(COMPANY_A).await;
     let a_secret_before = w
         .secrets
@@ -221,7 +239,8 @@ async fn every_api_route_across_the_company_boundary_is_a_404_without_data() {
                 .replace("{deal_id}", "3")
                 .replace("{invoice_id}", &s.a_only_invoice)
                 .replace("{estimate_id}", &s.a_only_estimate)
-                .replace("{product_id}", "6"),
+                .replace("{product_id}", "6")
+                .replace("{batch_id}", A_BATCH),
             true,
         )];
         if let Some(shared) = &s.shared_invoice

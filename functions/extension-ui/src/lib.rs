@@ -8,7 +8,8 @@
 //! | `GET /ui/modal?data={"deal_id":…}&id&theme&token` | same | the create-invoice modal |
 //! | `GET /ui/settings?id&theme&token` | same | the app settings page (QuickBooks connection, field mapping, due date, access) |
 //! | `GET /ui/invoices?data={"deal_id":…}&id&theme&token` | same | all invoices of the deal's linked customer (time frame, link/unlink) |
-//! | `GET /ui/assets/{file}` | none (public, nothing secret) | `app.css`, `sdk.js`, `common.js`, `decimal.js`, `panel.js` (with `panel-estimates.js`), `modal.js` with its parts (`totals.js`, `form-*.js`), `settings.js`, `invoices.js` |
+//! | `GET /ui/bulk?selectedIds={deal},{deal},…&id&theme&token` | same | the bulk-invoice modal of the deals list view: each selected deal's readiness with its fix, the run with live progress, each deal's result |
+//! | `GET /ui/assets/{file}` | none (public, nothing secret) | `app.css`, `sdk.js`, `common.js`, `decimal.js`, `panel.js` (with `panel-estimates.js`), `modal.js` with its parts (`totals.js`, `form-*.js`), `settings.js`, `invoices.js`, `bulk.js` |
 //!
 //! A page is served only after its `token` verifies (HS256, `exp` required; the extension's JWT
 //! secret or the client secret) and, when the URL carries `companyId` / `userId`, only if they are
@@ -45,6 +46,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/ui/modal"),
     Route::new("GET", "/ui/settings"),
     Route::new("GET", "/ui/invoices"),
+    Route::new("GET", "/ui/bulk"),
     Route::new("GET", "/ui/assets/{file}"),
 ];
 
@@ -117,6 +119,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../web/form-totals.js"),
     },
     Asset {
+        name: "form-part.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/form-part.js"),
+    },
+    Asset {
         name: "form-currency.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/form-currency.js"),
@@ -137,6 +144,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../web/settings.js"),
     },
     Asset {
+        name: "bulk.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/bulk.js"),
+    },
+    Asset {
         name: "invoices.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/invoices.js"),
@@ -155,6 +167,7 @@ pub enum Page {
     Modal,
     Settings,
     Invoices,
+    Bulk,
 }
 
 impl Page {
@@ -164,6 +177,7 @@ impl Page {
             Page::Modal => "Create a QuickBooks invoice",
             Page::Settings => "QuickBooks invoicing settings",
             Page::Invoices => "All invoices of the customer",
+            Page::Bulk => "Invoice the selected deals",
         }
     }
 
@@ -173,6 +187,7 @@ impl Page {
             Page::Modal => "modal",
             Page::Settings => "settings",
             Page::Invoices => "invoices",
+            Page::Bulk => "bulk",
         }
     }
 
@@ -310,6 +325,7 @@ pub fn router(config: PagesConfig) -> Router {
         .route("/ui/modal", get(modal))
         .route("/ui/settings", get(settings))
         .route("/ui/invoices", get(invoices))
+        .route("/ui/bulk", get(bulk))
         .route("/ui/assets/{file}", get(asset_file))
         .layer(axum::middleware::from_fn_with_state(
             state.headers.clone(),
@@ -439,6 +455,10 @@ fn refusal_html(reason: &str) -> String {
 <h1>This page can only be opened from Pipedrive</h1><p role=\"alert\">{}</p></main></body></html>\n",
         escape(reason)
     )
+}
+
+async fn bulk(State(state): State<UiState>, uri: axum::http::Uri) -> Response {
+    serve_page(&state, uri.query(), Page::Bulk).await
 }
 
 async fn panel(State(state): State<UiState>, uri: axum::http::Uri) -> Response {

@@ -10,7 +10,13 @@ use test_world::{
 };
 use tower::ServiceExt;
 
-const PAGES: &[&str] = &["/ui/panel", "/ui/modal", "/ui/settings", "/ui/invoices"];
+const PAGES: &[&str] = &[
+    "/ui/panel",
+    "/ui/modal",
+    "/ui/settings",
+    "/ui/invoices",
+    "/ui/bulk",
+];
 
 /// The pages' configuration of a test app (its JWT key and frame ancestors).
 fn pages(app: &shared::app::App) -> extension_ui::PagesConfig {

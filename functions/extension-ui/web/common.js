@@ -51,6 +51,21 @@ export const sdkReady = (async () => {
   return sdk;
 })();
 
+/**
+ * Waits for the SDK and the caller's number format; false (the page says why) when no Pipedrive
+ * host answers.
+ */
+export async function pageReady() {
+  try {
+    await sdkReady;
+  } catch (e) {
+    mount(stateView('Open this page from Pipedrive', e.message));
+    return false;
+  }
+  await formatReady;
+  return true;
+}
+
 export async function command(name, args) {
   const sdk = await sdkReady;
   return sdk.execute(name, args);

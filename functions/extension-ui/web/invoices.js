@@ -1,7 +1,7 @@
 // All invoices of the QuickBooks customer linked to the deal, in a chosen time frame, each with
 // link / unlink to the deal being viewed.
 
-import { api, busy, command, dealId, formatReady, h, isoDate, money, mount, Problem, problemView, sdkReady, snackbar, stateView, statusFlag, tooltips } from './common.js';
+import { api, busy, command, dealId, h, isoDate, money, mount, pageReady, Problem, problemView, snackbar, stateView, statusFlag, tooltips } from './common.js';
 
 /* global AppExtensionsSDK */
 
@@ -72,12 +72,6 @@ async function toggle(inv, link) {
     mount(stateView('No deal', 'Open this window from a deal.'));
     return;
   }
-  try {
-    await sdkReady;
-  } catch (e) {
-    mount(stateView('Open this page from Pipedrive', e.message));
-    return;
-  }
-  await formatReady;
+  if (!(await pageReady())) return;
   await load();
 })();

@@ -12,6 +12,7 @@ import { field, input, select } from './form-controls.js';
 import { askToChange, currencyBox, pendingProblem, rememberOriginals } from './form-currency.js';
 import { customerSection } from './form-customer.js';
 import { itemsSection } from './form-lines.js';
+import { PartInputError, partOfBody, partSection, submitLabel } from './form-part.js';
 import { clearErrorsFor, newKey, setRenderer, state } from './form-state.js';
 import { totalsSection, updateTotals } from './form-totals.js';
 import { preview, totalRate } from './totals.js';
@@ -177,13 +178,15 @@ function render() {
     kindSection(),
     h('fieldset', { id: 'form-body', class: 'plain' },
       customerSection(),
+      // An estimate quotes the whole deal: parts are for invoices only.
+      kind === 'estimate' ? null : partSection(),
       detailsSection(),
       itemsSection(),
       totalsSection()),
     errorsBox(),
     h('div', { class: 'actions sticky' },
       h('button', { type: 'button', id: 'cancel', onclick: close }, 'Cancel'),
-      h('button', { type: 'submit', class: 'primary', id: 'create' }, `Create ${what}`)));
+      h('button', { type: 'submit', class: 'primary', id: 'create' }, kind === 'estimate' ? 'Create estimate' : submitLabel())));
   mount(formEl);
   const unplaced = showFieldErrors(formEl, currentErrors());
   if (unplaced.length) {
@@ -197,16 +200,19 @@ function render() {
 
 // ---------------------------------------------------------------- create
 
-function body(confirmDuplicate) {
+function body(confirmDuplicate, confirmOver) {
   const { form } = state;
   const total = preview(form).total;
   const clean = (v) => (v === '' ? null : v);
+  const billed = kind === 'estimate' ? undefined : partOfBody();
   return {
     ...form,
     due_date: clean(form.due_date),
     lines: form.lines.map((l) => ({ ...l, quantity: l.quantity || '0', unit_price: l.unit_price || '0' })),
-    expected_total: total.toFixed(2),
+    // A part's total is the server's to compute (its lines are the deal's, scaled).
+    expected_total: billed ? null : total.toFixed(2),
     confirm_duplicate: Boolean(confirmDuplicate),
+    ...(billed ? { part: billed, confirm_over_invoice: Boolean(confirmOver) } : {}),
   };
 }
 
@@ -239,8 +245,10 @@ async function create() {
   let payload;
   try {
     payload = body(false);
-  } catch {
-    state.generalErrors = [{ field: 'lines', message: 'Quantities and prices must be numbers such as 2 or 19.90.' }];
+  } catch (e) {
+    state.generalErrors = [e instanceof PartInputError
+      ? { field: 'part', message: e.message }
+      : { field: 'lines', message: 'Quantities and prices must be numbers such as 2 or 19.90.' }];
     showProblems();
     return;
   }
@@ -251,10 +259,20 @@ async function create() {
       try {
         created = await send(payload);
       } catch (e) {
-        if (!(e instanceof Problem && e.is('possible-duplicate'))) throw e;
-        const again = await confirmAction({ title: 'Create another invoice?', description: e.message, okText: 'Create another' });
-        if (!again) return;
-        created = await send(body(true));
+        if (e instanceof Problem && e.is('over-invoice')) {
+          const over = await confirmAction({ title: 'Invoice more than what is left?', description: e.message, okText: 'Invoice anyway' });
+          if (!over) {
+            state.generalErrors = [{ field: 'part', message: e.message }];
+            showProblems();
+            return;
+          }
+          created = await send(body(false, true));
+        } else {
+          if (!(e instanceof Problem && e.is('possible-duplicate'))) throw e;
+          const again = await confirmAction({ title: 'Create another invoice?', description: e.message, okText: 'Create another' });
+          if (!again) return;
+          created = await send(body(true));
+        }
       }
       if (created.estimate) {
         const e = created.estimate;

@@ -162,6 +162,7 @@ function render(listing, activity) {
         h('div', {}, h('dt', {}, 'Overdue'), h('dd', {}, amount(s.overdue))),
         h('div', {}, h('dt', {}, 'Paid'), h('dd', {}, amount(s.paid))))))
     : null;
+  const progress = progressView(listing);
   const list = listing.invoices.length
     ? h('ul', { class: 'invoices', id: 'invoices', 'aria-label': 'Invoices' }, listing.invoices.map(invoiceRow))
     : h('p', { class: 'muted', id: 'no-invoices' }, 'No invoices yet for this deal.');
@@ -180,6 +181,7 @@ function render(listing, activity) {
   mount(
     notConnected,
     notConnected ? null : toolbar,
+    progress,
     summary,
     notConnected && !listing.invoices.length ? null : list,
     more,
@@ -195,6 +197,46 @@ function render(listing, activity) {
       field.focus();
     }
   }
+}
+
+/** A share of `whole` in percent (0–100) for the bar's width. */
+function share(part, whole) {
+  const w = Number(whole);
+  return w > 0 ? Math.max(0, Math.min(100, (Number(part) / w) * 100)) : 0;
+}
+
+/**
+ * The deal's billing progress (deposits, progress invoices), per currency: a bar (paid, then
+ * invoiced) and the figures the app computed. Shown once an invoice of the deal bills a part.
+ */
+function progressView(listing) {
+  const parts = listing.invoices.some((i) => i.billing && i.billing.kind !== 'full');
+  if (!parts || !listing.progress || !listing.progress.length) return null;
+  return h('section', { class: 'progress', id: 'billing-progress', 'aria-labelledby': 'progress-h' },
+    h('h2', { id: 'progress-h' }, 'Billing progress'),
+    listing.progress.map((p) => {
+      const invoiced = share(p.invoiced, p.deal_value);
+      const paid = share(p.paid, p.deal_value);
+      const label = `${money(p.invoiced, p.currency)} of ${money(p.deal_value, p.currency)} invoiced, ${money(p.paid, p.currency)} paid`;
+      // Widths through the CSSOM: the pages' CSP allows no inline style attribute.
+      const segment = (cls, width) => {
+        const el = h('span', { class: cls });
+        el.style.width = `${width}%`;
+        return el;
+      };
+      return h('div', { class: 'progress-currency', dataset: { currency: p.currency } },
+        h('div', { class: 'bar', role: 'img', 'aria-label': label },
+          segment('bar-paid', paid),
+          segment('bar-invoiced', Math.max(0, invoiced - paid))),
+        h('dl', { class: 'progress-figures' },
+          h('div', {}, h('dt', {}, 'Deal value'), h('dd', { dataset: { figure: 'deal_value' } }, money(p.deal_value, p.currency))),
+          h('div', {}, h('dt', {}, 'Invoiced'), h('dd', { dataset: { figure: 'invoiced' } }, money(p.invoiced, p.currency))),
+          h('div', {}, h('dt', {}, 'Paid'), h('dd', { dataset: { figure: 'paid' } }, money(p.paid, p.currency))),
+          h('div', {}, h('dt', {}, 'Left to invoice'), h('dd', { dataset: { figure: 'left' } }, money(p.left, p.currency))),
+          Number(p.over_invoiced) > 0
+            ? h('div', { class: 'over' }, h('dt', {}, 'Over-invoiced'), h('dd', { dataset: { figure: 'over_invoiced' } }, money(p.over_invoiced, p.currency)))
+            : null));
+    }));
 }
 
 /** Why an action is not possible on an invoice now (`null`: it is). */

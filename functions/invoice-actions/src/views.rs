@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use shared::domain::progress::{Billed, BillingProgress, BillingRecord, billing_progress};
 use shared::domain::status::{invoice_status, status_on};
 use shared::domain::{
     ActivityEvent, CompanyProfile, ConnectionState, InvoiceLink, InvoiceStatus, ListedInvoice,
@@ -46,6 +47,9 @@ pub struct InvoiceView<S = String> {
     /// When we last learned something about it.
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
+    /// The part of the deal it bills, when the app created it (a deposit, a progress invoice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<BillingRecord>,
 }
 
 /// The same text chrono's `Serialize` writes (RFC 3339, automatic sub-second digits, `Z`),
@@ -152,6 +156,7 @@ impl InvoiceView {
                 name: link.customer_name.clone(),
             },
             updated_at: link.updated_at,
+            billing: link.billing.clone(),
         }
     }
 }
@@ -175,8 +180,25 @@ impl<'a> InvoiceView<&'a str> {
                 name: link.customer_name,
             },
             updated_at: link.updated_at,
+            billing: link.billing.clone(),
         }
     }
+}
+
+/// The deal's billing progress from its invoices ([`shared::domain::progress`]).
+pub fn progress_of<S: AsRef<str>>(views: &[InvoiceView<S>]) -> Vec<BillingProgress> {
+    let billed: Vec<Billed> = views
+        .iter()
+        .map(|v| Billed {
+            currency: v.currency.as_ref(),
+            status: v.status,
+            total: v.total,
+            balance: v.balance,
+            billing: v.billing.as_ref(),
+            newest: (v.date, v.updated_at),
+        })
+        .collect();
+    billing_progress(&billed)
 }
 
 /// Totals of one currency over a deal's invoices (voided and deleted ones excluded).
@@ -273,6 +295,9 @@ pub struct DealInvoices<S = String> {
     pub invoices: Vec<InvoiceView<S>>,
     /// Over every invoice of the deal, not only this page.
     pub summary: Vec<CurrencySummary>,
+    /// The deal's billing progress per currency (deal value, invoiced, paid, left to invoice),
+    /// over every invoice of the deal.
+    pub progress: Vec<BillingProgress>,
     /// How many invoices the deal has (every page).
     pub invoice_count: usize,
     /// Where the next page starts (`cursor=`), `null` on the last page.
@@ -396,6 +421,7 @@ impl<S: AsRef<str>> DealInvoices<S> {
         page: &ListPage,
     ) -> Self {
         let summary = summarize(&invoices, today);
+        let progress = progress_of(&invoices);
         // The order is found on indices and only the page's views are moved into it.
         let mut order: Vec<usize> = (0..invoices.len()).collect();
         order.sort_by(|&a, &b| {
@@ -428,6 +454,7 @@ impl<S: AsRef<str>> DealInvoices<S> {
             connection: ConnectionView::of(profile),
             invoices,
             summary,
+            progress,
             invoice_count,
             next_cursor,
             refresh: None,
@@ -672,6 +699,7 @@ mod tests {
             sync_token: None,
             qbo_updated_at: None,
             last_payment_date: None,
+            billing: None,
             created_at: now,
             updated_at: now,
             version: 1,

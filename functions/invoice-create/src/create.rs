@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
@@ -22,6 +22,7 @@ use shared::app::tokens::CallError;
 use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
 use shared::domain::money::NumberFormat;
+use shared::domain::progress::BillingRecord;
 use shared::domain::{
     ActivityEvent, CustomerLink, DealId, IdempotencyRecord, InvoiceLink, Outcome,
 };
@@ -34,11 +35,11 @@ use shared::wire::quickbooks::model::Invoice;
 
 use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb_error};
 use crate::draft::DealPath;
-use crate::duplicates;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
     release_for_retry,
 };
+use crate::{duplicates, parts};
 
 /// The invoice as the panel shows it after creation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -120,7 +121,18 @@ pub async fn create(
         }
         return Err(answer);
     }
-    match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
+    let claimed_at = record.created_at;
+    match run_at(
+        &app,
+        &caller,
+        path.deal_id,
+        &form,
+        &key,
+        attempt,
+        claimed_at,
+    )
+    .await
+    {
         Ok(created) => {
             let body = serde_json::to_value(&created)
                 .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
@@ -186,11 +198,28 @@ pub async fn run(
     key: &str,
     attempt: u32,
 ) -> Result<Created, Failure> {
-    let (link, invoice, totals) = prepared(app, caller, deal_id, form).await?;
+    run_at(app, caller, deal_id, form, key, attempt, app.clock.now()).await
+}
+
+/// [`run`] for a key first claimed at `claimed_at` (a part of the deal counts only the invoices
+/// linked before it: a retry plans the same invoice again).
+pub async fn run_at(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    key: &str,
+    attempt: u32,
+    claimed_at: DateTime<Utc>,
+) -> Result<Created, Failure> {
+    let (link, setup) = validated(app, caller, deal_id, form).await?;
+    let planned = parts::planned(app, caller, deal_id, form, &setup, claimed_at).await?;
+    let totals = checked_totals(caller, &planned.form, &setup)?;
+    let invoice = draft::build_invoice(&planned.form, &setup);
     let request_id = derived_request_id(caller.tenant.company_id, "invoice", key, attempt);
     let mut created = create_in_quickbooks(app, caller, deal_id, &invoice, &request_id).await?;
     name_customer(&mut created, &link);
-    finish(app, caller, deal_id, created, totals)
+    finish(app, caller, deal_id, created, totals, planned.record)
         .await
         .map_err(|error| Failure {
             error,
@@ -199,22 +228,34 @@ pub async fn run(
         })
 }
 
-/// What a create checks and builds before QuickBooks is called, shared by invoices and estimates
-/// (the same draft): the deal's customer link, the form checked against the company's setup and
-/// QuickBooks' totals, and the document as QuickBooks will receive it.
+/// What a create checks and builds before QuickBooks is called, for the whole deal (an
+/// estimate; an invoice plans its part first, [`run_at`]): the deal's customer link, the form
+/// checked against the company's setup and QuickBooks' totals, and the document as QuickBooks
+/// will receive it.
 pub async fn prepared(
     app: &App,
     caller: &Caller,
     deal_id: u64,
     form: &InvoiceForm,
 ) -> Result<(CustomerLink, Invoice, Totals), Failure> {
+    let (link, setup) = validated(app, caller, deal_id, form).await?;
+    let totals = checked_totals(caller, form, &setup)?;
+    Ok((link, draft::build_invoice(form, &setup), totals))
+}
+
+/// The deal's customer link and the company's setup, once the form checks against them.
+async fn validated(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+) -> Result<(CustomerLink, CompanySetup), Failure> {
     let (link, setup) = linked_customer(app, caller, deal_id, form).await?;
     let errors = draft::validate(form, &setup, link.currency.as_deref());
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors).into());
     }
-    let totals = checked_totals(caller, form, &setup)?;
-    Ok((link, draft::build_invoice(form, &setup), totals))
+    Ok((link, setup))
 }
 
 /// The customer the deal's party is linked to in this realm (it must be the form's), and the
@@ -330,8 +371,9 @@ async fn finish(
     deal_id: u64,
     invoice: Invoice,
     totals: Totals,
+    part: BillingRecord,
 ) -> Result<Created, ApiError> {
-    let (link, first_time) = store_link(app, caller, deal_id, &invoice).await?;
+    let (link, first_time) = store_link(app, caller, deal_id, &invoice, part).await?;
     let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
     // On a retry the note and event may exist already: the event (written together with the
     // note) says so.
@@ -376,19 +418,23 @@ async fn store_link(
     caller: &Caller,
     deal_id: u64,
     invoice: &Invoice,
+    part: BillingRecord,
 ) -> Result<(InvoiceLink, bool), ApiError> {
     let company = caller.tenant.company_id;
     let now = app.clock.now();
     let today = today_in(&caller.profile.time_zone, now);
-    let fresh = link_from_invoice(
-        company,
-        DealId(deal_id),
-        &caller.realm_id,
-        invoice,
-        today,
-        now,
-    )
-    .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?;
+    let fresh = InvoiceLink {
+        billing: Some(part),
+        ..link_from_invoice(
+            company,
+            DealId(deal_id),
+            &caller.realm_id,
+            invoice,
+            today,
+            now,
+        )
+        .map_err(|e| ApiError::internal(format!("QuickBooks' created invoice: {e}")))?
+    };
     created_or_found(app.records.create_invoice_link(&fresh).await, || {
         app.records
             .get_invoice_link(company, DealId(deal_id), &fresh.invoice_id)
@@ -516,9 +562,10 @@ fn doc_label(link: &InvoiceLink) -> String {
 /// number format).
 pub fn created_sentence(link: &InvoiceLink, format: &NumberFormat) -> String {
     let mut s = format!(
-        "QuickBooks invoice {} created, {}",
+        "QuickBooks invoice {} created, {}{}",
         doc_label(link),
-        format.money(link.total, &link.currency)
+        format.money(link.total, &link.currency),
+        parts::part_phrase(link.billing.as_ref())
     );
     if let Some(due) = link.due_date {
         s.push_str(&format!(", due {}", due.format("%-d %B")));

@@ -21,14 +21,14 @@ use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::app::App;
-use shared::app::tokens::pipedrive_api_error;
 use shared::domain::draft::{
     self, CompanySetup, FormLine, InvoiceForm, TEMPLATE_NOTE, TaxMode, Totals,
 };
 use shared::domain::links::today_in;
 use shared::domain::mapping::{CustomerBlock, Sources, customer_block};
+use shared::domain::progress::BillingProgress;
 use shared::domain::tax_suggestion::{TaxSuggestion, line_tax_note, suggest_txn_tax_code};
-use shared::domain::{CustomerLink, DealId, DealParties, Party, ProductLink};
+use shared::domain::{CustomerLink, DealId, DealParties, InvoiceLink, Party, ProductLink};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
 use shared::web::http::PathParams;
@@ -36,23 +36,13 @@ use shared::wire::pipedrive::model::{Deal, DealProduct, Organization, Person};
 use shared::wire::quickbooks::model::{Customer, Item};
 use shared::wire::quickbooks::query::Query;
 
-use crate::context::{Caller, caller, company_setup, qb_error};
+use crate::context::{Caller, caller, company_setup, pd_error, qb_error};
+pub use crate::views::DealView;
 use crate::views::{CustomerSummary, ItemSummary};
 
 #[derive(Debug, Deserialize)]
 pub struct DealPath {
     pub deal_id: u64,
-}
-
-/// The deal as the form shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DealView {
-    pub id: u64,
-    pub title: String,
-    pub currency: Option<String>,
-    pub value: Option<rust_decimal::Decimal>,
-    pub org_id: Option<u64>,
-    pub person_id: Option<u64>,
 }
 
 /// Why a customer is suggested.
@@ -140,6 +130,8 @@ pub struct Draft {
     pub tax_note: Option<String>,
     /// The settings' due-date rule (the form moves the due date with the invoice date).
     pub due_rule: shared::domain::DueDateRule,
+    /// The deal's billing in the form's currency: deposits and parts already invoiced.
+    pub progress: BillingProgress,
 }
 
 struct PartyData {
@@ -191,11 +183,15 @@ pub async fn build_with_deal(
             .await
             .map_err(|e| pd_error(e, "reading the deal's discounts"))
     };
-    let (deal_part, products_part, discounts, setup) = futures::join!(
+    let links = app
+        .records
+        .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id));
+    let (deal_part, products_part, discounts, setup, links) = futures::join!(
         deal_chain,
         products_chain,
         discounts,
-        company_setup(app, caller)
+        company_setup(app, caller),
+        links
     );
     let (deal, parties, suggestions) = deal_part?;
     let (products, items) = products_part?;
@@ -211,6 +207,7 @@ pub async fn build_with_deal(
         items,
         setup,
         today_in(&caller.profile.time_zone, app.clock.now()),
+        &links?,
     );
     Ok((draft, deal))
 }
@@ -263,16 +260,6 @@ async fn deal_chain(
     };
     let suggestions = suggest_customers(app, caller, &deal, &parties).await?;
     Ok((deal, parties, suggestions))
-}
-
-fn pd_error(
-    error: shared::app::tokens::CallError<shared::clients::pipedrive::PipedriveError>,
-    doing: &str,
-) -> ApiError {
-    match error {
-        shared::app::tokens::CallError::Token(f) => f.into(),
-        shared::app::tokens::CallError::Call(e) => pipedrive_api_error(e, doing),
-    }
 }
 
 /// The organisation, the person and the stored customer link of the deal's party (`ids`: the
@@ -502,6 +489,7 @@ async fn items_named(
     Ok(found)
 }
 
+// Long function: the one struct literal of every part of the draft, each from its own helper.
 #[allow(clippy::too_many_arguments)]
 fn assemble(
     caller: &Caller,
@@ -513,6 +501,7 @@ fn assemble(
     items: BTreeMap<u64, (ItemSummary, ItemSource)>,
     setup: CompanySetup,
     today: NaiveDate,
+    links: &[InvoiceLink],
 ) -> Draft {
     let settings = &caller.profile.settings;
     let block = customer_block(
@@ -555,11 +544,15 @@ fn assemble(
         deal_currency: deal.currency.clone().or(Some(setup.home_currency.clone())),
         conversion: None,
         confirm_duplicate: false,
+        part: None,
+        confirm_over_invoice: false,
     };
     let totals = draft::preview(&form, &setup);
     let customer_currency = linked.as_ref().and_then(|l| l.currency.as_deref());
     let problems = problems(&form, &setup, customer_currency);
     Draft {
+        // Before `form` and `totals` move into the answer.
+        progress: crate::parts::draft_progress(links, &form.currency, &totals),
         deal: DealView::of(deal),
         customer: CustomerSection {
             party: parties.party,
@@ -589,19 +582,6 @@ fn txn_tax_suggestion(setup: &CompanySetup, lines: &[FormLine]) -> TaxSuggestion
         TaxSuggestion {
             code: None,
             note: None,
-        }
-    }
-}
-
-impl DealView {
-    fn of(deal: &Deal) -> DealView {
-        DealView {
-            id: deal.id,
-            title: deal.title.clone(),
-            currency: deal.currency.clone(),
-            value: deal.value,
-            org_id: deal.org_id,
-            person_id: deal.person_id,
         }
     }
 }

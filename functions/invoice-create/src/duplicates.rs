@@ -3,6 +3,8 @@
 //! same currency and with the same total is reported (409 `possible-duplicate`, with that
 //! invoice). The rep decides: the form sends `confirm_duplicate: true` and the invoice is created.
 //! Never a block: a second invoice with the same amount is sometimes exactly what is wanted.
+//! Not asked for a part of the deal (a deposit, a progress invoice): equal parts are normal, and
+//! a part is checked against what is left to invoice instead ([`crate::parts`]).
 //!
 //! The stored links carry customer, currency, total and status (not the lines): a same-total
 //! invoice for the same customer is what a rep would call "the same invoice".
@@ -81,10 +83,11 @@ pub async fn check(
     form: &InvoiceForm,
     claimed_at: DateTime<Utc>,
 ) -> Result<Option<ApiError>, ApiError> {
+    // A part of the deal is checked against what is left instead (`crate::parts`).
     let Some(customer_id) = form
         .customer_id
         .as_deref()
-        .filter(|_| !form.confirm_duplicate)
+        .filter(|_| !form.confirm_duplicate && form.part.is_none())
     else {
         return Ok(None);
     };
@@ -128,6 +131,7 @@ mod tests {
             sync_token: None,
             qbo_updated_at: None,
             last_payment_date: None,
+            billing: None,
             created_at: Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap(),
             updated_at: Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap(),
             version: 0,

@@ -16,7 +16,9 @@ use shared::app::App;
 use shared::app::sync::estimates::estimate_event;
 use shared::app::tokens::CallError;
 use shared::domain::draft::{InvoiceForm, Totals};
-use shared::domain::estimates::{estimate_label, expiration_date, link_from_estimate};
+use shared::domain::estimates::{
+    estimate_label, expiration_date, link_from_estimate, part_refusal,
+};
 use shared::domain::links::today_in;
 use shared::domain::money::NumberFormat;
 use shared::domain::{DealId, EstimateLink, Outcome};
@@ -85,6 +87,9 @@ pub async fn run(
     key: &str,
     attempt: u32,
 ) -> Result<CreatedEstimate, Failure> {
+    if let Some(refused) = part_refusal(form) {
+        return Err(ApiError::unprocessable(vec![refused]).into());
+    }
     let (customer, invoice, totals) = prepared(app, caller, deal_id, form).await?;
     let days = caller.profile.settings.estimate_days();
     let mut estimate = Estimate::from_invoice(invoice, Some(expiration_date(form.txn_date, days)));

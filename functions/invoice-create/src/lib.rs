@@ -15,6 +15,7 @@
 //! | `GET /api/products/{product_id}/new-item` | the "create the item" form pre-filled from the Pipedrive product, with the company's income accounts ([`item_create`]) |
 //! | `POST /api/products/{product_id}/item` | creates the QuickBooks item from that form and links the product to it |
 //! | `GET /api/quickbooks/exchange-rate?from&to&date` | QuickBooks' exchange rate between two currencies on a date, for converting the deal's prices ([`rates`]) |
+//! | `POST /api/bulk/readiness`, `POST /api/bulk/batches`, `GET /api/bulk/batches/{batch_id}`, `POST /api/bulk/batches/{batch_id}/run` | bulk invoicing from the deals list ([`bulk`]) |
 //!
 //! Every route takes the verified Pipedrive JWT (`Authorization: Bearer …`): the company and user
 //! come only from it; the caller must have installed the app and be allowed to invoice by the
@@ -25,6 +26,7 @@
 //! private note, the sales-form custom fields, and the invoice number when custom transaction
 //! numbers are on.
 
+pub mod bulk;
 pub mod context;
 pub mod create;
 pub mod customer_choice;
@@ -35,9 +37,11 @@ pub mod estimate;
 pub mod idempotency;
 pub mod item_create;
 pub mod items;
+pub mod parts;
 pub mod rates;
 pub mod rules;
 pub mod search;
+pub mod unattended;
 pub mod views;
 
 use axum::Router;
@@ -58,6 +62,10 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/api/products/{product_id}/new-item"),
     Route::new("POST", "/api/products/{product_id}/item"),
     Route::new("GET", "/api/quickbooks/exchange-rate"),
+    Route::new("POST", "/api/bulk/readiness"),
+    Route::new("POST", "/api/bulk/batches"),
+    Route::new("GET", "/api/bulk/batches/{batch_id}"),
+    Route::new("POST", "/api/bulk/batches/{batch_id}/run"),
 ];
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
@@ -79,5 +87,9 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/products/{product_id}/item", post(item_create::create))
         .route("/api/quickbooks/exchange-rate", get(rates::exchange_rate))
+        .route("/api/bulk/readiness", post(bulk::readiness))
+        .route("/api/bulk/batches", post(bulk::create_batch))
+        .route("/api/bulk/batches/{batch_id}", get(bulk::read_batch))
+        .route("/api/bulk/batches/{batch_id}/run", post(bulk::run_batch))
         .with_state(app)
 }

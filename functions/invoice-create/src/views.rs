@@ -1,7 +1,8 @@
-//! Shapes of QuickBooks records as the create form shows them.
+//! Shapes of QuickBooks records (and of the Pipedrive deal) as the create form shows them.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::wire::pipedrive::model::Deal;
 use shared::wire::quickbooks::model::{Customer, Item};
 
 /// A QuickBooks customer in a list or suggestion.
@@ -68,4 +69,28 @@ pub fn search_term(raw: Option<&str>) -> Result<String, shared::web::error::ApiE
         ]));
     }
     Ok(term.to_string())
+}
+
+/// The deal as the form shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DealView {
+    pub id: u64,
+    pub title: String,
+    pub currency: Option<String>,
+    pub value: Option<rust_decimal::Decimal>,
+    pub org_id: Option<u64>,
+    pub person_id: Option<u64>,
+}
+
+impl DealView {
+    pub fn of(deal: &Deal) -> DealView {
+        DealView {
+            id: deal.id,
+            title: deal.title.clone(),
+            currency: deal.currency.clone(),
+            value: deal.value,
+            org_id: deal.org_id,
+            person_id: deal.person_id,
+        }
+    }
 }

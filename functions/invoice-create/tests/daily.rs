@@ -17,14 +17,6 @@ use support::*;
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
 
-fn dec_of(v: &Value) -> Decimal {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(n) => n.to_string().parse().unwrap(),
-        other => panic!("not a number: {other}"),
-    }
-}
-
 /// Company A on the US realm (USD home; EUR 1.09, GBP 1.27), deal 2 (GBP) linked to O'Brien &
 /// Sons (USD), its products linked to items.
 async fn gbp_deal_with_a_usd_customer() -> World {

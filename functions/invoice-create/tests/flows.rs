@@ -29,23 +29,12 @@ const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 async fn us_world() -> World {
     let w = world().start().await;
     w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
-    let (status, created) = w
-        .call_json(
-            "POST",
-            "/api/quickbooks/customers",
-            B,
-            Some(&json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"})),
-            Some("customer-key-1"),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
+    let created = w.ready_bolt_deal_1().await;
     assert_eq!(created["customer"]["currency"], "USD");
     assert_eq!(
         created["link"]["party"],
         json!({"kind": "organization", "id": 1})
     );
-    w.link_item(B, 1, "4").await; // Fleet tracker → Widget (taxable)
-    w.link_item(B, 2, "2").await; // Support plan → Hours
     w
 }
 

@@ -8,7 +8,6 @@ mod support;
 use chrono::Duration;
 use invoice_create::rules::{RulesReport, run_scheduled};
 use pretty_assertions::assert_eq;
-use serde_json::json;
 use shared::domain::Settings;
 use shared::domain::rules::{Rule, RuleAction, RuleRunState, Trigger};
 use shared::wire::pipedrive::model::{DealStatus, DealUpdate};
@@ -41,18 +40,7 @@ async fn world_with_trigger(trigger: Trigger, action: RuleAction) -> World {
 
 /// Deal 1's customer created in QuickBooks and linked, its products linked to items.
 async fn fix_deal_1(w: &World) {
-    let (status, created) = w
-        .call_json(
-            "POST",
-            "/api/quickbooks/customers",
-            B,
-            Some(&json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"})),
-            Some("customer-key-1"),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    w.link_item(B, 1, "4").await;
-    w.link_item(B, 2, "2").await;
+    w.ready_bolt_deal_1().await;
 }
 
 /// A few seconds after the rule was saved the deal is won; a minute passes.

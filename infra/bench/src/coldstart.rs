@@ -38,6 +38,11 @@ use emulation::runtime_api::{Answer, RuntimeApi};
 
 /// The baseline binary.
 pub const HELLO: &str = "bench-hello";
+/// The stack's floor: what every request of the product does before the app's own decisions
+/// (JSON logs, one axum route behind lambda_http, the JWT, one DynamoDB and one Secrets Manager
+/// read through the AWS SDK, one upstream call; `infra/bench/floor`). Not a target: it shows how
+/// much of a function's peak RSS the libraries take before our code.
+pub const FLOOR: &str = "bench-floor";
 /// Every function binary (as template.yaml names them).
 pub const FUNCTIONS: &[&str] = &[
     "settings",
@@ -248,6 +253,10 @@ pub fn event_for(function: &str) -> Result<(String, Value), String> {
     let bearer = format!("Bearer {token}");
     let auth = [("authorization", bearer.as_str())];
     Ok(match function {
+        FLOOR => (
+            "GET /floor (JWT, one item, one secret, one upstream call)".into(),
+            apigw_event("GET", "/floor", "", &auth, None),
+        ),
         "settings" => (
             "GET /api/settings".into(),
             apigw_event("GET", "/api/settings", "", &auth, None),
@@ -495,6 +504,24 @@ pub fn medians(runs: &[Run]) -> Option<Medians> {
     })
 }
 
+/// The targets column: the baseline, the floor (no target), or each target met or missed.
+fn verdict(name: &str, init_delta: Option<f64>, rss_ratio: Option<f64>) -> String {
+    let word = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "?",
+    };
+    match name {
+        HELLO => "baseline".to_string(),
+        FLOOR => "the stack alone (no target)".to_string(),
+        _ => format!(
+            "init {} · RSS {}",
+            word(init_delta.map(|d| d <= 5.0)),
+            word(rss_ratio.map(|r| r <= 2.5))
+        ),
+    }
+}
+
 /// The cold-start table: each function next to the same run's hello world.
 pub fn table(runs: &Runs, options: Options, label: &str) -> Table {
     let mut t = Table::new(
@@ -519,7 +546,13 @@ pub fn table(runs: &Runs, options: Options, label: &str) -> Table {
     );
     let hello = runs.get(HELLO).and_then(|r| medians(r));
     let mut order: Vec<&String> = runs.keys().collect();
-    order.sort_by_key(|k| (k.as_str() != HELLO, FUNCTIONS.iter().position(|f| f == k)));
+    order.sort_by_key(|k| {
+        (
+            k.as_str() != HELLO,
+            k.as_str() != FLOOR,
+            FUNCTIONS.iter().position(|f| f == k),
+        )
+    });
     for name in order {
         let Some(m) = medians(&runs[name]) else {
             continue;
@@ -536,25 +569,7 @@ pub fn table(runs: &Runs, options: Options, label: &str) -> Table {
             ),
             None => (None, None),
         };
-        let verdict = if name == HELLO {
-            "baseline".to_string()
-        } else {
-            let init_ok = delta.map(|d| d <= 5.0);
-            let rss_ok = rss_ratio.map(|r| r <= 2.5);
-            format!(
-                "init {} · RSS {}",
-                match init_ok {
-                    Some(true) => "met",
-                    Some(false) => "MISSED",
-                    None => "?",
-                },
-                match rss_ok {
-                    Some(true) => "met",
-                    Some(false) => "MISSED",
-                    None => "?",
-                },
-            )
-        };
+        let verdict = verdict(name, delta, rss_ratio);
         t.row(vec![
             name.clone(),
             format!("{event} ({answer})"),
@@ -593,7 +608,7 @@ mod tests {
 
     #[test]
     fn api_gateway_events_parse_as_lambda_http_requests() {
-        for function in FUNCTIONS {
+        for function in FUNCTIONS.iter().chain([&FLOOR]) {
             let (_, event) = event_for(function).unwrap();
             if matches!(*function, "status-sync" | "invoice-rules") {
                 assert_eq!(event["detail-type"], "Scheduled Event");

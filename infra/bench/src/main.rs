@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|report> [options]`
+//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|bulk|report> [options]`
 //!
 //! Prints each figure as a table next to its same-run baseline (as a ratio), stores the run in
 //! `target/bench/last.json` (`report` prints it again). Speed is measured here, never asserted
@@ -13,6 +13,7 @@
 //! variants), `--keep-page-cache` (cold starts: do not drop the binaries from the page cache
 //! first).
 
+mod bulk;
 mod coldstart;
 mod latency;
 mod report;
@@ -28,7 +29,7 @@ use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|bulk|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -105,7 +106,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
                         .clone(),
                 )
             }
-            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "rules"
+            "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "rules" | "bulk"
             | "report"
                 if args.command.is_empty() =>
             {
@@ -133,7 +134,10 @@ fn build_release(root: &Path) -> Result<(), String> {
     command
         .args(["-n", "19", "cargo", "build", "--release"])
         .current_dir(root);
-    for bin in coldstart::FUNCTIONS.iter().chain([&coldstart::HELLO]) {
+    for bin in coldstart::FUNCTIONS
+        .iter()
+        .chain([&coldstart::HELLO, &coldstart::FLOOR])
+    {
         command.args(["--bin", bin]);
     }
     let status = command
@@ -158,7 +162,7 @@ async fn run_coldstart(root: &Path, args: &Args) -> Result<Table, String> {
         warm: args.warm,
         drop_page_cache: !args.keep_page_cache,
     };
-    let mut binaries = vec![coldstart::HELLO];
+    let mut binaries = vec![coldstart::HELLO, coldstart::FLOOR];
     binaries.extend(coldstart::FUNCTIONS.iter().filter(|f| {
         args.only
             .as_ref()
@@ -245,6 +249,10 @@ async fn run(args: &Args, root: &Path) -> Result<Report, String> {
     if all || args.command == "rules" {
         let figures = rules::measure().await?;
         tables.push(rules::table(&figures));
+    }
+    if all || args.command == "bulk" {
+        let figures = bulk::measure().await?;
+        tables.push(bulk::table(&figures));
     }
     let machine = Machine::describe();
     for table in &mut tables {

@@ -11,7 +11,7 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use invoice_create::rules::run_scheduled;
-use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};
+use sandbox::pipedrive::seed::COMPANY_A;
 use serde_json::json;
 use shared::domain::CompanyId;
 use shared::domain::rules::{Rule, RuleAction, Trigger};
@@ -52,12 +52,7 @@ fn won_deal(id: u64, won: &str) -> Result<Deal, String> {
 
 /// Company A connected with its rule saved an hour ago, and `updated` deals won since.
 async fn seed(s: &Scene, updated: usize) -> Result<(), String> {
-    world::install(&s.app, &s.pd, COMPANY_A, USER_A_ADMIN)
-        .await
-        .map_err(|e| e.to_string())?;
-    world::connect(&s.app, &s.qb, COMPANY_A, USER_A_ADMIN, &s.realm, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    s.connect_company_a(None).await?;
     let now = Utc::now();
     let mut profile = s
         .app
@@ -118,12 +113,7 @@ pub async fn scenario(updated: usize) -> Result<Figures, String> {
 
 /// The grid of the issue: 0, 10 and 1,000 updated deals.
 pub async fn measure() -> Result<Vec<Figures>, String> {
-    let mut out = Vec::new();
-    for updated in [0, 10, 1000] {
-        out.push(scenario(updated).await?);
-        eprintln!("rules: {updated} updated deals: measured");
-    }
-    Ok(out)
+    world::grid("rules", "updated deals", &[0, 10, 1000], scenario).await
 }
 
 pub fn table(figures: &[Figures]) -> Table {

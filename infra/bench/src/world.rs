@@ -221,6 +221,25 @@ pub fn workspace_root() -> std::path::PathBuf {
         .unwrap_or(manifest)
 }
 
+/// Runs `scenario` for each size of a benchmark's grid, in order, saying when each is measured.
+pub async fn grid<T, F, Fut>(
+    name: &str,
+    unit: &str,
+    sizes: &[usize],
+    scenario: F,
+) -> Result<Vec<T>, String>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut out = Vec::with_capacity(sizes.len());
+    for &size in sizes {
+        out.push(scenario(size).await?);
+        eprintln!("{name}: {size} {unit}: measured");
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,28 @@ pub(crate) struct Scene {
     ),
 }
 
+impl Scene {
+    /// Company A's admin installed the app and connected the scene's QuickBooks company.
+    pub(crate) async fn connect_company_a(
+        &self,
+        watermark: Option<DateTime<Utc>>,
+    ) -> Result<(), String> {
+        world::install(&self.app, &self.pd, COMPANY_A, USER_A_ADMIN)
+            .await
+            .map_err(|e| e.to_string())?;
+        world::connect(
+            &self.app,
+            &self.qb,
+            COMPANY_A,
+            USER_A_ADMIN,
+            &self.realm,
+            watermark,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
 pub(crate) async fn start() -> Result<Scene, String> {
     let world::Simulators {
         qb,
@@ -211,20 +233,8 @@ async fn seed(
             }
         }
     }
-    world::install(&s.app, &s.pd, COMPANY_A, USER_A_ADMIN)
-        .await
-        .map_err(|e| e.to_string())?;
     let watermark: DateTime<Utc> = s.qb.now() + Duration::seconds(1);
-    world::connect(
-        &s.app,
-        &s.qb,
-        COMPANY_A,
-        USER_A_ADMIN,
-        &s.realm,
-        Some(watermark),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    s.connect_company_a(Some(watermark)).await?;
     Ok(to_pay)
 }
 

@@ -95,19 +95,21 @@ async function openModal(args, port, source) {
     port.postMessage({ error: `No custom modal called ${args.action_id}.` });
     return;
   }
+  const main = document.querySelector('main');
+  await showModal(page, { id: args.action_id, view: 'details', selectedIds: (main && main.dataset.deal) || '', data: JSON.stringify(args.data || {}) }, port, source);
+}
+
+/** Opens a custom modal page with Pipedrive's context (`port`: the OPEN_MODAL call's, if any). */
+async function showModal(page, context, port, source) {
   if (modal) closeModal('closed');
   const main = document.querySelector('main');
-  const dealId = main && main.dataset.deal;
   const token = await signedToken();
   const q = new URLSearchParams({
-    id: args.action_id,
     theme,
     resource: 'deal',
-    view: 'details',
-    selectedIds: dealId || '',
+    ...context,
     userId: main.dataset.user,
     companyId: main.dataset.company,
-    data: JSON.stringify(args.data || {}),
     token,
   });
   const frame = $('modal-frame');
@@ -131,7 +133,7 @@ function closeModal(status) {
   }
   frame.removeAttribute('src');
   frame.src = 'about:blank';
-  port.postMessage({ data: { status } });
+  if (port) port.postMessage({ data: { status } });
   if (returnFocus && returnFocus.focus) returnFocus.focus();
 }
 
@@ -220,6 +222,23 @@ if (toggle) toggle.addEventListener('click', () => setTheme(theme === 'dark' ? '
 const modalWidth = Number(new URLSearchParams(window.location.search).get('modal_width'));
 if (modalWidth >= 320 && document.querySelector('.modal')) {
   document.querySelector('.modal').style.setProperty('--modal-width', `${modalWidth}px`);
+}
+
+// The deals list view: selection, and the app's "Bulk invoice" action opening its custom modal
+// (720 px, the width the app configures for it) with the selected deal ids in `selectedIds`.
+const bulkButton = $('bulk-invoice');
+if (bulkButton) {
+  document.querySelector('.modal').style.setProperty('--modal-width', '720px');
+  const boxes = () => [...document.querySelectorAll('input.select-deal')];
+  const chosen = () => boxes().filter((b) => b.checked).map((b) => b.value);
+  const update = () => {
+    const n = chosen().length;
+    $('selected-count').textContent = `${n} selected`;
+    bulkButton.disabled = n === 0;
+  };
+  for (const box of boxes()) box.addEventListener('change', update);
+  $('select-all').addEventListener('change', (e) => { for (const box of boxes()) box.checked = e.target.checked; update(); });
+  bulkButton.addEventListener('click', () => showModal(['/ui/bulk', 'Bulk invoice'], { id: 'bulk-invoice', view: 'list', selectedIds: chosen().join(',') }, null, null));
 }
 
 // Collapsing and expanding the panel, as Pipedrive's sidebar does: the SDK's `visibility` event.

@@ -12,6 +12,7 @@
 //! | `GET /` | redirects to `/_local/` |
 //! | `GET /_local/` | start page: who is logged in, "Install the app", app settings, the company's deals |
 //! | `GET /_local/deal/{id}` | a deal view embedding the panel with a signed token in its URL |
+//! | `GET /_local/deals` | the deals list view (the simulated Pipedrive's deals of the company) with checkboxes and "Bulk invoice", which opens `/ui/bulk` in a 720 px custom modal with the selection in `selectedIds` |
 //! | `GET /_local/settings` | the app-settings view embedding the settings page |
 //! | `GET /_local/session` | JSON: the logged-in user, whether they installed the app, the install URL |
 //! | `POST /_local/login` | form `user=<company>:<user>`: log in as that seeded user (a cookie) → 303 to `/_local/` |
@@ -40,6 +41,7 @@ pub const START_ROUTE: Route = Route::new("GET", "/_local/");
 /// `/` sends a newcomer to the start page.
 pub const ROOT_ROUTE: Route = Route::new("GET", "/");
 pub const DEAL_ROUTE: Route = Route::new("GET", "/_local/deal/{id}");
+pub const DEALS_ROUTE: Route = Route::new("GET", "/_local/deals");
 pub const SETTINGS_ROUTE: Route = Route::new("GET", "/_local/settings");
 pub const SESSION_ROUTE: Route = Route::new("GET", "/_local/session");
 pub const LOGIN_ROUTE: Route = Route::new("POST", "/_local/login");
@@ -48,6 +50,12 @@ pub const SIMULATORS_ROUTE: Route = Route::new("GET", "/_local/simulators");
 pub const ASSET_ROUTE: Route = Route::new("GET", "/_local/assets/{file}");
 
 const COOKIE: &str = "pd_local_user";
+/// The custom modal's frame and Pipedrive's confirmation dialog (deal and deals list views).
+const MODAL_HTML: &str = "<div id=\"modal-backdrop\" class=\"backdrop\" hidden><div class=\"modal\" role=\"dialog\" aria-modal=\"true\" aria-labelledby=\"modal-title\">\
+<div class=\"modal-head\"><h2 id=\"modal-title\">Modal</h2><button type=\"button\" id=\"modal-close\" aria-label=\"Close\">×</button></div>\
+<iframe id=\"modal-frame\" title=\"App modal\"></iframe></div></div>\
+<dialog id=\"confirm\"><h2 id=\"confirm-title\"></h2><p id=\"confirm-text\"></p>\
+<p class=\"actions\"><button type=\"button\" id=\"confirm-cancel\">Cancel</button> <button type=\"button\" id=\"confirm-ok\" class=\"primary\">OK</button></p></dialog>";
 const HOST_JS: &str = include_str!("../assets/host.js");
 const HOST_CSS: &str = include_str!("../assets/host.css");
 /// Lifetime of the tokens the host hands out, as Pipedrive's SDK tokens (5 minutes).
@@ -68,6 +76,7 @@ pub fn router(app: App, sims: &Simulators) -> Router {
         .route("/_local", get(start))
         .route(START_ROUTE.path, get(start))
         .route(DEAL_ROUTE.path, get(deal_page))
+        .route(DEALS_ROUTE.path, get(deals_page))
         .route(SETTINGS_ROUTE.path, get(settings_page))
         .route(SESSION_ROUTE.path, get(session))
         .route(LOGIN_ROUTE.path, post(login))
@@ -279,7 +288,8 @@ async fn start(State(host): State<Host>, headers: HeaderMap) -> Response {
 <form method=\"post\" action=\"/_local/login\" class=\"login\"><label for=\"user\">Logged in as</label> \
 <select id=\"user\" name=\"user\">{options}</select> <button type=\"submit\">Switch user</button></form>\
 <section aria-labelledby=\"install-h\"><h2 id=\"install-h\">Marketplace app</h2>{install}</section>\
-<section aria-labelledby=\"deals-h\"><h2 id=\"deals-h\">Deals</h2><ul class=\"deals\">{deals}</ul></section></main>"
+<section aria-labelledby=\"deals-h\"><h2 id=\"deals-h\">Deals</h2>\
+<p><a href=\"/_local/deals\" id=\"deals-list\">Deals list view (select deals, bulk invoice)</a></p><ul class=\"deals\">{deals}</ul></section></main>"
     );
     page("Start", &body)
 }
@@ -291,10 +301,11 @@ async fn deal_page(
 ) -> Response {
     let me = who(&headers);
     let store = sandbox::pipedrive::seed::seed();
+    // The simulator's deal as it is now (a test may have added or edited it).
     let Some(deal) = id
         .parse::<u64>()
         .ok()
-        .and_then(|id| store.deals.get(&(me.company_id, id)))
+        .and_then(|id| host.pipedrive.deal(me.company_id, id))
     else {
         return (StatusCode::NOT_FOUND, "No such deal in your company.").into_response();
     };
@@ -323,12 +334,7 @@ async fn deal_page(
 <dl><dt>Value</dt><dd>{value} {currency}</dd><dt>Organization</dt><dd>{org}</dd><dt>Person</dt><dd>{person}</dd></dl></section>\
 <aside class=\"sidebar\" aria-label=\"App panels\"><div class=\"sidebar-head\"><h2>QuickBooks invoices</h2>\
 <button type=\"button\" id=\"panel-toggle\" aria-expanded=\"true\" aria-controls=\"panel-frame\">Collapse</button></div>\
-<iframe id=\"panel-frame\" title=\"QuickBooks invoices panel\" data-src=\"{panel}\" data-extension=\"qb-panel\"></iframe></aside></main>\
-<div id=\"modal-backdrop\" class=\"backdrop\" hidden><div class=\"modal\" role=\"dialog\" aria-modal=\"true\" aria-labelledby=\"modal-title\">\
-<div class=\"modal-head\"><h2 id=\"modal-title\">Modal</h2><button type=\"button\" id=\"modal-close\" aria-label=\"Close\">×</button></div>\
-<iframe id=\"modal-frame\" title=\"App modal\"></iframe></div></div>\
-<dialog id=\"confirm\"><h2 id=\"confirm-title\"></h2><p id=\"confirm-text\"></p>\
-<p class=\"actions\"><button type=\"button\" id=\"confirm-cancel\">Cancel</button> <button type=\"button\" id=\"confirm-ok\" class=\"primary\">OK</button></p></dialog>",
+<iframe id=\"panel-frame\" title=\"QuickBooks invoices panel\" data-src=\"{panel}\" data-extension=\"qb-panel\"></iframe></aside></main>{modal}",
         id = deal.id,
         c = me.company_id,
         u = me.user_id,
@@ -338,8 +344,47 @@ async fn deal_page(
         org = escape(&org),
         person = escape(&person),
         panel = escape(&panel),
+        modal = MODAL_HTML,
     );
     page(&deal.title, &body)
+}
+
+/// The deals list view: every deal of the company in the simulated Pipedrive, a checkbox each,
+/// and the app's "Bulk invoice" action (a custom modal, as Pipedrive shows list-view actions).
+async fn deals_page(State(host): State<Host>, headers: HeaderMap) -> Response {
+    let me = who(&headers);
+    let rows: String = host
+        .pipedrive
+        .company_deals(me.company_id)
+        .iter()
+        .map(|d| {
+            let org = d
+                .org_id
+                .and_then(|o| host.pipedrive.organization(me.company_id, o))
+                .map(|o| o.name)
+                .unwrap_or_else(|| "—".into());
+            format!(
+                "<tr><td><input type=\"checkbox\" class=\"select-deal\" value=\"{id}\" id=\"select-{id}\" aria-label=\"Select {title}\"></td>\
+<td><a href=\"/_local/deal/{id}\">{title}</a></td><td>{org}</td><td class=\"num\">{value} {currency}</td></tr>",
+                id = d.id,
+                title = escape(&d.title),
+                org = escape(&org),
+                value = d.value.map(|v| v.to_string()).unwrap_or_default(),
+                currency = escape(d.currency.as_deref().unwrap_or("")),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<main class=\"deals-list\" data-company=\"{c}\" data-user=\"{u}\"><p><a href=\"/_local/\">← Start</a></p>\
+<h1>Deals</h1><p class=\"toolbar\"><label><input type=\"checkbox\" id=\"select-all\"> Select all</label> \
+<span id=\"selected-count\">0 selected</span> <button type=\"button\" id=\"bulk-invoice\" class=\"primary\" disabled>Bulk invoice</button></p>\
+<table class=\"deals-table\"><thead><tr><th scope=\"col\"></th><th scope=\"col\">Title</th><th scope=\"col\">Organization</th><th scope=\"col\">Value</th></tr></thead>\
+<tbody>{rows}</tbody></table></main>{modal}",
+        c = me.company_id,
+        u = me.user_id,
+        modal = MODAL_HTML,
+    );
+    page("Deals", &body)
 }
 
 async fn settings_page(State(host): State<Host>, headers: HeaderMap) -> Response {

@@ -46,6 +46,7 @@ pub const LOCAL_ONLY_ROUTES: &[Route] = &[
     host::ROOT_ROUTE,
     host::START_ROUTE,
     host::DEAL_ROUTE,
+    host::DEALS_ROUTE,
     host::SETTINGS_ROUTE,
     host::SESSION_ROUTE,
     host::LOGIN_ROUTE,

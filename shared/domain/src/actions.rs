@@ -206,6 +206,7 @@ mod tests {
             sync_token: None,
             qbo_updated_at: None,
             last_payment_date: None,
+            billing: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
             version: 1,

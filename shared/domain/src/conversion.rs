@@ -181,6 +181,8 @@ mod tests {
             deal_currency: deal.map(str::to_string),
             conversion: None,
             confirm_duplicate: false,
+            part: None,
+            confirm_over_invoice: false,
         }
     }
 

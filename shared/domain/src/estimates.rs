@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::actions::AtSyncToken;
+use super::draft::InvoiceForm;
 use super::links::{LinkError, is_older};
-use super::{CompanyId, DealId, EstimateLink, EstimateStatus};
+use super::{CompanyId, DealId, EstimateLink, EstimateStatus, FieldError};
 use quickbooks_wire::model::{EmailStatus, Estimate, TxnStatus};
 
 /// The status of `estimate` on `today` (a local date in the company's time zone). Expired is
@@ -278,6 +279,19 @@ pub fn estimate_label(link: &EstimateLink) -> String {
     }
 }
 
+/// An estimate quotes the whole deal: a billing part (a deposit, chosen lines, the rest) belongs
+/// to an invoice, so a create that asks for one is refused with a sentence — never quietly
+/// quoted for the whole deal instead.
+pub fn part_refusal(form: &InvoiceForm) -> Option<FieldError> {
+    form.part.as_ref().map(|_| {
+        FieldError::new(
+            "part",
+            "An estimate quotes the whole deal: deposits and parts of the deal are invoiced, not \
+             estimated. Create the estimate for the whole deal, or create an invoice for the part.",
+        )
+    })
+}
+
 /// How a status reads in a sentence.
 pub fn status_words(status: EstimateStatus) -> &'static str {
     match status {
@@ -313,6 +327,24 @@ mod tests {
             "CurrencyRef": {"value": "USD"}, "CustomerRef": {"value": "1", "name": "Acme"},
             "MetaData": {"LastUpdatedTime": "2026-03-01T10:00:00Z"}
         }))
+    }
+
+    #[test]
+    fn an_estimate_with_a_part_is_refused_and_one_without_is_not() {
+        let mut form: InvoiceForm = serde_json::from_value(json!({
+            "customer_id": "1", "currency": "USD", "txn_date": "2026-03-01", "tax_mode": "none",
+            "lines": []
+        }))
+        .unwrap();
+        assert_eq!(part_refusal(&form), None);
+        form.part = Some(crate::progress::BillingPart::Rest);
+        let refused = part_refusal(&form).unwrap();
+        assert_eq!(refused.field, "part");
+        assert!(
+            refused.message.contains("whole deal"),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]

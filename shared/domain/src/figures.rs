@@ -396,6 +396,7 @@ mod tests {
             sync_token: None,
             qbo_updated_at: None,
             last_payment_date: None,
+            billing: None,
             created_at: at,
             updated_at: at,
             version: 0,

@@ -3,6 +3,7 @@
 //! it knows of QuickBooks and Pipedrive are their wire models.
 
 pub mod actions;
+pub mod bulk;
 pub mod clock;
 pub mod conversion;
 pub mod draft;
@@ -11,6 +12,7 @@ pub mod figures;
 pub mod links;
 pub mod mapping;
 pub mod money;
+pub mod progress;
 pub mod readiness;
 pub mod records;
 pub mod rules;

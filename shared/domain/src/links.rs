@@ -84,6 +84,7 @@ pub fn link_from_invoice(
         sync_token: invoice.sync_token.clone(),
         qbo_updated_at: qbo_updated_at(invoice),
         last_payment_date: paid_before.then(|| quickbooks_day(invoice, today)),
+        billing: None,
         created_at: now,
         updated_at: now,
         version: 0,

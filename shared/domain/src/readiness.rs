@@ -212,13 +212,28 @@ pub fn blockers(
 /// "Ready to invoice — needs: a QuickBooks customer for \"Müller AG\" and a QuickBooks item
 /// for \"Design package\"."
 pub fn needs_sentence(blockers: &[Blocker]) -> String {
+    match needs_list(blockers) {
+        None => "Ready to invoice.".to_string(),
+        Some(list) => format!("Ready to invoice — needs: {list}."),
+    }
+}
+
+/// A bulk run's result for a deal it did not invoice: "Not invoiced — needs: …".
+pub fn not_invoiced_sentence(blockers: &[Blocker]) -> String {
+    match needs_list(blockers) {
+        None => "Ready to invoice.".to_string(),
+        Some(list) => format!("Not invoiced — needs: {list}."),
+    }
+}
+
+/// "a, b and c" of the blockers' needs (none when nothing blocks).
+fn needs_list(blockers: &[Blocker]) -> Option<String> {
     let needs: Vec<&str> = blockers.iter().map(|b| b.need.as_str()).collect();
-    let list = match needs.as_slice() {
-        [] => return "Ready to invoice.".to_string(),
-        [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    };
-    format!("Ready to invoice — needs: {list}.")
+    match needs.as_slice() {
+        [] => None,
+        [one] => Some((*one).to_string()),
+        [init @ .., last] => Some(format!("{} and {last}", init.join(", "))),
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +314,10 @@ mod tests {
         assert_eq!(
             needs_sentence(&found),
             "Ready to invoice — needs: a QuickBooks item for \"Design package\", a tax code for \"Hosting\" and a currency QuickBooks accepts for this customer."
+        );
+        assert_eq!(
+            not_invoiced_sentence(&found[..1]),
+            "Not invoiced — needs: a QuickBooks item for \"Design package\"."
         );
     }
 }

@@ -201,6 +201,9 @@ pub struct InvoiceLink {
     /// that lowered its balance (see `links::refreshed_link`).
     #[serde(default)]
     pub last_payment_date: Option<NaiveDate>,
+    /// The part of the deal the invoice bills, when the app created it ([`crate::progress`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<crate::progress::BillingRecord>,
     #[serde(deserialize_with = "stored_time::required")]
     pub created_at: DateTime<Utc>,
     #[serde(deserialize_with = "stored_time::required")]
@@ -285,6 +288,8 @@ pub struct ListedInvoice<'a> {
     pub customer_name: Option<&'a str>,
     #[serde(default)]
     pub email_sent: bool,
+    #[serde(default)]
+    pub billing: Option<crate::progress::BillingRecord>,
     #[serde(deserialize_with = "stored_time::required")]
     pub updated_at: DateTime<Utc>,
 }

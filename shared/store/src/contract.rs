@@ -38,7 +38,8 @@ macro_rules! store_contract_suite {
             connected_companies_are_indexed,
             bad_cursor_is_rejected,
             rule_runs_are_claimed_once_and_listed_while_waiting,
-            watermark_prepared_and_written_figures_round_trip
+            watermark_prepared_and_written_figures_round_trip,
+            bulk_batches_are_created_once_and_saved_by_version
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {
@@ -88,6 +89,7 @@ fn link(company: CompanyId, deal: u64, invoice: &str, realm: &str) -> InvoiceLin
         sync_token: Some("0".into()),
         qbo_updated_at: None,
         last_payment_date: None,
+        billing: None,
         created_at: now,
         updated_at: now,
         version: 0,

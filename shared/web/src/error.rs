@@ -94,6 +94,8 @@ pub enum Refusal {
     QuickBooksRefused,
     /// The deal already has an open invoice like this one (the caller may confirm).
     PossibleDuplicate,
+    /// The part of the deal bills more than what is left to invoice (the caller may confirm).
+    OverInvoice,
 }
 
 impl Refusal {
@@ -109,6 +111,7 @@ impl Refusal {
             Refusal::InProgress => "in-progress",
             Refusal::QuickBooksRefused => "quickbooks-refused",
             Refusal::PossibleDuplicate => "possible-duplicate",
+            Refusal::OverInvoice => "over-invoice",
         }
     }
 
@@ -124,6 +127,7 @@ impl Refusal {
             Refusal::InProgress => "Still in progress",
             Refusal::QuickBooksRefused => "QuickBooks refused",
             Refusal::PossibleDuplicate => "Possible duplicate invoice",
+            Refusal::OverInvoice => "More than what is left to invoice",
         }
     }
 }

@@ -41,6 +41,18 @@ impl Answer {
     }
 }
 
+/// A decimal an answer carries as a JSON string (or number).
+pub fn dec_of(value: &Value) -> rust_decimal::Decimal {
+    match value {
+        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("not a decimal: {s}")),
+        Value::Number(n) => n
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a decimal: {n}")),
+        other => panic!("not a decimal: {other}"),
+    }
+}
+
 /// Reads a whole response.
 pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
@@ -147,6 +159,28 @@ impl Caller {
             .call("PUT", &path, who, Some(&json!({"item_id": item})), None)
             .await;
         assert_eq!(a.status, 200, "{}", a.text);
+    }
+
+    /// Company B's deal 1 made ready on the US realm through the API: its organisation's
+    /// customer "Bolt Freight Co." created in QuickBooks and linked (the answer is returned),
+    /// its products linked to items (Fleet tracker → 4 "Widget", taxable; Support plan → 2
+    /// "Hours").
+    pub async fn ready_bolt_deal_1(&self) -> Value {
+        let b = (crate::COMPANY_B, crate::USER_B_ADMIN);
+        let body = json!({"deal_id": 1, "display_name": "Bolt Freight Co.", "email": "riley@bolt-freight.example"});
+        let a = self
+            .call(
+                "POST",
+                "/api/quickbooks/customers",
+                b,
+                Some(&body),
+                Some("customer-key-1"),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        self.link_item(b, 1, "4").await;
+        self.link_item(b, 2, "2").await;
+        a.json
     }
 
     /// Links the deal's party to a QuickBooks customer through the API, without updating it.

@@ -126,6 +126,7 @@ impl World {
                 sync_token: Some("0".into()),
                 qbo_updated_at: Some(now - Duration::days(3)),
                 last_payment_date: None,
+                billing: None,
                 created_at: now - Duration::days(3),
                 updated_at: now - Duration::days(3),
                 version: 0,

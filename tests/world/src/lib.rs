@@ -39,7 +39,7 @@ pub mod store;
 pub mod tokens;
 mod world;
 
-pub use answer::{Answer, Caller, Who, answer};
+pub use answer::{Answer, Caller, Who, answer, dec_of};
 pub use app::{embedded_app, embedded_app_with};
 pub use clock::TestClock;
 pub use connect::Connect;

@@ -81,18 +81,6 @@ pub fn bill_email(invoice: &Invoice) -> Option<String> {
         .and_then(|e: &EmailAddress| e.address.clone())
 }
 
-/// A decimal carried as a JSON string (or number).
-pub fn dec_of(value: &Value) -> Decimal {
-    match value {
-        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("not a decimal: {s}")),
-        Value::Number(n) => n
-            .to_string()
-            .parse()
-            .unwrap_or_else(|_| panic!("not a decimal: {n}")),
-        other => panic!("not a decimal: {other}"),
-    }
-}
-
 /// Every action on a deal's invoices, end to end over HTTP, asserting the simulator's state and
 /// the stored link afterwards. Run against every store (embedded, and DynamoDB on moto).
 pub async fn every_action_end_to_end(w: &World) {

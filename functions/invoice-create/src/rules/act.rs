@@ -3,26 +3,22 @@
 //! ([`shared::domain::readiness`]), then prepare, create, or create and send — or tell the deal
 //! what it still needs and wait.
 //!
-//! A create goes through the create route's core ([`crate::create::run`]) under an idempotency
-//! key derived from (deal, rule): a run that crashed after QuickBooks answered finds the same
-//! invoice on its retry (QuickBooks' `requestid`, then the invoice link), never a second one.
+//! A create goes through [`crate::unattended::create_once`] (the create route's core) under an
+//! idempotency key derived from (deal, rule): a run that crashed after QuickBooks answered finds
+//! the same invoice on its retry, never a second one.
 
-use axum::http::StatusCode;
 use serde_json::json;
 use shared::app::App;
-use shared::domain::draft::{self, InvoiceForm};
-use shared::domain::readiness::{Blocker, CustomerFacts, blockers, needs_sentence};
+use shared::domain::draft::InvoiceForm;
+use shared::domain::readiness::needs_sentence;
 use shared::domain::rules::{PreparedInvoice, Rule, RuleAction, RuleRun, RuleRunState, Trigger};
 use shared::domain::{ActivityEvent, DealId, Outcome};
 use shared::web::error::ApiError;
 
 use crate::context::Caller;
-use crate::create::{self, Created, settle_failure};
-use crate::customers::save_link;
-use crate::draft::{Draft, MatchedBy, build_with_deal};
-use crate::duplicates;
-use crate::idempotency::{Claim, attempt_of, body_hash, claim, complete};
-use crate::views::CustomerSummary;
+use crate::create::Created;
+use crate::draft::{Draft, build_with_deal};
+use crate::unattended::{Unattended, create_once, link_match, ready_form};
 
 /// What became of one (deal, rule) in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,25 +110,26 @@ async fn decide_and_do(app: &App, caller: &Caller, rule: &Rule, run: &RuleRun) -
         Err(ApiError::NotFound(_)) => return Acted::Done(None),
         Err(error) => return Acted::Retry(error.to_string()),
     };
-    let (form, matched, found) = ready_form(&draft);
-    if !found.is_empty() {
-        return Acted::Waiting(needs_sentence(&found));
+    let ready = ready_form(&draft);
+    if !ready.blockers.is_empty() {
+        return Acted::Waiting(needs_sentence(&ready.blockers));
     }
-    if let (Some(customer), Some(party)) = (matched, draft.customer.party)
-        && let Err(error) = save_link(app, caller, party, customer).await
-    {
-        return Acted::Retry(error.to_string());
+    if let Err(error) = link_match(app, caller, &draft, &ready).await {
+        return Acted::Retry(error);
     }
+    let form = &ready.form;
     match rule.action {
-        RuleAction::Prepare => prepare(app, caller, rule, run, &draft, &form).await,
+        RuleAction::Prepare => prepare(app, caller, rule, run, &draft, form).await,
         RuleAction::Create | RuleAction::CreateAndSend => {
-            match create_once(app, caller, run, &form).await {
+            let key = rule_key(&run.rule_id, run.deal_id);
+            let request = json!({"rule_id": run.rule_id, "deal_id": run.deal_id});
+            match create_once(app, caller, run.deal_id, &key, &request, form).await {
                 Ok(created) if rule.action == RuleAction::CreateAndSend => {
                     send(app, caller, run.deal_id, &created).await
                 }
                 Ok(created) => Acted::Done(Some(created.invoice.id)),
-                Err(RuleFailure::Blocked(needs)) => Acted::Waiting(needs),
-                Err(RuleFailure::Skipped(why)) => {
+                Err(Unattended::Blocked(needs)) => Acted::Waiting(needs),
+                Err(Unattended::Skipped(why)) => {
                     tell(
                         app,
                         caller,
@@ -144,40 +141,10 @@ async fn decide_and_do(app: &App, caller: &Caller, rule: &Rule, run: &RuleRun) -
                     .await;
                     Acted::Done(None)
                 }
-                Err(RuleFailure::Retry(error)) => Acted::Retry(error),
+                Err(Unattended::Retry(error)) => Acted::Retry(error),
             }
         }
     }
-}
-
-/// The form the run would send (with the one matching customer filled in when the party is not
-/// linked), that customer, and what blocks it.
-fn ready_form(draft: &Draft) -> (InvoiceForm, Option<&CustomerSummary>, Vec<Blocker>) {
-    let linked = draft.customer.linked.is_some();
-    let matches: Vec<&CustomerSummary> = draft
-        .customer
-        .suggestions
-        .iter()
-        .filter(|s| s.matched_by != MatchedBy::Link && s.customer.active)
-        .map(|s| &s.customer)
-        .collect();
-    let facts = CustomerFacts {
-        has_party: draft.customer.party.is_some(),
-        linked,
-        candidates: if linked { 0 } else { matches.len() },
-        name: &draft.customer.block.name,
-    };
-    let mut form = draft.form.clone();
-    let (matched, problems) = match matches.as_slice() {
-        [one] if facts.matchable() => {
-            form.customer_id = Some(one.id.clone());
-            let problems = draft::validate(&form, &draft.quickbooks, one.currency.as_deref());
-            (Some(*one), problems)
-        }
-        _ => (None, draft.problems.clone()),
-    };
-    let found = blockers(&problems, facts, &form.lines);
-    (form, matched, found)
 }
 
 async fn prepare(
@@ -217,74 +184,6 @@ async fn prepare(
     )
     .await;
     Acted::Done(None)
-}
-
-/// Why a create did not happen.
-enum RuleFailure {
-    /// QuickBooks or the create's checks refused the invoice: tell the deal and wait.
-    Blocked(String),
-    /// The deal already has an unpaid invoice like this one: the rule leaves it to a person.
-    Skipped(String),
-    /// Not known yet (an upstream failed, the key is busy): the next run tries again.
-    Retry(String),
-}
-
-/// The invoice of (deal, rule), created once under the key derived from them.
-async fn create_once(
-    app: &App,
-    caller: &Caller,
-    run: &RuleRun,
-    form: &InvoiceForm,
-) -> Result<Created, RuleFailure> {
-    let company = caller.tenant.company_id;
-    let key = rule_key(&run.rule_id, run.deal_id);
-    let hash = body_hash(&json!({"rule_id": run.rule_id, "deal_id": run.deal_id}));
-    let record = match claim(&app.records, &app.clock, company, &key, &hash).await {
-        Ok(Claim::Replay(_, body)) => {
-            return serde_json::from_value(body).map_err(|e| RuleFailure::Retry(e.to_string()));
-        }
-        Ok(Claim::Run(record)) => record,
-        Err(error) => return Err(RuleFailure::Retry(error.to_string())),
-    };
-    let attempt = attempt_of(&record);
-    let deal = run.deal_id.0;
-    match duplicates::check(app, caller, deal, form, record.created_at).await {
-        Ok(None) => {}
-        Ok(Some(question)) => {
-            let why = format!("The rule did not create an invoice: {question}");
-            settle_failure(app, record, attempt, &question.into()).await;
-            return Err(RuleFailure::Skipped(why));
-        }
-        Err(error) => {
-            let why = error.to_string();
-            settle_failure(app, record, attempt, &error.into()).await;
-            return Err(RuleFailure::Retry(why));
-        }
-    }
-    match create::run(app, caller, deal, form, &key, attempt).await {
-        Ok(created) => {
-            complete(
-                &app.records,
-                record,
-                StatusCode::CREATED,
-                &create::answer(&created),
-            )
-            .await;
-            Ok(created)
-        }
-        Err(failure) => {
-            let definitive = failure.definitive;
-            settle_failure(app, record, attempt, &failure).await;
-            let sentence = failure.error.to_string();
-            Err(
-                if definitive || failure.error.status() == StatusCode::UNPROCESSABLE_ENTITY {
-                    RuleFailure::Blocked(sentence)
-                } else {
-                    RuleFailure::Retry(sentence)
-                },
-            )
-        }
-    }
 }
 
 /// Has QuickBooks e-mail the created invoice (to the form's address); a refusal is told on the

@@ -32,7 +32,7 @@ pub(super) async fn install(ctx: &Ctx<'_>) -> Result<(), String> {
 pub(super) async fn pages(ctx: &Ctx<'_>) -> Result<(), String> {
     let w = ctx.world;
     let token = w.token(COMPANY_A, USER_A_ADMIN)?;
-    for page in ["panel", "modal", "settings", "invoices"] {
+    for page in ["panel", "modal", "settings", "invoices", "bulk"] {
         let query = format!(
             "resource=deal&view=details&selectedIds={DEAL_A}&companyId={COMPANY_A}&userId={USER_A_ADMIN}&token={token}"
         );

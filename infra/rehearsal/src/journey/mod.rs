@@ -5,7 +5,8 @@
 //! the schedule's own event and the SQS worker (one job failing once and redelivered, one failing
 //! every time and dead-lettered, the alarm's condition met) → refresh, activity, customer
 //! invoices, link/unlink → void → delete → an estimate (created once, listed, sent, PDF,
-//! accepted, deleted) → me, an exchange rate, an item made from a product →
+//! accepted, deleted) → bulk from the deals list → me, an exchange rate, an item made from a
+//! product →
 //! unlink the customer → disconnect → uninstall, and the
 //! purge checked in the table and the secrets. The first step that fails ends the rehearsal with
 //! its name and what it saw.
@@ -14,12 +15,14 @@ use sandbox::pipedrive::seed::{COMPANY_A, COMPANY_B, USER_A_ADMIN, USER_A_MEMBER
 use sandbox::quickbooks::{GB_REALM, US_REALM};
 
 mod account;
+mod bulk;
 mod estimates;
 mod invoices;
 mod rules;
 mod sync;
 
 use account::{connect, draft, install, leave, pages, settings};
+use bulk::bulk;
 use estimates::estimates;
 use invoices::{create_twice, deal_views, follow, helpers, void_and_delete};
 use rules::rules;
@@ -138,6 +141,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
     estimates(ctx).await.map_err(step(
         "estimate: create once, list, send, PDF, accept, delete",
     ))?;
+    bulk(ctx)
+        .await
+        .map_err(step("bulk: readiness, batch, run, result"))?;
     helpers(ctx)
         .await
         .map_err(step("me, exchange rate, an item made from a product"))?;

@@ -289,6 +289,24 @@ impl PipedriveSim {
             .cloned()
     }
 
+    /// An organization of a company.
+    pub fn organization(&self, company_id: u64, org_id: u64) -> Option<Organization> {
+        lock(&self.inner.store)
+            .organizations
+            .get(&(company_id, org_id))
+            .cloned()
+    }
+
+    /// A company's deals that are not deleted, by id (the deals list view).
+    pub fn company_deals(&self, company_id: u64) -> Vec<Deal> {
+        lock(&self.inner.store)
+            .deals
+            .range((company_id, 0)..=(company_id, u64::MAX))
+            .map(|(_, d)| d.clone())
+            .filter(|d| !d.is_gone())
+            .collect()
+    }
+
     /// Changes a deal as a user does in Pipedrive (or as `PATCH /api/v2/deals/{id}` does):
     /// `update_time` moves to the simulator's now, and `won_time` / `stage_change_time` when
     /// those change.

@@ -13,7 +13,7 @@ use quickbooks_wire::model::{
 
 /// Quantity and unit price that QuickBooks multiplies back to exactly `amount`: the discounted
 /// unit price when it has at most 5 decimals that round back, else one unit at the amount.
-pub(super) fn qty_and_price(quantity: Decimal, amount: Decimal) -> (Decimal, Decimal) {
+pub(crate) fn qty_and_price(quantity: Decimal, amount: Decimal) -> (Decimal, Decimal) {
     if !quantity.is_zero() {
         let unit = (amount / quantity)
             .round_dp_with_strategy(5, RoundingStrategy::MidpointAwayFromZero)

@@ -30,7 +30,9 @@ pub use from_deal::{
     default_tax_code, discounts_from_deal, due_date, lines_from_deal, tax_mode_of,
 };
 pub use invoice::build_invoice;
+pub(crate) use invoice::qty_and_price;
 pub use totals::preview;
+pub(crate) use totals::{effective_mode, invoice_line_amount};
 
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -275,6 +277,13 @@ pub struct InvoiceForm {
     /// The rep saw that the deal already has an open invoice like this one and wants another.
     #[serde(default)]
     pub confirm_duplicate: bool,
+    /// Bill only part of the deal (a deposit, a progress invoice, the rest): the lines above are
+    /// the whole deal's, the part says how much of it ([`crate::progress`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<crate::progress::BillingPart>,
+    /// The rep saw that the part bills more than what is left of the deal and wants it anyway.
+    #[serde(default)]
+    pub confirm_over_invoice: bool,
 }
 
 /// One tax amount of the preview.

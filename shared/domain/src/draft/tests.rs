@@ -145,6 +145,8 @@ fn form_of(
         deal_currency: d.currency.clone(),
         conversion: None,
         confirm_duplicate: false,
+        part: None,
+        confirm_over_invoice: false,
     }
 }
 

@@ -14,7 +14,7 @@ use quickbooks_wire::model::{DiscountLineDetail, Line, LineDetailType};
 
 /// How US companies treat an inclusive deal: lines are converted to net with Pipedrive's
 /// percentage (US sales tax is always added on top).
-pub(super) fn effective_mode(setup: &CompanySetup, mode: TaxMode) -> TaxMode {
+pub(crate) fn effective_mode(setup: &CompanySetup, mode: TaxMode) -> TaxMode {
     if setup.us && mode == TaxMode::Inclusive {
         TaxMode::Exclusive
     } else {
@@ -28,7 +28,7 @@ pub(super) fn is_inclusive(setup: &CompanySetup, mode: TaxMode) -> bool {
 }
 
 /// A line's amount in the invoice (net for US companies whose deal is tax-inclusive).
-pub(super) fn invoice_line_amount(setup: &CompanySetup, mode: TaxMode, line: &FormLine) -> Decimal {
+pub(crate) fn invoice_line_amount(setup: &CompanySetup, mode: TaxMode, line: &FormLine) -> Decimal {
     let amount = line.amount();
     if setup.us && mode == TaxMode::Inclusive {
         let pct = line.tax_percent.unwrap_or(Decimal::ZERO);

@@ -177,3 +177,52 @@ pub async fn watermark_prepared_and_written_figures_round_trip(
         "numbers survive the store"
     );
 }
+
+pub async fn bulk_batches_are_created_once_and_saved_by_version(
+    store: Arc<dyn ItemStore>,
+    ns: &str,
+) {
+    use domain::UserId;
+    use domain::bulk::{BulkBatch, DealOutcome};
+    let records = Records::new(store);
+    let id = uuid::Uuid::new_v4().to_string();
+    let fresh = BulkBatch::new(
+        company(ns, 1),
+        id.clone(),
+        UserId(5),
+        &[DealId(1), DealId(2)],
+        Utc::now(),
+    );
+    let claims = futures::future::join_all((0..6).map(|_| records.create_bulk_batch(&fresh))).await;
+    let won: Vec<BulkBatch> = claims.into_iter().filter_map(|c| c.unwrap().ok()).collect();
+    assert_eq!(won.len(), 1, "one create wins");
+    let again = records.create_bulk_batch(&fresh).await.unwrap();
+    assert_eq!(again.unwrap_err().deals, fresh.deals, "the existing batch");
+
+    let mut page = won[0].clone();
+    page.merge(&[(
+        DealId(1),
+        DealOutcome::NotInvoiced {
+            sentence: "x".into(),
+        },
+    )]);
+    let saved = records.save_bulk_batch(&page).await.unwrap();
+    assert!(matches!(
+        records.save_bulk_batch(&page).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let read = records
+        .get_bulk_batch(company(ns, 1), &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read.deals, read.version), (saved.deals, saved.version));
+    assert!(
+        records
+            .get_bulk_batch(company(ns, 2), &id)
+            .await
+            .unwrap()
+            .is_none(),
+        "another company's batch is not found"
+    );
+}

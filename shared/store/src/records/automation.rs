@@ -4,10 +4,24 @@
 //! values last written to a deal's mapped fields.
 
 use super::*;
+use domain::bulk::BulkBatch;
 use domain::figures::WrittenFigures;
 use domain::rules::{PreparedInvoice, RuleRun, RulesWatermark};
 
-versioned!(RuleRun, RulesWatermark, PreparedInvoice, WrittenFigures);
+versioned!(
+    RuleRun,
+    RulesWatermark,
+    PreparedInvoice,
+    WrittenFigures,
+    BulkBatch
+);
+
+/// How long a bulk batch is kept (its page may resume it; the invoices stay linked anyway).
+pub const BULK_BATCH_RETENTION_DAYS: i64 = 7;
+
+fn bulk_sk(batch_id: &str) -> String {
+    format!("BULK#{batch_id}")
+}
 
 fn rule_run_sk(rule_id: &str, deal: DealId) -> String {
     format!("RULE#{rule_id}#DEAL#{deal}")
@@ -258,6 +272,66 @@ impl Records {
         );
         let stored = self.store.put(item, condition).await?;
         let mut out = written.clone();
+        out.version = stored.version;
+        Ok(out)
+    }
+
+    // ----- bulk batches -----
+
+    fn bulk_item(batch: &BulkBatch) -> Result<Item, StoreError> {
+        let expires = batch.created_at + Duration::days(BULK_BATCH_RETENTION_DAYS);
+        Ok(Item::new(
+            company_pk(batch.company_id),
+            bulk_sk(&batch.batch_id),
+            to_data(batch)?,
+        )
+        .with_ttl(expires.timestamp()))
+    }
+
+    pub async fn get_bulk_batch(
+        &self,
+        company: CompanyId,
+        batch_id: &str,
+    ) -> Result<Option<BulkBatch>, StoreError> {
+        self.store
+            .get(&company_pk(company), &bulk_sk(batch_id))
+            .await?
+            .map(|i| versioned_from(&i))
+            .transpose()
+    }
+
+    /// Creates the batch once: `Ok(Err(existing))` when its id was used before.
+    pub async fn create_bulk_batch(
+        &self,
+        batch: &BulkBatch,
+    ) -> Result<Result<BulkBatch, BulkBatch>, StoreError> {
+        match self
+            .store
+            .put(Self::bulk_item(batch)?, Condition::Absent)
+            .await
+        {
+            Ok(stored) => {
+                let mut out = batch.clone();
+                out.version = stored.version;
+                Ok(Ok(out))
+            }
+            Err(StoreError::Conflict { .. }) => self
+                .get_bulk_batch(batch.company_id, &batch.batch_id)
+                .await?
+                .map(Err)
+                .ok_or_else(|| StoreError::Backend("the batch vanished after a conflict".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves a batch's outcomes (versioned: of two runs saving, one wins and the other merges
+    /// into what it wrote).
+    pub async fn save_bulk_batch(&self, batch: &BulkBatch) -> Result<BulkBatch, StoreError> {
+        let stored = self
+            .store
+            .put(Self::bulk_item(batch)?, Condition::Version(batch.version))
+            .await?;
+        let mut out = batch.clone();
         out.version = stored.version;
         Ok(out)
     }

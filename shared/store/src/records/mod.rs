@@ -17,6 +17,7 @@
 //! | rules watermark | `COMPANY#{cid}` | `RULES#WATERMARK` | |
 //! | prepared invoice | `COMPANY#{cid}` | `DEAL#{did}#PREPARED` | |
 //! | deal fields last written | `COMPANY#{cid}` | `DEAL#{did}#FIGURES` | |
+//! | bulk batch (the deals and each one's outcome) | `COMPANY#{cid}` | `BULK#{batch id}` | (TTL, 7 days) |
 //! | webhook delivery | `WEBHOOK#{sha256 of the body}` | `DELIVERY` | (TTL, 7 days; no company data) |
 
 mod activity;

@@ -1,0 +1,83 @@
+//! Deposits and progress invoices on the create path: what the deal's invoices already bill (from
+//! the store), the part planned from it by the domain ([`shared::domain::progress`]), and its
+//! refusals as problems the page shows.
+//!
+//! A create without a part reads nothing more: it is recorded as the whole deal. A create with
+//! one reads the deal's links once; links made after this request's `Idempotency-Key` was first
+//! claimed do not count, so a retry after a crash plans the very same invoice again (and
+//! QuickBooks' `requestid` answers it with the invoice it made the first time).
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+use shared::app::App;
+use shared::domain::draft::{CompanySetup, InvoiceForm, Totals};
+use shared::domain::progress::{
+    Billed, BillingProgress, BillingRecord, PartKind, PartRefusal, PlannedPart, plan, value_of,
+};
+use shared::domain::{DealId, InvoiceLink};
+use shared::web::error::{ApiError, Refusal};
+
+use crate::context::Caller;
+
+/// The deal's billing in `currency` for a deal now worth `value`, from its links.
+pub fn progress_in(links: &[InvoiceLink], currency: &str, value: Decimal) -> BillingProgress {
+    let billed: Vec<Billed> = links.iter().map(Billed::from).collect();
+    BillingProgress::of(currency, value, &billed)
+}
+
+/// The deal's progress as the draft shows it: in the form's currency, the deal worth what the
+/// form bills in all.
+pub fn draft_progress(links: &[InvoiceLink], currency: &str, totals: &Totals) -> BillingProgress {
+    progress_in(links, currency, value_of(totals))
+}
+
+/// The invoice to create for `form` (its part of the deal, or all of it).
+pub async fn planned(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    setup: &CompanySetup,
+    claimed_at: DateTime<Utc>,
+) -> Result<PlannedPart, ApiError> {
+    let billed = if form.part.is_some() {
+        let links = app
+            .records
+            .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id))
+            .await?;
+        let before: Vec<InvoiceLink> = links
+            .into_iter()
+            .filter(|l| l.created_at < claimed_at)
+            .collect();
+        progress_in(&before, &form.currency, Decimal::ZERO)
+    } else {
+        BillingProgress::of(&form.currency, Decimal::ZERO, &[])
+    };
+    plan(form, setup, &billed, &caller.number_format()).map_err(|r| refusal(r, &form.currency))
+}
+
+fn refusal(refusal: PartRefusal, currency: &str) -> ApiError {
+    match refusal {
+        PartRefusal::Invalid(error) => ApiError::unprocessable(vec![error]),
+        PartRefusal::OverInvoice { detail, left } => ApiError::Refused {
+            reason: Refusal::OverInvoice,
+            detail,
+            current: Some(json!({"left": left, "currency": currency})),
+        },
+    }
+}
+
+/// How the activity line and the deal's note name the part: " (30 % of the deal)".
+pub fn part_phrase(record: Option<&BillingRecord>) -> String {
+    let Some(record) = record else {
+        return String::new();
+    };
+    match (record.kind, record.percent) {
+        (PartKind::Full, _) => String::new(),
+        (PartKind::Percentage, Some(p)) => format!(" ({} % of the deal)", p.normalize()),
+        (PartKind::Percentage | PartKind::Amount, _) => " (part of the deal)".into(),
+        (PartKind::Lines, _) => " (chosen lines of the deal)".into(),
+        (PartKind::Rest, _) => " (the rest of the deal)".into(),
+    }
+}
