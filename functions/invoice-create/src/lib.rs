@@ -14,6 +14,7 @@
 //! | `GET /api/products/{product_id}/new-item` | the "create the item" form pre-filled from the Pipedrive product, with the company's income accounts ([`item_create`]) |
 //! | `POST /api/products/{product_id}/item` | creates the QuickBooks item from that form and links the product to it |
 //! | `GET /api/quickbooks/exchange-rate?from&to&date` | QuickBooks' exchange rate between two currencies on a date, for converting the deal's prices ([`rates`]) |
+//! | `POST /api/deals/{deal_id}/prepared-invoice` | creates the invoice a rule prepared for the deal, in one click (`Idempotency-Key` = the preparation's key) ([`prepared`]) |
 //!
 //! Every route takes the verified Pipedrive JWT (`Authorization: Bearer …`): the company and user
 //! come only from it; the caller must have installed the app and be allowed to invoice by the
@@ -33,6 +34,7 @@ pub mod duplicates;
 pub mod idempotency;
 pub mod item_create;
 pub mod items;
+pub mod prepared;
 pub mod rates;
 pub mod rules;
 pub mod search;
@@ -55,6 +57,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/api/products/{product_id}/new-item"),
     Route::new("POST", "/api/products/{product_id}/item"),
     Route::new("GET", "/api/quickbooks/exchange-rate"),
+    Route::new("POST", "/api/deals/{deal_id}/prepared-invoice"),
 ];
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
@@ -75,5 +78,9 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/products/{product_id}/item", post(item_create::create))
         .route("/api/quickbooks/exchange-rate", get(rates::exchange_rate))
+        .route(
+            "/api/deals/{deal_id}/prepared-invoice",
+            post(prepared::create_prepared),
+        )
         .with_state(app)
 }

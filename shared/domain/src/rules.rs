@@ -30,6 +30,22 @@ pub enum Trigger {
     Stage { pipeline_id: u64, stage_id: u64 },
 }
 
+impl Trigger {
+    /// The trigger as the panel names it ("a deal is won in pipeline 2").
+    pub fn words(self) -> String {
+        match self {
+            Trigger::Won { pipeline_id: None } => "a deal is won".into(),
+            Trigger::Won {
+                pipeline_id: Some(p),
+            } => format!("a deal is won in pipeline {p}"),
+            Trigger::Stage {
+                pipeline_id,
+                stage_id,
+            } => format!("a deal reaches stage {stage_id} of pipeline {pipeline_id}"),
+        }
+    }
+}
+
 /// What a rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -240,6 +256,19 @@ pub struct PreparedInvoice {
     pub prepared_at: DateTime<Utc>,
     #[serde(skip)]
     pub version: u64,
+}
+
+impl PreparedInvoice {
+    /// The idempotency key of the one-click create of this preparation: one invoice per
+    /// preparation, ever (a newer preparation of the deal has another key).
+    pub fn key(&self) -> String {
+        format!(
+            "prepared:{}:deal:{}:{}",
+            self.rule_id,
+            self.deal_id,
+            self.prepared_at.timestamp_micros()
+        )
+    }
 }
 
 #[cfg(test)]

@@ -152,7 +152,7 @@ async fn decide_and_do(app: &App, caller: &Caller, rule: &Rule, run: &RuleRun) -
 
 /// The form the run would send (with the one matching customer filled in when the party is not
 /// linked), that customer, and what blocks it.
-fn ready_form(draft: &Draft) -> (InvoiceForm, Option<&CustomerSummary>, Vec<Blocker>) {
+pub(crate) fn ready_form(draft: &Draft) -> (InvoiceForm, Option<&CustomerSummary>, Vec<Blocker>) {
     let linked = draft.customer.linked.is_some();
     let matches: Vec<&CustomerSummary> = draft
         .customer

@@ -52,8 +52,9 @@ pub enum RulesError {
     Pipedrive(String),
 }
 
-/// What a run did (logged; asserted by the flow tests and the benchmark).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What a run did (logged, and the function's answer; asserted by the flow tests and the
+/// benchmark).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RulesReport {
     /// Companies whose rules were applied.
     pub companies: usize,

@@ -90,6 +90,7 @@ pub(super) async fn create_twice(ctx: &Ctx<'_>) -> Result<String, String> {
     if after != before + 1 {
         return Err(format!("QuickBooks went from {before} to {after} invoices"));
     }
+    super::rules::no_preparation_left(ctx, DEAL_A).await?;
     Ok(ids.remove(0))
 }
 
