@@ -175,9 +175,10 @@ async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_th
     );
     assert!(sentence.contains("a QuickBooks item for"), "{sentence}");
 
-    // Nothing fixed: the next run looks again, tells nothing new, creates nothing.
+    // Nothing fixed: the next run leaves it alone (nothing it depends on changed), tells
+    // nothing new, creates nothing.
     w.advance(900);
-    assert_eq!(run_counts(&w).await, (0, 1, 1));
+    assert_eq!(run_counts(&w).await, (0, 0, 1));
     let told = w.activity(COMPANY_B, 1).await;
     assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
 
@@ -190,6 +191,65 @@ async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_th
     let (report, _) = run(&w).await;
     assert_eq!((report.done, report.waiting), (0, 0), "{report:?}");
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+/// Every Pipedrive request of one run (path), and the run's report.
+async fn run_requests(w: &World) -> (RulesReport, Vec<String>) {
+    w.pipedrive.harness().clear_log();
+    let report = run_scheduled(&w.app).await.unwrap();
+    assert_eq!(report.failed_companies, 0, "{report:?}");
+    let paths = w
+        .pipedrive
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    (report, paths)
+}
+
+#[tokio::test]
+async fn a_waiting_deal_costs_no_pipedrive_read_until_something_it_depends_on_changes() {
+    let w = world_with_rule(RuleAction::Create).await;
+    win_deal_1(&w);
+    let (report, paths) = run_requests(&w).await;
+    assert_eq!(report.waiting, 1, "{report:?}");
+    assert!(
+        !paths.iter().any(|p| p == "/api/v2/deals/1"),
+        "the listed deal is not read again: {paths:?}"
+    );
+
+    // Nothing changed: the list is the run's only Pipedrive call.
+    for _ in 0..2 {
+        w.advance(900);
+        let (report, paths) = run_requests(&w).await;
+        assert_eq!((report.waiting, report.unchanged), (0, 1), "{report:?}");
+        assert_eq!(paths, vec!["/api/v2/deals".to_string()]);
+    }
+
+    // The deal edited in Pipedrive: listed, looked at again (still not ready, told nothing new).
+    retitle(&w, 1, "Fleet rollout (phase 1)");
+    w.advance(60);
+    let (report, paths) = run_requests(&w).await;
+    assert_eq!((report.waiting, report.unchanged), (1, 0), "{report:?}");
+    assert!(paths.len() > 1, "its draft was read: {paths:?}");
+    let told = w.activity(COMPANY_B, 1).await;
+    assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
+
+    // A link made in the app (Pipedrive sees nothing): looked at again, and invoiced.
+    w.advance(900);
+    assert_eq!(run_requests(&w).await.0.unchanged, 1);
+    fix_deal_1(&w).await;
+    w.advance(900);
+    let (report, _) = run_requests(&w).await;
+    assert_eq!((report.done, report.unchanged), (1, 0), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+
+    // A day without a check: looked at again whatever changed (what the app cannot see).
+    let w = world_with_rule(RuleAction::Create).await;
+    win_deal_1(&w);
+    assert_eq!(run_requests(&w).await.0.waiting, 1);
+    w.advance(24 * 3600);
+    assert_eq!(run_requests(&w).await.0.waiting, 1);
 }
 
 #[tokio::test]

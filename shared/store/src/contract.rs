@@ -38,7 +38,8 @@ macro_rules! store_contract_suite {
             connected_companies_are_indexed,
             bad_cursor_is_rejected,
             rule_runs_are_claimed_once_and_listed_while_waiting,
-            watermark_prepared_and_written_figures_round_trip
+            watermark_prepared_and_written_figures_round_trip,
+            links_stamp_changes_with_every_link_change
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -8,10 +8,14 @@
 //! 2. Each (deal, rule) the deal now calls for ([`shared::domain::rules::rules_for`]) is recorded
 //!    once, conditionally: a deal edited again later matches again and finds its record, so a
 //!    rule acts at most once per deal, ever.
-//! 3. A newly matched run, and every run still waiting from earlier runs, is acted on
-//!    ([`act::act`]): a deal that is not ready gets "Ready to invoice — needs: …" in its activity
-//!    and waits; after the fix (a customer or item linked, which changes nothing in Pipedrive) the
-//!    next run finds it through the waiting index and acts.
+//! 3. A newly matched run is acted on ([`act::act`]) with the deal as the list gave it (the
+//!    same `GET /api/v2/deals` fields as the deal's own read, so the draft reads no deal again):
+//!    a deal that is not ready gets "Ready to invoice — needs: …" in its activity and waits.
+//!    A run still waiting from earlier runs is looked at again only when something it depends
+//!    on changed since its last check ([`RuleRun::worth_checking`]): the deal (in this run's
+//!    list, edited after the check), the company's customer or product links (a fix made in the
+//!    panel, which Pipedrive does not see) or its settings ([`inputs_stamp`]), or a day passed.
+//!    Unchanged, it costs no Pipedrive read.
 //! 4. The watermark moves to the run's start (less a small overlap for Pipedrive's
 //!    second-resolution times; what the overlap lists again finds its records).
 //!
@@ -19,18 +23,20 @@
 
 pub mod act;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use shared::app::App;
 use shared::app::sync::write_back::writer;
-use shared::domain::rules::{Rule, RuleRun, RuleRunState, RulesWatermark, rules_for};
+use shared::domain::rules::{Rule, RuleRun, RuleRunState, RulesWatermark, inputs_stamp, rules_for};
 use shared::domain::{CompanyId, CompanyProfile, DealId};
 use shared::store::{PageRequest, StoreError};
 use shared::web::error::ApiError;
 
-use crate::context::{Caller, caller};
-use act::{Acted, act};
+use shared::wire::pipedrive::model::Deal;
+
+use crate::context::caller;
+use act::{Acted, Pass, act};
 
 /// How far back each list reaches before the previous run's start.
 pub const OVERLAP: Duration = Duration::minutes(5);
@@ -65,6 +71,8 @@ pub struct RulesReport {
     pub waiting: usize,
     /// Runs left for the next run (an upstream failed).
     pub retried: usize,
+    /// Waiting runs left alone: nothing they depend on changed since their last check.
+    pub unchanged: usize,
     pub failed_companies: usize,
 }
 
@@ -83,6 +91,7 @@ impl RulesReport {
         self.done += other.done;
         self.waiting += other.waiting;
         self.retried += other.retried;
+        self.unchanged += other.unchanged;
         self.failed_companies += other.failed_companies;
     }
 }
@@ -126,7 +135,18 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
     };
     let caller = caller(app, tenant).await?;
     let started = app.clock.now();
-    let watermark = app.records.get_rules_watermark(company).await?;
+    // Read before any check: a link changed during this run makes the next one look again.
+    let (watermark, links) = futures::join!(
+        app.records.get_rules_watermark(company),
+        app.records.links_stamp(company)
+    );
+    let (watermark, links) = (watermark?, links?);
+    let pass = Pass {
+        app,
+        caller: &caller,
+        rules: &rules,
+        inputs: inputs_stamp(profile.settings_version, links.as_deref()),
+    };
     let since = watermark
         .as_ref()
         .map(|w| w.since)
@@ -149,11 +169,11 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
             let matched = matched_run(&profile, DealId(deal.id), rule, started);
             if let Some(run) = app.records.claim_rule_run(&matched).await? {
                 handled.insert((run.rule_id.clone(), run.deal_id));
-                report.count(&act(app, &caller, &rules, run).await);
+                report.count(&act(&pass, run, Some(deal)).await);
             }
         }
     }
-    waiting_runs(app, &caller, &rules, &handled, &mut report).await?;
+    waiting_runs(&pass, &deals, &handled, &mut report).await?;
     let next = RulesWatermark {
         company_id: company,
         since: since.max(started - OVERLAP),
@@ -163,16 +183,19 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
     Ok(report)
 }
 
-/// The runs matched earlier and still waiting (a fix since then makes them act now).
+/// The runs matched earlier and still waiting: each looked at again when something it depends
+/// on changed since its last check (a fix since then makes it act now).
 async fn waiting_runs(
-    app: &App,
-    caller: &Caller,
-    rules: &[Rule],
+    pass: &Pass<'_>,
+    deals: &[Deal],
     handled: &HashSet<(String, DealId)>,
     report: &mut RulesReport,
 ) -> Result<(), RulesError> {
-    let company = caller.tenant.company_id;
-    for run in app
+    let company = pass.caller.tenant.company_id;
+    let listed: HashMap<DealId, &Deal> = deals.iter().map(|d| (DealId(d.id), d)).collect();
+    let now = pass.app.clock.now();
+    for run in pass
+        .app
         .records
         .waiting_rule_runs(company, WAITING_PER_RUN)
         .await?
@@ -180,7 +203,12 @@ async fn waiting_runs(
         if handled.contains(&(run.rule_id.clone(), run.deal_id)) {
             continue;
         }
-        report.count(&act(app, caller, rules, run).await);
+        let deal = listed.get(&run.deal_id).copied();
+        if !run.worth_checking(&pass.inputs, deal, now) {
+            report.unchanged += 1;
+            continue;
+        }
+        report.count(&act(pass, run, deal).await);
     }
     Ok(())
 }
@@ -200,6 +228,8 @@ fn matched_run(profile: &CompanyProfile, deal: DealId, rule: &Rule, now: DateTim
         state: RuleRunState::Waiting {
             needs: None,
             checked_at: None,
+            inputs: None,
+            deal_updated: None,
         },
         version: 0,
     }

@@ -25,6 +25,8 @@ fn run(ns: &str, rule: &str, deal: u64, minutes: i64) -> RuleRun {
         state: RuleRunState::Waiting {
             needs: None,
             checked_at: None,
+            inputs: None,
+            deal_updated: None,
         },
         version: 0,
     }
@@ -175,5 +177,37 @@ pub async fn watermark_prepared_and_written_figures_round_trip(
         read.values["k"]["value"],
         json!(1.5),
         "numbers survive the store"
+    );
+}
+
+pub async fn links_stamp_changes_with_every_link_change(store: Arc<dyn ItemStore>, ns: &str) {
+    let records = Records::new(store);
+    let c = company(ns, 1);
+    assert_eq!(records.links_stamp(c).await.unwrap(), None);
+    let link = domain::ProductLink {
+        company_id: c,
+        product_id: 4,
+        realm_id: "r".into(),
+        item_id: "3".into(),
+        item_name: "Training".into(),
+        linked_by: domain::UserId(1),
+        linked_at: Utc::now(),
+        version: 0,
+    };
+    let saved = records.save_product_link(&link).await.unwrap();
+    let first = records.links_stamp(c).await.unwrap().expect("stamped");
+    records.save_product_link(&saved).await.unwrap();
+    let second = records.links_stamp(c).await.unwrap().expect("stamped");
+    assert_ne!(first, second, "an update is a change");
+    records
+        .delete_customer_link(c, domain::Party::Organization(1))
+        .await
+        .unwrap();
+    let third = records.links_stamp(c).await.unwrap().expect("stamped");
+    assert_ne!(second, third, "an unlink is a change");
+    assert_eq!(
+        records.links_stamp(company(ns, 2)).await.unwrap(),
+        None,
+        "per company"
     );
 }

@@ -1,7 +1,8 @@
 //! What invoicing without a modal keeps: each (deal, rule) the scheduled run matched (created
 //! once, conditionally — a rule acts at most once per deal, ever — and reachable through the
-//! index while it waits), the rules pass's watermark, invoices prepared for review, and the
-//! values last written to a deal's mapped fields.
+//! index while it waits), the rules pass's watermark, the stamp of the company's links (what a
+//! waiting run depends on), invoices prepared for review, and the values last written to a
+//! deal's mapped fields.
 
 use super::*;
 use domain::figures::WrittenFigures;
@@ -27,6 +28,7 @@ fn figures_sk(deal: DealId) -> String {
 }
 
 const WATERMARK_SK: &str = "RULES#WATERMARK";
+const LINKS_STAMP_SK: &str = "RULES#LINKS";
 
 impl Records {
     fn rule_run_item(run: &RuleRun) -> Result<Item, StoreError> {
@@ -164,6 +166,34 @@ impl Records {
         let mut out = watermark.clone();
         out.version = stored.version;
         Ok(out)
+    }
+
+    // ----- what waiting rule runs depend on -----
+
+    /// The stamp of the company's customer and product links: replaced by every link change
+    /// (the rules pass checks a waiting run again when it differs from the one it saw).
+    pub async fn links_stamp(&self, company: CompanyId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .store
+            .get(&company_pk(company), LINKS_STAMP_SK)
+            .await?
+            .and_then(|item| {
+                item.data
+                    .get("stamp")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string)
+            }))
+    }
+
+    /// Replaces the links stamp (after a link of `company` changed).
+    pub(super) async fn new_links_stamp(&self, company: CompanyId) -> Result<(), StoreError> {
+        let stamp = uuid::Uuid::new_v4().simple().to_string();
+        let item = Item::new(
+            company_pk(company),
+            LINKS_STAMP_SK,
+            serde_json::json!({ "stamp": stamp }),
+        );
+        self.store.put(item, Condition::Always).await.map(|_| ())
     }
 
     // ----- prepared invoices -----

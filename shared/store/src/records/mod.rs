@@ -14,6 +14,7 @@
 //! | lease | `COMPANY#{cid}` | `LEASE#{name}` | (TTL = lease expiry) |
 //! | rule run (a deal matched by a rule; created once) | `COMPANY#{cid}` | `RULE#{rule}#DEAL#{did}` | `RULES#OPEN#{cid}` / `OPEN#{matched at}#RULE#{rule}#DEAL#{did}` while waiting |
 //! | rules watermark | `COMPANY#{cid}` | `RULES#WATERMARK` | |
+//! | links stamp (replaced by every customer or product link change) | `COMPANY#{cid}` | `RULES#LINKS` | |
 //! | prepared invoice | `COMPANY#{cid}` | `DEAL#{did}#PREPARED` | |
 //! | deal fields last written | `COMPANY#{cid}` | `DEAL#{did}#FIGURES` | |
 //! | webhook delivery | `WEBHOOK#{sha256 of the body}` | `DELIVERY` | (TTL, 7 days; no company data) |
