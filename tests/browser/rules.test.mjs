@@ -112,3 +112,64 @@ test('a prepared invoice is one click in the panel (320 px), created once', asyn
   assert.equal(await panel().locator('#prepared').count(), 0);
   await saveRules([]);
 });
+
+test('rules in the settings page: added, changed, checked with the API\'s sentence, saved, shown again, removed', async () => {
+  await saveRules([]);
+  await page.goto(`${BASE}/_local/settings`);
+  const s = page.frameLocator('#settings-frame');
+  await s.locator('#add-rule').waitFor();
+  assert.ok(await s.locator('#no-rules').isVisible());
+  // "When a deal is won (any pipeline) → create and send the invoice".
+  await s.locator('#add-rule').click();
+  await s.locator('#rule-0-action').selectOption('create_and_send');
+  // "When a deal reaches Renewals › Renewal agreed → prepare an invoice for review".
+  await s.locator('#add-rule').click();
+  await s.locator('#rule-1-when').selectOption('stage');
+  assert.equal(await s.locator('#rule-1-pipeline').inputValue(), '1', 'the first pipeline');
+  assert.equal(await s.locator('#rule-1-stage').inputValue(), '1', 'its first stage');
+  await s.locator('#rule-1-pipeline').selectOption('2');
+  assert.equal(await s.locator('#rule-1-stage').inputValue(), '5', 'the stages follow the pipeline');
+  await s.locator('#rule-1-stage').selectOption('6');
+  // The first rule again: refused in the page with the API's sentence, nothing saved.
+  await s.locator('#add-rule').click();
+  await s.locator('#rule-2-action').selectOption('create_and_send');
+  await s.locator('#save').click();
+  const twice = s.locator('[data-field="settings.rules[2]"] .field-error');
+  await twice.waitFor();
+  assert.equal(await twice.textContent(), 'the same rule is listed twice');
+  assert.deepEqual((await apiCall('GET', '/api/settings')).body.settings.rules, [], 'nothing was saved');
+  await page.locator('#settings-frame').screenshot({ path: join(ARTIFACTS, 'rules-settings-error.png') });
+  await s.locator('#rule-2-remove').click();
+  await s.locator('#save').click();
+  await page.locator('#snackbars .snackbar', { hasText: 'Settings saved' }).first().waitFor();
+  const saved = (await apiCall('GET', '/api/settings')).body.settings.rules;
+  assert.deepEqual(saved.map((r) => [r.trigger, r.action]), [
+    [{ kind: 'won', pipeline_id: null }, 'create_and_send'],
+    [{ kind: 'stage', pipeline_id: 2, stage_id: 6 }, 'prepare'],
+  ]);
+  assert.ok(saved.every((r) => r.id && r.created_at), 'the server gave each an id and a start');
+
+  // Shown again after a reload, as saved.
+  await page.reload();
+  await s.locator('#rule-1-stage').waitFor();
+  assert.equal(await s.locator('#rule-0-when').inputValue(), 'won');
+  assert.equal(await s.locator('#rule-0-pipeline').inputValue(), '');
+  assert.equal(await s.locator('#rule-0-action').inputValue(), 'create_and_send');
+  assert.equal(await s.locator('#rule-1-when').inputValue(), 'stage');
+  assert.equal(await s.locator('#rule-1-pipeline').inputValue(), '2');
+  assert.equal(await s.locator('#rule-1-stage').inputValue(), '6');
+  assert.equal(await s.locator('#rule-1-stage option:checked').textContent(), 'Renewal agreed');
+  assert.equal(await s.locator('#rule-1-action').inputValue(), 'prepare');
+  await s.locator('#rules').screenshot({ path: join(ARTIFACTS, 'rules-settings.png') });
+
+  // Removed: the stage rule stays, with its id (a kept rule keeps its start).
+  await s.locator('#rule-0-remove').click();
+  await s.locator('#save').click();
+  await page.locator('#snackbars .snackbar', { hasText: 'Settings saved' }).first().waitFor();
+  const kept = (await apiCall('GET', '/api/settings')).body.settings.rules;
+  assert.deepEqual(kept.map((r) => r.id), [saved[1].id]);
+  await page.reload();
+  await s.locator('#rule-0-stage').waitFor();
+  assert.equal(await s.locator('#rule-1-when').count(), 0);
+  await saveRules([]);
+});
