@@ -49,6 +49,14 @@ async fn listed(w: &World) -> Value {
     list.json
 }
 
+/// The key of the preparation the deal's list offers.
+async fn offered_key(w: &World) -> String {
+    listed(w).await["prepared"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn click(w: &World, key: &str) -> Answer {
     w.call("POST", "/api/deals/2/prepared-invoice", A, None, Some(key))
         .await
@@ -110,10 +118,7 @@ async fn a_prepared_invoice_is_created_once_with_one_click_and_then_no_longer_of
 #[tokio::test]
 async fn a_manual_create_in_the_modal_clears_the_preparation() {
     let w = prepared_deal_2().await;
-    let key = listed(&w).await["prepared"]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = offered_key(&w).await;
     invoice_deal_2_of_a(&w, "modal-create-1").await;
     let list = listed(&w).await;
     assert!(list.get("prepared").is_none(), "{list:#}");
@@ -126,10 +131,7 @@ async fn a_manual_create_in_the_modal_clears_the_preparation() {
 #[tokio::test]
 async fn a_deal_that_changed_since_it_was_prepared_is_reviewed_in_the_form() {
     let w = prepared_deal_2().await;
-    let key = listed(&w).await["prepared"]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = offered_key(&w).await;
     // A discount given on the deal since: the total the rep clicked on is not the invoice's.
     let discount: DealDiscount = serde_json::from_value(json!({
         "id": "5f0c1c2e-0000-4000-8000-000000000001", "description": "Loyalty",

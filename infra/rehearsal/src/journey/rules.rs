@@ -79,15 +79,7 @@ pub(super) async fn rules(ctx: &Ctx<'_>) -> Result<(), String> {
 /// preparation the panel showed before a newer one) is refused and creates nothing. (The
 /// modal's create that follows clears the preparation: `create_twice` checks it.)
 async fn prepared_in_the_panel(ctx: &Ctx<'_>) -> Result<(), String> {
-    let list = call(
-        ctx,
-        "GET",
-        &format!("/api/deals/{DEAL_A}/invoices"),
-        A_ADMIN,
-        None,
-        200,
-    )
-    .await?;
+    let list = super::invoices::deal_list(ctx).await?;
     if list.json["prepared"]["key"]
         .as_str()
         .is_none_or(str::is_empty)
