@@ -253,6 +253,59 @@ async fn a_waiting_deal_costs_no_pipedrive_read_until_something_it_depends_on_ch
 }
 
 #[tokio::test]
+async fn a_waiting_deal_edited_in_pipedrive_is_looked_at_although_a_hundred_older_runs_wait() {
+    let w = world_with_rule(RuleAction::Create).await;
+    w.link_item(B, 1, "4").await;
+    w.link_item(B, 2, "2").await;
+    win_deal_1(&w);
+    assert_eq!(run_counts(&w).await, (0, 1, 1), "no customer yet");
+    // A hundred older runs wait, checked now with nothing changed since: the oldest first in
+    // the waiting index, ahead of deal 1's.
+    let company = shared::domain::CompanyId(COMPANY_B);
+    let profile = w.app.records.get_company(company).await.unwrap().unwrap();
+    let links = w.app.records.links_stamp(company).await.unwrap();
+    let inputs = shared::domain::rules::inputs_stamp(profile.settings_version, links.as_deref());
+    for deal in 900..1000 {
+        let older = shared::domain::rules::RuleRun {
+            company_id: company,
+            deal_id: shared::domain::DealId(deal),
+            rule_id: "rule-1".into(),
+            action: RuleAction::Create,
+            matched_at: w.now() - Duration::hours(2),
+            state: RuleRunState::Waiting {
+                needs: Some("Ready to invoice — needs: a customer".into()),
+                checked_at: Some(w.now()),
+                inputs: Some(inputs.clone()),
+                deal_updated: None,
+            },
+            version: 0,
+        };
+        assert!(
+            w.app
+                .records
+                .claim_rule_run(&older)
+                .await
+                .unwrap()
+                .claimed()
+                .is_some()
+        );
+    }
+    // The customer made in QuickBooks (the app sees nothing), then the deal edited in Pipedrive:
+    // the next run finds deal 1 in its list and invoices it.
+    let customer = shared::wire::quickbooks::model::Customer {
+        display_name: Some("Bolt Freight Co.".into()),
+        ..Default::default()
+    };
+    w.quickbooks.create_customer(US_REALM, &customer).unwrap();
+    w.advance(60);
+    retitle(&w, 1, "Fleet rollout (signed)");
+    w.advance(60);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.unchanged), (1, 100), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+#[tokio::test]
 async fn a_waiting_deal_reopened_before_the_fix_is_not_invoiced_until_it_is_won_again() {
     let w = world_with_rule(RuleAction::Create).await;
     win_deal_1(&w);

@@ -7,7 +7,8 @@
 //!    rules watermark — no webhook, so no new Pipedrive scope; the latency is the schedule's.
 //! 2. Each (deal, rule) the deal now calls for ([`shared::domain::rules::rules_for`]) is recorded
 //!    once, conditionally: a deal edited again later matches again and finds its record, so a
-//!    rule acts at most once per deal, ever.
+//!    rule acts at most once per deal, ever (a record still waiting is looked at then, however
+//!    many other runs wait).
 //! 3. A newly matched run is acted on ([`act::act`]) with the deal as the list gave it (the
 //!    same `GET /api/v2/deals` fields as the deal's own read, so the draft reads no deal again):
 //!    a deal that is not ready gets "Ready to invoice — needs: …" in its activity and waits.
@@ -30,6 +31,7 @@ use shared::app::App;
 use shared::app::sync::write_back::writer;
 use shared::domain::rules::{Rule, RuleRun, RuleRunState, RulesWatermark, inputs_stamp, rules_for};
 use shared::domain::{CompanyId, CompanyProfile, DealId};
+use shared::store::records::RuleRunClaim;
 use shared::store::{PageRequest, StoreError};
 use shared::web::error::ApiError;
 
@@ -167,10 +169,19 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
     for deal in &deals {
         for rule in rules_for(deal, &rules) {
             let matched = matched_run(&profile, DealId(deal.id), rule, started);
-            if let Some(run) = app.records.claim_rule_run(&matched).await? {
-                handled.insert((run.rule_id.clone(), run.deal_id));
-                report.count(&act(&pass, run, Some(deal)).await);
-            }
+            let run = match app.records.claim_rule_run(&matched).await? {
+                RuleRunClaim::Claimed(run) => run,
+                // Waiting from an earlier run (however many others wait): looked at now if the
+                // deal changed since its check.
+                RuleRunClaim::Matched(Some(run)) if run.is_open() => {
+                    handled.insert((run.rule_id.clone(), run.deal_id));
+                    if_worth_checking(&pass, run, Some(deal), &mut report).await;
+                    continue;
+                }
+                RuleRunClaim::Matched(_) => continue,
+            };
+            handled.insert((run.rule_id.clone(), run.deal_id));
+            report.count(&act(&pass, run, Some(deal)).await);
         }
     }
     waiting_runs(&pass, &deals, &handled, &mut report).await?;
@@ -193,7 +204,6 @@ async fn waiting_runs(
 ) -> Result<(), RulesError> {
     let company = pass.caller.tenant.company_id;
     let listed: HashMap<DealId, &Deal> = deals.iter().map(|d| (DealId(d.id), d)).collect();
-    let now = pass.app.clock.now();
     for run in pass
         .app
         .records
@@ -204,13 +214,23 @@ async fn waiting_runs(
             continue;
         }
         let deal = listed.get(&run.deal_id).copied();
-        if !run.worth_checking(&pass.inputs, deal, now) {
-            report.unchanged += 1;
-            continue;
-        }
-        report.count(&act(pass, run, deal).await);
+        if_worth_checking(pass, run, deal, report).await;
     }
     Ok(())
+}
+
+/// Acts on a waiting run when something it depends on changed since its last check.
+async fn if_worth_checking(
+    pass: &Pass<'_>,
+    run: RuleRun,
+    listed: Option<&Deal>,
+    report: &mut RulesReport,
+) {
+    if run.worth_checking(&pass.inputs, listed, pass.app.clock.now()) {
+        report.count(&act(pass, run, listed).await);
+    } else {
+        report.unchanged += 1;
+    }
 }
 
 /// Where a company's first list starts: its oldest rule (nothing before it can match).

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::company;
-use crate::records::Records;
+use crate::records::{Records, RuleRunClaim};
 use crate::{ItemStore, StoreError};
 use domain::DealId;
 use domain::figures::WrittenFigures;
@@ -39,7 +39,10 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
     let records = Records::new(store);
     let first = run(ns, "r1", 7, 0);
     let claims = futures::future::join_all((0..8).map(|_| records.claim_rule_run(&first))).await;
-    let won: Vec<RuleRun> = claims.into_iter().filter_map(|c| c.unwrap()).collect();
+    let won: Vec<RuleRun> = claims
+        .into_iter()
+        .filter_map(|c| c.unwrap().claimed())
+        .collect();
     assert_eq!(
         won.len(),
         1,
@@ -49,11 +52,13 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
         .claim_rule_run(&run(ns, "r2", 7, 1))
         .await
         .unwrap()
+        .claimed()
         .unwrap();
     records
         .claim_rule_run(&run(ns, "r1", 8, -1))
         .await
         .unwrap()
+        .claimed()
         .unwrap();
     let waiting = records.waiting_rule_runs(company(ns, 1), 10).await.unwrap();
     let order: Vec<(u64, &str)> = waiting
@@ -86,9 +91,10 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
     ));
     let waiting = records.waiting_rule_runs(company(ns, 1), 10).await.unwrap();
     assert_eq!(waiting.len(), 2, "a done run leaves the waiting list");
-    assert!(
-        records.claim_rule_run(&first).await.unwrap().is_none(),
-        "never again"
+    assert_eq!(
+        records.claim_rule_run(&first).await.unwrap(),
+        RuleRunClaim::Matched(Some(saved.clone())),
+        "never again: the run as stored instead"
     );
     assert_eq!(
         records

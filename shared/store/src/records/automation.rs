@@ -30,6 +30,25 @@ fn figures_sk(deal: DealId) -> String {
 const WATERMARK_SK: &str = "RULES#WATERMARK";
 const LINKS_STAMP_SK: &str = "RULES#LINKS";
 
+/// What a claim of (deal, rule) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleRunClaim {
+    /// This call recorded the match: the run is the caller's to act on.
+    Claimed(RuleRun),
+    /// Matched before: the run as stored (acted, or still waiting), when the store said.
+    Matched(Option<RuleRun>),
+}
+
+impl RuleRunClaim {
+    /// The run, when this call recorded it.
+    pub fn claimed(self) -> Option<RuleRun> {
+        match self {
+            RuleRunClaim::Claimed(run) => Some(run),
+            RuleRunClaim::Matched(_) => None,
+        }
+    }
+}
+
 impl Records {
     fn rule_run_item(run: &RuleRun) -> Result<Item, StoreError> {
         let item = Item::new(
@@ -51,9 +70,9 @@ impl Records {
         })
     }
 
-    /// Records that the run matched (deal, rule): `Ok(None)` when it was matched before (the
-    /// rule has acted or is waiting already — never a second run).
-    pub async fn claim_rule_run(&self, run: &RuleRun) -> Result<Option<RuleRun>, StoreError> {
+    /// Records that the run matched (deal, rule), unless it was matched before (the rule has
+    /// acted or is waiting already — never a second run): then the run as stored.
+    pub async fn claim_rule_run(&self, run: &RuleRun) -> Result<RuleRunClaim, StoreError> {
         match self
             .store
             .put(Self::rule_run_item(run)?, Condition::Absent)
@@ -62,9 +81,11 @@ impl Records {
             Ok(stored) => {
                 let mut out = run.clone();
                 out.version = stored.version;
-                Ok(Some(out))
+                Ok(RuleRunClaim::Claimed(out))
             }
-            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::Conflict { existing, .. }) => Ok(RuleRunClaim::Matched(
+                existing.and_then(|item| versioned_from(&item).ok()),
+            )),
             Err(e) => Err(e),
         }
     }

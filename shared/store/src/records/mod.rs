@@ -94,6 +94,7 @@ versioned!(
 );
 
 mod automation;
+pub use automation::RuleRunClaim;
 
 fn versioned_from<T: DeserializeOwned + Versioned>(item: &Item) -> Result<T, StoreError> {
     let mut record: T = from_item(item)?;
