@@ -298,6 +298,19 @@ pub fn custom_field_defs(value: &Value) -> Vec<CustomFieldDef> {
     defs
 }
 
+/// A Pipedrive read that failed while `doing` something, as the answer says it.
+pub(crate) fn pd_error(
+    error: shared::app::tokens::CallError<shared::clients::pipedrive::PipedriveError>,
+    doing: &str,
+) -> ApiError {
+    match error {
+        shared::app::tokens::CallError::Token(f) => f.into(),
+        shared::app::tokens::CallError::Call(e) => {
+            shared::app::tokens::pipedrive_api_error(e, doing)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::app::App;
-use shared::app::tokens::pipedrive_api_error;
 use shared::domain::draft::{
     self, CompanySetup, FormLine, InvoiceForm, TEMPLATE_NOTE, TaxMode, Totals,
 };
@@ -36,7 +35,7 @@ use shared::wire::pipedrive::model::{Deal, DealProduct, Organization, Person};
 use shared::wire::quickbooks::model::{Customer, Item};
 use shared::wire::quickbooks::query::Query;
 
-use crate::context::{Caller, caller, company_setup, qb_error};
+use crate::context::{Caller, caller, company_setup, pd_error, qb_error};
 use crate::views::{CustomerSummary, ItemSummary};
 
 #[derive(Debug, Deserialize)]
@@ -272,16 +271,6 @@ async fn deal_chain(
     };
     let suggestions = suggest_customers(app, caller, &deal, &parties).await?;
     Ok((deal, parties, suggestions))
-}
-
-fn pd_error(
-    error: shared::app::tokens::CallError<shared::clients::pipedrive::PipedriveError>,
-    doing: &str,
-) -> ApiError {
-    match error {
-        shared::app::tokens::CallError::Token(f) => f.into(),
-        shared::app::tokens::CallError::Call(e) => pipedrive_api_error(e, doing),
-    }
 }
 
 /// The organisation, the person and the stored customer link of the deal's party (`ids`: the
