@@ -574,6 +574,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
             ("POST", format!("/api/deals/2/estimates/{id}/send")),
             ("POST", format!("/api/deals/2/estimates/{id}/delete")),
             ("POST", format!("/api/deals/2/estimates/{id}/answer")),
+            ("POST", format!("/api/deals/{id}/prepared-invoice")),
         ] {
             let a = w
                 .call(
@@ -586,6 +587,18 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
                 .await;
             tally.refused("path", &format!("{method} {path}"), &a, &[400, 404, 422]);
         }
+    }
+    // A forged preparation key (nothing is prepared for the deal): refused, nothing created.
+    for key in ["prepared:x:deal:2:1", "prepared:' OR '1'='1:deal:2:0"] {
+        let a = w
+            .call("POST", "/api/deals/2/prepared-invoice", A, None, Some(key))
+            .await;
+        tally.refused(
+            "path",
+            &format!("forged preparation key {key}"),
+            &a,
+            &[400, 404, 409],
+        );
     }
     let traversed: Vec<_> = w
         .quickbooks

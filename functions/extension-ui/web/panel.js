@@ -1,4 +1,5 @@
-// The deal panel: the deal's invoices with their status flags, the per-currency summary,
+// The deal panel: the invoice a rule prepared for review (created in one click, or reviewed in
+// the create modal), the deal's invoices with their status flags, the per-currency summary,
 // refresh, the "…" actions (send to a typed address, a disabled Void that says why), the activity
 // log and the links. It stays current: our store is read again (no QuickBooks call) when the panel
 // becomes visible and every POLL_MS while it is; on opening, QuickBooks is asked when what we know
@@ -30,6 +31,8 @@ let sending = null;
 /** Invoice id → what is being done to it ("Voiding…"), shown on its row. */
 const working = new Map();
 let pollTimer = null;
+/** The prepared invoice's one-click create: {key, creating, error}. */
+let preparing = null;
 let panelVisible = true;
 let loading = false;
 
@@ -113,7 +116,7 @@ async function open() {
 function poll() {
   clearInterval(pollTimer);
   pollTimer = setInterval(() => {
-    if (panelVisible && document.visibilityState === 'visible' && !sending && !working.size) load();
+    if (panelVisible && document.visibilityState === 'visible' && !sending && !working.size && !(preparing && preparing.creating)) load();
   }, POLL_MS);
 }
 
@@ -181,6 +184,7 @@ function render(listing, activity) {
   mount(
     notConnected,
     notConnected ? null : toolbar,
+    notConnected || !listing.prepared ? null : preparedCard(listing.prepared),
     progress,
     summary,
     notConnected && !listing.invoices.length ? null : list,
@@ -237,6 +241,37 @@ function progressView(listing) {
             ? h('div', { class: 'over' }, h('dt', {}, 'Over-invoiced'), h('dd', { dataset: { figure: 'over_invoiced' } }, money(p.over_invoiced, p.currency)))
             : null));
     }));
+}
+
+/** The invoice a rule prepared: what it is, by which rule, and its one-click create. */
+function preparedCard(prepared) {
+  const state = preparing && preparing.key === prepared.key ? preparing : { key: prepared.key };
+  const at = new Date(prepared.prepared_at).toLocaleString();
+  return h('section', { class: 'prepared', id: 'prepared', 'aria-labelledby': 'prepared-h', 'aria-busy': state.creating ? 'true' : null },
+    h('h2', { id: 'prepared-h' }, 'Invoice ready for review'),
+    h('p', { class: 'prepared-total' }, h('strong', { class: 'total' }, money(prepared.total, prepared.currency))),
+    h('dl', { class: 'prepared-facts' },
+      prepared.customer_name ? h('div', {}, h('dt', {}, 'Customer'), h('dd', { class: 'customer' }, prepared.customer_name)) : null,
+      h('div', {}, h('dt', {}, 'Prepared'), h('dd', {}, h('time', { datetime: prepared.prepared_at }, at))),
+      h('div', {}, h('dt', {}, 'By the rule'), h('dd', { class: 'rule' }, prepared.rule))),
+    state.error ? h('p', { class: 'field-error', id: 'prepared-error', role: 'alert' }, state.error) : null,
+    h('p', { class: 'actions' },
+      h('button', { type: 'button', class: 'primary', id: 'create-prepared', disabled: Boolean(state.creating), onclick: (e) => createPrepared(prepared, e.currentTarget) }, 'Create invoice'),
+      h('button', { type: 'button', id: 'review-prepared', onclick: openCreate }, 'Review first')));
+}
+
+/** Creates the prepared invoice (its own key: a retried click never makes a second one). */
+async function createPrepared(prepared, button) {
+  preparing = { key: prepared.key, creating: true, error: null };
+  try {
+    const created = await busy(button, () => api('POST', `/api/deals/${deal}/prepared-invoice`, { headers: { 'Idempotency-Key': prepared.key } }), { label: 'Creating…' });
+    preparing = null;
+    snackbar(`Invoice ${created.invoice.doc_number || created.invoice.id} created.`);
+  } catch (e) {
+    if (!(e instanceof Problem)) throw e;
+    preparing = { key: prepared.key, creating: false, error: (e.errors[0] && e.errors[0].message) || e.message };
+  }
+  await load(false, true);
 }
 
 /** Why an action is not possible on an invoice now (`null`: it is). */

@@ -1,7 +1,8 @@
 // The app settings page: the QuickBooks connection (connect, reconnect, disconnect), the field
 // mapping (only the company's fields that fit each slot), the due-date rule, who may invoice, the
-// deal fields that carry the deal's invoice figures (only custom deal fields of a fitting type);
-// saved with conflict handling.
+// deal fields that carry the deal's invoice figures (only custom deal fields of a fitting type),
+// the invoicing rules (trigger from the company's pipelines and stages, action); saved with
+// conflict handling.
 
 import {
   api, busy, clearFieldErrors, confirmAction, h, mount, Problem, problemView, reveal, sdkReady,
@@ -28,6 +29,17 @@ const FIGURES = [
   ['last_payment_date', 'Last payment date'],
 ];
 const ENTITY = { deal: 'Deal', organization: 'Organization', person: 'Person' };
+/** What a rule does (`settings.rules[i].action`). */
+const ACTIONS = [
+  ['prepare', 'Prepare an invoice for review'],
+  ['create', 'Create the invoice'],
+  ['create_and_send', 'Create and send the invoice'],
+];
+/** The rules' limits and the sentences the API answers for them (domain `rules::check_rules`). */
+const RULES_MAX = 20;
+const RULES_MANY = `at most ${RULES_MAX} rules`;
+const RULE_TWICE = 'the same rule is listed twice';
+const STAGE_GONE = 'That stage is not in the chosen pipeline (any more). Choose another.';
 
 let connection = null; // ConnectionView or {state:'needs_reconnect', reason}
 let doc = null; // {settings, version}
@@ -215,6 +227,79 @@ function writeBackSection(s) {
     selects);
 }
 
+/** A stage trigger on the first stage of `pipelineId` (or of the first pipeline). */
+function stageTrigger(pipelines, pipelineId) {
+  const p = pipelines.find((x) => x.id === pipelineId) || pipelines[0];
+  return { kind: 'stage', pipeline_id: p ? p.id : null, stage_id: p && p.stages.length ? p.stages[0].id : null };
+}
+
+function ruleSelect(id, label, options, value, onchange) {
+  return h('div', { class: 'rule-part' },
+    h('label', { for: id }, label),
+    h('select', { id, onchange }, options.map(([v, l]) => h('option', { value: v, selected: v === value }, l))));
+}
+
+/** One rule: when (won / reaches a stage), the pipeline (and stage), then what. */
+function ruleRow(s, rule, i, pipelines) {
+  const t = rule.trigger;
+  const pid = t.pipeline_id == null ? '' : String(t.pipeline_id);
+  const pipelineOptions = pipelines.map((p) => [String(p.id), p.name]);
+  if (pid && !pipelineOptions.some(([v]) => v === pid)) pipelineOptions.unshift([pid, `Pipeline ${pid} (not found)`]);
+  if (t.kind === 'won') pipelineOptions.unshift(['', 'Any pipeline']);
+  const pipeline = pipelines.find((p) => String(p.id) === pid);
+  const sid = t.stage_id == null ? '' : String(t.stage_id);
+  const stageOptions = (pipeline ? pipeline.stages : []).map((st) => [String(st.id), st.name]);
+  if (sid && !stageOptions.some(([v]) => v === sid)) stageOptions.unshift([sid, `Stage ${sid} (not found)`]);
+  const set = (trigger) => { rule.trigger = trigger; render(); };
+  const number = (v) => (v ? Number(v) : null);
+  return h('li', { class: 'rule field', dataset: { field: `settings.rules[${i}]` } },
+    h('div', { class: 'rule-trigger', dataset: { field: `settings.rules[${i}].trigger` } },
+      ruleSelect(`rule-${i}-when`, 'When a deal', [['won', 'is won'], ['stage', 'reaches a stage']], t.kind,
+        (e) => set(e.target.value === 'won' ? { kind: 'won', pipeline_id: number(pid) } : stageTrigger(pipelines, number(pid)))),
+      ruleSelect(`rule-${i}-pipeline`, 'In pipeline', pipelineOptions, pid,
+        (e) => set(t.kind === 'won' ? { kind: 'won', pipeline_id: number(e.target.value) } : stageTrigger(pipelines, number(e.target.value)))),
+      t.kind === 'stage'
+        ? ruleSelect(`rule-${i}-stage`, 'Stage', stageOptions, sid, (e) => set({ kind: 'stage', pipeline_id: t.pipeline_id, stage_id: number(e.target.value) }))
+        : null),
+    ruleSelect(`rule-${i}-action`, 'Then', ACTIONS, rule.action, (e) => { rule.action = e.target.value; }),
+    h('button', { type: 'button', class: 'link rule-remove', id: `rule-${i}-remove`, onclick: () => { s.rules.splice(i, 1); render(); } }, 'Remove'));
+}
+
+/** The company's invoicing rules: listed, added, changed, removed (saved with the settings). */
+function rulesSection(s) {
+  s.rules = s.rules || [];
+  const pipelines = catalog.pipelines || [];
+  const full = s.rules.length >= RULES_MAX;
+  return h('fieldset', { class: 'field', id: 'rules', dataset: { field: 'settings.rules' } },
+    h('legend', {}, 'Invoicing rules'),
+    h('p', { class: 'hint' }, 'Applied every 15 minutes to what happens to deals after a rule is saved (a changed rule starts again from when it is saved). A deal that is not ready is told what it needs.'),
+    s.rules.length
+      ? h('ol', { class: 'rules', id: 'rule-list' }, s.rules.map((rule, i) => ruleRow(s, rule, i, pipelines)))
+      : h('p', { class: 'muted', id: 'no-rules' }, 'No rules: invoices are created from the deal\'s panel only.'),
+    h('p', { class: 'actions' },
+      h('button', {
+        type: 'button', id: 'add-rule', disabled: full, title: full ? RULES_MANY : null,
+        onclick: () => { s.rules.push({ trigger: { kind: 'won', pipeline_id: null }, action: 'prepare' }); render(); },
+      }, 'Add a rule')));
+}
+
+/** What the API would refuse in the rules, with its sentences (checked before saving). */
+function rulesProblems(rules) {
+  const problems = [];
+  if (rules.length > RULES_MAX) problems.push({ field: 'settings.rules', message: RULES_MANY });
+  const seen = [];
+  rules.forEach((rule, i) => {
+    const t = rule.trigger;
+    if (t.kind === 'stage' && (t.pipeline_id == null || t.stage_id == null)) {
+      problems.push({ field: `settings.rules[${i}].trigger`, message: STAGE_GONE });
+    }
+    const same = JSON.stringify([t.kind, t.pipeline_id ?? null, t.stage_id ?? null, rule.action]);
+    if (seen.includes(same)) problems.push({ field: `settings.rules[${i}]`, message: RULE_TWICE });
+    seen.push(same);
+  });
+  return problems;
+}
+
 function settingsForm() {
   const s = doc.settings;
   const mapping = SLOTS.map(([slot, label, optional]) => {
@@ -255,6 +340,7 @@ function settingsForm() {
     checkbox('update_customer', 'Update the QuickBooks customer\'s address, email and tax ID when they differ'),
     checkbox('note_on_paid', 'Add a note to the deal when an invoice is paid'),
     writeBackSection(s),
+    rulesSection(s),
     conflictNotice(),
     h('div', { id: 'settings-errors', role: 'alert' }),
     h('p', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save settings')));
@@ -308,6 +394,12 @@ async function save(button) {
       return;
     }
     doc.settings.due_date = { kind: 'days_after_issue', days: Number(daysText.trim()) };
+  }
+  const ruleProblems = rulesProblems(doc.settings.rules || []);
+  if (ruleProblems.length) {
+    showFieldErrors(formEl, ruleProblems);
+    reveal(formEl.querySelector('#rules .field-error'));
+    return;
   }
   await busy(button, async () => {
     try {

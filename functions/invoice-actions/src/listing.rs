@@ -12,6 +12,7 @@ use shared::app::sync::changes::{Logged, apply_for_company, apply_to_link};
 use shared::app::sync::write_back::write_back;
 use shared::app::sync::{IDS_PER_QUERY, fetch_invoices};
 use shared::domain::links::refreshed_link;
+use shared::domain::rules::PreparedInvoice;
 use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
 use shared::store::records::Records;
 use shared::web::auth::Tenant;
@@ -21,7 +22,7 @@ use shared::wire::quickbooks::model::Invoice;
 
 use crate::views::{
     ActivityLog, ActivityView, DEFAULT_LIST_PAGE, DealInvoices, InvoiceView, ListCursor, ListPage,
-    MAX_LIST_PAGE, RefreshReport,
+    MAX_LIST_PAGE, PreparedView, RefreshReport,
 };
 use crate::{Caller, Entry, failure_sentence, input, invoice_label};
 
@@ -68,13 +69,15 @@ pub(crate) async fn list(
     // the list shows is read straight from the stored links (text borrowed from them, statuses
     // as stored), evaluated for the company's today once the checks have passed, and written
     // out before the links are let go.
-    let (caller, items) = futures::join!(
+    let (caller, items, prepared) = futures::join!(
         Caller::new(&app, tenant),
         app.records
-            .deal_invoice_items(tenant.company_id, DealId(deal_id))
+            .deal_invoice_items(tenant.company_id, DealId(deal_id)),
+        first_page_prepared(&app, tenant, DealId(deal_id), page.after.is_none())
     );
     let caller = caller?;
     let items = items?;
+    let prepared = prepared?;
     let views: Vec<InvoiceView<&str>> = Records::listed_invoices(&items)?
         .iter()
         .map(InvoiceView::from_listed)
@@ -84,11 +87,26 @@ pub(crate) async fn list(
     }
     // About 370 bytes per invoice in the answer: written once into a buffer of that size.
     let size = 1024 + 400 * views.len().min(page.limit as usize);
-    Ok(SizedJson(
-        DealInvoices::listed(deal_id, &caller.profile, views, caller.today, &page),
-        size,
-    )
-    .into_response())
+    let mut answer = DealInvoices::listed(deal_id, &caller.profile, views, caller.today, &page);
+    answer.prepared = prepared.map(|p| PreparedView::of(&p, &caller.profile));
+    Ok(SizedJson(answer, size).into_response())
+}
+
+/// The invoice a rule prepared for the deal, read with the first page (in the same round as the
+/// links; answered only once the caller's checks pass).
+async fn first_page_prepared(
+    app: &App,
+    tenant: Tenant,
+    deal: DealId,
+    first_page: bool,
+) -> Result<Option<PreparedInvoice>, ApiError> {
+    if !first_page {
+        return Ok(None);
+    }
+    Ok(app
+        .records
+        .get_prepared_invoice(tenant.company_id, deal)
+        .await?)
 }
 
 pub(crate) async fn refresh(
@@ -98,12 +116,14 @@ pub(crate) async fn refresh(
 ) -> Result<Json<DealInvoices>, ApiError> {
     let deal = DealId(deal_id);
     // As in `list`: the links are read with the caller's checks, in one store round trip.
-    let (caller, links) = futures::join!(
+    let (caller, links, prepared) = futures::join!(
         Caller::new(&app, tenant),
-        app.records.all_deal_invoice_links(tenant.company_id, deal)
+        app.records.all_deal_invoice_links(tenant.company_id, deal),
+        first_page_prepared(&app, tenant, deal, true)
     );
     let caller = caller?;
     let links = links?;
+    let prepared = prepared?;
     if links.is_empty() {
         caller.confirm_deal(&app, deal).await?;
         let report = RefreshReport {
@@ -111,7 +131,7 @@ pub(crate) async fn refresh(
             changed: 0,
             queries: 0,
         };
-        return Ok(refreshed(deal_id, &caller, &links, report));
+        return Ok(refreshed(deal_id, &caller, &links, report, prepared));
     }
     let realm = caller.realm(&app).await?;
     let ids = refreshable_ids(&links, &realm);
@@ -142,7 +162,7 @@ pub(crate) async fn refresh(
         changed: updated.len(),
         queries: ids.len().div_ceil(IDS_PER_QUERY),
     };
-    Ok(refreshed(deal_id, &caller, &current, report))
+    Ok(refreshed(deal_id, &caller, &current, report, prepared))
 }
 
 /// The invoices of `links` worth asking QuickBooks about: links into another QuickBooks company
@@ -323,6 +343,7 @@ fn refreshed(
     caller: &Caller,
     links: &[InvoiceLink],
     report: RefreshReport,
+    prepared: Option<PreparedInvoice>,
 ) -> Json<DealInvoices> {
     let mut answer = DealInvoices::build(
         deal_id,
@@ -332,6 +353,7 @@ fn refreshed(
         &ListPage::first(),
     );
     answer.refresh = Some(report);
+    answer.prepared = prepared.map(|p| PreparedView::of(&p, &caller.profile));
     Json(answer)
 }
 

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use shared::domain::progress::{Billed, BillingProgress, BillingRecord, billing_progress};
+use shared::domain::rules::PreparedInvoice;
 use shared::domain::status::{invoice_status, status_on};
 use shared::domain::{
     ActivityEvent, CompanyProfile, ConnectionState, InvoiceLink, InvoiceStatus, ListedInvoice,
@@ -309,6 +310,48 @@ pub struct DealInvoices<S = String> {
     /// (`null`: never): the panel refreshes on open when this is older than a few minutes.
     #[serde(default)]
     pub synced_at: Option<DateTime<Utc>>,
+    /// The invoice a "prepare" rule got ready for the deal (the panel offers its one-click
+    /// create), on the first page only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<PreparedView>,
+}
+
+/// An invoice a rule prepared for the deal, as the panel offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedView {
+    pub rule_id: String,
+    /// The rule in words: "when a deal is won → prepare an invoice for review".
+    pub rule: String,
+    /// The total when it was prepared (the one-click create holds the invoice to it).
+    pub total: Decimal,
+    pub currency: String,
+    pub customer_name: Option<String>,
+    pub prepared_at: DateTime<Utc>,
+    /// The `Idempotency-Key` of its one-click create (one invoice per preparation).
+    pub key: String,
+}
+
+impl PreparedView {
+    pub fn of(prepared: &PreparedInvoice, profile: &CompanyProfile) -> Self {
+        let rule = profile
+            .settings
+            .rules
+            .iter()
+            .find(|r| r.id == prepared.rule_id)
+            .map_or_else(
+                || "a rule since removed".to_string(),
+                |r| format!("when {} → {}", r.trigger.words(), r.action.words()),
+            );
+        PreparedView {
+            rule_id: prepared.rule_id.clone(),
+            rule,
+            total: prepared.total,
+            currency: prepared.currency.clone(),
+            customer_name: prepared.customer_name.clone(),
+            prepared_at: prepared.prepared_at,
+            key: prepared.key(),
+        }
+    }
 }
 
 /// Invoices of a deal's list per page when the caller does not say.
@@ -459,6 +502,7 @@ impl<S: AsRef<str>> DealInvoices<S> {
             next_cursor,
             refresh: None,
             synced_at: profile.sync_watermark,
+            prepared: None,
         }
     }
 }

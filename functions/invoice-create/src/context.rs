@@ -298,8 +298,8 @@ pub fn custom_field_defs(value: &Value) -> Vec<CustomFieldDef> {
     defs
 }
 
-/// A Pipedrive call's failure as the answer.
-pub fn pd_error(
+/// A Pipedrive read that failed while `doing` something, as the answer says it.
+pub(crate) fn pd_error(
     error: shared::app::tokens::CallError<shared::clients::pipedrive::PipedriveError>,
     doing: &str,
 ) -> ApiError {

@@ -108,8 +108,21 @@ pub async fn create(
         Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
         Claim::Run(record) => record,
     };
+    create_claimed(&app, &caller, path.deal_id, &form, &key, record).await
+}
+
+/// The create once its key is held (the create route's, or the one-click create of a prepared
+/// invoice): the duplicate question, the create, the answer stored under the key.
+pub async fn create_claimed(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    key: &str,
+    record: IdempotencyRecord,
+) -> Result<Response, ApiError> {
     let attempt = attempt_of(&record);
-    let asked = duplicates::check(&app, &caller, path.deal_id, &form, record.created_at)
+    let asked = duplicates::check(app, caller, deal_id, form, record.created_at)
         .await
         .unwrap_or_else(Some);
     if let Some(answer) = asked {
@@ -122,17 +135,7 @@ pub async fn create(
         return Err(answer);
     }
     let claimed_at = record.created_at;
-    match run_at(
-        &app,
-        &caller,
-        path.deal_id,
-        &form,
-        &key,
-        attempt,
-        claimed_at,
-    )
-    .await
-    {
+    match run_at(app, caller, deal_id, form, key, attempt, claimed_at).await {
         Ok(created) => {
             let body = serde_json::to_value(&created)
                 .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
@@ -140,7 +143,7 @@ pub async fn create(
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
         Err(failure) => {
-            settle_failure(&app, record, attempt, &failure).await;
+            settle_failure(app, record, attempt, &failure).await;
             Err(failure.error)
         }
     }
@@ -391,7 +394,9 @@ async fn finish(
     // The deal's mapped fields, in the same round as the note (a retry finds nothing changed and
     // writes nothing).
     let fields = write_back(app, &caller.profile, [DealId(deal_id)], app.clock.now());
-    let (note, _) = futures::join!(note, fields);
+    // The deal has its invoice now: an invoice a rule prepared for it is no longer offered.
+    let prepared = clear_prepared(app, caller, DealId(deal_id));
+    let (note, _, _) = futures::join!(note, fields, prepared);
     Ok(Created {
         invoice: CreatedInvoice {
             id: link.invoice_id.clone(),
@@ -410,6 +415,20 @@ async fn finish(
         note,
         link,
     })
+}
+
+/// Removes the invoice a rule prepared for the deal (whoever created the deal's invoice: the
+/// one click in the panel, the modal, or a rule); a failure is logged, and the entry stays.
+async fn clear_prepared(app: &App, caller: &Caller, deal: DealId) {
+    let company = caller.tenant.company_id;
+    let cleared = match app.records.get_prepared_invoice(company, deal).await {
+        Ok(Some(prepared)) => app.records.delete_prepared_invoice(&prepared).await,
+        Ok(None) => Ok(()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = cleared {
+        tracing::warn!(%error, deal_id = %deal, "could not clear the deal's prepared invoice");
+    }
 }
 
 /// The deal's link to the created invoice, and whether this call wrote it (a retry finds it).

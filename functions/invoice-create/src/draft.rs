@@ -156,18 +156,21 @@ pub async fn draft(
 
 /// Builds the draft of `deal_id` for the caller (public for benchmarks).
 pub async fn build(app: &App, caller: &Caller, deal_id: u64) -> Result<Draft, ApiError> {
-    build_with_deal(app, caller, deal_id)
+    build_with_deal(app, caller, deal_id, None)
         .await
         .map(|(draft, _)| draft)
 }
 
 /// The draft and the deal as Pipedrive answered it (the rules check their trigger on it).
+/// `known`: the deal as a `GET /api/v2/deals` list just gave it (the same fields as its own
+/// read), which is then not read again.
 pub async fn build_with_deal(
     app: &App,
     caller: &Caller,
     deal_id: u64,
+    known: Option<Deal>,
 ) -> Result<(Draft, Deal), ApiError> {
-    let deal_chain = deal_chain(app, caller, deal_id);
+    let deal_chain = deal_chain(app, caller, deal_id, known);
     let products_chain = async {
         let products: Vec<DealProduct> = app
             .pipedrive_of(caller.tenant)
@@ -219,8 +222,14 @@ async fn deal_chain(
     app: &App,
     caller: &Caller,
     deal_id: u64,
+    known: Option<Deal>,
 ) -> Result<(Deal, PartyData, Suggestions), ApiError> {
-    let read_deal = app.pipedrive_of(caller.tenant).deal(deal_id);
+    let read_deal = async {
+        match known.filter(|d| d.id == deal_id) {
+            Some(deal) => Ok(deal),
+            None => app.pipedrive_of(caller.tenant).deal(deal_id).await,
+        }
+    };
     // The deal gives only its organisation and person ids; read them in the same round from
     // the ids remembered for this deal (checked against the deal when it arrives).
     let speculate = async {

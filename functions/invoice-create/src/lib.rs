@@ -16,6 +16,7 @@
 //! | `POST /api/products/{product_id}/item` | creates the QuickBooks item from that form and links the product to it |
 //! | `GET /api/quickbooks/exchange-rate?from&to&date` | QuickBooks' exchange rate between two currencies on a date, for converting the deal's prices ([`rates`]) |
 //! | `POST /api/bulk/readiness`, `POST /api/bulk/batches`, `GET /api/bulk/batches/{batch_id}`, `POST /api/bulk/batches/{batch_id}/run` | bulk invoicing from the deals list ([`bulk`]) |
+//! | `POST /api/deals/{deal_id}/prepared-invoice` | creates the invoice a rule prepared for the deal, in one click (`Idempotency-Key` = the preparation's key) ([`prepared`]) |
 //!
 //! Every route takes the verified Pipedrive JWT (`Authorization: Bearer …`): the company and user
 //! come only from it; the caller must have installed the app and be allowed to invoice by the
@@ -38,6 +39,7 @@ pub mod idempotency;
 pub mod item_create;
 pub mod items;
 pub mod parts;
+pub mod prepared;
 pub mod rates;
 pub mod rules;
 pub mod search;
@@ -66,6 +68,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/api/bulk/batches"),
     Route::new("GET", "/api/bulk/batches/{batch_id}"),
     Route::new("POST", "/api/bulk/batches/{batch_id}/run"),
+    Route::new("POST", "/api/deals/{deal_id}/prepared-invoice"),
 ];
 
 /// The routes of this function (the Lambda binary and the local server both mount this).
@@ -91,5 +94,9 @@ pub fn router(app: App) -> Router {
         .route("/api/bulk/batches", post(bulk::create_batch))
         .route("/api/bulk/batches/{batch_id}", get(bulk::read_batch))
         .route("/api/bulk/batches/{batch_id}/run", post(bulk::run_batch))
+        .route(
+            "/api/deals/{deal_id}/prepared-invoice",
+            post(prepared::create_prepared),
+        )
         .with_state(app)
 }

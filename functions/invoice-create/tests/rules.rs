@@ -163,9 +163,10 @@ async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_th
     );
     assert!(sentence.contains("a QuickBooks item for"), "{sentence}");
 
-    // Nothing fixed: the next run looks again, tells nothing new, creates nothing.
+    // Nothing fixed: the next run leaves it alone (nothing it depends on changed), tells
+    // nothing new, creates nothing.
     w.advance(900);
-    assert_eq!(run_counts(&w).await, (0, 1, 1));
+    assert_eq!(run_counts(&w).await, (0, 0, 1));
     let told = w.activity(COMPANY_B, 1).await;
     assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
 
@@ -177,6 +178,118 @@ async fn a_deal_won_while_not_ready_is_told_what_it_needs_then_invoiced_after_th
     w.advance(900);
     let (report, _) = run(&w).await;
     assert_eq!((report.done, report.waiting), (0, 0), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+/// Every Pipedrive request of one run (path), and the run's report.
+async fn run_requests(w: &World) -> (RulesReport, Vec<String>) {
+    w.pipedrive.harness().clear_log();
+    let report = run_scheduled(&w.app).await.unwrap();
+    assert_eq!(report.failed_companies, 0, "{report:?}");
+    let paths = w
+        .pipedrive
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    (report, paths)
+}
+
+#[tokio::test]
+async fn a_waiting_deal_costs_no_pipedrive_read_until_something_it_depends_on_changes() {
+    let w = world_with_rule(RuleAction::Create).await;
+    win_deal_1(&w);
+    let (report, paths) = run_requests(&w).await;
+    assert_eq!(report.waiting, 1, "{report:?}");
+    assert!(
+        !paths.iter().any(|p| p == "/api/v2/deals/1"),
+        "the listed deal is not read again: {paths:?}"
+    );
+
+    // Nothing changed: the list is the run's only Pipedrive call.
+    for _ in 0..2 {
+        w.advance(900);
+        let (report, paths) = run_requests(&w).await;
+        assert_eq!((report.waiting, report.unchanged), (0, 1), "{report:?}");
+        assert_eq!(paths, vec!["/api/v2/deals".to_string()]);
+    }
+
+    // The deal edited in Pipedrive: listed, looked at again (still not ready, told nothing new).
+    retitle(&w, 1, "Fleet rollout (phase 1)");
+    w.advance(60);
+    let (report, paths) = run_requests(&w).await;
+    assert_eq!((report.waiting, report.unchanged), (1, 0), "{report:?}");
+    assert!(paths.len() > 1, "its draft was read: {paths:?}");
+    let told = w.activity(COMPANY_B, 1).await;
+    assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
+
+    // A link made in the app (Pipedrive sees nothing): looked at again, and invoiced.
+    w.advance(900);
+    assert_eq!(run_requests(&w).await.0.unchanged, 1);
+    fix_deal_1(&w).await;
+    w.advance(900);
+    let (report, _) = run_requests(&w).await;
+    assert_eq!((report.done, report.unchanged), (1, 0), "{report:?}");
+    assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+
+    // A day without a check: looked at again whatever changed (what the app cannot see).
+    let w = world_with_rule(RuleAction::Create).await;
+    win_deal_1(&w);
+    assert_eq!(run_requests(&w).await.0.waiting, 1);
+    w.advance(24 * 3600);
+    assert_eq!(run_requests(&w).await.0.waiting, 1);
+}
+
+#[tokio::test]
+async fn a_waiting_deal_edited_in_pipedrive_is_looked_at_although_a_hundred_older_runs_wait() {
+    let w = world_with_rule(RuleAction::Create).await;
+    w.link_item(B, 1, "4").await;
+    w.link_item(B, 2, "2").await;
+    win_deal_1(&w);
+    assert_eq!(run_counts(&w).await, (0, 1, 1), "no customer yet");
+    // A hundred older runs wait, checked now with nothing changed since: the oldest first in
+    // the waiting index, ahead of deal 1's.
+    let company = shared::domain::CompanyId(COMPANY_B);
+    let profile = w.app.records.get_company(company).await.unwrap().unwrap();
+    let links = w.app.records.links_stamp(company).await.unwrap();
+    let inputs = shared::domain::rules::inputs_stamp(profile.settings_version, links.as_deref());
+    for deal in 900..1000 {
+        let older = shared::domain::rules::RuleRun {
+            company_id: company,
+            deal_id: shared::domain::DealId(deal),
+            rule_id: "rule-1".into(),
+            action: RuleAction::Create,
+            matched_at: w.now() - Duration::hours(2),
+            state: RuleRunState::Waiting {
+                needs: Some("Ready to invoice — needs: a customer".into()),
+                checked_at: Some(w.now()),
+                inputs: Some(inputs.clone()),
+                deal_updated: None,
+            },
+            version: 0,
+        };
+        assert!(
+            w.app
+                .records
+                .claim_rule_run(&older)
+                .await
+                .unwrap()
+                .claimed()
+                .is_some()
+        );
+    }
+    // The customer made in QuickBooks (the app sees nothing), then the deal edited in Pipedrive:
+    // the next run finds deal 1 in its list and invoices it.
+    let customer = shared::wire::quickbooks::model::Customer {
+        display_name: Some("Bolt Freight Co.".into()),
+        ..Default::default()
+    };
+    w.quickbooks.create_customer(US_REALM, &customer).unwrap();
+    w.advance(60);
+    retitle(&w, 1, "Fleet rollout (signed)");
+    w.advance(60);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.unchanged), (1, 100), "{report:?}");
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
 }
 

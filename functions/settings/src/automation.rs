@@ -251,6 +251,7 @@ mod tests {
                 field("m", "Invoiced", "monetary", &[]),
                 field("t", "Note", "varchar", &[]),
             ],
+            pipelines: Vec::new(),
         }
     }
 

@@ -15,6 +15,8 @@ use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
 use shared::wire::pipedrive::model::FieldDefinition;
 
+use crate::automation::{PipelineView, load_pipelines};
+
 /// How long a company's catalog is reused.
 pub const CATALOG_TTL: Duration = Duration::from_secs(60);
 
@@ -67,6 +69,8 @@ pub fn figures_of(entity: FieldEntity, custom: bool, field_type: &str) -> Vec<Fi
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Catalog {
     pub fields: Vec<CatalogField>,
+    /// The company's pipelines and their stages (what a rule's trigger may name).
+    pub pipelines: Vec<PipelineView>,
 }
 
 impl Catalog {
@@ -172,13 +176,15 @@ impl CatalogCache {
     }
 }
 
-/// Reads the three catalogs in parallel with the caller's Pipedrive access.
+/// Reads the three field catalogs and the pipelines in parallel with the caller's Pipedrive
+/// access.
 async fn load(app: &App, tenant: Tenant) -> Result<Catalog, ApiError> {
     let pipedrive = app.pipedrive_of(tenant);
-    let (deal, org, person) = futures::join!(
+    let (deal, org, person, pipelines) = futures::join!(
         pipedrive.fields(FieldCatalog::Deal),
         pipedrive.fields(FieldCatalog::Organization),
-        pipedrive.fields(FieldCatalog::Person)
+        pipedrive.fields(FieldCatalog::Person),
+        load_pipelines(app, tenant)
     );
     let mut fields = Vec::new();
     for (entity, list) in [
@@ -188,7 +194,10 @@ async fn load(app: &App, tenant: Tenant) -> Result<Catalog, ApiError> {
     ] {
         fields.extend(list.into_iter().map(|d| field_of(entity, d)));
     }
-    Ok(Catalog { fields })
+    Ok(Catalog {
+        fields,
+        pipelines: pipelines?.pipelines,
+    })
 }
 
 fn entity_name(entity: FieldEntity) -> &'static str {
@@ -289,6 +298,7 @@ mod tests {
                     "varchar",
                 ),
             ],
+            pipelines: Vec::new(),
         }
     }
 

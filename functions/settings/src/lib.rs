@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `GET /api/settings` | installed users | the settings (defaults until an admin saves) and their version |
 //! | `PUT /api/settings` | Pipedrive admins | save, checked against the company's real fields; refused with 409 (and the current settings) if someone saved since `version` |
-//! | `GET /api/settings/fields` | installed users | the company's deal, organisation and person fields (standard and custom), with the slots each can fill; `?fresh=true` skips the one-minute cache |
+//! | `GET /api/settings/fields` | installed users | the company's deal, organisation and person fields (standard and custom), with the slots each can fill, and the pipelines with their stages (for the rules); `?fresh=true` skips the one-minute cache |
 //! | `GET /api/quickbooks/reference` | installed users | home currency, multi-currency and currencies, tax model and codes, terms, custom numbering, custom fields — one round of parallel QuickBooks calls |
 //! | `GET /api/me` | installed users | who the caller is and how their amounts are written (the Pipedrive locale's number format, [`me`]) |
 //!

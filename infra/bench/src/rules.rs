@@ -5,16 +5,18 @@
 //! rule, "when a deal is won → prepare an invoice", saved an hour ago. `updated` deals are won
 //! since then; they have no organization or person, so each is told what it needs ("Ready to
 //! invoice — needs: …") and its run waits — the most reads a deal costs (its draft is built in
-//! full). Measured per run, from the simulator's request log: the deals-list calls (the issue's
-//! "one list call per company per run, all pages") and every Pipedrive call. A second run right
-//! after shows the waiting runs re-checked (at most 100 a run) and nothing acting twice.
+//! full, less the deal itself, which the list gave). Measured per run, from the simulator's
+//! request log: the deals-list calls (the issue's "one list call per company per run, all
+//! pages") and every Pipedrive call. A second run right after, with nothing changed, shows the
+//! waiting runs left alone (no read) and nothing acting twice; a third, after a product link was
+//! saved (what a fix in the panel does), the waiting runs looked at again (at most 100 a run).
 
 use chrono::{Duration, SecondsFormat, Utc};
 use invoice_create::rules::run_scheduled;
-use sandbox::pipedrive::seed::COMPANY_A;
+use sandbox::pipedrive::seed::{COMPANY_A, USER_A_ADMIN};
 use serde_json::json;
-use shared::domain::CompanyId;
 use shared::domain::rules::{Rule, RuleAction, Trigger};
+use shared::domain::{CompanyId, ProductLink, UserId};
 use shared::wire::pipedrive::model::Deal;
 
 use crate::report::Table;
@@ -31,6 +33,8 @@ pub struct RunFigures {
     pub pipedrive_calls: usize,
     pub acted: usize,
     pub waiting: usize,
+    /// Waiting runs left alone (nothing they depend on changed).
+    pub unchanged: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +42,8 @@ pub struct Figures {
     pub updated: usize,
     pub first: RunFigures,
     pub second: RunFigures,
+    /// After a product link of the company was saved.
+    pub third: RunFigures,
 }
 
 fn won_deal(id: u64, won: &str) -> Result<Deal, String> {
@@ -80,6 +86,26 @@ async fn seed(s: &Scene, updated: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A product of company A linked to an item (what a rep's fix in the panel writes).
+async fn link_a_product(s: &Scene) -> Result<(), String> {
+    let link = ProductLink {
+        company_id: CompanyId(COMPANY_A),
+        product_id: 1,
+        realm_id: s.realm.clone(),
+        item_id: "1".into(),
+        item_name: "Services".into(),
+        linked_by: UserId(USER_A_ADMIN),
+        linked_at: Utc::now(),
+        version: 0,
+    };
+    s.app
+        .records
+        .save_product_link(&link)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 async fn one_run(s: &Scene) -> Result<RunFigures, String> {
     s.pd.harness().clear_log();
     let report = run_scheduled(&s.app).await.map_err(|e| e.to_string())?;
@@ -95,6 +121,7 @@ async fn one_run(s: &Scene) -> Result<RunFigures, String> {
         pipedrive_calls: requests.len(),
         acted: report.done,
         waiting: report.waiting,
+        unchanged: report.unchanged,
     })
 }
 
@@ -104,10 +131,13 @@ pub async fn scenario(updated: usize) -> Result<Figures, String> {
     seed(&s, updated).await?;
     let first = one_run(&s).await?;
     let second = one_run(&s).await?;
+    link_a_product(&s).await?;
+    let third = one_run(&s).await?;
     Ok(Figures {
         updated,
         first,
         second,
+        third,
     })
 }
 
@@ -126,9 +156,11 @@ pub fn table(figures: &[Figures]) -> Table {
             "Pipedrive calls",
             "calls ÷ updated deal",
             "waiting (told what they need)",
-            "2nd run: list calls",
-            "2nd run: Pipedrive calls",
+            "2nd run, nothing changed: Pipedrive calls",
+            "2nd run: waiting left alone",
             "2nd run: acted again",
+            "3rd run, after a link change: Pipedrive calls",
+            "3rd run: waiting looked at",
         ],
     );
     for f in figures {
@@ -146,11 +178,13 @@ pub fn table(figures: &[Figures]) -> Table {
             f.first.pipedrive_calls.to_string(),
             per_deal,
             f.first.waiting.to_string(),
-            f.second.list_calls.to_string(),
             f.second.pipedrive_calls.to_string(),
+            f.second.unchanged.to_string(),
             f.second.acted.to_string(),
+            f.third.pipedrive_calls.to_string(),
+            f.third.waiting.to_string(),
         ]);
     }
-    t.note("Target: one deals-list request per company per run (the list is paged: a page is a request of that one list, 500 deals a page); the reads a deal costs (its draft) only for deals a rule matches. The rule prepares invoices; the deals have no organization or person, so every run waits with what it needs — the full draft is read for each. The second run re-checks waiting runs (at most 100 a run) and acts on none twice. Counted from the Pipedrive simulator's request log; counts, not times: the same in a debug build.");
+    t.note("Target: one deals-list request per company per run (the list is paged: a page is a request of that one list, 500 deals a page); the reads a deal costs (its draft, less the deal the list gave) only for deals a rule matches. The rule prepares invoices; the deals have no organization or person, so every run waits with what it needs — the full draft is read for each. A waiting run is looked at again only when its deal (in the list, edited since), the company's links or its settings changed, or a day passed: the second run, nothing changed, costs the list alone; the third, after a product link was saved, looks at the waiting runs again (at most 100 a run). Counted from the Pipedrive simulator's request log; counts, not times: the same in a debug build.");
     t
 }

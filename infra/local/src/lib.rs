@@ -16,6 +16,7 @@ use shared::web::http::Route;
 use tokio::net::TcpListener;
 
 pub mod host;
+pub mod rules_now;
 pub mod seed_tenant;
 
 /// Every route of every Lambda function, by function name: what `routes` serves besides the
@@ -42,6 +43,7 @@ pub const FUNCTIONS: &[(&str, &[Route])] = &[
 pub const LOCAL_ONLY_ROUTES: &[Route] = &[
     Route::new("GET", "/healthz"),
     status_sync::LOCAL_SYNC_ROUTE,
+    rules_now::RULES_NOW_ROUTE,
     seed_tenant::SEED_TENANT_ROUTE,
     host::ROOT_ROUTE,
     host::START_ROUTE,
@@ -63,6 +65,7 @@ pub fn routes(app: App) -> Router {
         .merge(invoice_actions::router(app.clone()))
         .merge(quickbooks_webhook::router(app.clone()))
         .merge(status_sync::local_router(app.clone()))
+        .merge(rules_now::router(app.clone()))
         .merge(extension_ui::router(extension_ui::PagesConfig {
             jwt: app.jwt.clone(),
             frame_ancestors: app.deployment.frame_ancestors.clone(),

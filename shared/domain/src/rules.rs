@@ -7,7 +7,7 @@
 //! (deal, rule) acts at most once, ever — the store's conditional record of it sees to that; a
 //! deal edited again after it was won matches again here and is skipped there.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,22 @@ pub enum Trigger {
     },
     /// The deal reaches this stage of this pipeline (and is not lost).
     Stage { pipeline_id: u64, stage_id: u64 },
+}
+
+impl Trigger {
+    /// The trigger as the panel names it ("a deal is won in pipeline 2").
+    pub fn words(self) -> String {
+        match self {
+            Trigger::Won { pipeline_id: None } => "a deal is won".into(),
+            Trigger::Won {
+                pipeline_id: Some(p),
+            } => format!("a deal is won in pipeline {p}"),
+            Trigger::Stage {
+                pipeline_id,
+                stage_id,
+            } => format!("a deal reaches stage {stage_id} of pipeline {pipeline_id}"),
+        }
+    }
 }
 
 /// What a rule does.
@@ -192,6 +208,12 @@ pub enum RuleRunState {
         needs: Option<String>,
         #[serde(default)]
         checked_at: Option<DateTime<Utc>>,
+        /// The company's [`inputs_stamp`] when it was checked (`None`: look again).
+        #[serde(default)]
+        inputs: Option<String>,
+        /// The deal's `update_time` (Pipedrive's clock) as the check read it.
+        #[serde(default)]
+        deal_updated: Option<String>,
     },
     /// Acted: prepared, created or created and sent (the invoice, once there is one).
     Done {
@@ -208,6 +230,34 @@ impl RuleRun {
         matches!(self.state, RuleRunState::Waiting { .. })
     }
 
+    /// Whether the rules pass looks at a waiting run again (a check costs the deal's Pipedrive
+    /// reads): when it was never checked, when the company's links or settings changed since
+    /// (`inputs`, the [`inputs_stamp`] now), when the deal is in this run's list with an
+    /// `update_time` later than the one the check read (both Pipedrive's clock), or when it was
+    /// last checked [`RECHECK_AFTER`] ago (what the app cannot see change: a customer or item
+    /// made in QuickBooks, an organisation renamed in Pipedrive).
+    pub fn worth_checking(&self, inputs: &str, listed: Option<&Deal>, now: DateTime<Utc>) -> bool {
+        let RuleRunState::Waiting {
+            checked_at: Some(checked),
+            inputs: Some(seen),
+            deal_updated,
+            ..
+        } = &self.state
+        else {
+            return true;
+        };
+        if seen != inputs || now - *checked >= RECHECK_AFTER {
+            return true;
+        }
+        let read = pipedrive_time(deal_updated.as_deref());
+        listed.is_some_and(
+            |deal| match (pipedrive_time(deal.update_time.as_deref()), read) {
+                (Some(now_listed), Some(read)) => now_listed > read,
+                _ => true,
+            },
+        )
+    }
+
     /// The sentence last told on the deal for a waiting run.
     pub fn needs(&self) -> Option<&str> {
         match &self.state {
@@ -215,6 +265,19 @@ impl RuleRun {
             RuleRunState::Done { .. } => None,
         }
     }
+}
+
+/// Longest a waiting run goes unchecked when nothing it depends on is seen to change.
+pub const RECHECK_AFTER: Duration = Duration::hours(24);
+
+/// What a waiting run's readiness depends on in the app, as one comparable stamp: the company's
+/// settings (their version) and its customer and product links (the stamp every link change
+/// replaces; `None` before the first).
+pub fn inputs_stamp(settings_version: u64, links: Option<&str>) -> String {
+    format!(
+        "settings {settings_version}; links {}",
+        links.unwrap_or("-")
+    )
 }
 
 /// Where the company's rules pass stands: the `updated_since` of its next deals list.
@@ -240,6 +303,19 @@ pub struct PreparedInvoice {
     pub prepared_at: DateTime<Utc>,
     #[serde(skip)]
     pub version: u64,
+}
+
+impl PreparedInvoice {
+    /// The idempotency key of the one-click create of this preparation: one invoice per
+    /// preparation, ever (a newer preparation of the deal has another key).
+    pub fn key(&self) -> String {
+        format!(
+            "prepared:{}:deal:{}:{}",
+            self.rule_id,
+            self.deal_id,
+            self.prepared_at.timestamp_micros()
+        )
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +401,64 @@ mod tests {
             "there before the rule"
         );
         assert!(!stage.applies_to(&deal(serde_json::json!({"stage_change_time": null}))));
+    }
+
+    #[test]
+    fn a_waiting_run_is_checked_again_only_when_something_it_depends_on_changed() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+        let run = |checked_at: Option<DateTime<Utc>>, inputs: Option<&str>| RuleRun {
+            company_id: CompanyId(1),
+            deal_id: DealId(7),
+            rule_id: "r".into(),
+            action: RuleAction::Create,
+            matched_at: t0,
+            state: RuleRunState::Waiting {
+                needs: Some("Ready to invoice — needs: a customer".into()),
+                checked_at,
+                inputs: inputs.map(str::to_string),
+                deal_updated: Some("2026-03-01T09:58:00Z".into()),
+            },
+            version: 1,
+        };
+        let stamp = inputs_stamp(3, Some("abc"));
+        let checked = run(Some(t0), Some(&stamp));
+        let later = t0 + Duration::minutes(15);
+        assert!(
+            !checked.worth_checking(&stamp, None, later),
+            "nothing changed"
+        );
+        assert!(
+            run(None, None).worth_checking(&stamp, None, later),
+            "never checked"
+        );
+        assert!(
+            run(Some(t0), None).worth_checking(&stamp, None, later),
+            "checked before stamps, or left to retry"
+        );
+        assert!(
+            checked.worth_checking(&inputs_stamp(4, Some("abc")), None, later),
+            "settings saved"
+        );
+        assert!(
+            checked.worth_checking(&inputs_stamp(3, Some("abd")), None, later),
+            "a link changed"
+        );
+        let edited = deal(serde_json::json!({"update_time": "2026-03-01T10:07:00Z"}));
+        assert!(
+            checked.worth_checking(&stamp, Some(&edited), later),
+            "the deal changed"
+        );
+        let same = deal(serde_json::json!({"update_time": "2026-03-01 09:58:00"}));
+        assert!(
+            !checked.worth_checking(&stamp, Some(&same), later),
+            "listed again by the overlap, unchanged since the check"
+        );
+        let no_time = deal(serde_json::json!({"update_time": null}));
+        assert!(checked.worth_checking(&stamp, Some(&no_time), later));
+        assert!(
+            checked.worth_checking(&stamp, None, t0 + RECHECK_AFTER),
+            "a day without a check"
+        );
     }
 
     #[test]

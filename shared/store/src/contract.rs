@@ -39,7 +39,8 @@ macro_rules! store_contract_suite {
             bad_cursor_is_rejected,
             rule_runs_are_claimed_once_and_listed_while_waiting,
             watermark_prepared_and_written_figures_round_trip,
-            bulk_batches_are_created_once_and_saved_by_version
+            bulk_batches_are_created_once_and_saved_by_version,
+            links_stamp_changes_with_every_link_change
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -3,7 +3,7 @@
 //! state is built once per instance.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::app::App;
 use shared::config::Env;
 
@@ -16,14 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = &app;
     lambda_runtime::run(service_fn(move |_tick: LambdaEvent<Value>| async move {
         let report = invoice_create::rules::run_scheduled(app).await?;
-        Ok::<_, lambda_runtime::Error>(json!({
-            "companies": report.companies,
-            "deals_listed": report.deals_listed,
-            "done": report.done,
-            "waiting": report.waiting,
-            "retried": report.retried,
-            "failed_companies": report.failed_companies,
-        }))
+        Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
     }))
     .await
 }

@@ -14,6 +14,7 @@ use shared::domain::readiness::needs_sentence;
 use shared::domain::rules::{PreparedInvoice, Rule, RuleAction, RuleRun, RuleRunState, Trigger};
 use shared::domain::{ActivityEvent, DealId, Outcome};
 use shared::web::error::ApiError;
+use shared::wire::pipedrive::model::Deal;
 
 use crate::context::Caller;
 use crate::create::Created;
@@ -36,14 +37,28 @@ pub fn rule_key(rule_id: &str, deal_id: DealId) -> String {
     format!("rule:{rule_id}:deal:{deal_id}")
 }
 
-/// Acts on a matched (deal, rule) and records the outcome on the run.
-pub async fn act(app: &App, caller: &Caller, rules: &[Rule], run: RuleRun) -> Acted {
-    let Some(rule) = rules.iter().find(|r| r.id == run.rule_id) else {
+/// What one company's pass acts with.
+pub struct Pass<'a> {
+    pub app: &'a App,
+    pub caller: &'a Caller,
+    pub rules: &'a [Rule],
+    /// What waiting runs depend on now ([`shared::domain::rules::inputs_stamp`]).
+    pub inputs: String,
+}
+
+/// Acts on a matched (deal, rule) and records the outcome on the run. `listed`: the deal as this
+/// run's deals list gave it (its draft then reads no deal again).
+pub async fn act(pass: &Pass<'_>, run: RuleRun, listed: Option<&Deal>) -> Acted {
+    let (app, caller) = (pass.app, pass.caller);
+    let Some(rule) = pass.rules.iter().find(|r| r.id == run.rule_id) else {
         let message = "The rule was removed before it acted.".to_string();
         save(app, run, done(app, None, &message)).await;
         return Acted::Done(None);
     };
-    let acted = decide_and_do(app, caller, rule, &run).await;
+    // Boxed: the draft's reads make a large future, kept off the scheduler task's stack.
+    let read = Box::pin(build_with_deal(app, caller, run.deal_id.0, listed.cloned())).await;
+    let deal_updated = read.as_ref().ok().and_then(|(_, d)| d.update_time.clone());
+    let acted = Box::pin(decide_and_do(app, caller, rule, &run, read)).await;
     let state = match &acted {
         Acted::Done(invoice) => done(app, invoice.clone(), rule.action.words()),
         Acted::Waiting(needs) => {
@@ -61,10 +76,28 @@ pub async fn act(app: &App, caller: &Caller, rules: &[Rule], run: RuleRun) -> Ac
             RuleRunState::Waiting {
                 needs: Some(needs.clone()),
                 checked_at: Some(app.clock.now()),
+                inputs: Some(pass.inputs.clone()),
+                deal_updated,
             }
         }
         Acted::Retry(error) => {
             tracing::warn!(deal_id = %run.deal_id, rule_id = run.rule_id.as_str(), error = error.as_str(), "the rule could not act; tried again at the next run");
+            if let RuleRunState::Waiting {
+                needs,
+                checked_at,
+                inputs: Some(_),
+                ..
+            } = &run.state
+            {
+                // Nothing was decided: the next run looks at it whatever changed.
+                let again = RuleRunState::Waiting {
+                    needs: needs.clone(),
+                    checked_at: *checked_at,
+                    inputs: None,
+                    deal_updated: None,
+                };
+                save(app, run, again).await;
+            }
             return acted;
         }
     };
@@ -97,9 +130,18 @@ fn no_longer_matches(rule: &Rule) -> String {
     }
 }
 
-/// The draft, its readiness, and the rule's action when nothing blocks it.
-async fn decide_and_do(app: &App, caller: &Caller, rule: &Rule, run: &RuleRun) -> Acted {
-    let draft = match build_with_deal(app, caller, run.deal_id.0).await {
+/// The draft's readiness (`read`: the draft and the deal), and the rule's action when nothing
+/// blocks it.
+async fn decide_and_do(
+    app: &App,
+    caller: &Caller,
+    rule: &Rule,
+    run: &RuleRun,
+    read: Result<(Draft, Deal), ApiError>,
+) -> Acted {
+    let draft = match read {
+        // The deal was deleted: nothing to invoice, ever.
+        Ok((_, deal)) if deal.is_gone() => return Acted::Done(None),
         // A run that waited acts only while the deal is still what the rule waits for (won,
         // or at the stage): reopened or lost meanwhile, it waits again until it is.
         Ok((_, deal)) if !rule.applies_to(&deal) => {

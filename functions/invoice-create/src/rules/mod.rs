@@ -7,11 +7,16 @@
 //!    rules watermark — no webhook, so no new Pipedrive scope; the latency is the schedule's.
 //! 2. Each (deal, rule) the deal now calls for ([`shared::domain::rules::rules_for`]) is recorded
 //!    once, conditionally: a deal edited again later matches again and finds its record, so a
-//!    rule acts at most once per deal, ever.
-//! 3. A newly matched run, and every run still waiting from earlier runs, is acted on
-//!    ([`act::act`]): a deal that is not ready gets "Ready to invoice — needs: …" in its activity
-//!    and waits; after the fix (a customer or item linked, which changes nothing in Pipedrive) the
-//!    next run finds it through the waiting index and acts.
+//!    rule acts at most once per deal, ever (a record still waiting is looked at then, however
+//!    many other runs wait).
+//! 3. A newly matched run is acted on ([`act::act`]) with the deal as the list gave it (the
+//!    same `GET /api/v2/deals` fields as the deal's own read, so the draft reads no deal again):
+//!    a deal that is not ready gets "Ready to invoice — needs: …" in its activity and waits.
+//!    A run still waiting from earlier runs is looked at again only when something it depends
+//!    on changed since its last check ([`RuleRun::worth_checking`]): the deal (in this run's
+//!    list, edited after the check), the company's customer or product links (a fix made in the
+//!    panel, which Pipedrive does not see) or its settings ([`inputs_stamp`]), or a day passed.
+//!    Unchanged, it costs no Pipedrive read.
 //! 4. The watermark moves to the run's start (less a small overlap for Pipedrive's
 //!    second-resolution times; what the overlap lists again finds its records).
 //!
@@ -19,18 +24,21 @@
 
 pub mod act;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use shared::app::App;
 use shared::app::sync::write_back::writer;
-use shared::domain::rules::{Rule, RuleRun, RuleRunState, RulesWatermark, rules_for};
+use shared::domain::rules::{Rule, RuleRun, RuleRunState, RulesWatermark, inputs_stamp, rules_for};
 use shared::domain::{CompanyId, CompanyProfile, DealId};
+use shared::store::records::RuleRunClaim;
 use shared::store::{PageRequest, StoreError};
 use shared::web::error::ApiError;
 
-use crate::context::{Caller, caller};
-use act::{Acted, act};
+use shared::wire::pipedrive::model::Deal;
+
+use crate::context::caller;
+use act::{Acted, Pass, act};
 
 /// How far back each list reaches before the previous run's start.
 pub const OVERLAP: Duration = Duration::minutes(5);
@@ -52,8 +60,9 @@ pub enum RulesError {
     Pipedrive(String),
 }
 
-/// What a run did (logged; asserted by the flow tests and the benchmark).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What a run did (logged, and the function's answer; asserted by the flow tests and the
+/// benchmark).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RulesReport {
     /// Companies whose rules were applied.
     pub companies: usize,
@@ -64,6 +73,8 @@ pub struct RulesReport {
     pub waiting: usize,
     /// Runs left for the next run (an upstream failed).
     pub retried: usize,
+    /// Waiting runs left alone: nothing they depend on changed since their last check.
+    pub unchanged: usize,
     pub failed_companies: usize,
 }
 
@@ -82,6 +93,7 @@ impl RulesReport {
         self.done += other.done;
         self.waiting += other.waiting;
         self.retried += other.retried;
+        self.unchanged += other.unchanged;
         self.failed_companies += other.failed_companies;
     }
 }
@@ -125,7 +137,18 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
     };
     let caller = caller(app, tenant).await?;
     let started = app.clock.now();
-    let watermark = app.records.get_rules_watermark(company).await?;
+    // Read before any check: a link changed during this run makes the next one look again.
+    let (watermark, links) = futures::join!(
+        app.records.get_rules_watermark(company),
+        app.records.links_stamp(company)
+    );
+    let (watermark, links) = (watermark?, links?);
+    let pass = Pass {
+        app,
+        caller: &caller,
+        rules: &rules,
+        inputs: inputs_stamp(profile.settings_version, links.as_deref()),
+    };
     let since = watermark
         .as_ref()
         .map(|w| w.since)
@@ -146,13 +169,22 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
     for deal in &deals {
         for rule in rules_for(deal, &rules) {
             let matched = matched_run(&profile, DealId(deal.id), rule, started);
-            if let Some(run) = app.records.claim_rule_run(&matched).await? {
-                handled.insert((run.rule_id.clone(), run.deal_id));
-                report.count(&act(app, &caller, &rules, run).await);
-            }
+            let run = match app.records.claim_rule_run(&matched).await? {
+                RuleRunClaim::Claimed(run) => run,
+                // Waiting from an earlier run (however many others wait): looked at now if the
+                // deal changed since its check.
+                RuleRunClaim::Matched(Some(run)) if run.is_open() => {
+                    handled.insert((run.rule_id.clone(), run.deal_id));
+                    if_worth_checking(&pass, run, Some(deal), &mut report).await;
+                    continue;
+                }
+                RuleRunClaim::Matched(_) => continue,
+            };
+            handled.insert((run.rule_id.clone(), run.deal_id));
+            report.count(&act(&pass, run, Some(deal)).await);
         }
     }
-    waiting_runs(app, &caller, &rules, &handled, &mut report).await?;
+    waiting_runs(&pass, &deals, &handled, &mut report).await?;
     let next = RulesWatermark {
         company_id: company,
         since: since.max(started - OVERLAP),
@@ -162,16 +194,18 @@ pub async fn run_company(app: &App, company: CompanyId) -> Result<RulesReport, R
     Ok(report)
 }
 
-/// The runs matched earlier and still waiting (a fix since then makes them act now).
+/// The runs matched earlier and still waiting: each looked at again when something it depends
+/// on changed since its last check (a fix since then makes it act now).
 async fn waiting_runs(
-    app: &App,
-    caller: &Caller,
-    rules: &[Rule],
+    pass: &Pass<'_>,
+    deals: &[Deal],
     handled: &HashSet<(String, DealId)>,
     report: &mut RulesReport,
 ) -> Result<(), RulesError> {
-    let company = caller.tenant.company_id;
-    for run in app
+    let company = pass.caller.tenant.company_id;
+    let listed: HashMap<DealId, &Deal> = deals.iter().map(|d| (DealId(d.id), d)).collect();
+    for run in pass
+        .app
         .records
         .waiting_rule_runs(company, WAITING_PER_RUN)
         .await?
@@ -179,9 +213,24 @@ async fn waiting_runs(
         if handled.contains(&(run.rule_id.clone(), run.deal_id)) {
             continue;
         }
-        report.count(&act(app, caller, rules, run).await);
+        let deal = listed.get(&run.deal_id).copied();
+        if_worth_checking(pass, run, deal, report).await;
     }
     Ok(())
+}
+
+/// Acts on a waiting run when something it depends on changed since its last check.
+async fn if_worth_checking(
+    pass: &Pass<'_>,
+    run: RuleRun,
+    listed: Option<&Deal>,
+    report: &mut RulesReport,
+) {
+    if run.worth_checking(&pass.inputs, listed, pass.app.clock.now()) {
+        report.count(&act(pass, run, listed).await);
+    } else {
+        report.unchanged += 1;
+    }
 }
 
 /// Where a company's first list starts: its oldest rule (nothing before it can match).
@@ -199,6 +248,8 @@ fn matched_run(profile: &CompanyProfile, deal: DealId, rule: &Rule, now: DateTim
         state: RuleRunState::Waiting {
             needs: None,
             checked_at: None,
+            inputs: None,
+            deal_updated: None,
         },
         version: 0,
     }

@@ -90,6 +90,7 @@ pub(super) async fn create_twice(ctx: &Ctx<'_>) -> Result<String, String> {
     if after != before + 1 {
         return Err(format!("QuickBooks went from {before} to {after} invoices"));
     }
+    super::rules::no_preparation_left(ctx, DEAL_A).await?;
     Ok(ids.remove(0))
 }
 
@@ -171,8 +172,9 @@ pub(super) async fn follow(ctx: &Ctx<'_>, invoice: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, String> {
-    let list = call(
+/// Deal A's list, as the panel reads it.
+pub(super) async fn deal_list(ctx: &Ctx<'_>) -> Result<Answer, String> {
+    call(
         ctx,
         "GET",
         &format!("/api/deals/{DEAL_A}/invoices"),
@@ -180,7 +182,11 @@ pub(super) async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, St
         None,
         200,
     )
-    .await?;
+    .await
+}
+
+pub(super) async fn status_of(ctx: &Ctx<'_>, invoice: &str) -> Result<String, String> {
+    let list = deal_list(ctx).await?;
     list.json["invoices"]
         .as_array()
         .and_then(|l| l.iter().find(|i| i["invoice_id"] == invoice))

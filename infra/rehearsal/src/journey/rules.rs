@@ -72,5 +72,44 @@ pub(super) async fn rules(ctx: &Ctx<'_>) -> Result<(), String> {
             "the second tick answered {second} (expected nothing new: a rule acts once per deal)"
         ));
     }
+    prepared_in_the_panel(ctx).await
+}
+
+/// The panel's list offers the preparation with its key; a click carrying another key (a
+/// preparation the panel showed before a newer one) is refused and creates nothing. (The
+/// modal's create that follows clears the preparation: `create_twice` checks it.)
+async fn prepared_in_the_panel(ctx: &Ctx<'_>) -> Result<(), String> {
+    let list = super::invoices::deal_list(ctx).await?;
+    if list.json["prepared"]["key"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
+        return Err(format!(
+            "the deal's list offers no preparation: {}",
+            list.text()
+        ));
+    }
+    let stale = ctx
+        .world
+        .api(
+            "POST",
+            &format!("/api/deals/{DEAL_A}/prepared-invoice"),
+            A_ADMIN,
+            None,
+            Some("prepared:an-older-one"),
+        )
+        .await?;
+    expect("POST …/prepared-invoice with an older key", &stale, 409)
+}
+
+/// No preparation is left for `deal` (once its invoice exists).
+pub(super) async fn no_preparation_left(ctx: &Ctx<'_>, deal: u64) -> Result<(), String> {
+    let prepared = format!("DEAL#{deal}#PREPARED");
+    let items = ctx.world.scan(&ctx.table).await?;
+    if items.iter().any(|(_, sk, _)| *sk == prepared) {
+        return Err(format!(
+            "the deal's invoice exists but {prepared} is still kept"
+        ));
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::company;
-use crate::records::Records;
+use crate::records::{Records, RuleRunClaim};
 use crate::{ItemStore, StoreError};
 use domain::DealId;
 use domain::figures::WrittenFigures;
@@ -25,6 +25,8 @@ fn run(ns: &str, rule: &str, deal: u64, minutes: i64) -> RuleRun {
         state: RuleRunState::Waiting {
             needs: None,
             checked_at: None,
+            inputs: None,
+            deal_updated: None,
         },
         version: 0,
     }
@@ -37,7 +39,10 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
     let records = Records::new(store);
     let first = run(ns, "r1", 7, 0);
     let claims = futures::future::join_all((0..8).map(|_| records.claim_rule_run(&first))).await;
-    let won: Vec<RuleRun> = claims.into_iter().filter_map(|c| c.unwrap()).collect();
+    let won: Vec<RuleRun> = claims
+        .into_iter()
+        .filter_map(|c| c.unwrap().claimed())
+        .collect();
     assert_eq!(
         won.len(),
         1,
@@ -47,11 +52,13 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
         .claim_rule_run(&run(ns, "r2", 7, 1))
         .await
         .unwrap()
+        .claimed()
         .unwrap();
     records
         .claim_rule_run(&run(ns, "r1", 8, -1))
         .await
         .unwrap()
+        .claimed()
         .unwrap();
     let waiting = records.waiting_rule_runs(company(ns, 1), 10).await.unwrap();
     let order: Vec<(u64, &str)> = waiting
@@ -84,9 +91,10 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
     ));
     let waiting = records.waiting_rule_runs(company(ns, 1), 10).await.unwrap();
     assert_eq!(waiting.len(), 2, "a done run leaves the waiting list");
-    assert!(
-        records.claim_rule_run(&first).await.unwrap().is_none(),
-        "never again"
+    assert_eq!(
+        records.claim_rule_run(&first).await.unwrap(),
+        RuleRunClaim::Matched(Some(saved.clone())),
+        "never again: the run as stored instead"
     );
     assert_eq!(
         records
@@ -224,5 +232,37 @@ pub async fn bulk_batches_are_created_once_and_saved_by_version(
             .unwrap()
             .is_none(),
         "another company's batch is not found"
+    );
+}
+
+pub async fn links_stamp_changes_with_every_link_change(store: Arc<dyn ItemStore>, ns: &str) {
+    let records = Records::new(store);
+    let c = company(ns, 1);
+    assert_eq!(records.links_stamp(c).await.unwrap(), None);
+    let link = domain::ProductLink {
+        company_id: c,
+        product_id: 4,
+        realm_id: "r".into(),
+        item_id: "3".into(),
+        item_name: "Training".into(),
+        linked_by: domain::UserId(1),
+        linked_at: Utc::now(),
+        version: 0,
+    };
+    let saved = records.save_product_link(&link).await.unwrap();
+    let first = records.links_stamp(c).await.unwrap().expect("stamped");
+    records.save_product_link(&saved).await.unwrap();
+    let second = records.links_stamp(c).await.unwrap().expect("stamped");
+    assert_ne!(first, second, "an update is a change");
+    records
+        .delete_customer_link(c, domain::Party::Organization(1))
+        .await
+        .unwrap();
+    let third = records.links_stamp(c).await.unwrap().expect("stamped");
+    assert_ne!(second, third, "an unlink is a change");
+    assert_eq!(
+        records.links_stamp(company(ns, 2)).await.unwrap(),
+        None,
+        "per company"
     );
 }

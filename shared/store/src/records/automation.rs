@@ -1,7 +1,8 @@
 //! What invoicing without a modal keeps: each (deal, rule) the scheduled run matched (created
 //! once, conditionally — a rule acts at most once per deal, ever — and reachable through the
-//! index while it waits), the rules pass's watermark, invoices prepared for review, and the
-//! values last written to a deal's mapped fields.
+//! index while it waits), the rules pass's watermark, the stamp of the company's links (what a
+//! waiting run depends on), invoices prepared for review, and the values last written to a
+//! deal's mapped fields.
 
 use super::*;
 use domain::bulk::BulkBatch;
@@ -41,6 +42,26 @@ fn figures_sk(deal: DealId) -> String {
 }
 
 const WATERMARK_SK: &str = "RULES#WATERMARK";
+const LINKS_STAMP_SK: &str = "RULES#LINKS";
+
+/// What a claim of (deal, rule) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleRunClaim {
+    /// This call recorded the match: the run is the caller's to act on.
+    Claimed(RuleRun),
+    /// Matched before: the run as stored (acted, or still waiting), when the store said.
+    Matched(Option<RuleRun>),
+}
+
+impl RuleRunClaim {
+    /// The run, when this call recorded it.
+    pub fn claimed(self) -> Option<RuleRun> {
+        match self {
+            RuleRunClaim::Claimed(run) => Some(run),
+            RuleRunClaim::Matched(_) => None,
+        }
+    }
+}
 
 impl Records {
     fn rule_run_item(run: &RuleRun) -> Result<Item, StoreError> {
@@ -63,9 +84,9 @@ impl Records {
         })
     }
 
-    /// Records that the run matched (deal, rule): `Ok(None)` when it was matched before (the
-    /// rule has acted or is waiting already — never a second run).
-    pub async fn claim_rule_run(&self, run: &RuleRun) -> Result<Option<RuleRun>, StoreError> {
+    /// Records that the run matched (deal, rule), unless it was matched before (the rule has
+    /// acted or is waiting already — never a second run): then the run as stored.
+    pub async fn claim_rule_run(&self, run: &RuleRun) -> Result<RuleRunClaim, StoreError> {
         match self
             .store
             .put(Self::rule_run_item(run)?, Condition::Absent)
@@ -74,9 +95,11 @@ impl Records {
             Ok(stored) => {
                 let mut out = run.clone();
                 out.version = stored.version;
-                Ok(Some(out))
+                Ok(RuleRunClaim::Claimed(out))
             }
-            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::Conflict { existing, .. }) => Ok(RuleRunClaim::Matched(
+                existing.and_then(|item| versioned_from(&item).ok()),
+            )),
             Err(e) => Err(e),
         }
     }
@@ -178,6 +201,34 @@ impl Records {
         let mut out = watermark.clone();
         out.version = stored.version;
         Ok(out)
+    }
+
+    // ----- what waiting rule runs depend on -----
+
+    /// The stamp of the company's customer and product links: replaced by every link change
+    /// (the rules pass checks a waiting run again when it differs from the one it saw).
+    pub async fn links_stamp(&self, company: CompanyId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .store
+            .get(&company_pk(company), LINKS_STAMP_SK)
+            .await?
+            .and_then(|item| {
+                item.data
+                    .get("stamp")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string)
+            }))
+    }
+
+    /// Replaces the links stamp (after a link of `company` changed).
+    pub(super) async fn new_links_stamp(&self, company: CompanyId) -> Result<(), StoreError> {
+        let stamp = uuid::Uuid::new_v4().simple().to_string();
+        let item = Item::new(
+            company_pk(company),
+            LINKS_STAMP_SK,
+            serde_json::json!({ "stamp": stamp }),
+        );
+        self.store.put(item, Condition::Always).await.map(|_| ())
     }
 
     // ----- prepared invoices -----

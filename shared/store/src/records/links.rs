@@ -192,6 +192,7 @@ impl Records {
             v => Condition::Version(v),
         };
         let stored = self.store.put(item, condition).await?;
+        self.new_links_stamp(link.company_id).await?;
         let mut out = link.clone();
         out.version = stored.version;
         Ok(out)
@@ -216,7 +217,8 @@ impl Records {
     ) -> Result<(), StoreError> {
         self.store
             .delete(&company_pk(company), &party_sk(party), Condition::Always)
-            .await
+            .await?;
+        self.new_links_stamp(company).await
     }
 
     /// Saves a product link: a create when `link.version` is 0, else a versioned update.
@@ -231,6 +233,7 @@ impl Records {
             v => Condition::Version(v),
         };
         let stored = self.store.put(item, condition).await?;
+        self.new_links_stamp(link.company_id).await?;
         let mut out = link.clone();
         out.version = stored.version;
         Ok(out)

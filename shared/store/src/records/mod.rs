@@ -15,6 +15,7 @@
 //! | lease | `COMPANY#{cid}` | `LEASE#{name}` | (TTL = lease expiry) |
 //! | rule run (a deal matched by a rule; created once) | `COMPANY#{cid}` | `RULE#{rule}#DEAL#{did}` | `RULES#OPEN#{cid}` / `OPEN#{matched at}#RULE#{rule}#DEAL#{did}` while waiting |
 //! | rules watermark | `COMPANY#{cid}` | `RULES#WATERMARK` | |
+//! | links stamp (replaced by every customer or product link change) | `COMPANY#{cid}` | `RULES#LINKS` | |
 //! | prepared invoice | `COMPANY#{cid}` | `DEAL#{did}#PREPARED` | |
 //! | deal fields last written | `COMPANY#{cid}` | `DEAL#{did}#FIGURES` | |
 //! | bulk batch (the deals and each one's outcome) | `COMPANY#{cid}` | `BULK#{batch id}` | (TTL, 7 days) |
@@ -97,6 +98,7 @@ versioned!(
 );
 
 mod automation;
+pub use automation::RuleRunClaim;
 
 fn versioned_from<T: DeserializeOwned + Versioned>(item: &Item) -> Result<T, StoreError> {
     let mut record: T = from_item(item)?;
