@@ -574,6 +574,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
             ("POST", format!("/api/deals/2/estimates/{id}/send")),
             ("POST", format!("/api/deals/2/estimates/{id}/delete")),
             ("POST", format!("/api/deals/2/estimates/{id}/answer")),
+            ("POST", format!("/api/deals/2/estimates/{id}/invoice")),
             ("POST", format!("/api/deals/{id}/prepared-invoice")),
         ] {
             let a = w

@@ -376,6 +376,43 @@ async fn finish(
     totals: Totals,
     part: BillingRecord,
 ) -> Result<Created, ApiError> {
+    let (link, open_url, note) = finish_linked(app, caller, deal_id, invoice, part).await?;
+    Ok(Created {
+        invoice: created_invoice(&link),
+        open_url,
+        preview: totals,
+        note,
+        link,
+    })
+}
+
+/// The invoice as the panel shows it, from its link.
+pub fn created_invoice(link: &InvoiceLink) -> CreatedInvoice {
+    CreatedInvoice {
+        id: link.invoice_id.clone(),
+        doc_number: link.doc_number.clone(),
+        txn_date: link.txn_date,
+        due_date: link.due_date,
+        currency: link.currency.clone(),
+        total: link.total,
+        balance: link.balance,
+        status: link.status,
+        customer_id: link.customer_id.clone(),
+        customer_name: link.customer_name.clone(),
+    }
+}
+
+/// What every created invoice gets (this create's, or an estimate's conversion,
+/// [`crate::convert`]): the deal's link (a conditional create a retry finds), the note and the
+/// activity event once, the deal's mapped fields written back; the link, its QuickBooks address
+/// and the note's outcome.
+pub async fn finish_linked(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    invoice: Invoice,
+    part: BillingRecord,
+) -> Result<(InvoiceLink, String, NoteOutcome), ApiError> {
     let (link, first_time) = store_link(app, caller, deal_id, &invoice, part).await?;
     let open_url = app.quickbooks.endpoints().invoice_url(&link.invoice_id);
     // On a retry the note and event may exist already: the event (written together with the
@@ -397,24 +434,7 @@ async fn finish(
     // The deal has its invoice now: an invoice a rule prepared for it is no longer offered.
     let prepared = clear_prepared(app, caller, DealId(deal_id));
     let (note, _, _) = futures::join!(note, fields, prepared);
-    Ok(Created {
-        invoice: CreatedInvoice {
-            id: link.invoice_id.clone(),
-            doc_number: link.doc_number.clone(),
-            txn_date: link.txn_date,
-            due_date: link.due_date,
-            currency: link.currency.clone(),
-            total: link.total,
-            balance: link.balance,
-            status: link.status,
-            customer_id: link.customer_id.clone(),
-            customer_name: link.customer_name.clone(),
-        },
-        open_url,
-        preview: totals,
-        note,
-        link,
-    })
+    Ok((link, open_url, note))
 }
 
 /// Removes the invoice a rule prepared for the deal (whoever created the deal's invoice: the
@@ -629,7 +649,7 @@ async fn post_note(
 }
 
 /// Records in the deal's activity what QuickBooks refused and why.
-async fn record_failure(
+pub async fn record_failure(
     app: &App,
     caller: &Caller,
     deal_id: u64,

@@ -61,6 +61,13 @@ fn invoice_ids(estimate: &Estimate) -> Vec<String> {
         .collect()
 }
 
+fn merged_ids(mut ids: Vec<String>, converted: Option<&str>) -> Vec<String> {
+    if let Some(id) = converted.filter(|id| !ids.iter().any(|i| i == id)) {
+        ids.push(id.to_string());
+    }
+    ids
+}
+
 fn updated_at(estimate: &Estimate) -> Option<DateTime<Utc>> {
     super::links::qbo_updated_at(&estimate.sale)
 }
@@ -100,6 +107,8 @@ pub fn link_from_estimate(
         email_sent: sale.email_status == Some(EmailStatus::EmailSent),
         accepted_by: estimate.accepted_by.clone(),
         invoice_ids: invoice_ids(estimate),
+        conversion_request_id: None,
+        converted_invoice_id: None,
         sync_token: sale.sync_token.clone(),
         qbo_updated_at: updated_at(estimate),
         created_at: now,
@@ -143,6 +152,10 @@ pub fn refreshed_estimate_link(
             },
             created_at: link.created_at,
             version: link.version,
+            // The app's own conversion, whether or not QuickBooks links the invoice back.
+            invoice_ids: merged_ids(fresh.invoice_ids, link.converted_invoice_id.as_deref()),
+            conversion_request_id: link.conversion_request_id.clone(),
+            converted_invoice_id: link.converted_invoice_id.clone(),
             ..fresh
         };
     }

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod clock;
 pub mod conversion;
 pub mod draft;
+pub mod estimate_invoice;
 pub mod estimates;
 pub mod figures;
 pub mod links;

@@ -251,6 +251,13 @@ pub struct EstimateLink {
     /// The invoices made from it (QuickBooks' `LinkedTxn`).
     #[serde(default)]
     pub invoice_ids: Vec<String>,
+    /// The QuickBooks `requestid` of the invoice the app is making from it (recorded before
+    /// QuickBooks is called: a later request sends it again and gets the same invoice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_request_id: Option<String>,
+    /// The invoice the app made from it (linked on the deal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_invoice_id: Option<String>,
     /// QuickBooks `SyncToken` last seen.
     #[serde(default)]
     pub sync_token: Option<String>,

@@ -96,6 +96,8 @@ pub enum Refusal {
     PossibleDuplicate,
     /// The part of the deal bills more than what is left to invoice (the caller may confirm).
     OverInvoice,
+    /// The estimate's state does not allow it (invoice a pending or closed estimate).
+    EstimateState,
 }
 
 impl Refusal {
@@ -112,6 +114,7 @@ impl Refusal {
             Refusal::QuickBooksRefused => "quickbooks-refused",
             Refusal::PossibleDuplicate => "possible-duplicate",
             Refusal::OverInvoice => "over-invoice",
+            Refusal::EstimateState => "estimate-state",
         }
     }
 
@@ -128,6 +131,7 @@ impl Refusal {
             Refusal::QuickBooksRefused => "QuickBooks refused",
             Refusal::PossibleDuplicate => "Possible duplicate invoice",
             Refusal::OverInvoice => "More than what is left to invoice",
+            Refusal::EstimateState => "Not possible for this estimate",
         }
     }
 }
