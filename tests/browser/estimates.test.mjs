@@ -1,7 +1,9 @@
 // Estimates in the pages (issue 22): the panel's "+ Estimate" opens the create form in its
 // estimate mode (the same draft), the estimate appears in the panel's Estimates section as
-// Pending, and the rep marks it Accepted from the panel (QuickBooks' estimate says so too).
-// Screenshot: artifacts/browser/estimates-panel-320.png.
+// Pending, the rep marks it Accepted from the panel (QuickBooks' estimate says so too), then
+// invoices it ("Invoice it", by keyboard): the invoice appears on the deal, linked to the
+// estimate in QuickBooks, and the estimate shows Closed.
+// Screenshots: artifacts/browser/estimates-panel-320.png, estimates-accepted-panel-320.png.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,7 +44,7 @@ after(async () => {
   if (context) await context.close();
 });
 
-test('create an estimate from the panel and mark it accepted', async () => {
+test('create an estimate from the panel, mark it accepted and invoice it', async () => {
   await readyDeal();
   await page.goto(`${BASE}/_local/deal/1`);
   await panel().locator('#estimates').waitFor();
@@ -76,6 +78,29 @@ test('create an estimate from the panel and mark it accepted', async () => {
   await panel().locator(`li.estimate[data-estimate-id="${id}"][data-status="accepted"]`).waitFor();
   const estimate = (await json(`${sims.quickbooks_url}/_sim/realms/${REP_REALM}/estimates/${id}`)).body;
   assert.equal(estimate.TxnStatus, 'Accepted');
+
+  // Convert it: the button is on the accepted estimate only, named, keyboard-usable.
+  const accepted = panel().locator(`li.estimate[data-estimate-id="${id}"]`);
+  const invoiceIt = accepted.locator('button[data-action="invoice"]');
+  assert.match(await invoiceIt.getAttribute('aria-label'), /^Invoice it estimate /);
+  assert.deepEqual(await clippedIn(frameOf('/ui/panel')), [], 'clipped in the panel with "Invoice it"');
+  await accepted.scrollIntoViewIfNeeded();
+  await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'estimates-accepted-panel-320.png') });
+  const invoicesBefore = await panel().locator('li.invoice').count();
+  await page.evaluate(() => document.getElementById('snackbars').replaceChildren());
+  await invoiceIt.focus();
+  await page.keyboard.press('Enter');
+  await panel().locator(`li.estimate[data-estimate-id="${id}"][data-status="closed"]`).waitFor({ timeout: 15000 });
+  await page.locator('#snackbars .snackbar', { hasText: 'created from estimate' }).first().waitFor();
+  assert.equal(await panel().locator(`li.estimate[data-estimate-id="${id}"] button[data-action="invoice"]`).count(), 0,
+    'a closed estimate offers no second invoice');
+  await panel().locator('li.invoice').nth(invoicesBefore).waitFor();
+  const closed = (await json(`${sims.quickbooks_url}/_sim/realms/${REP_REALM}/estimates/${id}`)).body;
+  assert.equal(closed.TxnStatus, 'Closed');
+  const invoiceId = closed.LinkedTxn.find((t) => t.TxnType === 'Invoice').TxnId;
+  await panel().locator(`li.invoice[data-invoice-id="${invoiceId}"]`).waitFor();
+  const invoice = (await json(`${sims.quickbooks_url}/_sim/realms/${REP_REALM}/invoices/${invoiceId}`)).body;
+  assert.deepEqual(invoice.LinkedTxn.filter((t) => t.TxnType === 'Estimate').map((t) => t.TxnId), [id]);
 
   assert.equal(await page.locator('#panel-frame').evaluate((f) => f.getBoundingClientRect().width), 320);
   assert.deepEqual(await clippedIn(frameOf('/ui/panel')), [], 'clipped in the panel');

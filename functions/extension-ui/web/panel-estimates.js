@@ -1,9 +1,18 @@
 // The deal panel's "Estimates" section: each QuickBooks estimate of the deal with its status
 // (Pending, Accepted, Rejected, Closed = converted, Expired, Deleted) and its actions — send,
-// PDF, open in QuickBooks, the customer's answer (accepted / rejected), delete. Every action is
-// a native button (keyboard-usable) whose label names the estimate.
+// PDF, open in QuickBooks, the customer's answer (accepted / rejected), delete, and "Invoice it"
+// on an accepted one (the invoice made from it, in full, once). Every action is a native button
+// (keyboard-usable) whose label names the estimate.
 
-import { api, confirmAction, downloadPdf, h, Problem, snackbar, statusFlag } from './common.js';
+import { api, busy, confirmAction, downloadPdf, h, Problem, snackbar, statusFlag } from './common.js';
+
+// One Idempotency-Key per estimate for the panel's life: a retry after a failure sends the same
+// one, so it never makes a second invoice.
+const invoiceKeys = new Map();
+const invoiceKey = (id) => {
+  if (!invoiceKeys.has(id)) invoiceKeys.set(id, crypto.randomUUID());
+  return invoiceKeys.get(id);
+};
 
 /** Why an action is not possible on an estimate now (`null`: it is). */
 function whyNot(action, estimate) {
@@ -14,6 +23,11 @@ function whyNot(action, estimate) {
   }
   if (action === 'accept' && s === 'accepted') return 'The estimate is already accepted.';
   if (action === 'reject' && s === 'rejected') return 'The estimate is already rejected.';
+  if (action === 'invoice' && s !== 'accepted') {
+    return s === 'closed'
+      ? 'An invoice was already made from this estimate.'
+      : 'Only an estimate the customer accepted becomes an invoice: mark it accepted first.';
+  }
   return null;
 }
 
@@ -31,6 +45,18 @@ export function estimatesSection(deal, list, reload) {
     }
     await reload();
   };
+  const invoice = async (estimate, button) => {
+    try {
+      const answer = await busy(button, () => api('POST', `/api/deals/${deal}/estimates/${estimate.id}/invoice`, {
+        headers: { 'Idempotency-Key': invoiceKey(estimate.id) },
+      }), { label: 'Invoicing…' });
+      snackbar(answer.message, answer.open_url ? { url: answer.open_url, label: 'Open invoice' } : undefined);
+    } catch (e) {
+      if (!(e instanceof Problem)) throw e;
+      snackbar(e.message);
+    }
+    await reload();
+  };
   const actions = (estimate) => {
     const number = estimate.doc_number || estimate.id;
     const button = (key, label, onclick, reason) => h('button', {
@@ -38,6 +64,9 @@ export function estimatesSection(deal, list, reload) {
       'aria-label': `${label} estimate ${number}`, onclick,
     }, label);
     return h('div', { class: 'estimate-actions' },
+      estimate.status === 'accepted'
+        ? button('invoice', 'Invoice it', (event) => invoice(estimate, event.currentTarget), whyNot('invoice', estimate))
+        : null,
       button('accept', 'Accepted', () => run(estimate, 'answer', { answer: 'accepted' }, 'Marked accepted.'), whyNot('accept', estimate)),
       button('reject', 'Rejected', () => run(estimate, 'answer', { answer: 'rejected' }, 'Marked rejected.'), whyNot('reject', estimate)),
       button('send', 'Send', () => run(estimate, 'send', undefined, 'Sent.'), whyNot('send', estimate)),
