@@ -64,7 +64,8 @@ export function estimatesSection(deal, list, reload) {
       'aria-label': `${label} estimate ${number}`, onclick,
     }, label);
     return h('div', { class: 'estimate-actions' },
-      estimate.status === 'accepted'
+      // Accepted and not invoiced yet (QuickBooks may leave an invoiced estimate Accepted).
+      estimate.status === 'accepted' && !(estimate.invoice_ids || []).length
         ? button('invoice', 'Invoice it', (event) => invoice(estimate, event.currentTarget), whyNot('invoice', estimate))
         : null,
       button('accept', 'Accepted', () => run(estimate, 'answer', { answer: 'accepted' }, 'Marked accepted.'), whyNot('accept', estimate)),
