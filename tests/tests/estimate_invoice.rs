@@ -3,7 +3,7 @@
 //! accepted estimate once, links it on the deal, and the estimate shows Closed with its invoice.
 
 use futures::future::join_all;
-use integration_tests::full_world;
+use integration_tests::{entity_webhook, full_world};
 use serde_json::{Value, json};
 use shared::wire::quickbooks::model::{LinkedTxn, TxnStatus};
 use test_world::{COMPANY_A, COMPANY_B, GB_REALM, US_REALM, USER_A_ADMIN, USER_B_ADMIN, World};
@@ -180,6 +180,14 @@ async fn an_accepted_estimate_becomes_one_linked_invoice_and_the_estimate_closes
         "the estimate's note, the invoice's"
     );
 
+    // QuickBooks' news of the closed estimate (the webhook) keeps what the conversion recorded.
+    entity_webhook(&w, US_REALM, "Estimate", &id, "Update", 1).await;
+    let list = estimates(&w, B, 1).await;
+    assert_eq!(
+        (list[0]["status"].as_str(), list[0]["invoice_ids"].clone()),
+        (Some("closed"), json!([invoice_id]))
+    );
+
     // The same key: the same answer. Another key: refused, with the invoice named.
     let (status, again) = convert(&w, B, 1, &id, "convert-1").await;
     assert_eq!((status, &again), (201, &converted));
@@ -292,4 +300,39 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
     w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
     let (status, _) = convert(&w, A, 1, &id, "convert-other-company").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_conversion_cut_short_and_asked_again_with_another_key_still_makes_one_invoice() {
+    let w = full_world().start().await;
+    let id = us_estimate(&w).await;
+    w.quickbooks
+        .set_estimate_status(US_REALM, &id, TxnStatus::Accepted, None)
+        .unwrap();
+    w.store.fail_writes("#INVOICE#", 1);
+    let (status, problem) = convert(&w, B, 1, &id, "convert-first-tab").await;
+    assert_eq!(status, 500, "{problem}");
+    // Another tab, another key: the estimate's link holds the first request's requestid, so
+    // QuickBooks answers with the invoice it made (the estimate is Closed by now).
+    let (status, converted) = convert(&w, B, 1, &id, "convert-second-tab").await;
+    assert_eq!(status, 201, "{converted}");
+    let invoices = w.quickbooks.invoices(US_REALM).unwrap();
+    assert_eq!(invoices.len(), 1, "no duplicate");
+    assert_eq!(converted["invoice"]["id"], json!(invoices[0].id));
+    assert_eq!(
+        w.keys(COMPANY_B, "DEAL#1#INVOICE#").await.len(),
+        1,
+        "one link"
+    );
+    // The first key comes back: the estimate is invoiced, and it says so.
+    let (status, again) = convert(&w, B, 1, &id, "convert-first-tab").await;
+    assert_eq!(status, 409, "{again}");
+    assert!(
+        again["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already invoiced"),
+        "{again}"
+    );
+    assert_eq!(w.quickbooks.invoices(US_REALM).unwrap().len(), 1);
 }
