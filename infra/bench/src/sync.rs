@@ -9,6 +9,11 @@
 //! other links point at invoices that did not change (QuickBooks' CDC does not report them,
 //! whatever their number). A second run right after shows the idle cost. The baseline is polling
 //! each invoice: one `GET /invoice/{id}` per tracked invoice, or one `Id IN (…)` query per 1,000.
+//!
+//! Estimates are tracked beside the invoices (one per ten invoices, at least one): 1 % of them (at
+//! least one) are real QuickBooks estimates the customer accepts between the runs. The run's one
+//! CDC call per company reads `Invoice,Payment,Estimate` together, so tracking estimates adds no
+//! call, and their writes follow the changed estimates.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,12 +27,13 @@ use sandbox::quickbooks::{QuickBooksSim, RealmSeed};
 use shared::app::sync::jobs::InProcessQueue;
 use shared::app::{App, Deployment};
 use shared::domain::SecretString;
+use shared::domain::estimates::link_from_estimate;
 use shared::domain::links::link_from_invoice;
 use shared::domain::{CompanyId, DealId};
 use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets::embedded::EmbeddedSecrets;
 use shared::store::{Condition, Item, ItemStore, Page, PageRequest, StoreError};
-use shared::wire::quickbooks::model::{Invoice, Line, Ref};
+use shared::wire::quickbooks::model::{Estimate, Invoice, Line, Ref, TxnStatus};
 use status_sync::worker::{drain_once, schedule};
 
 use crate::report::Table;
@@ -39,6 +45,7 @@ pub struct CountingStore {
     reads: AtomicU64,
     writes: AtomicU64,
     link_writes: AtomicU64,
+    estimate_writes: AtomicU64,
     event_writes: AtomicU64,
 }
 
@@ -48,16 +55,21 @@ pub struct Writes {
     pub total: u64,
     /// Invoice links (`DEAL#…#INVOICE#…`).
     pub links: u64,
+    /// Estimate links (`DEAL#…#ESTIMATE#…`).
+    pub estimate_links: u64,
     /// Activity events (`DEAL#…#EVENT#…`): what changed, for the deal's history.
     pub events: u64,
 }
 
-/// What a written sort key is: an invoice link, an activity event, or something else.
+/// What a written sort key is: an invoice link, an estimate link, an activity event, or
+/// something else.
 pub fn write_kind(sk: &str) -> Option<&'static str> {
     if !sk.starts_with("DEAL#") {
         None
     } else if sk.contains("#INVOICE#") {
         Some("link")
+    } else if sk.contains("#ESTIMATE#") {
+        Some("estimate")
     } else if sk.contains("#EVENT#") {
         Some("event")
     } else {
@@ -72,6 +84,7 @@ impl CountingStore {
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             link_writes: AtomicU64::new(0),
+            estimate_writes: AtomicU64::new(0),
             event_writes: AtomicU64::new(0),
         }
     }
@@ -83,6 +96,7 @@ impl CountingStore {
             Writes {
                 total: self.writes.swap(0, Ordering::SeqCst),
                 links: self.link_writes.swap(0, Ordering::SeqCst),
+                estimate_links: self.estimate_writes.swap(0, Ordering::SeqCst),
                 events: self.event_writes.swap(0, Ordering::SeqCst),
             },
         )
@@ -96,6 +110,7 @@ impl CountingStore {
         self.writes.fetch_add(1, Ordering::Relaxed);
         match write_kind(sk) {
             Some("link") => self.link_writes.fetch_add(1, Ordering::Relaxed),
+            Some("estimate") => self.estimate_writes.fetch_add(1, Ordering::Relaxed),
             Some(_) => self.event_writes.fetch_add(1, Ordering::Relaxed),
             None => 0,
         };
@@ -150,6 +165,11 @@ pub fn changed_per_company(tracked: usize) -> usize {
     (tracked / 100).max(1).min(tracked)
 }
 
+/// Estimates a company tracks beside `tracked` invoices: one per ten, at least one.
+pub fn estimates_per_company(tracked: usize) -> usize {
+    (tracked / 10).max(1)
+}
+
 /// QuickBooks calls per company per run when polling: one read per invoice, or one query per
 /// 1,000 ids (`Id IN (…)`, QuickBooks' page limit).
 pub fn polling_calls(tracked: usize) -> (usize, usize) {
@@ -163,6 +183,10 @@ pub struct Figures {
     pub tracked: usize,
     /// Invoices that changed in QuickBooks since the last run (all companies).
     pub changed: usize,
+    /// Estimates tracked per company.
+    pub estimates: usize,
+    /// Estimates the customers accepted since the last run (all companies).
+    pub estimates_changed: usize,
     /// Measured (`true`) or derived from the per-company figures of a measured scenario.
     pub measured: bool,
     pub qb_calls: usize,
@@ -191,6 +215,34 @@ fn quiet_invoice(n: usize, customer: &str, today: NaiveDate) -> Invoice {
         balance: Some(amount),
         ..Invoice::default()
     }
+}
+
+/// A tracked estimate QuickBooks has but that does not change.
+fn quiet_estimate(n: usize, customer: &str, today: NaiveDate) -> Estimate {
+    let amount = Decimal::from(300 + (n % 700) as i64);
+    let mut estimate = Estimate::from_invoice(
+        Invoice {
+            id: Some(format!("{}", 60_000_000 + n)),
+            sync_token: Some("0".into()),
+            doc_number: Some(format!("E-{n}")),
+            txn_date: Some(today),
+            customer_ref: Some(Ref::new(customer)),
+            currency_ref: Some(Ref::new("USD")),
+            total_amt: Some(amount),
+            ..Invoice::default()
+        },
+        Some(today + Duration::days(30)),
+    );
+    estimate.txn_status = Some(TxnStatus::Pending);
+    estimate
+}
+
+/// What changes in QuickBooks between the two runs: invoices paid, estimates accepted
+/// (realm, id).
+#[derive(Default)]
+struct Changes {
+    to_pay: Vec<(String, String)>,
+    to_accept: Vec<(String, String)>,
 }
 
 /// The QuickBooks simulator and an app on the counting embedded store, as the scenarios use them.
@@ -238,7 +290,7 @@ impl SyncWorld {
         tracked: usize,
         changed: usize,
         now: DateTime<Utc>,
-        to_pay: &mut Vec<(String, String)>,
+        changes: &mut Changes,
     ) -> Result<(), String> {
         let qb = &self.qb;
         let today = now.date_naive();
@@ -260,7 +312,7 @@ impl SyncWorld {
             let invoice = if n < changed {
                 let created = self.changing_invoice(&realm, &token, &customer).await?;
                 if let Some(id) = created.id.clone() {
-                    to_pay.push((realm.clone(), id));
+                    changes.to_pay.push((realm.clone(), id));
                 }
                 created
             } else {
@@ -281,11 +333,56 @@ impl SyncWorld {
                 .await
                 .map_err(|e| format!("seeding a link: {e}"))?;
         }
+        self.seed_estimates(company, &realm, &token, &customer, tracked, now, changes)
+            .await?;
         // The previous run read QuickBooks up to now.
         let watermark: DateTime<Utc> = qb.now() + Duration::seconds(1);
         world::connect(&self.app, qb, company, 1, &realm, Some(watermark))
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// The company's tracked estimates (one per ten invoices): the first 1 % real QuickBooks
+    /// estimates (pushed onto `changes.to_accept`), the others quiet.
+    #[allow(clippy::too_many_arguments)]
+    async fn seed_estimates(
+        &self,
+        company: u64,
+        realm: &str,
+        token: &SecretString,
+        customer: &str,
+        tracked: usize,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> Result<(), String> {
+        let today = now.date_naive();
+        let estimates = estimates_per_company(tracked);
+        for n in 0..estimates {
+            let estimate = if n < changed_per_company(estimates) {
+                let created = self.changing_estimate(realm, token, customer).await?;
+                if let Some(id) = created.sale.id.clone() {
+                    changes.to_accept.push((realm.to_string(), id));
+                }
+                created
+            } else {
+                quiet_estimate(n, customer, today)
+            };
+            let link = link_from_estimate(
+                CompanyId(company),
+                DealId(1 + (n / 5) as u64),
+                realm,
+                &estimate,
+                today,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
+            self.app
+                .records
+                .create_estimate_link(&link)
+                .await
+                .map_err(|e| format!("seeding an estimate link: {e}"))?;
+        }
+        Ok(())
     }
 
     /// A real QuickBooks invoice of `customer` (paid between the two runs).
@@ -312,13 +409,46 @@ impl SyncWorld {
             .map_err(|e| format!("seeding an invoice: {e}"))
     }
 
-    /// Between the runs: the changed invoices are paid in full in QuickBooks.
-    fn pay(&self, to_pay: &[(String, String)]) -> Result<(), String> {
+    /// A real QuickBooks estimate of `customer` (accepted between the two runs).
+    async fn changing_estimate(
+        &self,
+        realm: &str,
+        token: &SecretString,
+        customer: &str,
+    ) -> Result<Estimate, String> {
+        let draft = Estimate::from_invoice(
+            Invoice {
+                customer_ref: Some(Ref::new(customer)),
+                currency_ref: Some(Ref::new("USD")),
+                line: Some(vec![Line::sales_item(
+                    Ref::new("2"),
+                    Decimal::ONE,
+                    Decimal::from(400),
+                )]),
+                ..Invoice::default()
+            },
+            None,
+        );
+        self.app
+            .quickbooks
+            .create_estimate(realm, token, &draft, &uuid::Uuid::new_v4().to_string())
+            .await
+            .map_err(|e| format!("seeding an estimate: {e}"))
+    }
+
+    /// Between the runs: the changed invoices are paid in full in QuickBooks, and the changed
+    /// estimates accepted by the customers.
+    fn pay(&self, changes: &Changes) -> Result<(), String> {
         self.qb.advance_clock(120);
-        for (realm, id) in to_pay {
+        for (realm, id) in &changes.to_pay {
             self.qb
                 .record_payment(realm, id, None)
                 .map_err(|e| format!("paying {id}: {e}"))?;
+        }
+        for (realm, id) in &changes.to_accept {
+            self.qb
+                .set_estimate_status(realm, id, TxnStatus::Accepted, Some("Bench Customer"))
+                .map_err(|e| format!("accepting estimate {id}: {e}"))?;
         }
         // This run starts ten minutes after the payments, so the next run's window (from this
         // run's start minus the two-minute overlap) no longer includes them: that run is idle.
@@ -342,13 +472,13 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
     let world = SyncWorld::start().await?;
     let changed = changed_per_company(tracked);
     let now = world.qb.now();
-    let mut to_pay: Vec<(String, String)> = Vec::new();
+    let mut changes = Changes::default();
     for c in 0..companies {
         world
-            .seed_company(c, tracked, changed, now, &mut to_pay)
+            .seed_company(c, tracked, changed, now, &mut changes)
             .await?;
     }
-    world.pay(&to_pay)?;
+    world.pay(&changes)?;
     let (failed, reads, writes, qb_calls) = world.run().await?;
     world.qb.advance_clock(15 * 60);
     let (_, idle_reads, idle_writes, idle_calls) = world.run().await?;
@@ -356,6 +486,8 @@ pub async fn scenario(companies: usize, tracked: usize) -> Result<Figures, Strin
         companies,
         tracked,
         changed: changed * companies,
+        estimates: estimates_per_company(tracked),
+        estimates_changed: changes.to_accept.len(),
         measured: true,
         qb_calls,
         store_writes: writes,
@@ -400,11 +532,14 @@ pub fn derive(per: &Figures, companies: usize) -> Figures {
         companies,
         tracked: per.tracked,
         changed: scale(per.changed),
+        estimates: per.estimates,
+        estimates_changed: scale(per.estimates_changed),
         measured: false,
         qb_calls: scale(per.qb_calls),
         store_writes: Writes {
             total: scale64(per.store_writes.total),
             links: scale64(per.store_writes.links),
+            estimate_links: scale64(per.store_writes.estimate_links),
             events: scale64(per.store_writes.events),
         },
         store_reads: scale64(per.store_reads),
@@ -450,10 +585,12 @@ pub fn table(figures: &[Figures]) -> Table {
             "companies",
             "invoices / company",
             "changed",
+            "estimates / company",
+            "estimates changed",
             "QuickBooks calls",
             "calls / company",
-            "store writes: all (links + events + other)",
-            "link writes ÷ changed",
+            "store writes: all (invoice links + estimate links + events + other)",
+            "link writes ÷ changed documents",
             "store reads",
             "idle run: calls / writes / reads",
             "polling: calls (1 per invoice / Id IN 1000)",
@@ -468,18 +605,25 @@ pub fn table(figures: &[Figures]) -> Table {
             f.companies.to_string(),
             f.tracked.to_string(),
             f.changed.to_string(),
+            f.estimates.to_string(),
+            f.estimates_changed.to_string(),
             f.qb_calls.to_string(),
             format!("{:.2}", f.qb_calls as f64 / f.companies.max(1) as f64),
             format!(
-                "{} ({} + {} + {})",
+                "{} ({} + {} + {} + {})",
                 f.store_writes.total,
                 f.store_writes.links,
+                f.store_writes.estimate_links,
                 f.store_writes.events,
-                f.store_writes.total - f.store_writes.links - f.store_writes.events
+                f.store_writes.total
+                    - f.store_writes.links
+                    - f.store_writes.estimate_links
+                    - f.store_writes.events
             ),
             format!(
                 "{:.2}",
-                f.store_writes.links as f64 / f.changed.max(1) as f64
+                (f.store_writes.links + f.store_writes.estimate_links) as f64
+                    / (f.changed + f.estimates_changed).max(1) as f64
             ),
             f.store_reads.to_string(),
             format!(
@@ -503,8 +647,9 @@ pub fn table(figures: &[Figures]) -> Table {
             },
         ]);
     }
-    t.note("Targets: one QuickBooks call per company per run whatever the number of invoices tracked; store writes equal to the changed invoices.");
-    t.note("Store writes by kind: invoice links (the target: one per changed invoice), activity events (one per status change, the deal's history), other (the company's sync watermark: one versioned write per company per run, after its updates). Store reads are requests (query pages and gets), not items.");
+    t.note("Targets: one QuickBooks call per company per run whatever the number of invoices and estimates tracked (one CDC call over Invoice, Payment and Estimate); store writes equal to the changed documents.");
+    t.note("Estimates: one tracked per ten invoices (at least one); 1 % of them (at least one) accepted by the customer in QuickBooks between the runs.");
+    t.note("Store writes by kind: invoice links (the target: one per changed invoice), estimate links (one per changed estimate), activity events (one per status change, the deal's history), other (the company's sync watermark: one versioned write per company per run, after its updates). Store reads are requests (query pages and gets), not items.");
     t.note("Derived rows (more than the measured limit of links in one process) scale the one-company figures of the same size: companies are independent jobs.");
     t
 }
@@ -534,12 +679,15 @@ mod tests {
             companies: 1,
             tracked: 10_000,
             changed: 100,
+            estimates: 1000,
+            estimates_changed: 10,
             measured: true,
             qb_calls: 1,
             store_writes: Writes {
-                total: 201,
+                total: 221,
                 links: 100,
-                events: 100,
+                estimate_links: 10,
+                events: 110,
             },
             store_reads: 210,
             failed_jobs: 0,
@@ -553,12 +701,20 @@ mod tests {
             (d.qb_calls, d.store_writes.links, d.changed),
             (1000, 100_000, 100_000)
         );
+        assert_eq!(
+            (
+                d.estimates,
+                d.estimates_changed,
+                d.store_writes.estimate_links
+            ),
+            (1000, 10_000, 10_000)
+        );
         let t = table(&[per, d]);
-        assert_eq!(t.rows[0][4], "1.00");
-        assert_eq!(t.rows[0][5], "201 (100 + 100 + 1)");
         assert_eq!(t.rows[0][6], "1.00");
-        assert_eq!(t.rows[0][9], "10000 / 10");
-        assert_eq!(t.rows[1][11], "derived (× companies)");
+        assert_eq!(t.rows[0][7], "221 (100 + 10 + 110 + 1)");
+        assert_eq!(t.rows[0][8], "1.00");
+        assert_eq!(t.rows[0][11], "10000 / 10");
+        assert_eq!(t.rows[1][13], "derived (× companies)");
     }
 
     #[tokio::test]
@@ -583,14 +739,21 @@ mod tests {
         store.delete("P", "S", Condition::Always).await.unwrap();
         let (reads, writes) = store.take();
         assert_eq!(
-            (reads, writes.total, writes.links, writes.events),
-            (2, 3, 1, 0)
+            (
+                reads,
+                writes.total,
+                writes.links,
+                writes.estimate_links,
+                writes.events
+            ),
+            (2, 3, 1, 0, 0)
         );
         assert_eq!(store.take(), (0, Writes::default()));
         assert_eq!(
             write_kind("DEAL#4#EVENT#2026-01-01T00:00:00Z#x"),
             Some("event")
         );
+        assert_eq!(write_kind("DEAL#4#ESTIMATE#17"), Some("estimate"));
         assert_eq!(write_kind("PROFILE"), None);
     }
 }
