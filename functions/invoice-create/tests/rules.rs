@@ -506,13 +506,13 @@ async fn estimates_of_deal_1(w: &World) -> (Vec<String>, Vec<String>) {
 }
 
 /// The requests QuickBooks received to create estimates.
-fn estimate_posts(w: &World) -> usize {
+fn estimate_posts(w: &World) -> Vec<sandbox::harness::LoggedRequest> {
     w.quickbooks
         .harness()
         .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/estimate"))
         .into_iter()
         .filter(|r| r.path.ends_with("/estimate"))
-        .count()
+        .collect()
 }
 
 #[tokio::test]
@@ -526,7 +526,7 @@ async fn an_estimate_rule_creates_the_won_deals_estimate_once_although_it_is_edi
     let (in_quickbooks, linked) = estimates_of_deal_1(&w).await;
     assert_eq!(in_quickbooks.len(), 1, "{in_quickbooks:?}");
     assert_eq!(linked, in_quickbooks, "the estimate's link is stored");
-    assert_eq!(estimate_posts(&w), 1);
+    assert_eq!(estimate_posts(&w).len(), 1);
     assert!(
         w.invoice_posts(US_REALM).is_empty(),
         "an estimate, no invoice"
@@ -582,7 +582,7 @@ async fn an_estimate_rule_creates_the_won_deals_estimate_once_although_it_is_edi
     w.app.records.save_rule_run(&lost).await.unwrap();
     w.quickbooks.harness().clear_log();
     assert_eq!(run_counts(&w).await, (1, 0, 1));
-    assert_eq!(estimate_posts(&w), 0, "replayed, not created again");
+    assert_eq!(estimate_posts(&w).len(), 0, "replayed, not created again");
     assert_eq!(
         estimates_of_deal_1(&w).await,
         (vec![estimate_id.clone()], vec![estimate_id.clone()])
@@ -628,4 +628,46 @@ async fn a_deal_won_while_not_ready_for_its_estimate_is_told_what_it_needs_then_
     assert!(w.invoice_posts(US_REALM).is_empty());
     let told = w.activity(COMPANY_B, 1).await;
     assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
+}
+
+#[tokio::test]
+async fn an_estimate_that_failed_upstream_is_retried_at_the_next_run_under_the_same_request_id() {
+    let w = world_with_rule(RuleAction::CreateEstimate).await;
+    fix_deal_1(&w).await;
+    win_deal_1(&w);
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{US_REALM}/estimate"),
+        sandbox::harness::FaultSpec {
+            force_500: 10,
+            ..sandbox::harness::FaultSpec::default()
+        },
+    );
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (0, 1), "{report:?}");
+    assert_eq!(estimates_of_deal_1(&w).await, (vec![], vec![]));
+    w.quickbooks.harness().clear_faults();
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (1, 0), "{report:?}");
+    let posts = estimate_posts(&w);
+    let request_ids: std::collections::BTreeSet<_> = posts
+        .iter()
+        .filter_map(|r| {
+            r.query
+                .as_deref()?
+                .split('&')
+                .find(|p| p.starts_with("requestid="))
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(posts.len() >= 2, "the failed attempt and the retry");
+    assert_eq!(
+        request_ids.len(),
+        1,
+        "one requestid for (deal, rule): {request_ids:?}"
+    );
+    assert_eq!(posts.iter().filter(|r| r.status == 200).count(), 1);
+    let (in_quickbooks, linked) = estimates_of_deal_1(&w).await;
+    assert_eq!(in_quickbooks.len(), 1, "{in_quickbooks:?}");
+    assert_eq!(linked, in_quickbooks);
 }
