@@ -127,7 +127,7 @@ test('rules in the settings page: added, changed, checked with the API\'s senten
   // "When a deal is won (any pipeline) → create and send the invoice".
   await s.locator('#add-rule').click();
   await s.locator('#rule-0-action').selectOption('create_and_send');
-  // "When a deal reaches Renewals › Renewal agreed → prepare an invoice for review".
+  // "When a deal reaches Renewals › Renewal agreed → create an estimate".
   await s.locator('#add-rule').click();
   await s.locator('#rule-1-when').selectOption('stage');
   assert.equal(await s.locator('#rule-1-pipeline').inputValue(), '1', 'the first pipeline');
@@ -135,6 +135,8 @@ test('rules in the settings page: added, changed, checked with the API\'s senten
   await s.locator('#rule-1-pipeline').selectOption('2');
   assert.equal(await s.locator('#rule-1-stage').inputValue(), '5', 'the stages follow the pipeline');
   await s.locator('#rule-1-stage').selectOption('6');
+  assert.equal(await s.locator('#rule-1-action').inputValue(), 'prepare', 'the first action');
+  await s.locator('#rule-1-action').selectOption('create_estimate');
   // The first rule again: refused in the page with the API's sentence, nothing saved.
   await s.locator('#add-rule').click();
   await s.locator('#rule-2-action').selectOption('create_and_send');
@@ -150,7 +152,7 @@ test('rules in the settings page: added, changed, checked with the API\'s senten
   const saved = (await apiCall('GET', '/api/settings')).body.settings.rules;
   assert.deepEqual(saved.map((r) => [r.trigger, r.action]), [
     [{ kind: 'won', pipeline_id: null }, 'create_and_send'],
-    [{ kind: 'stage', pipeline_id: 2, stage_id: 6 }, 'prepare'],
+    [{ kind: 'stage', pipeline_id: 2, stage_id: 6 }, 'create_estimate'],
   ]);
   assert.ok(saved.every((r) => r.id && r.created_at), 'the server gave each an id and a start');
 
@@ -164,7 +166,8 @@ test('rules in the settings page: added, changed, checked with the API\'s senten
   assert.equal(await s.locator('#rule-1-pipeline').inputValue(), '2');
   assert.equal(await s.locator('#rule-1-stage').inputValue(), '6');
   assert.equal(await s.locator('#rule-1-stage option:checked').textContent(), 'Renewal agreed');
-  assert.equal(await s.locator('#rule-1-action').inputValue(), 'prepare');
+  assert.equal(await s.locator('#rule-1-action').inputValue(), 'create_estimate');
+  assert.equal(await s.locator('#rule-1-action option:checked').textContent(), 'Create an estimate');
   await s.locator('#rules').screenshot({ path: join(ARTIFACTS, 'rules-settings.png') });
 
   // Removed: the stage rule stays, with its id (a kept rule keeps its start).

@@ -34,6 +34,7 @@ const ACTIONS = [
   ['prepare', 'Prepare an invoice for review'],
   ['create', 'Create the invoice'],
   ['create_and_send', 'Create and send the invoice'],
+  ['create_estimate', 'Create an estimate'],
 ];
 /** The rules' limits and the sentences the API answers for them (domain `rules::check_rules`). */
 const RULES_MAX = 20;

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::app::App;
 use shared::app::sync::estimates::estimate_event;
 use shared::app::tokens::CallError;
@@ -59,21 +59,53 @@ pub async fn create(
     let key = idempotency_key(&headers, true)?.unwrap_or_default();
     // Not the invoice's hash: a key reused for another kind of document is refused, not replayed.
     let hash = body_hash(&json!({"deal_id": path.deal_id, "estimate": form}));
-    let record = match claim(&app.records, &app.clock, tenant.company_id, &key, &hash).await? {
-        Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
+    let (status, body) = create_claimed(&app, &caller, path.deal_id, &form, &key, &hash)
+        .await
+        .map_err(|failure| failure.error)?;
+    Ok((status, Json(body)).into_response())
+}
+
+/// The estimate created once under `key` — the route's core, and a rule's
+/// ([`crate::unattended::estimate_once`]): the key claimed (`hash`: what asked for it; the same
+/// key for another request is refused), the create run, its answer kept for a retry; a key that
+/// ran before answers what it answered then.
+pub async fn create_claimed(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    form: &InvoiceForm,
+    key: &str,
+    hash: &str,
+) -> Result<(StatusCode, Value), Failure> {
+    let record = match claim(
+        &app.records,
+        &app.clock,
+        caller.tenant.company_id,
+        key,
+        hash,
+    )
+    .await?
+    {
+        Claim::Replay(status, body) => return Ok((status, body)),
         Claim::Run(record) => record,
     };
     let attempt = attempt_of(&record);
-    match run(&app, &caller, path.deal_id, &form, &key, attempt).await {
-        Ok(created) => {
-            let body = serde_json::to_value(&created)
-                .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
+    let created = run(app, caller, deal_id, form, key, attempt).await;
+    let answered = created.and_then(|created| {
+        serde_json::to_value(&created).map_err(|e| Failure {
+            error: ApiError::internal(format!("serialising the answer: {e}")),
+            called_quickbooks: true,
+            definitive: false,
+        })
+    });
+    match answered {
+        Ok(body) => {
             complete(&app.records, record, StatusCode::CREATED, &body).await;
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            Ok((StatusCode::CREATED, body))
         }
         Err(failure) => {
-            settle_failure(&app, record, attempt, &failure).await;
-            Err(failure.error)
+            settle_failure(app, record, attempt, &failure).await;
+            Err(failure)
         }
     }
 }

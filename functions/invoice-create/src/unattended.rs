@@ -3,7 +3,7 @@
 //! ([`ready_form`], on [`shared::domain::readiness`]), and the create under an idempotency key
 //! derived from what asked for it ([`create_once`]): a run that crashed after QuickBooks
 //! answered finds the same invoice on its retry (QuickBooks' `requestid`, then the invoice
-//! link), never a second one.
+//! link), never a second one; and a rule's estimate, the same way ([`estimate_once`]).
 
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -13,10 +13,11 @@ use shared::domain::draft::{self, InvoiceForm};
 use shared::domain::readiness::{Blocker, CustomerFacts, blockers};
 
 use crate::context::Caller;
-use crate::create::{self, Created, settle_failure};
+use crate::create::{self, Created, Failure, settle_failure};
 use crate::customers::save_link;
 use crate::draft::{Draft, MatchedBy};
 use crate::duplicates;
+use crate::estimate::{self, CreatedEstimate};
 use crate::idempotency::{Claim, attempt_of, body_hash, claim, complete};
 use crate::views::CustomerSummary;
 
@@ -148,16 +149,37 @@ pub async fn create_once(
             Ok(created)
         }
         Err(failure) => {
-            let definitive = failure.definitive;
             settle_failure(app, record, attempt, &failure).await;
-            let sentence = failure.error.to_string();
-            Err(
-                if definitive || failure.error.status() == StatusCode::UNPROCESSABLE_ENTITY {
-                    Unattended::Blocked(sentence)
-                } else {
-                    Unattended::Retry(sentence)
-                },
-            )
+            Err(unattended(&failure))
         }
+    }
+}
+
+/// The estimate of `deal`, created once under `key` (`request` is what asked for it, hashed:
+/// the same key for another request is refused) through the estimate route's core: a run that
+/// crashed after QuickBooks answered finds the same estimate on its retry, never a second one.
+pub async fn estimate_once(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    key: &str,
+    request: &Value,
+    form: &InvoiceForm,
+) -> Result<CreatedEstimate, Unattended> {
+    let hash = body_hash(request);
+    match estimate::create_claimed(app, caller, deal.0, form, key, &hash).await {
+        Ok((_, body)) => serde_json::from_value(body).map_err(|e| Unattended::Retry(e.to_string())),
+        Err(failure) => Err(unattended(&failure)),
+    }
+}
+
+/// A failed create, unattended: refused (QuickBooks or the checks said no: a person fixes the
+/// deal) or to try again (not known yet).
+fn unattended(failure: &Failure) -> Unattended {
+    let sentence = failure.error.to_string();
+    if failure.definitive || failure.error.status() == StatusCode::UNPROCESSABLE_ENTITY {
+        Unattended::Blocked(sentence)
+    } else {
+        Unattended::Retry(sentence)
     }
 }

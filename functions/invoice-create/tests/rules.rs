@@ -1,15 +1,16 @@
 //! The `invoice-rules` pass against both simulators (embedded store): a rule on "won" creates the
 //! deal's invoice once although the deal is edited again and the run repeats; a deal won while
 //! not ready is told what it needs and invoiced at a later run after the fix; each run makes one
-//! Pipedrive deals-list call per company.
+//! Pipedrive deals-list call per company. A rule "won → create an estimate" does the same with
+//! the deal's estimate.
 
 mod support;
 
 use chrono::Duration;
 use invoice_create::rules::{RulesReport, run_scheduled};
 use pretty_assertions::assert_eq;
-use shared::domain::Settings;
-use shared::domain::rules::{Rule, RuleAction, RuleRunState, Trigger};
+use shared::domain::rules::{Rule, RuleAction, RuleRun, RuleRunState, Trigger};
+use shared::domain::{CompanyId, DealId, Settings};
 use shared::wire::pipedrive::model::{DealStatus, DealUpdate};
 use support::*;
 
@@ -471,4 +472,202 @@ async fn a_stage_rule_acts_when_the_deal_reaches_the_stage_and_not_before() {
     w.advance(60);
     assert_eq!(run_counts(&w).await, (1, 0, 1));
     assert_eq!(w.invoice_posts(US_REALM).len(), 1);
+}
+
+/// The record of (deal, "rule-1").
+async fn rule_run(w: &World, deal: u64) -> RuleRun {
+    w.app
+        .records
+        .get_rule_run(CompanyId(COMPANY_B), "rule-1", DealId(deal))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Company B's estimates in QuickBooks, and the estimate links of its deal 1 in the store.
+async fn estimates_of_deal_1(w: &World) -> (Vec<String>, Vec<String>) {
+    let in_quickbooks = w
+        .quickbooks
+        .estimates(US_REALM)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.sale.id)
+        .collect();
+    let linked = w
+        .app
+        .records
+        .deal_estimate_links(CompanyId(COMPANY_B), DealId(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.estimate_id)
+        .collect();
+    (in_quickbooks, linked)
+}
+
+/// The requests QuickBooks received to create estimates.
+fn estimate_posts(w: &World) -> Vec<sandbox::harness::LoggedRequest> {
+    w.quickbooks
+        .harness()
+        .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/estimate"))
+        .into_iter()
+        .filter(|r| r.path.ends_with("/estimate"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_estimate_rule_creates_the_won_deals_estimate_once_although_it_is_edited_again_and_the_run_repeats()
+ {
+    let w = world_with_rule(RuleAction::CreateEstimate).await;
+    fix_deal_1(&w).await;
+    win_deal_1(&w);
+
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    let (in_quickbooks, linked) = estimates_of_deal_1(&w).await;
+    assert_eq!(in_quickbooks.len(), 1, "{in_quickbooks:?}");
+    assert_eq!(linked, in_quickbooks, "the estimate's link is stored");
+    assert_eq!(estimate_posts(&w).len(), 1);
+    assert!(
+        w.invoice_posts(US_REALM).is_empty(),
+        "an estimate, no invoice"
+    );
+    let estimate_id = linked[0].clone();
+    let done = rule_run(&w, 1).await;
+    let RuleRunState::Done {
+        invoice_id,
+        estimate_id: recorded,
+        message,
+        ..
+    } = &done.state
+    else {
+        panic!("not done: {done:?}");
+    };
+    assert_eq!(
+        (invoice_id, recorded.as_deref(), message.as_str()),
+        (&None, Some(estimate_id.as_str()), "create an estimate")
+    );
+    let activity = w.activity(COMPANY_B, 1).await;
+    assert_eq!(
+        activity
+            .iter()
+            .filter(|e| e.kind == "estimate.created")
+            .count(),
+        1,
+        "{activity:#?}"
+    );
+
+    // Edited again (still won), listed again, the run repeats: no second estimate.
+    w.advance(60);
+    retitle(&w, 1, "Fleet rollout (renamed)");
+    w.advance(60);
+    for _ in 0..2 {
+        assert_eq!(run_counts(&w).await, (0, 0, 1));
+        w.advance(900);
+    }
+    assert_eq!(
+        estimates_of_deal_1(&w).await,
+        (vec![estimate_id.clone()], vec![estimate_id.clone()])
+    );
+
+    // The run's record lost its "done" (a crash after QuickBooks answered): the next run acts
+    // again under the same (deal, rule) key and finds the same estimate, asking QuickBooks
+    // nothing.
+    let mut lost = rule_run(&w, 1).await;
+    lost.state = RuleRunState::Waiting {
+        needs: None,
+        checked_at: None,
+        inputs: None,
+        deal_updated: None,
+    };
+    w.app.records.save_rule_run(&lost).await.unwrap();
+    w.quickbooks.harness().clear_log();
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    assert_eq!(estimate_posts(&w).len(), 0, "replayed, not created again");
+    assert_eq!(
+        estimates_of_deal_1(&w).await,
+        (vec![estimate_id.clone()], vec![estimate_id.clone()])
+    );
+    let again = rule_run(&w, 1).await;
+    assert!(
+        matches!(&again.state, RuleRunState::Done { estimate_id: Some(id), .. } if *id == estimate_id),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deal_won_while_not_ready_for_its_estimate_is_told_what_it_needs_then_gets_it_after_the_fix()
+ {
+    let w = world_with_rule(RuleAction::CreateEstimate).await;
+    win_deal_1(&w);
+
+    assert_eq!(run_counts(&w).await, (0, 1, 1));
+    assert_eq!(estimates_of_deal_1(&w).await, (vec![], vec![]));
+    let needs: Vec<_> = w
+        .activity(COMPANY_B, 1)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "rule.waiting")
+        .collect();
+    assert_eq!(needs.len(), 1, "{needs:?}");
+    let sentence = &needs[0].message;
+    assert!(
+        sentence.starts_with("Ready to invoice — needs: a QuickBooks customer for"),
+        "{sentence}"
+    );
+    assert!(sentence.contains("a QuickBooks item for"), "{sentence}");
+
+    // Fixed in the app (nothing changes in Pipedrive): the next run creates the estimate, once.
+    fix_deal_1(&w).await;
+    w.advance(900);
+    assert_eq!(run_counts(&w).await, (1, 0, 1));
+    w.advance(900);
+    assert_eq!(run_counts(&w).await, (0, 0, 1));
+    let (in_quickbooks, linked) = estimates_of_deal_1(&w).await;
+    assert_eq!(in_quickbooks.len(), 1, "{in_quickbooks:?}");
+    assert_eq!(linked, in_quickbooks);
+    assert!(w.invoice_posts(US_REALM).is_empty());
+    let told = w.activity(COMPANY_B, 1).await;
+    assert_eq!(told.iter().filter(|e| e.kind == "rule.waiting").count(), 1);
+}
+
+#[tokio::test]
+async fn an_estimate_that_failed_upstream_is_retried_at_the_next_run_under_the_same_request_id() {
+    let w = world_with_rule(RuleAction::CreateEstimate).await;
+    fix_deal_1(&w).await;
+    win_deal_1(&w);
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{US_REALM}/estimate"),
+        sandbox::harness::FaultSpec {
+            force_500: 10,
+            ..sandbox::harness::FaultSpec::default()
+        },
+    );
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (0, 1), "{report:?}");
+    assert_eq!(estimates_of_deal_1(&w).await, (vec![], vec![]));
+    w.quickbooks.harness().clear_faults();
+    w.advance(900);
+    let (report, _) = run(&w).await;
+    assert_eq!((report.done, report.retried), (1, 0), "{report:?}");
+    let posts = estimate_posts(&w);
+    let request_ids: std::collections::BTreeSet<_> = posts
+        .iter()
+        .filter_map(|r| {
+            r.query
+                .as_deref()?
+                .split('&')
+                .find(|p| p.starts_with("requestid="))
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(posts.len() >= 2, "the failed attempt and the retry");
+    assert_eq!(
+        request_ids.len(),
+        1,
+        "one requestid for (deal, rule): {request_ids:?}"
+    );
+    assert_eq!(posts.iter().filter(|r| r.status == 200).count(), 1);
+    let (in_quickbooks, linked) = estimates_of_deal_1(&w).await;
+    assert_eq!(in_quickbooks.len(), 1, "{in_quickbooks:?}");
+    assert_eq!(linked, in_quickbooks);
 }

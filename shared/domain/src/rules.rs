@@ -1,6 +1,6 @@
 //! The company's invoicing rules: "when a deal in pipeline P reaches stage S / is won → prepare
-//! an invoice for review | create the invoice | create and send it", and which of them a deal
-//! seen by the scheduled run calls for ([`rules_for`]).
+//! an invoice for review | create the invoice | create and send it | create an estimate", and
+//! which of them a deal seen by the scheduled run calls for ([`rules_for`]).
 //!
 //! A rule acts on what happens *after* it was saved: a deal won (or moved to the stage) before
 //! the rule existed is left alone, so adding a rule never invoices the company's history. Each
@@ -56,6 +56,8 @@ pub enum RuleAction {
     Create,
     /// Create it and have QuickBooks e-mail it to the customer.
     CreateAndSend,
+    /// Create a QuickBooks estimate of the deal (not sent: a rep sends it from the panel).
+    CreateEstimate,
 }
 
 impl RuleAction {
@@ -64,6 +66,7 @@ impl RuleAction {
             RuleAction::Prepare => "prepare an invoice for review",
             RuleAction::Create => "create the invoice",
             RuleAction::CreateAndSend => "create and send the invoice",
+            RuleAction::CreateEstimate => "create an estimate",
         }
     }
 }
@@ -215,11 +218,14 @@ pub enum RuleRunState {
         #[serde(default)]
         deal_updated: Option<String>,
     },
-    /// Acted: prepared, created or created and sent (the invoice, once there is one).
+    /// Acted: prepared, created or created and sent (the invoice, once there is one), or the
+    /// estimate created (its id).
     Done {
         at: DateTime<Utc>,
         #[serde(default)]
         invoice_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimate_id: Option<String>,
         #[serde(default)]
         message: String,
     },
@@ -458,6 +464,78 @@ mod tests {
         assert!(
             checked.worth_checking(&stamp, None, t0 + RECHECK_AFTER),
             "a day without a check"
+        );
+    }
+
+    #[test]
+    fn every_action_reads_as_the_page_and_the_api_name_it() {
+        let all = [
+            (RuleAction::Prepare, "prepare"),
+            (RuleAction::Create, "create"),
+            (RuleAction::CreateAndSend, "create_and_send"),
+            (RuleAction::CreateEstimate, "create_estimate"),
+        ];
+        for (action, wire) in all {
+            assert_eq!(serde_json::to_value(action).unwrap(), wire);
+            assert_eq!(
+                serde_json::from_value::<RuleAction>(serde_json::json!(wire)).unwrap(),
+                action
+            );
+        }
+        assert_eq!(RuleAction::CreateEstimate.words(), "create an estimate");
+        assert!(serde_json::from_value::<RuleAction>(serde_json::json!("estimate")).is_err());
+    }
+
+    #[test]
+    fn a_done_run_names_its_estimate_and_a_record_from_before_estimates_still_reads() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let done = RuleRunState::Done {
+            at,
+            invoice_id: None,
+            estimate_id: Some("88".into()),
+            message: "create an estimate".into(),
+        };
+        let json = serde_json::to_value(&done).unwrap();
+        assert_eq!(json["estimate_id"], "88");
+        assert_eq!(serde_json::from_value::<RuleRunState>(json).unwrap(), done);
+        let before = serde_json::json!({"state": "done", "at": "2026-03-01T00:00:00Z",
+            "invoice_id": "130", "message": "create the invoice"});
+        let read: RuleRunState = serde_json::from_value(before).unwrap();
+        assert!(
+            matches!(&read, RuleRunState::Done { invoice_id: Some(i), estimate_id: None, .. } if i == "130"),
+            "{read:?}"
+        );
+        let invoice_done = serde_json::to_value(&read).unwrap();
+        assert!(invoice_done.get("estimate_id").is_none(), "{invoice_done}");
+    }
+
+    #[test]
+    fn an_estimate_rule_beside_an_invoice_rule_on_the_same_trigger_is_no_repeat() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let won = Trigger::Won { pipeline_id: None };
+        let invoice = Rule {
+            id: "a".into(),
+            trigger: won,
+            action: RuleAction::Create,
+            created_at: Some(t0),
+        };
+        let estimate = Rule {
+            id: "b".into(),
+            action: RuleAction::CreateEstimate,
+            ..invoice.clone()
+        };
+        assert!(check_rules(&[invoice.clone(), estimate.clone()]).is_empty());
+        // The invoice rule turned into an estimate rule: a new rule from now on (another id,
+        // so another (deal, rule) record and idempotency key: no invoice key is reused).
+        let t1 = t0 + Duration::days(1);
+        let changed = Rule {
+            action: RuleAction::CreateEstimate,
+            ..invoice.clone()
+        };
+        let saved = stamped(&[changed], &[invoice], t1, || "c".into());
+        assert_eq!(
+            (saved[0].id.as_str(), saved[0].action, saved[0].created_at),
+            ("c", RuleAction::CreateEstimate, Some(t1))
         );
     }
 

@@ -3,5 +3,6 @@
 //! prepared created with one click in the panel.
 
 mod prepared;
+mod rule_actions;
 mod support;
 mod write_back;

@@ -1,11 +1,12 @@
 //! What a rule does for one deal once the scheduled run matched them: read the deal's draft (the
 //! same build the create form gets), decide whether it can be invoiced without a person
-//! ([`shared::domain::readiness`]), then prepare, create, or create and send — or tell the deal
-//! what it still needs and wait.
+//! ([`shared::domain::readiness`]), then prepare, create, create and send, or create an estimate
+//! — or tell the deal what it still needs and wait.
 //!
-//! A create goes through [`crate::unattended::create_once`] (the create route's core) under an
+//! A create goes through [`crate::unattended::create_once`] (the create route's core), an
+//! estimate through [`crate::unattended::estimate_once`] (the estimate route's core), under an
 //! idempotency key derived from (deal, rule): a run that crashed after QuickBooks answered finds
-//! the same invoice on its retry, never a second one.
+//! the same invoice (or estimate) on its retry, never a second one.
 
 use serde_json::json;
 use shared::app::App;
@@ -19,12 +20,13 @@ use shared::wire::pipedrive::model::Deal;
 use crate::context::Caller;
 use crate::create::Created;
 use crate::draft::{Draft, build_with_deal};
-use crate::unattended::{Unattended, create_once, link_match, ready_form};
+use crate::unattended::{Unattended, create_once, estimate_once, link_match, ready_form};
 
 /// What became of one (deal, rule) in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acted {
-    /// Prepared, created, or created and sent (the invoice id when there is one).
+    /// Prepared, created, or created and sent (the invoice id when there is one), or the
+    /// estimate created (its id).
     Done(Option<String>),
     /// Not ready: the sentence told on the deal.
     Waiting(String),
@@ -32,7 +34,8 @@ pub enum Acted {
     Retry(String),
 }
 
-/// The idempotency key of the invoice a rule creates for a deal (one per (deal, rule), ever).
+/// The idempotency key of the invoice (or estimate) a rule creates for a deal (one per (deal,
+/// rule), ever).
 pub fn rule_key(rule_id: &str, deal_id: DealId) -> String {
     format!("rule:{rule_id}:deal:{deal_id}")
 }
@@ -52,7 +55,8 @@ pub async fn act(pass: &Pass<'_>, run: RuleRun, listed: Option<&Deal>) -> Acted 
     let (app, caller) = (pass.app, pass.caller);
     let Some(rule) = pass.rules.iter().find(|r| r.id == run.rule_id) else {
         let message = "The rule was removed before it acted.".to_string();
-        save(app, run, done(app, None, &message)).await;
+        let state = done(app, run.action, None, &message);
+        save(app, run, state).await;
         return Acted::Done(None);
     };
     // Boxed: the draft's reads make a large future, kept off the scheduler task's stack.
@@ -60,7 +64,7 @@ pub async fn act(pass: &Pass<'_>, run: RuleRun, listed: Option<&Deal>) -> Acted 
     let deal_updated = read.as_ref().ok().and_then(|(_, d)| d.update_time.clone());
     let acted = Box::pin(decide_and_do(app, caller, rule, &run, read)).await;
     let state = match &acted {
-        Acted::Done(invoice) => done(app, invoice.clone(), rule.action.words()),
+        Acted::Done(id) => done(app, rule.action, id.clone(), rule.action.words()),
         Acted::Waiting(needs) => {
             if run.needs() != Some(needs.as_str()) {
                 tell(
@@ -105,10 +109,16 @@ pub async fn act(pass: &Pass<'_>, run: RuleRun, listed: Option<&Deal>) -> Acted 
     acted
 }
 
-fn done(app: &App, invoice_id: Option<String>, message: &str) -> RuleRunState {
+/// The run done; `id`: the invoice (or, for an estimate rule, the estimate) it made.
+fn done(app: &App, action: RuleAction, id: Option<String>, message: &str) -> RuleRunState {
+    let (invoice_id, estimate_id) = match action {
+        RuleAction::CreateEstimate => (None, id),
+        RuleAction::Prepare | RuleAction::Create | RuleAction::CreateAndSend => (id, None),
+    };
     RuleRunState::Done {
         at: app.clock.now(),
         invoice_id,
+        estimate_id,
         message: message.to_string(),
     }
 }
@@ -124,9 +134,17 @@ async fn save(app: &App, mut run: RuleRun, state: RuleRunState) {
 
 /// What a waiting run tells the deal when the deal no longer is what the rule waits for.
 fn no_longer_matches(rule: &Rule) -> String {
+    let acts = match rule.action {
+        RuleAction::CreateEstimate => "creates its estimate",
+        RuleAction::Prepare | RuleAction::Create | RuleAction::CreateAndSend => "invoices it",
+    };
     match rule.trigger {
-        Trigger::Won { .. } => "The deal is no longer won (reopened or lost): the rule invoices it when it is won again.".into(),
-        Trigger::Stage { .. } => "The deal is no longer at the rule's stage (moved or lost): the rule invoices it when it is back there.".into(),
+        Trigger::Won { .. } => format!(
+            "The deal is no longer won (reopened or lost): the rule {acts} when it is won again."
+        ),
+        Trigger::Stage { .. } => format!(
+            "The deal is no longer at the rule's stage (moved or lost): the rule {acts} when it is back there."
+        ),
     }
 }
 
@@ -162,6 +180,15 @@ async fn decide_and_do(
     let form = &ready.form;
     match rule.action {
         RuleAction::Prepare => prepare(app, caller, rule, run, &draft, form).await,
+        RuleAction::CreateEstimate => {
+            let key = rule_key(&run.rule_id, run.deal_id);
+            let request = json!({"rule_id": run.rule_id, "deal_id": run.deal_id, "estimate": true});
+            match estimate_once(app, caller, run.deal_id, &key, &request, form).await {
+                Ok(created) => Acted::Done(Some(created.estimate.estimate_id)),
+                Err(Unattended::Blocked(needs)) => Acted::Waiting(needs),
+                Err(Unattended::Skipped(why) | Unattended::Retry(why)) => Acted::Retry(why),
+            }
+        }
         RuleAction::Create | RuleAction::CreateAndSend => {
             let key = rule_key(&run.rule_id, run.deal_id);
             let request = json!({"rule_id": run.rule_id, "deal_id": run.deal_id});

@@ -1,6 +1,6 @@
 //! The rules pass of the `invoice-rules` binary (EventBridge Scheduler, every 15 minutes):
 //! "when a deal in pipeline P reaches stage S / is won → prepare an invoice for review | create
-//! the invoice | create and send it", applied without a person at the form.
+//! the invoice | create and send it | create an estimate", applied without a person at the form.
 //!
 //! Per connected company with rules, one run:
 //! 1. **One** Pipedrive deals-list call (all pages) for the deals updated since the company's

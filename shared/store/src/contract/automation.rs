@@ -82,6 +82,7 @@ pub async fn rule_runs_are_claimed_once_and_listed_while_waiting(
     done.state = RuleRunState::Done {
         at: Utc::now(),
         invoice_id: Some("130".into()),
+        estimate_id: None,
         message: "created".into(),
     };
     let saved = records.save_rule_run(&done).await.unwrap();
