@@ -17,6 +17,7 @@ use crate::create::{self, Created, settle_failure};
 use crate::customers::save_link;
 use crate::draft::{Draft, MatchedBy};
 use crate::duplicates;
+use crate::estimate::{self, CreatedEstimate};
 use crate::idempotency::{Claim, attempt_of, body_hash, claim, complete};
 use crate::views::CustomerSummary;
 
@@ -145,6 +146,58 @@ pub async fn create_once(
                 &create::answer(&created),
             )
             .await;
+            Ok(created)
+        }
+        Err(failure) => {
+            let definitive = failure.definitive;
+            settle_failure(app, record, attempt, &failure).await;
+            let sentence = failure.error.to_string();
+            Err(
+                if definitive || failure.error.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                    Unattended::Blocked(sentence)
+                } else {
+                    Unattended::Retry(sentence)
+                },
+            )
+        }
+    }
+}
+
+/// The estimate of `deal`, created once under `key` like [`create_once`]'s invoice (the key
+/// claimed, QuickBooks' `requestid` derived from it, the estimate link a conditional create;
+/// [`estimate::run`] is the create route's own). No unpaid-invoice check: an estimate bills
+/// nothing.
+pub async fn estimate_once(
+    app: &App,
+    caller: &Caller,
+    deal: DealId,
+    key: &str,
+    request: &Value,
+    form: &InvoiceForm,
+) -> Result<CreatedEstimate, Unattended> {
+    let hash = body_hash(request);
+    let record = match claim(
+        &app.records,
+        &app.clock,
+        caller.tenant.company_id,
+        key,
+        &hash,
+    )
+    .await
+    {
+        Ok(Claim::Replay(_, body)) => {
+            return serde_json::from_value(body).map_err(|e| Unattended::Retry(e.to_string()));
+        }
+        Ok(Claim::Run(record)) => record,
+        Err(error) => return Err(Unattended::Retry(error.to_string())),
+    };
+    let attempt = attempt_of(&record);
+    match estimate::run(app, caller, deal.0, form, key, attempt).await {
+        Ok(created) => {
+            match serde_json::to_value(&created) {
+                Ok(body) => complete(&app.records, record, StatusCode::CREATED, &body).await,
+                Err(error) => tracing::warn!(%error, "could not record the created estimate"),
+            }
             Ok(created)
         }
         Err(failure) => {
