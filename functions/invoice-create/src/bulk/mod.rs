@@ -8,12 +8,12 @@
 //! | `GET /api/bulk/batches/{batch_id}` | the progress and each deal's result (the invoice or estimate, or the sentence why not) |
 //!
 //! Exactly once per (batch, deal): each invoice or estimate is created under an idempotency key
-//! derived from both ([`shared::domain::bulk::document_key`]), so a batch retried after a closed tab or a timeout,
-//! or resumed after a failure, finds what it created. Scoped by the verified JWT only: the deals
-//! are read with the caller's Pipedrive tokens, so an id of another company's deal (or one the
-//! caller cannot see) is refused per deal with a sentence and never invoiced. Throughput is the
-//! upstreams' own: the QuickBooks realm gate (10 in flight, 500 a minute) and Pipedrive's
-//! `Retry-After`, never a fixed sleep.
+//! derived from both ([`shared::domain::bulk::document_key`]), so a batch retried after a closed
+//! tab or a timeout, or resumed after a failure, finds what it created. Scoped by the verified
+//! JWT only: the deals are read with the caller's Pipedrive tokens, so an id of another company's
+//! deal (or one the caller cannot see) is refused per deal with a sentence and never invoiced
+//! (nor estimated). Throughput is the upstreams' own: the QuickBooks realm gate (10 in flight,
+//! 500 a minute) and Pipedrive's `Retry-After`, never a fixed sleep.
 
 pub mod run;
 
