@@ -3,7 +3,9 @@
 // (the app's custom modal, 720 px, the selection in `selectedIds`). One deal is ready, one needs
 // an item linked — fixed inline in the modal — and one has no organisation or person. The run
 // invoices the two ready deals with live progress and shows each deal's result: a link to the
-// invoice, or why not. Screenshot: artifacts/browser/bulk-720.png.
+// invoice, or why not. Then the same deals again with "Create: Estimates" chosen by keyboard: an
+// estimate for each ready deal, "Estimate #… created", and none twice on a second run.
+// Screenshots: artifacts/browser/bulk-720.png, bulk-estimates-720.png.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +26,7 @@ let sims;
 const modal = () => page.frameLocator('#modal-frame');
 const modalFrame = () => page.frames().find((f) => f.url().includes('/ui/bulk'));
 const qbInvoices = async () => (await json(`${sims.quickbooks_url}/_sim/realms/${REP_REALM}/invoices`)).body.Invoice || [];
+const qbEstimates = async () => (await json(`${sims.quickbooks_url}/_sim/realms/${REP_REALM}/estimates`)).body.Estimate || [];
 
 /** Three deals of Acme in the simulated Pipedrive (see the file's comment). */
 async function seedDeals() {
@@ -123,4 +126,54 @@ test('select deals in the list view, fix a blocker inline, run the batch, see ea
   await m.locator('#progress', { hasText: '3 of 3 done: 2 invoiced' }).waitFor({ timeout: 30000 });
   await row(READY).locator('a.result.created').waitFor();
   assert.equal((await qbInvoices()).length, before + 2, 'the same batch again: no second invoice');
+});
+
+test('the same deals with "Create: Estimates" chosen by keyboard: an estimate for each ready deal, once', async () => {
+  // The barrel tasting's item (linked inline by the test above; linked here when run alone).
+  const headers = await bearer(COMPANY, USER);
+  const linked = await json(`${BASE}/api/products/60/item-link`, { method: 'PUT', headers, body: JSON.stringify({ item_id: '3' }) });
+  assert.ok(linked.status < 300, JSON.stringify(linked.body));
+  const estimatesBefore = (await qbEstimates()).length;
+  const invoicesBefore = (await qbInvoices()).length;
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.goto(`${BASE}/_local/deals`);
+  for (const id of [READY, NEEDS_ITEM, NO_PARTY]) await page.check(`#select-${id}`);
+  await page.click('#bulk-invoice');
+  await page.locator('#modal-backdrop:not([hidden])').waitFor();
+  const m = modal();
+  const row = (id) => m.locator(`tr[data-deal="${id}"]`);
+  await m.locator('#progress', { hasText: '2 of 3 selected deals are ready' }).waitFor();
+
+  // The choice, by keyboard: a labelled radio group before the run.
+  assert.equal(await m.locator('#document legend').textContent(), 'Create:');
+  assert.ok(await m.getByLabel('Invoices').isChecked(), 'invoices unless chosen');
+  await m.getByLabel('Invoices').focus();
+  await page.keyboard.press('ArrowRight');
+  await m.locator('#run', { hasText: 'Create estimates for 2 ready deals' }).waitFor();
+  assert.ok(await m.getByLabel('Estimates').isChecked());
+  assert.equal(await modalFrame().evaluate(() => document.activeElement.id), 'document-estimate', 'focus stays on the choice');
+
+  await m.locator('#run').click();
+  await m.locator('#progress', { hasText: '3 of 3 done: 2 estimates created, 1 without an estimate' }).waitFor({ timeout: 30000 });
+  for (const id of [READY, NEEDS_ITEM]) {
+    const link = row(id).locator('a.result.created');
+    await link.waitFor();
+    assert.match(await link.textContent(), /^Estimate #?\S+ created · /);
+    assert.match(await link.getAttribute('href'), /estimate/i);
+  }
+  assert.match(await row(NO_PARTY).textContent(), /organi[sz]ation or person/i);
+  assert.equal((await qbEstimates()).length, estimatesBefore + 2, 'an estimate for exactly the two ready deals');
+  assert.equal((await qbInvoices()).length, invoicesBefore, 'no invoice');
+  assert.deepEqual(await clippedIn(modalFrame()), []);
+  await page.locator('.modal').screenshot({ path: join(ARTIFACTS, 'bulk-estimates-720.png') });
+
+  // Run again (the modal reopened, Estimates chosen again): the same batch, nothing twice.
+  await page.click('#modal-close');
+  await page.click('#bulk-invoice');
+  await m.locator('#progress', { hasText: '2 of 3 selected deals are ready' }).waitFor();
+  await m.getByLabel('Estimates').check();
+  await m.locator('#run', { hasText: 'Create estimates for 2 ready deals' }).click();
+  await m.locator('#progress', { hasText: '3 of 3 done: 2 estimates created' }).waitFor({ timeout: 30000 });
+  await row(READY).locator('a.result.created', { hasText: 'Estimate' }).waitFor();
+  assert.equal((await qbEstimates()).length, estimatesBefore + 2, 'the same batch again: no second estimate');
 });

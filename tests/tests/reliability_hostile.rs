@@ -767,6 +767,8 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
         json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [-1]}),
         json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": (1..=500).collect::<Vec<u64>>()}),
         json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [2], "company_id": COMPANY_B}),
+        json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [2], "document": "receipt"}),
+        json!({"batch_id": "6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d", "deal_ids": [2], "document": null}),
     ] {
         let a = w
             .call("POST", "/api/bulk/batches", A, Some(&body), None)

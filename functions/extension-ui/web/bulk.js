@@ -1,9 +1,10 @@
 // The bulk-invoice modal of the deals list view: the selected deals (`selectedIds`) with each
 // one's readiness and the fix for each blocker — link the customer or an item right here, with
-// the same link routes as the create form — then the run, page by page with live progress, and
-// each deal's result (the invoice, or the sentence why not). The batch's id is made here once
-// per selection and kept for the tab's session, so running again after a timeout or a reload
-// resumes the same batch and never makes a second invoice.
+// the same link routes as the create form — then the choice of what to create ("Create:
+// Invoices / Estimates"), the run, page by page with live progress, and each deal's result (the
+// invoice or estimate, or the sentence why not). The batch's id is made here once per selection
+// and document and kept for the tab's session, so running again after a timeout or a reload
+// resumes the same batch and never makes a second invoice or estimate.
 
 import { api, busy, command, h, money, mount, pageReady, Problem, problemView, query, snackbar, stateView } from './common.js';
 
@@ -21,12 +22,17 @@ const outcomes = new Map();
 let progress = null;
 let running = false;
 let runError = null;
+/** What the run creates: 'invoice' or 'estimate' (a batch of its own each). */
+let documentKind = 'invoice';
 /** The open inline fix: { deal, blocker, term, results, error }. */
 let fixing = null;
 
 function batchKey() {
-  return `bulk-batch:${[...selected].sort((a, b) => a - b).join(',')}`;
+  const ids = [...selected].sort((a, b) => a - b).join(',');
+  return documentKind === 'estimate' ? `bulk-batch:estimate:${ids}` : `bulk-batch:${ids}`;
 }
+
+const estimates = () => documentKind === 'estimate';
 
 function batchId() {
   const key = batchKey();
@@ -119,7 +125,7 @@ async function run() {
   render();
   try {
     const id = batchId();
-    let view = await api('POST', '/api/bulk/batches', { body: { batch_id: id, deal_ids: selected } });
+    let view = await api('POST', '/api/bulk/batches', { body: { batch_id: id, deal_ids: selected, document: documentKind } });
     let body = view.progress.blocked > 0 ? { recheck_blocked: true } : undefined;
     show(view);
     for (let pages = 0; view.progress.pending > 0 && pages < 20; pages += 1) {
@@ -129,7 +135,7 @@ async function run() {
       show(view);
       if (view.progress.pending === before) break;
     }
-    if (view.progress.pending > 0) runError = 'Some deals could not be invoiced yet (see each one). Run again to resume; nothing is created twice.';
+    if (view.progress.pending > 0) runError = `Some deals could not be ${estimates() ? 'given an estimate' : 'invoiced'} yet (see each one). Run again to resume; nothing is created twice.`;
   } catch (e) {
     runError = e instanceof Problem ? e.message : 'The run stopped. Run again to resume; nothing is created twice.';
   }
@@ -148,6 +154,10 @@ function show(view) {
 function resultCell(id) {
   const out = outcomes.get(id);
   if (!out) return null;
+  if (out.state === 'created' && out.estimate_id) {
+    return h('a', { href: out.open_url, target: '_blank', rel: 'noopener', class: 'result created' },
+      `Estimate ${out.doc_number ? `#${out.doc_number}` : out.estimate_id} created · ${money(out.total, out.currency)}`);
+  }
   if (out.state === 'created') {
     return h('a', { href: out.open_url, target: '_blank', rel: 'noopener', class: 'result created' },
       `Invoice ${out.doc_number ? `#${out.doc_number}` : out.invoice_id} · ${money(out.total, out.currency)}`);
@@ -160,7 +170,7 @@ function readinessCell(id) {
   const r = readiness.get(id);
   if (!r) return h('span', { class: 'muted' }, 'Checking…');
   if (r.ready) return h('span', { class: 'ready' }, 'Ready');
-  const label = outcomes.has(id) ? 'Not invoiced — needs a fix' : 'Needs a fix';
+  const label = outcomes.has(id) ? `${estimates() ? 'No estimate' : 'Not invoiced'} — needs a fix` : 'Needs a fix';
   return h('div', {}, h('span', { class: r.refused ? 'result not-invoiced' : 'blocked' }, r.refused ? r.sentence : label),
     r.blockers.map((b) => h('p', { class: 'blocker' }, b.detail, ' ',
       (b.kind === 'customer' || (b.kind === 'item' && b.product_id))
@@ -188,25 +198,59 @@ function summary() {
     const done = progress.total - progress.pending;
     return h('div', { id: 'progress', role: 'status', 'aria-live': 'polite' },
       h('progress', { max: String(progress.total), value: String(done) }),
-      h('p', {}, `${done} of ${progress.total} done: ${progress.created} invoiced, ${progress.blocked + progress.not_invoiced} not invoiced${progress.failed ? `, ${progress.failed} to try again` : ''}.`));
+      h('p', {}, `${done} of ${progress.total} done: ${estimates()
+        ? `${progress.created} estimate${progress.created === 1 ? '' : 's'} created, ${progress.blocked + progress.not_invoiced} without an estimate`
+        : `${progress.created} invoiced, ${progress.blocked + progress.not_invoiced} not invoiced`}${progress.failed ? `, ${progress.failed} to try again` : ''}.`));
   }
   const all = [...readiness.values()];
   const ready = all.filter((r) => r.ready).length;
-  return h('p', { id: 'progress', role: 'status' }, `${ready} of ${selected.length} selected deals are ready to invoice.`);
+  return h('p', { id: 'progress', role: 'status' }, `${ready} of ${selected.length} selected deals are ${estimates() ? 'ready for an estimate' : 'ready to invoice'}.`);
+}
+
+/** Invoices or estimates: each a batch of its own (its results shown once it runs). */
+function choose(kind) {
+  if (running || kind === documentKind) return;
+  documentKind = kind;
+  outcomes.clear();
+  progress = null;
+  runError = null;
+  render();
+  const radio = document.getElementById(`document-${kind}`);
+  if (radio) radio.focus();
+}
+
+function documentChoice() {
+  const option = (value, label) => h('label', { class: 'inline' },
+    h('input', {
+      type: 'radio', name: 'document', id: `document-${value}`, value, checked: documentKind === value, disabled: running,
+      onchange: () => choose(value),
+    }), ` ${label}`);
+  return h('fieldset', { class: 'kind', id: 'document' },
+    h('legend', {}, 'Create:'),
+    option('invoice', 'Invoices'),
+    option('estimate', 'Estimates'),
+    estimates() ? h('p', { class: 'hint muted' }, 'An estimate quotes the whole deal; the customer can accept it in QuickBooks.') : null);
+}
+
+function runLabel(left) {
+  const deals = `${left} ready deal${left === 1 ? '' : 's'}`;
+  if (estimates()) return running ? 'Creating estimates…' : `Create estimates for ${deals}`;
+  return running ? 'Invoicing…' : `Invoice ${deals}`;
 }
 
 function render() {
   const left = selected.filter((id) => (readiness.get(id) || {}).ready && (outcomes.get(id) || {}).state !== 'created').length;
   mount(
-    h('h1', {}, `Invoice ${selected.length} selected deal${selected.length === 1 ? '' : 's'}`),
+    h('h1', {}, `${estimates() ? 'Estimates for' : 'Invoice'} ${selected.length} selected deal${selected.length === 1 ? '' : 's'}`),
     summary(),
     runError ? h('p', { class: 'field-error', role: 'alert' }, runError) : null,
     h('table', { class: 'bulk', id: 'bulk-deals' },
       h('thead', {}, h('tr', {}, ['Deal', 'Total', 'Readiness / result'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, selected.map(row))),
+    documentChoice(),
     h('p', { class: 'actions' },
       left === 0 && !running ? null : h('button', { type: 'button', class: 'primary', id: 'run', disabled: running, onclick: run },
-        running ? 'Invoicing…' : `Invoice ${left} ready deal${left === 1 ? '' : 's'}`),
+        runLabel(left)),
       h('button', { type: 'button', id: 'close', onclick: () => command(AppExtensionsSDK.Command.CLOSE_MODAL).catch(() => {}) }, 'Close')));
 }
 

@@ -158,6 +158,7 @@ pub async fn create_once(
 /// The estimate of `deal`, created once under `key` (`request` is what asked for it, hashed:
 /// the same key for another request is refused) through the estimate route's core: a run that
 /// crashed after QuickBooks answered finds the same estimate on its retry, never a second one.
+/// No unpaid-invoice check: an estimate bills nothing.
 pub async fn estimate_once(
     app: &App,
     caller: &Caller,

@@ -2,7 +2,8 @@
 //! with ready and blocked deals invoices exactly the ready ones and says why for each blocked one;
 //! the same batch retried makes no second invoice, nor does a run whose batch record lost its
 //! outcomes; a batch interrupted by an upstream fault and resumed invoices each ready deal once;
-//! another company's deal ids are refused per deal.
+//! another company's deal ids are refused per deal; a batch of estimates makes an estimate for
+//! exactly the ready deals, once, however often it is run or resumed.
 
 mod support;
 
@@ -122,6 +123,37 @@ async fn create_batch(w: &World, who: (u64, u64), batch: &str, deals: &[u64]) ->
         None,
     )
     .await
+}
+
+async fn create_batch_of(w: &World, document: &str, batch: &str, deals: &[u64]) -> (u16, Value) {
+    w.call_json(
+        "POST",
+        "/api/bulk/batches",
+        B,
+        Some(&json!({"batch_id": batch, "deal_ids": deals, "document": document})),
+        None,
+    )
+    .await
+}
+
+/// The estimate POSTs QuickBooks answered 200, and the estimates it holds.
+fn created_estimates(w: &World) -> (usize, BTreeSet<String>) {
+    let ok = w
+        .quickbooks
+        .harness()
+        .requests_matching(Some("POST"), &format!("/v3/company/{US_REALM}/estimate"))
+        .into_iter()
+        .filter(|r| r.path.ends_with("/estimate") && r.status == 200)
+        .filter(|r| !r.query.as_deref().unwrap_or("").contains("operation="))
+        .count();
+    let ids = w
+        .quickbooks
+        .estimates(US_REALM)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.sale.id)
+        .collect();
+    (ok, ids)
 }
 
 async fn run_page(w: &World, who: (u64, u64), batch: &str) -> Value {
@@ -265,6 +297,7 @@ async fn a_25_deal_batch_invoices_exactly_the_ready_deals_and_a_retry_makes_no_s
     let (status, view) = create_batch(&w, B, BATCH, &ids).await;
     assert_eq!(status, 201, "{view}");
     assert_eq!(view["progress"]["pending"], 25);
+    assert_eq!(view["document"], "invoice", "invoices unless asked");
 
     let done = run_to_end(&w, B, BATCH).await;
     assert_eq!(done["progress"]["pending"], 0, "{done:#}");
@@ -320,6 +353,95 @@ async fn a_25_deal_batch_invoices_exactly_the_ready_deals_and_a_retry_makes_no_s
     let replayed = run_to_end(&w, B, BATCH).await;
     assert_eq!(created_deals(&replayed), ready_ids());
     assert_eq!(created_invoices(&w), (posts, invoices));
+}
+
+#[tokio::test]
+async fn a_batch_of_estimates_makes_one_for_exactly_the_ready_deals_and_a_rerun_makes_no_second() {
+    let w = world_with(10).await;
+    let ids = ids_of(10);
+    let (status, view) = create_batch_of(&w, "estimate", BATCH, &ids).await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(view["document"], "estimate");
+    // An upstream fault on the first page: the run resumes where it stopped.
+    w.quickbooks.harness().set_fault(
+        format!("/v3/company/{US_REALM}/estimate"),
+        sandbox::harness::FaultSpec {
+            force_500: 2,
+            ..sandbox::harness::FaultSpec::default()
+        },
+    );
+    let first = run_page(&w, B, BATCH).await;
+    assert!(
+        first["progress"]["failed"].as_u64().unwrap() >= 1,
+        "{first:#}"
+    );
+    w.quickbooks.harness().clear_faults();
+    let done = run_to_end(&w, B, BATCH).await;
+    assert_eq!(done["progress"]["pending"], 0, "{done:#}");
+    assert_eq!(done["progress"]["created"], 4);
+    assert_eq!(created_deals(&done), ready_of(10));
+    let (posts, estimates) = created_estimates(&w);
+    assert_eq!((posts, estimates.len()), (4, 4));
+    assert!(w.invoice_posts(US_REALM).is_empty(), "no invoice");
+    for (i, d) in done["deals"].as_array().unwrap().iter().enumerate() {
+        let deal = FIRST + i as u64;
+        let links = w
+            .app
+            .records
+            .deal_estimate_links(CompanyId(COMPANY_B), DealId(deal))
+            .await
+            .unwrap();
+        if kind(i as u64) != Kind::Ready {
+            assert!(links.is_empty(), "deal {deal}");
+            assert!(
+                d["sentence"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("No estimate — needs: "),
+                "{d}"
+            );
+            continue;
+        }
+        let id = d["estimate_id"].as_str().unwrap();
+        assert!(estimates.contains(id), "{d}");
+        assert!(d.get("invoice_id").is_none(), "{d}");
+        let url = d["open_url"].as_str().unwrap();
+        assert!(url.contains("estimate") && url.ends_with(id), "{url}");
+        assert_eq!(links.len(), 1, "deal {deal}");
+        assert_eq!(links[0].estimate_id, id);
+        assert_eq!(d["doc_number"], json!(links[0].doc_number));
+    }
+
+    // The whole batch again (a closed tab): the same batch, nothing new.
+    let (status, again) = create_batch_of(&w, "estimate", BATCH, &ids).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(run_page(&w, B, BATCH).await["deals"], done["deals"]);
+    // A run whose batch record lost every outcome replays the (batch, deal) keys.
+    let mut batch = w
+        .app
+        .records
+        .get_bulk_batch(CompanyId(COMPANY_B), BATCH)
+        .await
+        .unwrap()
+        .unwrap();
+    for d in &mut batch.deals {
+        d.outcome = DealOutcome::pending();
+    }
+    w.app.records.save_bulk_batch(&batch).await.unwrap();
+    let replayed = run_to_end(&w, B, BATCH).await;
+    assert_eq!(replayed["deals"], done["deals"]);
+    assert_eq!(created_estimates(&w), (posts, estimates));
+    // The same id for invoices of these deals is refused with a sentence.
+    let (status, problem) = create_batch_of(&w, "invoice", BATCH, &ids).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already used to create estimates"),
+        "{problem}"
+    );
+    assert!(w.invoice_posts(US_REALM).is_empty());
 }
 
 #[tokio::test]
@@ -447,6 +569,10 @@ async fn bad_input_is_a_problem_with_a_sentence() {
         (
             json!({"batch_id": BATCH, "deal_ids": (1..=101).collect::<Vec<u64>>()}),
             "at most 100",
+        ),
+        (
+            json!({"batch_id": BATCH, "deal_ids": [1], "document": "receipt"}),
+            "`invoice` or `estimate`",
         ),
     ];
     for (body, words) in cases {

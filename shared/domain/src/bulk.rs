@@ -3,20 +3,63 @@
 //! deals the next page of a run works on, how a page's outcomes are merged into the stored batch
 //! (a finished deal never goes back to pending), and the progress the page shows.
 //!
-//! Whether a deal is ready is [`crate::readiness`]'s decision (the same as the rules'); the
-//! invoice of (batch, deal) is created once under a key derived from both ([`deal_key`]).
+//! Whether a deal is ready is [`crate::readiness`]'s decision (the same as the rules', and the
+//! same for an estimate as for an invoice); the document of (batch, deal) — an invoice, or an
+//! estimate when the batch was made for estimates ([`Document`]) — is created once under a key
+//! derived from both ([`document_key`]).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::readiness::Blocker;
+use super::readiness::{Blocker, not_invoiced_sentence};
 use super::{CompanyId, DealId, UserId};
 
 /// Most deals in one batch.
 pub const MAX_BATCH: usize = 100;
 /// Most deals one readiness request checks (the page asks in pages of this size).
 pub const MAX_READINESS: usize = 25;
+
+/// What a batch creates for each ready deal (chosen when the batch is made, kept with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Document {
+    #[default]
+    Invoice,
+    Estimate,
+}
+
+impl Document {
+    /// "invoices" / "estimates".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Document::Invoice => "invoices",
+            Document::Estimate => "estimates",
+        }
+    }
+
+    /// A run's sentence for a deal it did not create for: "Not invoiced — needs: …" /
+    /// "No estimate — needs: …".
+    pub fn blocked_sentence(self, blockers: &[Blocker]) -> String {
+        self.not_created(&not_invoiced_sentence(blockers))
+    }
+
+    /// A sentence about a deal not invoiced, said of this document.
+    pub fn not_created(self, sentence: &str) -> String {
+        match self {
+            Document::Invoice => sentence.to_string(),
+            Document::Estimate => sentence.replacen("Not invoiced", "No estimate", 1),
+        }
+    }
+}
+
+/// What a deal's create made: its id, named after the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CreatedId {
+    Invoice { invoice_id: String },
+    Estimate { estimate_id: String },
+}
 
 /// Where one deal of a batch stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,9 +71,10 @@ pub enum DealOutcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
-    /// The invoice was created (or had been, by an earlier run of this batch).
+    /// The invoice (or the estimate) was created, or had been by an earlier run of this batch.
     Created {
-        invoice_id: String,
+        #[serde(flatten)]
+        id: CreatedId,
         #[serde(default)]
         doc_number: Option<String>,
         total: Decimal,
@@ -42,7 +86,7 @@ pub enum DealOutcome {
         sentence: String,
         blockers: Vec<Blocker>,
     },
-    /// Not invoiced, for a reason no link fixes (the deal is not one the caller can see,
+    /// Not created, for a reason no link fixes (the deal is not one the caller can see,
     /// QuickBooks refused it, the deal has an invoice like it already).
     NotInvoiced { sentence: String },
 }
@@ -74,6 +118,9 @@ pub struct BulkBatch {
     /// Who made it (the invoices are created with their tokens; only they see the batch).
     pub user_id: UserId,
     pub created_at: DateTime<Utc>,
+    /// What it creates (a batch stored before estimates existed made invoices).
+    #[serde(default)]
+    pub document: Document,
     pub deals: Vec<BatchDeal>,
     #[serde(skip)]
     pub version: u64,
@@ -100,6 +147,15 @@ impl Progress {
 /// The idempotency key of the invoice a batch creates for a deal (one per (batch, deal), ever).
 pub fn deal_key(batch_id: &str, deal: DealId) -> String {
     format!("bulk:{batch_id}:deal:{deal}")
+}
+
+/// The idempotency key of the document a batch creates for a deal: [`deal_key`] for an invoice
+/// (the key batches had before estimates), a key of its own for an estimate.
+pub fn document_key(batch_id: &str, document: Document, deal: DealId) -> String {
+    match document {
+        Document::Invoice => deal_key(batch_id, deal),
+        Document::Estimate => format!("bulk:{batch_id}:estimate:deal:{deal}"),
+    }
 }
 
 /// A batch id as the page makes it: a UUID (any case), answered in lower case.
@@ -154,6 +210,7 @@ impl BulkBatch {
             batch_id,
             user_id,
             created_at: now,
+            document: Document::Invoice,
             deals: deals
                 .iter()
                 .map(|&deal_id| BatchDeal {
@@ -163,6 +220,17 @@ impl BulkBatch {
                 .collect(),
             version: 0,
         }
+    }
+
+    /// The batch, made for `document`.
+    pub fn for_document(mut self, document: Document) -> Self {
+        self.document = document;
+        self
+    }
+
+    /// Whether a request for `document` of `deals` is this batch again (a retried create).
+    pub fn same_request(&self, document: Document, deals: &[DealId]) -> bool {
+        self.document == document && self.same_deals(deals)
     }
 
     /// Whether a request for `deals` names this batch's deals (a retried create of the batch).
@@ -246,7 +314,9 @@ mod tests {
 
     fn created(id: &str) -> DealOutcome {
         DealOutcome::Created {
-            invoice_id: id.into(),
+            id: CreatedId::Invoice {
+                invoice_id: id.into(),
+            },
             doc_number: None,
             total: Decimal::TEN,
             currency: "USD".into(),
@@ -319,5 +389,67 @@ mod tests {
         assert!(!b.same_deals(&[DealId(1)]));
         assert!(!b.same_deals(&[DealId(1), DealId(3)]));
         assert_eq!(deal_key(ID, DealId(7)), format!("bulk:{ID}:deal:7"));
+    }
+
+    #[test]
+    fn an_estimate_batch_has_its_own_keys_and_sentences_and_old_batches_made_invoices() {
+        let b = batch(&[1]);
+        assert_eq!(b.document, Document::Invoice);
+        let e = batch(&[1, 2]).for_document(Document::Estimate);
+        assert!(e.same_request(Document::Estimate, &[DealId(2), DealId(1)]));
+        assert!(!e.same_request(Document::Invoice, &[DealId(1), DealId(2)]));
+        assert_eq!(
+            document_key(ID, Document::Invoice, DealId(7)),
+            deal_key(ID, DealId(7))
+        );
+        assert_eq!(
+            document_key(ID, Document::Estimate, DealId(7)),
+            format!("bulk:{ID}:estimate:deal:7")
+        );
+        let blocker = Blocker {
+            kind: super::super::readiness::BlockerKind::Party,
+            field: "customer_id".into(),
+            need: "an organisation or person on the deal".into(),
+            detail: String::new(),
+            line: None,
+            product_id: None,
+        };
+        assert_eq!(
+            Document::Estimate.blocked_sentence(std::slice::from_ref(&blocker)),
+            "No estimate — needs: an organisation or person on the deal."
+        );
+        assert_eq!(
+            Document::Invoice.blocked_sentence(&[blocker]),
+            "Not invoiced — needs: an organisation or person on the deal."
+        );
+
+        // A batch stored before estimates: no document, its created deals named by invoice_id.
+        let mut stored = serde_json::to_value(&b).unwrap();
+        stored.as_object_mut().unwrap().remove("document");
+        stored["deals"][0] = serde_json::json!({
+            "deal_id": 1, "state": "created", "invoice_id": "10", "doc_number": "1001",
+            "total": "10", "currency": "USD", "open_url": "https://qb/10"
+        });
+        let old: BulkBatch = serde_json::from_value(stored).unwrap();
+        assert_eq!(old.document, Document::Invoice);
+        assert!(matches!(
+            &old.deals[0].outcome,
+            DealOutcome::Created { id: CreatedId::Invoice { invoice_id }, .. } if invoice_id == "10"
+        ));
+        // An estimate's outcome round-trips as one.
+        let made = DealOutcome::Created {
+            id: CreatedId::Estimate {
+                estimate_id: "E7".into(),
+            },
+            doc_number: Some("1002".into()),
+            total: Decimal::TEN,
+            currency: "USD".into(),
+            open_url: "https://qb/e/E7".into(),
+        };
+        let json = serde_json::to_value(&made).unwrap();
+        assert_eq!(json["state"], "created");
+        assert_eq!(json["estimate_id"], "E7");
+        assert!(json.get("invoice_id").is_none());
+        assert_eq!(serde_json::from_value::<DealOutcome>(json).unwrap(), made);
     }
 }

@@ -3,17 +3,17 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /api/bulk/readiness` | each deal's readiness: ready, or what blocks it with the fix (at most 25 deals a request) |
-//! | `POST /api/bulk/batches` | records a batch under the page's UUID (the same id and deals again: the same batch) |
-//! | `POST /api/bulk/batches/{batch_id}/run` | invoices the next page of pending deals, ≤ 10 at a time, stopping well before API Gateway's 30 s; answers the progress |
-//! | `GET /api/bulk/batches/{batch_id}` | the progress and each deal's result (the invoice, or the sentence why not) |
+//! | `POST /api/bulk/batches` | records a batch of invoices or estimates under the page's UUID (the same id, document and deals again: the same batch) |
+//! | `POST /api/bulk/batches/{batch_id}/run` | invoices (or estimates) the next page of pending deals, ≤ 10 at a time, stopping well before API Gateway's 30 s; answers the progress |
+//! | `GET /api/bulk/batches/{batch_id}` | the progress and each deal's result (the invoice or estimate, or the sentence why not) |
 //!
-//! Exactly once per (batch, deal): each invoice is created under an idempotency key derived from
-//! both ([`shared::domain::bulk::deal_key`]), so a batch retried after a closed tab or a timeout,
-//! or resumed after a failure, finds what it created. Scoped by the verified JWT only: the deals
-//! are read with the caller's Pipedrive tokens, so an id of another company's deal (or one the
-//! caller cannot see) is refused per deal with a sentence and never invoiced. Throughput is the
-//! upstreams' own: the QuickBooks realm gate (10 in flight, 500 a minute) and Pipedrive's
-//! `Retry-After`, never a fixed sleep.
+//! Exactly once per (batch, deal): each invoice or estimate is created under an idempotency key
+//! derived from both ([`shared::domain::bulk::document_key`]), so a batch retried after a closed
+//! tab or a timeout, or resumed after a failure, finds what it created. Scoped by the verified
+//! JWT only: the deals are read with the caller's Pipedrive tokens, so an id of another company's
+//! deal (or one the caller cannot see) is refused per deal with a sentence and never invoiced
+//! (nor estimated). Throughput is the upstreams' own: the QuickBooks realm gate (10 in flight,
+//! 500 a minute) and Pipedrive's `Retry-After`, never a fixed sleep.
 
 pub mod run;
 
@@ -25,7 +25,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::app::App;
 use shared::domain::DealId;
-use shared::domain::bulk::{self, BatchDeal, BulkBatch, MAX_BATCH, MAX_READINESS, Progress};
+use shared::domain::bulk::{
+    self, BatchDeal, BulkBatch, Document, MAX_BATCH, MAX_READINESS, Progress,
+};
 use shared::domain::readiness::{Blocker, not_invoiced_sentence};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
@@ -71,6 +73,9 @@ pub struct ReadinessAnswer {
 pub struct BatchRequest {
     pub batch_id: String,
     pub deal_ids: Vec<u64>,
+    /// What the run creates for each ready deal (an invoice unless asked).
+    #[serde(default)]
+    pub document: Document,
 }
 
 /// Body of `POST /api/bulk/batches/{batch_id}/run` (optional).
@@ -91,6 +96,7 @@ pub struct BatchPath {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BatchView {
     pub batch_id: String,
+    pub document: Document,
     pub progress: Progress,
     pub deals: Vec<BatchDeal>,
 }
@@ -99,6 +105,7 @@ impl BatchView {
     pub fn of(batch: &BulkBatch) -> Self {
         BatchView {
             batch_id: batch.batch_id.clone(),
+            document: batch.document,
             progress: batch.progress(),
             deals: batch.deals.clone(),
         }
@@ -183,13 +190,27 @@ pub async fn create_batch(
         tenant.user_id,
         &deals,
         app.clock.now(),
-    );
+    )
+    .for_document(request.document);
     match app.records.create_bulk_batch(&fresh).await? {
         Ok(batch) => Ok((StatusCode::CREATED, Json(BatchView::of(&batch))).into_response()),
         Err(existing)
-            if existing.user_id == caller.tenant.user_id && existing.same_deals(&deals) =>
+            if existing.user_id == caller.tenant.user_id
+                && existing.same_request(request.document, &deals) =>
         {
             Ok((StatusCode::OK, Json(BatchView::of(&existing))).into_response())
+        }
+        Err(existing)
+            if existing.user_id == caller.tenant.user_id && existing.same_deals(&deals) =>
+        {
+            Err(field_error(
+                "document",
+                format!(
+                    "This batch id was already used to create {} for these deals. Start a new batch to create {}.",
+                    existing.document.plural(),
+                    request.document.plural()
+                ),
+            ))
         }
         Err(_) => Err(field_error(
             "batch_id",

@@ -1,7 +1,8 @@
 //! A page of a bulk run: the next pending deals of the batch, ≤ [`IN_FLIGHT`] at a time, no new
 //! deal started after [`TIME_BUDGET`] (API Gateway gives up at 30 s; what is left is the next
-//! page's), each deal read, checked ([`crate::unattended::ready_form`]) and created once under
-//! its (batch, deal) key; the outcomes are merged into the stored batch.
+//! page's), each deal read, checked ([`crate::unattended::ready_form`]) and its invoice or
+//! estimate (the batch's [`Document`]) created once under its (batch, deal) key; the outcomes
+//! are merged into the stored batch.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,14 +11,14 @@ use futures::StreamExt;
 use serde_json::json;
 use shared::app::App;
 use shared::domain::DealId;
-use shared::domain::bulk::{BulkBatch, DealOutcome, deal_key};
-use shared::domain::readiness::not_invoiced_sentence;
+use shared::domain::bulk::{BulkBatch, CreatedId, DealOutcome, Document, document_key};
+use shared::domain::draft::InvoiceForm;
 use shared::store::StoreError;
 use shared::web::error::ApiError;
 
 use crate::context::{Caller, company_setup};
 use crate::draft::{Draft, build};
-use crate::unattended::{Unattended, create_once, link_match, ready_form};
+use crate::unattended::{Unattended, create_once, estimate_once, link_match, ready_form};
 
 /// Deals worked on at once (each one's QuickBooks calls also pass the realm gate: ≤ 10 in
 /// flight and ≤ 500 a minute per company).
@@ -92,11 +93,12 @@ pub async fn run_page(
         warm_setup(app, caller).await;
     }
     let batch_id = batch.batch_id.clone();
+    let document = batch.document;
     let outcomes: Vec<(DealId, DealOutcome)> = futures::stream::iter(page)
         .take_while(|_| std::future::ready(tokio::time::Instant::now() < deadline))
         .map(|deal| {
             let batch_id = batch_id.as_str();
-            async move { (deal, run_deal(app, caller, batch_id, deal).await) }
+            async move { (deal, run_deal(app, caller, batch_id, document, deal).await) }
         })
         .buffer_unordered(IN_FLIGHT)
         .collect()
@@ -105,7 +107,13 @@ pub async fn run_page(
 }
 
 /// One deal: read, check, create once.
-async fn run_deal(app: &App, caller: &Caller, batch_id: &str, deal: DealId) -> DealOutcome {
+async fn run_deal(
+    app: &App,
+    caller: &Caller,
+    batch_id: &str,
+    document: Document,
+    deal: DealId,
+) -> DealOutcome {
     let draft = match read_draft(app, caller, deal).await {
         Checked::Draft(draft) => draft,
         Checked::Refused(sentence) => return DealOutcome::NotInvoiced { sentence },
@@ -114,28 +122,75 @@ async fn run_deal(app: &App, caller: &Caller, batch_id: &str, deal: DealId) -> D
     let ready = ready_form(&draft);
     if !ready.blockers.is_empty() {
         return DealOutcome::Blocked {
-            sentence: not_invoiced_sentence(&ready.blockers),
+            sentence: document.blocked_sentence(&ready.blockers),
             blockers: ready.blockers,
         };
     }
     if let Err(error) = link_match(app, caller, &draft, &ready).await {
         return DealOutcome::Pending { error: Some(error) };
     }
-    let key = deal_key(batch_id, deal);
+    let key = document_key(batch_id, document, deal);
+    match document {
+        Document::Invoice => invoice(app, caller, batch_id, deal, &key, &ready.form).await,
+        Document::Estimate => estimate(app, caller, batch_id, deal, &key, &ready.form).await,
+    }
+}
+
+async fn invoice(
+    app: &App,
+    caller: &Caller,
+    batch_id: &str,
+    deal: DealId,
+    key: &str,
+    form: &InvoiceForm,
+) -> DealOutcome {
     let request = json!({"batch_id": batch_id, "deal_id": deal});
-    match create_once(app, caller, deal, &key, &request, &ready.form).await {
+    match create_once(app, caller, deal, key, &request, form).await {
         Ok(created) => DealOutcome::Created {
-            invoice_id: created.invoice.id,
+            id: CreatedId::Invoice {
+                invoice_id: created.invoice.id,
+            },
             doc_number: created.invoice.doc_number,
             total: created.invoice.total,
             currency: created.invoice.currency,
             open_url: created.open_url,
         },
-        Err(Unattended::Blocked(why)) => DealOutcome::NotInvoiced {
-            sentence: format!("Not invoiced: {why}"),
+        Err(why) => not_created(why, "Not invoiced"),
+    }
+}
+
+async fn estimate(
+    app: &App,
+    caller: &Caller,
+    batch_id: &str,
+    deal: DealId,
+    key: &str,
+    form: &InvoiceForm,
+) -> DealOutcome {
+    let request = json!({"batch_id": batch_id, "deal_id": deal, "document": Document::Estimate});
+    match estimate_once(app, caller, deal, key, &request, form).await {
+        Ok(created) => DealOutcome::Created {
+            id: CreatedId::Estimate {
+                estimate_id: created.estimate.estimate_id,
+            },
+            doc_number: created.estimate.doc_number,
+            total: created.estimate.total,
+            currency: created.estimate.currency,
+            open_url: created.open_url,
         },
-        Err(Unattended::Skipped(sentence)) => DealOutcome::NotInvoiced { sentence },
-        Err(Unattended::Retry(error)) => DealOutcome::Pending { error: Some(error) },
+        Err(why) => not_created(why, "No estimate was created"),
+    }
+}
+
+/// A create that did not happen: `lead` ("Not invoiced") and QuickBooks' or the checks' reason,
+/// the skip's own sentence, or pending (try again).
+fn not_created(why: Unattended, lead: &str) -> DealOutcome {
+    match why {
+        Unattended::Blocked(why) => DealOutcome::NotInvoiced {
+            sentence: format!("{lead}: {why}"),
+        },
+        Unattended::Skipped(sentence) => DealOutcome::NotInvoiced { sentence },
+        Unattended::Retry(error) => DealOutcome::Pending { error: Some(error) },
     }
 }
 
@@ -160,7 +215,7 @@ async fn save(
         }
     }
     Err(ApiError::Conflict {
-        detail: "The batch kept changing while this page was saved (is it running in another window?). Its invoices are made; reload to see them.".into(),
+        detail: "The batch kept changing while this page was saved (is it running in another window?). Its invoices or estimates are made; reload to see them.".into(),
         current: None,
     })
 }
