@@ -2,7 +2,6 @@
 //! create (invoice-create, the same draft as an invoice), the list and the actions
 //! (invoice-actions), the webhook and the scheduled sync.
 
-use futures::future::join_all;
 use integration_tests::{entity_webhook, full_world, scheduled_sync};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -310,27 +309,15 @@ async fn twenty_concurrent_creates_with_one_key_make_one_estimate() {
     let w = full_world().start().await;
     let form = us_ready(&w).await;
     w.quickbooks.harness().set_latency_ms(50);
-    let answers = join_all((0..20).map(|_| {
-        let caller = w.caller.clone();
-        let form = form.clone();
-        tokio::spawn(async move {
-            caller
-                .call_json(
-                    "POST",
-                    "/api/deals/1/estimates",
-                    B,
-                    Some(&form),
-                    Some("same-estimate-key"),
-                )
-                .await
-        })
-    }))
-    .await;
-    let answers: Vec<(u16, Value)> = answers.into_iter().map(|a| a.unwrap()).collect();
-    for (status, body) in &answers {
-        assert_eq!(*status, 201, "{body}");
-        assert_eq!(body, &answers[0].1, "identical answers");
-    }
+    w.caller
+        .same_post_at_once(
+            20,
+            "/api/deals/1/estimates",
+            B,
+            Some(&form),
+            "same-estimate-key",
+        )
+        .await;
     assert_eq!(
         w.quickbooks.estimates(US_REALM).unwrap().len(),
         1,

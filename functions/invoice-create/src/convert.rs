@@ -40,10 +40,9 @@ use shared::web::error::{ApiError, Refusal};
 use shared::web::http::PathParams;
 use shared::wire::quickbooks::model::{Estimate, Invoice};
 
-use crate::context::{Caller, caller, forget_setup, is_definitive, qb_error};
+use crate::context::{Caller, caller, qb_error};
 use crate::create::{
-    CreatedInvoice, Failure, NoteOutcome, created_invoice, finish_linked, record_failure,
-    settle_failure,
+    CreatedInvoice, Failure, NoteOutcome, created_invoice, finish_linked, refused, settle_failure,
 };
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, idempotency_key,
@@ -302,22 +301,15 @@ async fn create_in_quickbooks(
         Ok(invoice) => return Ok(invoice),
         Err(error) => error,
     };
-    let definitive = is_definitive(&error);
-    let tid = match &error {
-        CallError::Call(e) => e.intuit_tid().map(str::to_string),
-        CallError::Token(_) => None,
-    };
-    if definitive {
-        forget_setup(app, &caller.realm_id);
+    let what = (
+        "creating the invoice from the estimate",
+        "invoice.create_failed",
+    );
+    let failure = refused(app, caller, link.deal_id.0, error, what).await;
+    if failure.definitive {
         release_request_id(app, link, request_id).await;
     }
-    let error = qb_error(error, "creating the invoice from the estimate");
-    record_failure(app, caller, link.deal_id.0, &error, tid).await;
-    Err(Failure {
-        error,
-        called_quickbooks: true,
-        definitive,
-    })
+    Err(failure)
 }
 
 /// QuickBooks made nothing for `request_id`: the estimate's link forgets it (if it still holds

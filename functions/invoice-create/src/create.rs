@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use shared::app::App;
 use shared::app::sync::write_back::write_back;
 use shared::app::tokens::CallError;
+use shared::clients::quickbooks::QuickBooksError;
 use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
 use shared::domain::money::NumberFormat;
@@ -340,30 +341,49 @@ async fn create_in_quickbooks(
     invoice: &Invoice,
     request_id: &str,
 ) -> Result<Invoice, Failure> {
-    let error = match app
+    match app
         .quickbooks_of(&caller.profile)
         .create_invoice(invoice, request_id)
         .await
     {
-        Ok(invoice) => return Ok(invoice),
-        Err(error) => error,
-    };
+        Ok(invoice) => Ok(invoice),
+        Err(error) => Err(refused(
+            app,
+            caller,
+            deal_id,
+            error,
+            ("creating the invoice", "invoice.create_failed"),
+        )
+        .await),
+    }
+}
+
+/// A create QuickBooks refused, or did not answer: told on the deal's activity as `what.1`
+/// ("creating the invoice" is `what.0`, for the sentence). A definitive refusal (nothing was
+/// made) makes the company's settings be read again next time: QuickBooks disagreed with what
+/// was checked against them.
+pub async fn refused(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+    error: CallError<QuickBooksError>,
+    what: (&str, &str),
+) -> Failure {
     let definitive = is_definitive(&error);
     let tid = match &error {
         CallError::Call(e) => e.intuit_tid().map(str::to_string),
         CallError::Token(_) => None,
     };
     if definitive {
-        // QuickBooks disagreed with what we checked: re-read its settings next time.
         forget_setup(app, &caller.realm_id);
     }
-    let error = qb_error(error, "creating the invoice");
-    record_failure(app, caller, deal_id, &error, tid).await;
-    Err(Failure {
+    let error = qb_error(error, what.0);
+    record_failure(app, caller, deal_id, what.1, &error, tid).await;
+    Failure {
         error,
         called_quickbooks: true,
         definitive,
-    })
+    }
 }
 
 /// Link, note and activity for an invoice QuickBooks created (a retry lands here again with the
@@ -649,10 +669,11 @@ async fn post_note(
 }
 
 /// Records in the deal's activity what QuickBooks refused and why.
-pub async fn record_failure(
+async fn record_failure(
     app: &App,
     caller: &Caller,
     deal_id: u64,
+    kind: &str,
     error: &ApiError,
     intuit_tid: Option<String>,
 ) {
@@ -661,7 +682,7 @@ pub async fn record_failure(
         deal_id: DealId(deal_id),
         at: app.clock.now(),
         id: uuid::Uuid::new_v4().to_string(),
-        kind: "invoice.create_failed".into(),
+        kind: kind.into(),
         outcome: Outcome::Failed,
         message: error.to_string(),
         invoice_id: None,

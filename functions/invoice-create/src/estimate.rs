@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::app::sync::estimates::estimate_event;
-use shared::app::tokens::CallError;
 use shared::domain::draft::{InvoiceForm, Totals};
 use shared::domain::estimates::{
     estimate_label, expiration_date, link_from_estimate, part_refusal,
@@ -28,9 +27,9 @@ use shared::web::http::{JsonBody, PathParams};
 use shared::wire::pipedrive::model::NewNote;
 use shared::wire::quickbooks::model::{Estimate, MemoRef};
 
-use crate::context::{Caller, caller, forget_setup, is_definitive, qb_error};
+use crate::context::{Caller, caller};
 use crate::create::{
-    Failure, NoteOutcome, created_or_found, escape_html, prepared, settle_failure,
+    Failure, NoteOutcome, created_or_found, escape_html, prepared, refused, settle_failure,
 };
 use crate::draft::DealPath;
 use crate::idempotency::{
@@ -157,43 +156,21 @@ async fn create_in_quickbooks(
     estimate: &Estimate,
     request_id: &str,
 ) -> Result<Estimate, Failure> {
-    let error = match app
+    match app
         .quickbooks_of(&caller.profile)
         .create_estimate(estimate, request_id)
         .await
     {
-        Ok(created) => return Ok(created),
-        Err(error) => error,
-    };
-    let definitive = is_definitive(&error);
-    let tid = match &error {
-        CallError::Call(e) => e.intuit_tid().map(str::to_string),
-        CallError::Token(_) => None,
-    };
-    if definitive {
-        forget_setup(app, &caller.realm_id);
+        Ok(created) => Ok(created),
+        Err(error) => Err(refused(
+            app,
+            caller,
+            deal_id,
+            error,
+            ("creating the estimate", "estimate.create_failed"),
+        )
+        .await),
     }
-    let error = qb_error(error, "creating the estimate");
-    let event = shared::domain::ActivityEvent {
-        company_id: caller.tenant.company_id,
-        deal_id: DealId(deal_id),
-        at: app.clock.now(),
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: "estimate.create_failed".into(),
-        outcome: Outcome::Failed,
-        message: error.to_string(),
-        invoice_id: None,
-        user_id: Some(caller.tenant.user_id),
-        intuit_tid: tid,
-    };
-    if let Err(e) = app.records.append_activity(&event).await {
-        tracing::warn!(error = %e, "could not record the failed estimate");
-    }
-    Err(Failure {
-        error,
-        called_quickbooks: true,
-        definitive,
-    })
 }
 
 /// Link, note and activity for an estimate QuickBooks created (a retry lands here again with

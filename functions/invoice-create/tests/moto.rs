@@ -3,7 +3,6 @@
 
 mod support;
 
-use futures::future::join_all;
 use serde_json::{Value, json};
 use support::*;
 
@@ -23,27 +22,9 @@ async fn twenty_concurrent_creates_with_one_key_make_one_invoice_and_twenty_iden
     let form = ready(&w).await;
     // Some latency so that the requests really overlap the QuickBooks call.
     w.quickbooks.harness().set_latency_ms(50);
-    let answers = join_all((0..20).map(|_| {
-        let caller = w.caller.clone();
-        let form = form.clone();
-        tokio::spawn(async move {
-            caller
-                .call_json(
-                    "POST",
-                    "/api/deals/1/invoices",
-                    B,
-                    Some(&form),
-                    Some("same-key"),
-                )
-                .await
-        })
-    }))
-    .await;
-    let answers: Vec<(u16, Value)> = answers.into_iter().map(|a| a.unwrap()).collect();
-    for (status, body) in &answers {
-        assert_eq!(*status, 201, "{body}");
-        assert_eq!(body, &answers[0].1, "identical answers");
-    }
+    w.caller
+        .same_post_at_once(20, "/api/deals/1/invoices", B, Some(&form), "same-key")
+        .await;
     assert_eq!(
         w.quickbooks.invoices(US_REALM).unwrap().len(),
         1,

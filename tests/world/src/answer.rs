@@ -146,6 +146,37 @@ impl Caller {
         (a.status, a.json)
     }
 
+    /// `n` identical POSTs at once, with the same body and idempotency key (a double-clicking rep,
+    /// clients retrying): each must answer 201 with the same body; that body.
+    pub async fn same_post_at_once(
+        &self,
+        n: usize,
+        path: &str,
+        who: Who,
+        body: Option<&Value>,
+        key: &str,
+    ) -> Value {
+        let calls = (0..n).map(|_| {
+            let caller = self.clone();
+            let (path, body, key) = (path.to_string(), body.cloned(), key.to_string());
+            tokio::spawn(async move {
+                caller
+                    .call_json("POST", &path, who, body.as_ref(), Some(&key))
+                    .await
+            })
+        });
+        let mut answers = Vec::with_capacity(n);
+        for call in calls.collect::<Vec<_>>() {
+            answers.push(call.await.expect("the call task runs to its end"));
+        }
+        let first = answers.first().map(|a| a.1.clone()).unwrap_or(Value::Null);
+        for (status, body) in &answers {
+            assert_eq!(*status, 201, "{body}");
+            assert_eq!(body, &first, "identical answers");
+        }
+        first
+    }
+
     /// [`Self::call`] without a body or key, as (status, JSON).
     pub async fn api(&self, method: &str, path: &str, company: u64, user: u64) -> (u16, Value) {
         let a = self.call(method, path, (company, user), None, None).await;
