@@ -12,25 +12,12 @@ const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
 
 /// Company B (US realm), deal 1 ready, with an estimate; its id.
 async fn us_estimate(w: &World) -> String {
-    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
-    w.link_customer(B, 1, "3").await;
-    w.link_item(B, 1, "4").await;
-    w.link_item(B, 2, "2").await;
-    let form = w.ready_draft(B, 1).await["form"].clone();
+    let form = w.us_deal_ready().await;
     estimate_of(w, B, 1, &form, "estimate-to-invoice").await
 }
 
 async fn estimate_of(w: &World, who: (u64, u64), deal: u64, form: &Value, key: &str) -> String {
-    let (status, created) = w
-        .call_json(
-            "POST",
-            &format!("/api/deals/{deal}/estimates"),
-            who,
-            Some(form),
-            Some(key),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
+    let created = w.create_estimate(who, deal, form, key).await;
     created["estimate"]["estimate_id"]
         .as_str()
         .unwrap()
@@ -46,20 +33,6 @@ async fn convert(w: &World, who: (u64, u64), deal: u64, id: &str, key: &str) -> 
         Some(key),
     )
     .await
-}
-
-async fn estimates(w: &World, who: (u64, u64), deal: u64) -> Vec<Value> {
-    let (status, list) = w
-        .call_json(
-            "GET",
-            &format!("/api/deals/{deal}/estimates"),
-            who,
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{list}");
-    list["estimates"].as_array().unwrap().clone()
 }
 
 async fn deal_invoice_ids(w: &World, who: (u64, u64), deal: u64) -> Vec<String> {
@@ -167,7 +140,7 @@ async fn an_accepted_estimate_becomes_one_linked_invoice_and_the_estimate_closes
 
     // On the deal: the invoice among its invoices, the estimate Closed with it.
     assert_eq!(deal_invoice_ids(&w, B, 1).await, vec![invoice_id.clone()]);
-    let list = estimates(&w, B, 1).await;
+    let list = w.deal_estimates(B, 1).await;
     assert_eq!(list[0]["status"], "closed");
     assert_eq!(list[0]["invoice_ids"], json!([invoice_id]));
     let log = w.activity(COMPANY_B, 1).await;
@@ -181,7 +154,7 @@ async fn an_accepted_estimate_becomes_one_linked_invoice_and_the_estimate_closes
 
     // QuickBooks' news of the closed estimate (the webhook) keeps what the conversion recorded.
     entity_webhook(&w, US_REALM, "Estimate", &id, "Update", 1).await;
-    let list = estimates(&w, B, 1).await;
+    let list = w.deal_estimates(B, 1).await;
     assert_eq!(
         (list[0]["status"].as_str(), list[0]["invoice_ids"].clone()),
         (Some("closed"), json!([invoice_id]))
@@ -279,7 +252,7 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
         .collect();
     assert_eq!(posts.len(), 2);
     assert_eq!(posts[0].query, posts[1].query, "the same requestid");
-    let list = estimates(&w, B, 1).await;
+    let list = w.deal_estimates(B, 1).await;
     assert_eq!(
         (list[0]["status"].as_str(), list[0]["invoice_ids"].clone()),
         (Some("closed"), json!([invoices[0].id]))

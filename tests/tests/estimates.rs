@@ -6,56 +6,10 @@ use integration_tests::{entity_webhook, full_world, scheduled_sync};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use shared::wire::quickbooks::model::{Invoice, Line, LinkedTxn, Ref, TxnStatus};
-use test_world::{COMPANY_A, COMPANY_B, GB_REALM, US_REALM, USER_A_ADMIN, USER_B_ADMIN, World};
+use test_world::{COMPANY_A, COMPANY_B, GB_REALM, US_REALM, USER_A_ADMIN, USER_B_ADMIN};
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
 const B: (u64, u64) = (COMPANY_B, USER_B_ADMIN);
-
-/// Company B (US realm) with deal 1 ready: customer 3, items linked; its draft's form.
-async fn us_ready(w: &World) -> Value {
-    w.connect(COMPANY_B, USER_B_ADMIN, US_REALM).await;
-    w.link_customer(B, 1, "3").await;
-    w.link_item(B, 1, "4").await;
-    w.link_item(B, 2, "2").await;
-    w.ready_draft(B, 1).await["form"].clone()
-}
-
-/// Company A (GB realm, VAT) with deal 2 ready; its draft's form.
-async fn gb_ready(w: &World) -> Value {
-    w.connect(COMPANY_A, USER_A_ADMIN, GB_REALM).await;
-    w.link_customer(A, 2, "1").await;
-    w.link_item(A, 4, "3").await;
-    w.link_item(A, 1, "2").await;
-    w.ready_draft(A, 2).await["form"].clone()
-}
-
-async fn create(w: &World, who: (u64, u64), deal: u64, form: &Value, key: &str) -> Value {
-    let (status, created) = w
-        .call_json(
-            "POST",
-            &format!("/api/deals/{deal}/estimates"),
-            who,
-            Some(form),
-            Some(key),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    created
-}
-
-async fn listed(w: &World, who: (u64, u64), deal: u64) -> Vec<Value> {
-    let (status, list) = w
-        .call_json(
-            "GET",
-            &format!("/api/deals/{deal}/estimates"),
-            who,
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{list}");
-    list["estimates"].as_array().unwrap().clone()
-}
 
 fn money(v: &Value) -> Decimal {
     v.as_str().unwrap().parse().unwrap()
@@ -68,8 +22,8 @@ fn kinds(log: &[shared::domain::ActivityEvent], kind: &str) -> usize {
 #[tokio::test]
 async fn a_us_estimate_is_created_sent_and_accepted_in_quickbooks_seen_by_the_webhook() {
     let w = full_world().start().await;
-    let form = us_ready(&w).await;
-    let created = create(&w, B, 1, &form, "estimate-us-1").await;
+    let form = w.us_deal_ready().await;
+    let created = w.create_estimate(B, 1, &form, "estimate-us-1").await;
     let id = created["estimate"]["estimate_id"]
         .as_str()
         .unwrap()
@@ -93,7 +47,7 @@ async fn a_us_estimate_is_created_sent_and_accepted_in_quickbooks_seen_by_the_we
     assert_eq!(w.pipedrive.notes().len(), 1, "one note on the deal");
     assert!(w.pipedrive.notes()[0].note.content.contains("estimate #"));
 
-    let list = listed(&w, B, 1).await;
+    let list = w.deal_estimates(B, 1).await;
     assert_eq!(list.len(), 1);
     assert_eq!(
         (list[0]["status"].as_str(), list[0]["email_sent"].as_bool()),
@@ -129,7 +83,7 @@ async fn a_us_estimate_is_created_sent_and_accepted_in_quickbooks_seen_by_the_we
         .set_estimate_status(US_REALM, &id, TxnStatus::Accepted, Some("Riley"))
         .unwrap();
     entity_webhook(&w, US_REALM, "Estimate", &id, "Update", 1).await;
-    let list = listed(&w, B, 1).await;
+    let list = w.deal_estimates(B, 1).await;
     assert_eq!(
         (list[0]["status"].as_str(), list[0]["accepted_by"].as_str()),
         (Some("accepted"), Some("Riley"))
@@ -151,8 +105,8 @@ async fn a_us_estimate_is_created_sent_and_accepted_in_quickbooks_seen_by_the_we
 async fn a_non_us_estimate_accepted_in_quickbooks_is_seen_by_the_one_sync_call_then_rejected_from_the_panel()
  {
     let w = full_world().start().await;
-    let form = gb_ready(&w).await;
-    let created = create(&w, A, 2, &form, "estimate-gb-1").await;
+    let form = w.gb_deal_ready().await;
+    let created = w.create_estimate(A, 2, &form, "estimate-gb-1").await;
     let id = created["estimate"]["estimate_id"]
         .as_str()
         .unwrap()
@@ -184,7 +138,7 @@ async fn a_non_us_estimate_accepted_in_quickbooks_is_seen_by_the_one_sync_call_t
         cdc.path.ends_with("/cdc") && cdc.query.as_deref().unwrap_or("").contains("Estimate"),
         "{cdc:?}"
     );
-    assert_eq!(listed(&w, A, 2).await[0]["status"], "accepted");
+    assert_eq!(w.deal_estimates(A, 2).await[0]["status"], "accepted");
 
     // The rep records the customer's change of mind: a sparse update at the SyncToken.
     let (status, answer) = w
@@ -236,14 +190,14 @@ async fn a_non_us_estimate_accepted_in_quickbooks_is_seen_by_the_one_sync_call_t
 #[tokio::test]
 async fn an_estimate_past_its_expiration_date_is_expired_and_a_converted_one_is_closed() {
     let w = full_world().start().await;
-    let form = us_ready(&w).await;
-    let created = create(&w, B, 1, &form, "estimate-expiry").await;
+    let form = w.us_deal_ready().await;
+    let created = w.create_estimate(B, 1, &form, "estimate-expiry").await;
     let id = created["estimate"]["estimate_id"]
         .as_str()
         .unwrap()
         .to_string();
     w.advance(31 * 24 * 3600);
-    assert_eq!(listed(&w, B, 1).await[0]["status"], "expired");
+    assert_eq!(w.deal_estimates(B, 1).await[0]["status"], "expired");
     assert_eq!(
         w.quickbooks.estimate(US_REALM, &id).unwrap().txn_status,
         Some(TxnStatus::Pending)
@@ -271,7 +225,7 @@ async fn an_estimate_past_its_expiration_date_is_expired_and_a_converted_one_is_
         .await
         .unwrap();
     scheduled_sync(&w).await;
-    let list = listed(&w, B, 1).await;
+    let list = w.deal_estimates(B, 1).await;
     assert_eq!(list[0]["status"], "closed");
     assert_eq!(list[0]["invoice_ids"].as_array().unwrap().len(), 1);
     let (status, refused) = w
@@ -307,7 +261,7 @@ async fn an_estimate_past_its_expiration_date_is_expired_and_a_converted_one_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_creates_with_one_key_make_one_estimate() {
     let w = full_world().start().await;
-    let form = us_ready(&w).await;
+    let form = w.us_deal_ready().await;
     w.quickbooks.harness().set_latency_ms(50);
     w.caller
         .same_post_at_once(
@@ -346,7 +300,7 @@ async fn twenty_concurrent_creates_with_one_key_make_one_estimate() {
 #[tokio::test]
 async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry() {
     let w = full_world().start().await;
-    let form = us_ready(&w).await;
+    let form = w.us_deal_ready().await;
     w.store.fail_writes("#ESTIMATE#", 1);
     let (status, problem) = w
         .call_json(
@@ -367,7 +321,7 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
         w.keys(COMPANY_B, "DEAL#1#ESTIMATE#").await.is_empty(),
         "the link write crashed"
     );
-    let created = create(&w, B, 1, &form, "estimate-crash").await;
+    let created = w.create_estimate(B, 1, &form, "estimate-crash").await;
     let estimates = w.quickbooks.estimates(US_REALM).unwrap();
     assert_eq!(estimates.len(), 1, "no duplicate");
     assert_eq!(created["estimate"]["estimate_id"], json!(estimates[0].id()));
@@ -389,7 +343,7 @@ async fn a_crash_between_quickbooks_and_the_link_write_is_finished_by_the_retry(
 #[tokio::test]
 async fn an_estimate_for_a_part_of_the_deal_is_refused_with_a_sentence() {
     let w = full_world().start().await;
-    let mut form = us_ready(&w).await;
+    let mut form = w.us_deal_ready().await;
     form["part"] = json!({"kind": "percentage", "percent": "30"});
     let (status, problem) = w
         .call_json(
@@ -407,7 +361,7 @@ async fn an_estimate_for_a_part_of_the_deal_is_refused_with_a_sentence() {
         "nothing sent to QuickBooks"
     );
     form.as_object_mut().unwrap().remove("part");
-    let created = create(&w, B, 1, &form, "estimate-whole").await;
+    let created = w.create_estimate(B, 1, &form, "estimate-whole").await;
     assert_eq!(w.quickbooks.estimates(US_REALM).unwrap().len(), 1);
     assert!(created["estimate"]["estimate_id"].is_string(), "{created}");
 }

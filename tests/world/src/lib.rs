@@ -30,6 +30,7 @@ pub mod apigw;
 pub mod app;
 pub mod clock;
 mod connect;
+mod estimates;
 mod invoices;
 pub mod moto;
 pub mod oauth;
