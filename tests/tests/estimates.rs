@@ -365,3 +365,39 @@ async fn an_estimate_for_a_part_of_the_deal_is_refused_with_a_sentence() {
     assert_eq!(w.quickbooks.estimates(US_REALM).unwrap().len(), 1);
     assert!(created["estimate"]["estimate_id"].is_string(), "{created}");
 }
+
+#[tokio::test]
+async fn an_estimate_deleted_in_quickbooks_is_told_when_sent_or_downloaded() {
+    let w = full_world().start().await;
+    let form = w.us_deal_ready().await;
+    let created = w.create_estimate(B, 1, &form, "deleted-in-qb").await;
+    let id = created["estimate"]["estimate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.quickbooks.delete_estimate(US_REALM, &id).unwrap();
+
+    for (method, path, then) in [
+        (
+            "POST",
+            format!("/api/deals/1/estimates/{id}/send"),
+            "it cannot be sent",
+        ),
+        (
+            "GET",
+            format!("/api/deals/1/estimates/{id}/pdf"),
+            "there is no PDF to download",
+        ),
+    ] {
+        let (status, problem) = w.call_json(method, &path, B, None, None).await;
+        assert_eq!(status, 404, "{path}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("was deleted in QuickBooks") && detail.contains(then),
+            "{detail}"
+        );
+    }
+    // The link says so: the panel lists it deleted, without asking QuickBooks again.
+    let listed = w.deal_estimates(B, 1).await;
+    assert_eq!(listed[0]["status"], "deleted", "{listed:?}");
+}

@@ -178,6 +178,28 @@ fn gone(link: &EstimateLink, doing: &str) -> ApiError {
     ))
 }
 
+/// What an action on the estimate needs from QuickBooks (`kind` and `doing` name it in the
+/// deal's log): the answer; or, when QuickBooks no longer has the estimate, the link marked
+/// deleted and a 404 saying so (`then`: what that means for the action); or the failure, told
+/// on the deal.
+async fn answered<T>(
+    app: &App,
+    caller: &Caller,
+    link: &EstimateLink,
+    result: Result<T, CallError<QuickBooksError>>,
+    (kind, doing, then): (&'static str, &str, &str),
+) -> Result<T, ApiError> {
+    let id = link.estimate_id.as_str();
+    match result {
+        Ok(answer) => Ok(answer),
+        Err(e) if is_not_found(&e) => {
+            applied(app, caller, link, &deleted_stub(id)).await?;
+            Err(gone(link, then))
+        }
+        Err(e) => Err(failed(app, caller, link.deal_id, id, kind, doing, e).await),
+    }
+}
+
 pub(crate) async fn send(
     State(app): State<App>,
     tenant: Tenant,
@@ -192,29 +214,16 @@ pub(crate) async fn send(
         return Err(gone(&link, "it cannot be sent"));
     }
     let id = link.estimate_id.as_str();
-    let sent = match app
+    let result = app
         .quickbooks_of(&caller.profile)
         .send_estimate(id, to.as_deref())
-        .await
-    {
-        Ok(sent) => sent,
-        Err(e) if is_not_found(&e) => {
-            applied(&app, &caller, &link, &deleted_stub(id)).await?;
-            return Err(gone(&link, "it cannot be sent"));
-        }
-        Err(e) => {
-            return Err(failed(
-                &app,
-                &caller,
-                deal,
-                id,
-                "estimate.send_failed",
-                "e-mailing the estimate",
-                e,
-            )
-            .await);
-        }
-    };
+        .await;
+    let what = (
+        "estimate.send_failed",
+        "e-mailing the estimate",
+        "it cannot be sent",
+    );
+    let sent = answered(&app, &caller, &link, result, what).await?;
     let recipient = to
         .or_else(|| {
             sent.sale
@@ -253,25 +262,13 @@ pub(crate) async fn pdf(
     if link.status == EstimateStatus::Deleted {
         return Err(gone(&link, "there is no PDF to download"));
     }
-    let bytes = match app.quickbooks_of(&caller.profile).estimate_pdf(id).await {
-        Ok(bytes) => bytes,
-        Err(e) if is_not_found(&e) => {
-            applied(&app, &caller, &link, &deleted_stub(id)).await?;
-            return Err(gone(&link, "there is no PDF to download"));
-        }
-        Err(e) => {
-            return Err(failed(
-                &app,
-                &caller,
-                deal,
-                id,
-                "estimate.pdf_failed",
-                "preparing the PDF",
-                e,
-            )
-            .await);
-        }
-    };
+    let result = app.quickbooks_of(&caller.profile).estimate_pdf(id).await;
+    let what = (
+        "estimate.pdf_failed",
+        "preparing the PDF",
+        "there is no PDF to download",
+    );
+    let bytes = answered(&app, &caller, &link, result, what).await?;
     let file_name = format!(
         "estimate-{}",
         input::pdf_file_name(link.doc_number.as_deref(), id)
