@@ -1,7 +1,9 @@
 //! Estimates: one made from deal A's draft (exactly once, with a double submit), listed, sent,
-//! downloaded, accepted for the customer, deleted.
+//! downloaded, accepted for the customer, made into the deal's invoice (once, with a double
+//! submit; that invoice then voided), deleted.
 
 use serde_json::json;
+use shared::wire::quickbooks::model::TxnStatus;
 
 use super::*;
 
@@ -77,6 +79,44 @@ pub(super) async fn estimates(ctx: &Ctx<'_>) -> Result<(), String> {
         return Err(format!("accepting answered {}", answer.json));
     }
     let confirm = json!({"confirm": true});
+    // The accepted estimate becomes the deal's invoice (LinkedTxn: QuickBooks closes it), once
+    // under a double submit; that invoice is voided again, so the deal is as the later steps
+    // expect it (no unpaid invoice).
+    let convert = format!("{base}/{id}/invoice");
+    let (first, second) = tokio::join!(
+        w.api("POST", &convert, A_ADMIN, None, Some("rehearsal-convert-1")),
+        w.api("POST", &convert, A_ADMIN, None, Some("rehearsal-convert-1")),
+    );
+    let (first, second) = (first?, second?);
+    expect("POST estimates/{id}/invoice", &first, 201)?;
+    expect(
+        "POST estimates/{id}/invoice (the double submit)",
+        &second,
+        201,
+    )?;
+    if second.json != first.json {
+        return Err(format!(
+            "two answers for one conversion key: {} / {}",
+            first.json, second.json
+        ));
+    }
+    let invoice = first.json["invoice"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no invoice id in {}", first.json))?;
+    let closed = w.qb.estimate(REALM_A, &id).map_err(|e| e.to_string())?;
+    if closed.txn_status != Some(TxnStatus::Closed) {
+        return Err(format!("the converted estimate is {:?}", closed.txn_status));
+    }
+    call(
+        ctx,
+        "POST",
+        &format!("/api/deals/{DEAL_A}/invoices/{invoice}/void"),
+        A_ADMIN,
+        Some(&confirm),
+        200,
+    )
+    .await?;
     call(
         ctx,
         "POST",
@@ -86,7 +126,9 @@ pub(super) async fn estimates(ctx: &Ctx<'_>) -> Result<(), String> {
         200,
     )
     .await?;
-    ctx.record
-        .event("estimate created once, sent, accepted, deleted", 1);
+    ctx.record.event(
+        "estimate created once, sent, accepted, invoiced once, deleted",
+        1,
+    );
     Ok(())
 }

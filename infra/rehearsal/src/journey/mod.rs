@@ -139,7 +139,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<(), String> {
         .map_err(step("refresh, activity, customer invoices, links"))?;
     void_and_delete(ctx).await.map_err(step("void, delete"))?;
     estimates(ctx).await.map_err(step(
-        "estimate: create once, list, send, PDF, accept, delete",
+        "estimate: create once, list, send, PDF, accept, invoice once, delete",
     ))?;
     bulk(ctx)
         .await
