@@ -98,6 +98,8 @@ test('a prepared invoice is one click in the panel (320 px), created once', asyn
   assert.equal(await card.locator('.customer').textContent(), 'Nordlicht Studio');
   assert.equal(await card.locator('.rule').textContent(), 'when a deal is won → prepare an invoice for review');
   assert.ok(await card.locator('time').getAttribute('datetime'));
+  // Written as every date of the pages is, not in the browser's own locale.
+  assert.match(await card.locator('time').textContent(), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
   assert.equal(await page.locator('#panel-frame').evaluate((f) => f.getBoundingClientRect().width), 320);
   assert.deepEqual(await clippedIn(frameOf('/ui/panel')), [], 'clipped in the panel');
   await page.locator('#panel-frame').screenshot({ path: join(ARTIFACTS, 'rules-panel-prepared-320.png') });

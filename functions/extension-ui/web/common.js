@@ -350,6 +350,17 @@ export function isoDate(d) {
 }
 
 /**
+ * A moment (an RFC 3339 time from the API) in the reader's time zone, written as every date of the
+ * pages is (`2026-12-06 15:12`): not the browser's locale, which need not be the Pipedrive user's.
+ */
+export function dateTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${isoDate(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/**
  * Runs `fn` with `button` disabled and visibly busy (its label becomes `label`, e.g. "Creating…",
  * with a spinner), and `scope` (a form or section) disabled meanwhile.
  */

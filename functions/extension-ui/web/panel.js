@@ -6,7 +6,7 @@
 // is older than STALE_MS.
 
 import {
-  amount, api, busy, command, confirmAction, dealId, downloadPdf, formatReady, h, money, mount, openSettingsButton,
+  amount, api, busy, command, confirmAction, dateTime, dealId, downloadPdf, formatReady, h, money, mount, openSettingsButton,
   plausibleEmail, Problem, problemView, sdkReady, snackbar, stateView, statusFlag, tooltips,
 } from './common.js';
 import { estimatesSection } from './panel-estimates.js';
@@ -246,7 +246,7 @@ function progressView(listing) {
 /** The invoice a rule prepared: what it is, by which rule, and its one-click create. */
 function preparedCard(prepared) {
   const state = preparing && preparing.key === prepared.key ? preparing : { key: prepared.key };
-  const at = new Date(prepared.prepared_at).toLocaleString();
+  const at = dateTime(prepared.prepared_at);
   return h('section', { class: 'prepared', id: 'prepared', 'aria-labelledby': 'prepared-h', 'aria-busy': state.creating ? 'true' : null },
     h('h2', { id: 'prepared-h' }, 'Invoice ready for review'),
     h('p', { class: 'prepared-total' }, h('strong', { class: 'total' }, money(prepared.total, prepared.currency))),
@@ -364,7 +364,7 @@ function activityLog(activity) {
     h('summary', {}, `Activity (${events.length})`),
     events.length
       ? h('ol', {}, events.map((e) => h('li', { class: `outcome-${e.outcome}` },
-        h('time', { datetime: e.at }, new Date(e.at).toLocaleString()), ' ', e.message,
+        h('time', { datetime: e.at }, dateTime(e.at)), ' ', e.message,
         e.intuit_tid ? h('span', { class: 'muted' }, ` (QuickBooks ref ${e.intuit_tid})`) : null)))
       : h('p', { class: 'muted' }, 'Nothing yet.'));
 }
