@@ -233,6 +233,13 @@ pub fn fail(inner: &Inner, error: SimError) -> Response {
     }
 }
 
+/// The `Id` and `SyncToken` of a posted document: with an `Id` the post is an update, a void or a
+/// delete of that document, without one a create.
+pub(super) fn id_and_sync_token(value: &Value) -> (Option<String>, Option<String>) {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    (text("Id"), text("SyncToken"))
+}
+
 pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("(empty request body)".into()));
@@ -295,11 +302,7 @@ async fn invoice_post(
         Err(e) => return e.into_response_at(now),
     };
     let allow_dup = flag(&q, "include", "allowduplicatedocnum");
-    let id = value.get("Id").and_then(Value::as_str).map(str::to_string);
-    let token = value
-        .get("SyncToken")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let (id, token) = id_and_sync_token(&value);
     let result = match (q.get("operation").map(String::as_str), id) {
         (Some("delete"), Some(id)) => match token {
             Some(t) => inner.mutate(&realm, |r, now, ev| {

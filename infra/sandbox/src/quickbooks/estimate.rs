@@ -15,7 +15,7 @@ use shared::wire::quickbooks::model::{
 };
 use shared::wire::quickbooks::webhook::Operation;
 
-use super::api::{Params, envelope, fail, parse_json};
+use super::api::{Params, envelope, fail, id_and_sync_token, parse_json};
 use super::error::ApiError;
 use super::invoice::compute;
 use super::ops::{Change, mark_sent};
@@ -310,11 +310,7 @@ pub async fn estimate_post(
         Ok(v) => v,
         Err(e) => return e.into_response_at(inner.now()),
     };
-    let id = value.get("Id").and_then(Value::as_str).map(str::to_string);
-    let token = value
-        .get("SyncToken")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let (id, token) = id_and_sync_token(&value);
     let result = match (q.get("operation").map(String::as_str), id) {
         (Some("delete"), Some(id)) => match token {
             Some(t) => inner.mutate(&realm, |r, now, ev| {

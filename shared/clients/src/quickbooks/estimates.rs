@@ -26,16 +26,8 @@ impl QuickBooksClient {
         estimate: &Estimate,
         request_id: &str,
     ) -> Result<Estimate, QuickBooksError> {
-        let envelope: EstimateEnvelope = self
-            .post(
-                realm,
-                token,
-                "estimate",
-                &[("requestid", request_id)],
-                estimate,
-            )
-            .await?;
-        Ok(envelope.estimate)
+        self.write_estimate(realm, token, estimate, request_id)
+            .await
     }
 
     /// A sparse update: `changes` must carry `Id`, `SyncToken` and `sparse: true`.
@@ -46,15 +38,20 @@ impl QuickBooksClient {
         changes: &serde_json::Value,
         request_id: &str,
     ) -> Result<Estimate, QuickBooksError> {
-        let envelope: EstimateEnvelope = self
-            .post(
-                realm,
-                token,
-                "estimate",
-                &[("requestid", request_id)],
-                changes,
-            )
-            .await?;
+        self.write_estimate(realm, token, changes, request_id).await
+    }
+
+    /// `POST /estimate?requestid=…`: a create or an update, told apart by QuickBooks from the
+    /// body (an `Id` and `SyncToken` make it an update).
+    async fn write_estimate<B: serde::Serialize + ?Sized>(
+        &self,
+        realm: &str,
+        token: &SecretString,
+        body: &B,
+        request_id: &str,
+    ) -> Result<Estimate, QuickBooksError> {
+        let query = [("requestid", request_id)];
+        let envelope: EstimateEnvelope = self.post(realm, token, "estimate", &query, body).await?;
         Ok(envelope.estimate)
     }
 
