@@ -12,6 +12,7 @@ use chrono::Utc;
 use integration_tests::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+use shared::wire::quickbooks::model::TxnStatus;
 use test_world::*;
 
 const A: (u64, u64) = (COMPANY_A, USER_A_ADMIN);
@@ -273,6 +274,21 @@ const JWT_TARGETS: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     let (w, invoice_a, invoice_b, form_a) = world().await;
+    // B's deal 1 has an estimate the customer accepted (for the hostile parts of it).
+    let estimate_b = {
+        let draft = w.ready_draft(B, 1).await;
+        let created = w
+            .create_estimate(B, 1, &draft["form"], "hostile-estimate-b")
+            .await;
+        let id = created["estimate"]["estimate_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        w.quickbooks
+            .set_estimate_status(US_REALM, &id, TxnStatus::Accepted, None)
+            .unwrap();
+        id
+    };
     let mut tally = Tally::default();
     let before = w.snapshot().await;
     let qb_before = quickbooks_state(&w);
@@ -391,6 +407,7 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
             "POST",
             "/api/bulk/batches/6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d/run",
         ),
+        ("POST", "/api/deals/2/estimates/7/invoice"),
     ] {
         let a = w.call(method, path, A, Some(&big), Some("k-big")).await;
         tally.refused(
@@ -779,6 +796,35 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
             &a,
             &[400, 422],
         );
+    }
+
+    // --- Hostile parts of an accepted estimate: a 422 with a sentence, nothing invoiced ---
+    let part_path = format!("/api/deals/1/estimates/{estimate_b}/invoice");
+    for (n, body) in [
+        json!({"part": {"kind": "percentage", "percent": -30}}),
+        json!({"part": {"kind": "percentage", "percent": 0}}),
+        json!({"part": {"kind": "percentage", "percent": "100.0001"}}),
+        json!({"part": {"kind": "amount", "amount": "-0.01"}}),
+        json!({"part": {"kind": "amount", "amount": "0.001"}}),
+        json!({"part": {"kind": "amount", "amount": "79228162514264337593543950335"}}),
+        json!({"part": {"kind": "amount", "amount": 1e300}}),
+        json!({"part": {"kind": "amount", "amount": "NaN"}}),
+        json!({"part": {"kind": "lines", "lines": [{"index": 18446744073709551615u64, "quantity": 1}]}}),
+        json!({"part": {"kind": "lines", "lines": [{"index": 0, "quantity": "-1"}]}}),
+        json!({"part": {"kind": "lines", "lines": []}}),
+        json!({"part": {"kind": "rest", "percent": 5}}),
+        json!({"part": {"kind": "everything"}}),
+        json!({"part": "rest"}),
+        json!({"part": {"kind": "rest"}, "confirm_over_invoice": "yes"}),
+        json!({"part": {"kind": "rest"}, "admin": true}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let a = w
+            .call("POST", &part_path, B, Some(&body), Some(&format!("hostile-part-{n}")))
+            .await;
+        tally.refused("part", &format!("estimate part {body}"), &a, &[422]);
     }
 
     // --- Methods and routes that do not exist ---

@@ -167,6 +167,9 @@ fn body_for(method: &str, path: &str, a_form: &Value) -> Option<Value> {
             a_form.clone()
         }
         ("POST", p) if p.ends_with("/answer") => json!({"answer": "accepted"}),
+        ("POST", "/api/deals/{deal_id}/estimates/{estimate_id}/invoice") => {
+            json!({"part": {"kind": "percentage", "percent": 30}})
+        }
         ("PUT", "/api/deals/{deal_id}/customer-link") => {
             json!({"customer_id": "1", "update_customer": false})
         }

@@ -14,10 +14,12 @@ use shared::app::App;
 use shared::app::sync::estimates::{apply_to_estimate_link, deleted_stub};
 use shared::app::tokens::CallError;
 use shared::clients::quickbooks::QuickBooksError;
+use shared::domain::estimate_invoice::recorded_progress;
 use shared::domain::estimates::{
     Answer, EstimateVerdict, answer_update, answer_verdict, delete_verdict, status_on,
 };
-use shared::domain::{DealId, EstimateLink, EstimateStatus};
+use shared::domain::progress::Billed;
+use shared::domain::{DealId, EstimateLink, EstimateStatus, InvoiceLink};
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, Refusal};
 use shared::web::http::{JsonBody, OptionalJsonBody, PathParams};
@@ -46,6 +48,17 @@ pub struct EstimateView {
     pub invoice_ids: Vec<String>,
     /// The estimate in the QuickBooks web app.
     pub open_url: String,
+    /// Once an invoice of the deal bills it (in full or a part): what the live ones bill of it,
+    /// before tax added on top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoiced: Option<Decimal>,
+    /// What those invoices measure against: its sales lines less its discounts, before tax
+    /// added on top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Decimal>,
+    /// What is left to invoice of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<Decimal>,
 }
 
 /// `GET /api/deals/{deal_id}/estimates`.
@@ -72,7 +85,29 @@ pub struct AnswerBody {
     pub accepted_by: Option<String>,
 }
 
-fn view(app: &App, caller: &Caller, link: &EstimateLink) -> EstimateView {
+/// The estimate as the panel shows it, with what the deal's invoices bill of it (read now; a
+/// failed read leaves the figures out: the action itself is done).
+async fn view(app: &App, caller: &Caller, link: &EstimateLink) -> EstimateView {
+    let invoices = app
+        .records
+        .all_deal_invoice_links(caller.company(), link.deal_id)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not read the deal's invoices for the estimate");
+            Vec::new()
+        });
+    view_with(app, caller, link, &invoices)
+}
+
+/// The estimate as the panel shows it, given the deal's invoices.
+fn view_with(
+    app: &App,
+    caller: &Caller,
+    link: &EstimateLink,
+    invoices: &[InvoiceLink],
+) -> EstimateView {
+    let billed: Vec<Billed> = invoices.iter().map(Billed::from).collect();
+    let progress = recorded_progress(&link.estimate_id, &link.currency, &billed);
     EstimateView {
         id: link.estimate_id.clone(),
         doc_number: link.doc_number.clone(),
@@ -87,6 +122,9 @@ fn view(app: &App, caller: &Caller, link: &EstimateLink) -> EstimateView {
         accepted_by: link.accepted_by.clone(),
         invoice_ids: link.invoice_ids.clone(),
         open_url: quickbooks_app(app, &caller.profile).estimate_url(&link.estimate_id),
+        invoiced: progress.as_ref().map(|p| p.invoiced),
+        basis: progress.as_ref().map(|p| p.deal_value),
+        left: progress.as_ref().map(|p| p.left),
     }
 }
 
@@ -118,8 +156,18 @@ pub(crate) async fn list(
         caller.confirm_deal(&app, deal).await?;
     }
     links.sort_by(|a, b| (b.txn_date, &b.created_at).cmp(&(a.txn_date, &a.created_at)));
+    let invoices = if links.is_empty() {
+        Vec::new()
+    } else {
+        app.records
+            .all_deal_invoice_links(caller.company(), deal)
+            .await?
+    };
     Ok(Json(EstimateList {
-        estimates: links.iter().map(|l| view(&app, &caller, l)).collect(),
+        estimates: links
+            .iter()
+            .map(|l| view_with(&app, &caller, l, &invoices))
+            .collect(),
     }))
 }
 
@@ -245,7 +293,7 @@ pub(crate) async fn send(
         .await;
     let link = applied(&app, &caller, &link, &sent).await?;
     Ok(Json(EstimateAnswer {
-        estimate: view(&app, &caller, &link),
+        estimate: view(&app, &caller, &link).await,
         message,
     }))
 }
@@ -327,7 +375,7 @@ pub(crate) async fn delete(
         .await;
     let link = applied(&app, &caller, &link, &deleted_stub(id)).await?;
     Ok(Json(EstimateAnswer {
-        estimate: view(&app, &caller, &link),
+        estimate: view(&app, &caller, &link).await,
         message,
     }))
 }
@@ -414,7 +462,7 @@ pub(crate) async fn answer(
             return Err(ApiError::Refused {
                 reason: Refusal::InvoiceState,
                 detail: format!("{name} {why}."),
-                current: serde_json::to_value(view(&app, &caller, &link)).ok(),
+                current: serde_json::to_value(view(&app, &caller, &link).await).ok(),
             });
         }
         Changed::Decided(EstimateVerdict::NoSyncToken, _) => return Err(no_sync_token()),
@@ -425,7 +473,7 @@ pub(crate) async fn answer(
     };
     let link = applied(&app, &caller, &link, &current).await?;
     Ok(Json(EstimateAnswer {
-        estimate: view(&app, &caller, &link),
+        estimate: view(&app, &caller, &link).await,
         message,
     }))
 }

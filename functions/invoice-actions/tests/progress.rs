@@ -21,6 +21,7 @@ async fn the_list_carries_the_deals_billing_progress_from_the_stored_parts() {
             percent: None,
             amount,
             whole: dec!(1000.01),
+            estimate_id: None,
         });
         w.app.records.save_invoice_link(&with).await.unwrap();
     }

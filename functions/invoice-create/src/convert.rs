@@ -1,20 +1,27 @@
-//! `POST /api/deals/{deal_id}/estimates/{estimate_id}/invoice`: the invoice made from an accepted
-//! estimate of the deal, in full (its customer, currency, lines, tax and memo, with a `LinkedTxn`
-//! to it so that QuickBooks closes it), exactly once:
+//! `POST /api/deals/{deal_id}/estimates/{estimate_id}/invoice`: an invoice made from an accepted
+//! estimate of the deal (its customer, currency, tax and memo), in full or a part of it, exactly
+//! once:
 //!
-//! 1. The `Idempotency-Key` is claimed first (the same key answers the same).
+//! 1. The `Idempotency-Key` is claimed first (the same key and body answer the same); the
+//!    optional body ([`PartRequest`]: `part`, `confirm_over_invoice`) is in the key's hash.
 //! 2. The estimate must be linked to this deal of the caller's company, in the realm connected
 //!    now; QuickBooks' estimate is read and the domain decides
-//!    ([`shared::domain::estimate_invoice::conversion_verdict`]): only an Accepted one.
-//! 3. Before QuickBooks is called, the estimate's link records the `requestid` (derived from the
-//!    key; a conditional write, so two requests never both start); any later request for the
-//!    estimate sends that same `requestid`, and QuickBooks answers with the invoice it made.
-//! 4. The deal's invoice link (a conditional create a retry finds), note, activity and write-back,
-//!    as for any created invoice ([`crate::create::finish_linked`]).
-//! 5. The estimate's link records the invoice (and its status as QuickBooks has it now: Closed).
-//!
-//! No body. A part of the estimate (a deposit) is not offered: see
-//! [`shared::domain::estimate_invoice`].
+//!    ([`shared::domain::estimate_invoice::conversion_verdict`]): only an Accepted one, not one
+//!    the app already invoiced to the end.
+//! 3. The invoice is planned ([`crate::convert_part::planned`]): all of it with its own lines
+//!    when nothing of it is billed and no part is asked; else the part (no part: the rest) of
+//!    what the deal's live invoices — linked before the key was claimed — have not billed of it.
+//! 4. An invoice that finishes the estimate (nothing left after it) carries the `LinkedTxn` to
+//!    it and, before QuickBooks is called, the estimate's link records its `requestid` (derived
+//!    from the key; a conditional write, so two requests never both start); any later request
+//!    for the estimate sends that same `requestid`, and QuickBooks answers with the invoice it
+//!    made. A part before it carries no link (the estimate stays Accepted) and sends the key's
+//!    own `requestid`.
+//! 5. The deal's invoice link (a conditional create a retry finds) recording the part and the
+//!    estimate, note, activity and write-back, as for any created invoice
+//!    ([`crate::create::finish_linked`]).
+//! 6. The finishing invoice is recorded on the estimate's link (with its status as QuickBooks has
+//!    it now: Closed); a part before it is told in the estimate's activity.
 
 use axum::Json;
 use axum::extract::State;
@@ -28,19 +35,20 @@ use shared::app::sync::estimates::estimate_event;
 use shared::app::tokens::CallError;
 use shared::clients::quickbooks::QuickBooksError;
 use shared::domain::estimate_invoice::{
-    ConversionVerdict, billing_of, conversion_verdict, converted_link, estimate_name,
-    invoice_from_estimate,
+    ALL_OF_IT, ConversionVerdict, EstimatePart, conversion_verdict, converted_link, estimate_name,
 };
 use shared::domain::estimates::refreshed_estimate_link;
 use shared::domain::links::today_in;
+use shared::domain::progress::BillingPart;
 use shared::domain::{DealId, EstimateLink, InvoiceLink, Outcome};
 use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, Refusal};
-use shared::web::http::PathParams;
+use shared::web::http::{OptionalJsonBody, PathParams};
 use shared::wire::quickbooks::model::{Estimate, Invoice};
 
 use crate::context::{Caller, caller, qb_error};
+use crate::convert_part;
 use crate::create::{
     CreatedInvoice, Failure, NoteOutcome, created_invoice, finish_linked, refused, settle_failure,
 };
@@ -66,24 +74,51 @@ pub struct ConvertedEstimate {
     pub message: String,
 }
 
+/// The optional body: a part of the estimate (none: all of it, or the rest after parts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartRequest {
+    /// The same `part` as the create form's: percentage, amount, lines (`index` among the
+    /// estimate's sales lines), rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<BillingPart>,
+    /// Bill it even though it is more than what is left of the estimate.
+    #[serde(default)]
+    pub confirm_over_invoice: bool,
+}
+
 pub async fn convert(
     State(app): State<App>,
     tenant: Tenant,
     PathParams((deal_id, raw_id)): PathParams<(u64, String)>,
     headers: HeaderMap,
+    OptionalJsonBody(body): OptionalJsonBody<PartRequest>,
 ) -> Result<Response, ApiError> {
     let estimate_id = estimate_id(&raw_id)?;
     let caller = caller(&app, tenant).await?;
     let key = idempotency_key(&headers, true)?.unwrap_or_default();
     // Another company's (or another deal's) estimate is a 404 before any key is held.
     estimate_link(&app, &caller, deal_id, &estimate_id).await?;
-    let hash = body_hash(&json!({"deal_id": deal_id, "invoice_from_estimate": estimate_id}));
+    let asked = body.unwrap_or_default();
+    let hash = if asked == PartRequest::default() {
+        body_hash(&json!({"deal_id": deal_id, "invoice_from_estimate": estimate_id}))
+    } else {
+        body_hash(&json!({"deal_id": deal_id, "invoice_from_estimate": estimate_id, "body": asked}))
+    };
     let record = match claim(&app.records, &app.clock, tenant.company_id, &key, &hash).await? {
         Claim::Replay(status, body) => return Ok((status, Json(body)).into_response()),
         Claim::Run(record) => record,
     };
     let attempt = attempt_of(&record);
-    match run(&app, &caller, deal_id, &estimate_id, &key, attempt).await {
+    let request = Request {
+        deal_id,
+        estimate_id: &estimate_id,
+        key: &key,
+        attempt,
+        asked: &asked,
+        claimed_at: record.created_at,
+    };
+    match run(&app, &caller, &request).await {
         Ok(converted) => {
             let body = serde_json::to_value(&converted)
                 .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
@@ -95,6 +130,17 @@ pub async fn convert(
             Err(failure.error)
         }
     }
+}
+
+/// One request once its key is held.
+pub struct Request<'a> {
+    pub deal_id: u64,
+    pub estimate_id: &'a str,
+    pub key: &'a str,
+    pub attempt: u32,
+    pub asked: &'a PartRequest,
+    /// When the key was first claimed: invoices linked since do not count as billed.
+    pub claimed_at: DateTime<Utc>,
 }
 
 /// A QuickBooks estimate id: digits only.
@@ -112,18 +158,11 @@ fn estimate_id(raw: &str) -> Result<String, ApiError> {
 pub async fn run(
     app: &App,
     caller: &Caller,
-    deal_id: u64,
-    estimate_id: &str,
-    key: &str,
-    attempt: u32,
+    request: &Request<'_>,
 ) -> Result<ConvertedEstimate, Failure> {
     let now = app.clock.now();
-    let today = today_in(&caller.profile.time_zone, now);
-    let (link, estimate, request_id) =
-        started(app, caller, deal_id, estimate_id, key, attempt).await?;
-    let invoice = invoice_from_estimate(&estimate, today)
-        .map_err(|e| ApiError::internal(format!("QuickBooks' estimate: {e}")))?;
-    let mut created = create_in_quickbooks(app, caller, &link, &invoice, &request_id).await?;
+    let (link, planned, request_id) = started(app, caller, request).await?;
+    let mut created = create_in_quickbooks(app, caller, &link, &planned, &request_id).await?;
     let after_quickbooks = |error: ApiError| Failure {
         error,
         called_quickbooks: true,
@@ -134,16 +173,26 @@ pub async fn run(
     {
         r.name = link.customer_name.clone();
     }
-    let (invoice_link, open_url, note) =
-        finish_linked(app, caller, deal_id, created, billing_of(&estimate))
+    let (invoice_link, open_url, note) = finish_linked(
+        app,
+        caller,
+        request.deal_id,
+        created,
+        planned.record.clone(),
+    )
+    .await
+    .map_err(after_quickbooks)?;
+    let estimate_link = if planned.closes {
+        mark_converted(app, caller, &link, &invoice_link, &planned.phrase, now)
             .await
-            .map_err(after_quickbooks)?;
-    let estimate_link = mark_converted(app, caller, &link, &invoice_link, now)
-        .await
-        .map_err(after_quickbooks)?;
+            .map_err(after_quickbooks)?
+    } else {
+        convert_part::tell_part(app, caller, &link, &invoice_link, &planned.phrase, now).await;
+        link
+    };
     Ok(ConvertedEstimate {
         invoice: created_invoice(&invoice_link),
-        message: converted_sentence(&estimate_link, &invoice_link),
+        message: converted_sentence(&estimate_link, &invoice_link, &planned.phrase),
         link: invoice_link,
         open_url,
         estimate: estimate_link,
@@ -151,8 +200,8 @@ pub async fn run(
     })
 }
 
-/// "Invoice #1042 created from estimate #1001."
-fn converted_sentence(estimate: &EstimateLink, invoice: &InvoiceLink) -> String {
+/// "Invoice #1042 created from estimate #1001." (with " (30 %)" for a part of it).
+pub fn converted_sentence(estimate: &EstimateLink, invoice: &InvoiceLink, phrase: &str) -> String {
     let number = match &invoice.doc_number {
         Some(doc) => format!("#{doc}"),
         None => format!("(QuickBooks id {})", invoice.invoice_id),
@@ -163,7 +212,11 @@ fn converted_sentence(estimate: &EstimateLink, invoice: &InvoiceLink) -> String 
         .next()
         .map(|c| c.to_lowercase().chain(from).collect())
         .unwrap_or_default();
-    format!("Invoice {number} created from {from}.")
+    let part = match phrase {
+        "" | ALL_OF_IT => String::new(),
+        p => format!(" ({p})"),
+    };
+    format!("Invoice {number} created from {from}{part}.")
 }
 
 /// This deal's link to the estimate, in the realm connected now (404 otherwise).
@@ -202,21 +255,26 @@ async fn read_estimate(app: &App, caller: &Caller, id: &str) -> Result<Option<Es
     }
 }
 
-/// The estimate's link with the conversion's `requestid` recorded on it (a new one, or the one
-/// an unfinished conversion recorded), and QuickBooks' estimate; or why not.
+/// The estimate's link, the invoice planned for the request and its `requestid`; or why not.
+/// An invoice that finishes the estimate (all of it, the rest) has its `requestid` recorded on
+/// the estimate's link first (a new one, or the one an unfinished one recorded: any later
+/// request finishes that one); a part before it uses the key's own.
 async fn started(
     app: &App,
     caller: &Caller,
-    deal_id: u64,
-    estimate_id: &str,
-    key: &str,
-    attempt: u32,
-) -> Result<(EstimateLink, Estimate, String), Failure> {
+    request: &Request<'_>,
+) -> Result<(EstimateLink, EstimatePart, String), Failure> {
     let today = today_in(&caller.profile.time_zone, app.clock.now());
+    let own_request_id = derived_request_id(
+        caller.tenant.company_id,
+        "estimate-invoice",
+        request.key,
+        request.attempt,
+    );
     for _ in 0..WRITE_TRIES {
-        let link = estimate_link(app, caller, deal_id, estimate_id).await?;
-        let current = read_estimate(app, caller, estimate_id).await?;
-        let request_id = match conversion_verdict(&link, current.as_ref(), today) {
+        let link = estimate_link(app, caller, request.deal_id, request.estimate_id).await?;
+        let current = read_estimate(app, caller, request.estimate_id).await?;
+        let resume = match conversion_verdict(&link, current.as_ref(), today) {
             ConversionVerdict::Converted { invoice_id } => {
                 return Err(already_converted(app, caller, &link, &invoice_id)
                     .await
@@ -225,19 +283,8 @@ async fn started(
             ConversionVerdict::Refused(sentence) => {
                 return Err(ApiError::refused(Refusal::EstimateState, sentence).into());
             }
-            ConversionVerdict::Resume { request_id } => request_id,
-            ConversionVerdict::Start => {
-                let request_id =
-                    derived_request_id(caller.tenant.company_id, "estimate-invoice", key, attempt);
-                let mut next = link.clone();
-                next.conversion_request_id = Some(request_id.clone());
-                next.updated_at = app.clock.now();
-                match app.records.save_estimate_link(&next).await {
-                    Ok(_) => request_id,
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(e) => return Err(ApiError::from(e).into()),
-                }
-            }
+            ConversionVerdict::Resume { request_id } => Some(request_id),
+            ConversionVerdict::Start => None,
         };
         let Some(current) = current.filter(|e| !e.is_deleted()) else {
             return Err(ApiError::refused(
@@ -249,7 +296,26 @@ async fn started(
             )
             .into());
         };
-        return Ok((link, current, request_id));
+        // The same key finishes its own request as asked; another one finishes it as a request
+        // without a part would.
+        let own = resume.as_ref().is_none_or(|r| *r == own_request_id);
+        let planned = convert_part::planned(app, caller, request, &link, &current, own, today)
+            .await
+            .map_err(Failure::from)?;
+        if let Some(request_id) = resume {
+            return Ok((link, planned, request_id));
+        }
+        if !planned.closes {
+            return Ok((link, planned, own_request_id));
+        }
+        let mut next = link.clone();
+        next.conversion_request_id = Some(own_request_id.clone());
+        next.updated_at = app.clock.now();
+        match app.records.save_estimate_link(&next).await {
+            Ok(_) => return Ok((link, planned, own_request_id)),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(ApiError::from(e).into()),
+        }
     }
     Err(ApiError::refused(
         Refusal::InProgress,
@@ -290,12 +356,12 @@ async fn create_in_quickbooks(
     app: &App,
     caller: &Caller,
     link: &EstimateLink,
-    invoice: &Invoice,
+    planned: &EstimatePart,
     request_id: &str,
 ) -> Result<Invoice, Failure> {
     let error = match app
         .quickbooks_of(&caller.profile)
-        .create_invoice(invoice, request_id)
+        .create_invoice(&planned.invoice, request_id)
         .await
     {
         Ok(invoice) => return Ok(invoice),
@@ -306,7 +372,7 @@ async fn create_in_quickbooks(
         "invoice.create_failed",
     );
     let failure = refused(app, caller, link.deal_id.0, error, what).await;
-    if failure.definitive {
+    if failure.definitive && planned.closes {
         release_request_id(app, link, request_id).await;
     }
     Err(failure)
@@ -343,6 +409,7 @@ async fn mark_converted(
     caller: &Caller,
     link: &EstimateLink,
     invoice: &InvoiceLink,
+    phrase: &str,
     now: DateTime<Utc>,
 ) -> Result<EstimateLink, ApiError> {
     let today = today_in(&caller.profile.time_zone, now);
@@ -373,7 +440,7 @@ async fn mark_converted(
                         &saved,
                         "estimate.converted",
                         Outcome::Succeeded,
-                        converted_sentence(&saved, invoice),
+                        converted_sentence(&saved, invoice, phrase),
                         now,
                         Some(caller.tenant.user_id),
                     );

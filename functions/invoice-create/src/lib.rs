@@ -7,7 +7,7 @@
 //! | `GET /api/deals/{deal_id}/draft` | the pre-filled form: customer block and suggestions, lines with item suggestions, tax, currency, dates, totals, what the company's QuickBooks needs, what still blocks creation |
 //! | `POST /api/deals/{deal_id}/invoices` | creates the invoice (`Idempotency-Key` header required), links it to the deal, notes it on the deal |
 //! | `POST /api/deals/{deal_id}/estimates` | creates a QuickBooks estimate from the same draft (`Idempotency-Key` required), expiring after the company's `estimate_expiry_days` (30), links and notes it ([`estimate`]) |
-//! | `POST /api/deals/{deal_id}/estimates/{estimate_id}/invoice` | the invoice made from the deal's accepted estimate, in full (`Idempotency-Key` required, no body): its lines, customer, currency, tax and memo, `LinkedTxn` to it (QuickBooks closes it); linked and noted like any created invoice ([`convert`]) |
+//! | `POST /api/deals/{deal_id}/estimates/{estimate_id}/invoice` | the invoice made from the deal's accepted estimate (`Idempotency-Key` required), in full (no body: its lines, customer, currency, tax and memo; the rest once parts bill some of it) or a part of it (optional body `{"part", "confirm_over_invoice"}` as the create form's, [`convert_part`]); only the invoice that finishes the estimate has a `LinkedTxn` to it (QuickBooks closes it); linked and noted like any created invoice ([`convert`]) |
 //! | `PUT /api/deals/{deal_id}/customer-link` | links the deal's organisation (or person) to a QuickBooks customer; optionally pushes address, email and tax id to it |
 //! | `GET /api/quickbooks/customers?search=` | QuickBooks customers (active and inactive, marked) whose name contains every word of the term (or whose email it is); the most recent ones when empty |
 //! | `POST /api/quickbooks/customers` | creates a customer from the deal's customer block and links it (a name clash is a 409 offering the existing customer) |
@@ -31,6 +31,7 @@
 pub mod bulk;
 pub mod context;
 pub mod convert;
+pub mod convert_part;
 pub mod create;
 pub mod customer_choice;
 pub mod customers;

@@ -57,7 +57,9 @@ pub async fn planned(
     plan(form, setup, &billed, &caller.number_format()).map_err(|r| refusal(r, &form.currency))
 }
 
-fn refusal(refusal: PartRefusal, currency: &str) -> ApiError {
+/// A part refused by the domain as the problem the page shows (422 for a wrong part, 409 with
+/// what is left for an over-invoice).
+pub fn refusal(refusal: PartRefusal, currency: &str) -> ApiError {
     match refusal {
         PartRefusal::Invalid(error) => ApiError::unprocessable(vec![error]),
         PartRefusal::OverInvoice { detail, left } => ApiError::Refused {
@@ -68,16 +70,22 @@ fn refusal(refusal: PartRefusal, currency: &str) -> ApiError {
     }
 }
 
-/// How the activity line and the deal's note name the part: " (30 % of the deal)".
+/// How the activity line and the deal's note name the part: " (30 % of the deal)", " (30 % of
+/// the estimate)" for a part of an estimate.
 pub fn part_phrase(record: Option<&BillingRecord>) -> String {
     let Some(record) = record else {
         return String::new();
     };
+    let of = if record.estimate_id.is_some() {
+        "the estimate"
+    } else {
+        "the deal"
+    };
     match (record.kind, record.percent) {
         (PartKind::Full, _) => String::new(),
-        (PartKind::Percentage, Some(p)) => format!(" ({} % of the deal)", p.normalize()),
-        (PartKind::Percentage | PartKind::Amount, _) => " (part of the deal)".into(),
-        (PartKind::Lines, _) => " (chosen lines of the deal)".into(),
-        (PartKind::Rest, _) => " (the rest of the deal)".into(),
+        (PartKind::Percentage, Some(p)) => format!(" ({} % of {of})", p.normalize()),
+        (PartKind::Percentage | PartKind::Amount, _) => format!(" (part of {of})"),
+        (PartKind::Lines, _) => format!(" (chosen lines of {of})"),
+        (PartKind::Rest, _) => format!(" (the rest of {of})"),
     }
 }

@@ -3,18 +3,42 @@
 //! tax and memo, with a `LinkedTxn` to it so that QuickBooks closes it). Pure; the route is
 //! `functions/invoice-create/src/convert.rs`.
 //!
-//! The whole estimate is invoiced: a part of it (a deposit against an estimate) is not offered,
-//! because QuickBooks closes an estimate as soon as an invoice linked to it is made through the
-//! API (the simulator's reading; ESTIMATES.md), and a closed estimate cannot be linked again.
+//! **In full or in parts** ([`plan_estimate_part`]). An accepted estimate is invoiced all at
+//! once, or in parts — a percentage, an amount, chosen lines at chosen quantities, the rest — as
+//! a deal is ([`crate::progress`]): the basis is the estimate's value before tax added on top
+//! ([`billing_of`]: its sales lines less its discounts), each part's lines are the estimate's
+//! sales lines scaled to the part (rounded as QuickBooks rounds, the last line taking what
+//! rounding left, the estimate's discounts spread over them, "30 % of Estimate #1001" in each
+//! description), and what is billed of it is what the deal's live invoices whose
+//! [`BillingRecord`] names this estimate bill (a voided or deleted part is left to bill again).
+//! Asked "in full" after a part, the rest is billed. A part over what is left is refused with a
+//! sentence naming what is left, unless the rep confirms.
 //!
-//! Exactly once: before QuickBooks is called, the estimate's link records the `requestid` of the
-//! invoice being made (`conversion_request_id`, a conditional write); any later request for the
-//! same estimate — the same key after a crash, or another key — sends that same `requestid`
-//! again, so QuickBooks answers with the invoice it made the first time. Once the deal's invoice
-//! link is written, the estimate's link records the invoice (`converted_invoice_id`).
+//! **The `LinkedTxn` goes on the invoice that finishes the estimate** (nothing left after it:
+//! the rest, the whole estimate, or a part reaching or passing what is left), and only on it.
+//! Whether QuickBooks keeps an estimate open after an API-made invoice linked to a part of it is
+//! undocumented (the simulator closes it at the first linked invoice; ESTIMATES.md): earlier
+//! parts carry no link, so the estimate stays Accepted and later parts stay possible, and say
+//! "Part of Estimate #1001" in their private note instead; the finishing one closes it under
+//! either reading.
+//!
+//! Exactly once, the whole estimate at once: before QuickBooks is called, the estimate's link
+//! records the `requestid` of the invoice being made (`conversion_request_id`, a conditional
+//! write); any later request for the same estimate — the same key after a crash, or another
+//! key — sends that same `requestid` again, so QuickBooks answers with the invoice it made the
+//! first time. Once the deal's invoice link is written, the estimate's link records the invoice
+//! (`converted_invoice_id`). A part (the finishing one too) is once per `Idempotency-Key`, as a
+//! part of a deal: the key's `requestid` and the conditional create of the deal's link.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+
+mod part;
+
+pub use part::{
+    ALL_OF_IT, EstimatePart, estimate_progress, left_sentence, plan_estimate_part,
+    recorded_progress,
+};
 
 use super::EstimateLink;
 use super::EstimateStatus;
@@ -188,6 +212,7 @@ pub fn billing_of(estimate: &Estimate) -> BillingRecord {
         percent: None,
         amount: whole,
         whole,
+        estimate_id: estimate.sale.id.clone(),
     }
 }
 

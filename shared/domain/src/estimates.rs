@@ -350,7 +350,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(part_refusal(&form), None);
-        form.part = Some(crate::progress::BillingPart::Rest);
+        form.part = Some(crate::progress::BillingPart::Rest {});
         let refused = part_refusal(&form).unwrap();
         assert_eq!(refused.field, "part");
         assert!(

@@ -34,6 +34,7 @@
 mod part;
 
 pub use part::{PartRefusal, PlannedPart, plan};
+pub(crate) use part::{check_amount, percent_of, split_to_target};
 
 use std::collections::BTreeMap;
 
@@ -55,8 +56,9 @@ pub enum BillingPart {
     Amount { amount: Decimal },
     /// Chosen lines of the form, each at a quantity up to the line's.
     Lines { lines: Vec<LineQuantity> },
-    /// Exactly what is left to invoice.
-    Rest,
+    /// Exactly what is left to invoice. (A struct variant, not a unit one: serde lets any
+    /// field through beside the tag of a unit variant, `deny_unknown_fields` or not.)
+    Rest {},
 }
 
 /// A line of the form (by its position) and how many of it to bill.
@@ -87,8 +89,13 @@ pub struct BillingRecord {
     pub percent: Option<Decimal>,
     /// The invoice's amount before tax added on top.
     pub amount: Decimal,
-    /// The deal's value (before tax added on top) when the invoice was made.
+    /// The deal's value (before tax added on top) when the invoice was made; for an invoice
+    /// made from an estimate, the estimate's (its sales lines less its discounts).
     pub whole: Decimal,
+    /// The QuickBooks estimate the invoice bills (a part of, or all of); none for a part of the
+    /// deal's own lines (records written before estimates were billed in parts have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_id: Option<String>,
 }
 
 /// The deal's value as a form for the whole deal has it: its amount before tax added on top.

@@ -53,6 +53,7 @@ pub fn plan(
                 percent: None,
                 amount: whole,
                 whole,
+                estimate_id: None,
             },
         });
     };
@@ -93,6 +94,7 @@ pub fn plan(
             percent,
             amount: target,
             whole,
+            estimate_id: None,
         },
     })
 }
@@ -128,13 +130,7 @@ fn target_of(
     };
     match part {
         BillingPart::Percentage { percent } => {
-            if *percent <= Decimal::ZERO || *percent > Decimal::ONE_HUNDRED {
-                return Err(invalid(format!(
-                    "A deposit is more than 0 % and at most 100 % of the deal, not {} %.",
-                    percent.normalize()
-                )));
-            }
-            let amount = round2(whole * percent / Decimal::ONE_HUNDRED);
+            let amount = percent_of(*percent, whole, "the deal")?;
             let label = format!("{} % of the deal", percent.normalize());
             Ok(spread(PartKind::Percentage, Some(*percent), amount, label))
         }
@@ -144,7 +140,7 @@ fn target_of(
             Ok(spread(PartKind::Amount, None, *amount, label))
         }
         BillingPart::Lines { lines } => lines_target(form, setup, lines, whole),
-        BillingPart::Rest => {
+        BillingPart::Rest {} => {
             if progress.left.is_zero() {
                 return Err(invalid(progress.left_sentence(format)));
             }
@@ -158,8 +154,27 @@ fn target_of(
     }
 }
 
+/// `percent` % of `whole` (rounded as QuickBooks rounds), when `percent` is more than 0 and at
+/// most 100; the refusal names what it is a percentage of (`of`: "the deal").
+pub(crate) fn percent_of(
+    percent: Decimal,
+    whole: Decimal,
+    of: &str,
+) -> Result<Decimal, PartRefusal> {
+    if percent <= Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
+        return Err(invalid(format!(
+            "A deposit is more than 0 % and at most 100 % of {of}, not {} %.",
+            percent.normalize()
+        )));
+    }
+    Ok(round2(whole * percent / Decimal::ONE_HUNDRED))
+}
+
 /// A fixed amount: more than 0, below [`MAX_AMOUNT`], in whole cents.
-fn check_amount(amount: Decimal, money: &dyn Fn(Decimal) -> String) -> Result<(), PartRefusal> {
+pub(crate) fn check_amount(
+    amount: Decimal,
+    money: &dyn Fn(Decimal) -> String,
+) -> Result<(), PartRefusal> {
     if amount <= Decimal::ZERO {
         return Err(invalid(format!(
             "The amount to invoice must be more than 0, not {}.",
@@ -231,20 +246,20 @@ fn chosen_weights(
             return Err(invalid(format!(
                 "The deal has {} lines: there is no line {}.",
                 form.lines.len(),
-                c.index + 1
+                c.index.saturating_add(1)
             )));
         };
         if weights.iter().any(|w| w.0 == c.index) {
             return Err(invalid(format!(
                 "Line {} ({}) is chosen twice.",
-                c.index + 1,
+                c.index.saturating_add(1),
                 line.name
             )));
         }
         if c.quantity <= Decimal::ZERO || c.quantity > line.quantity {
             return Err(invalid(format!(
                 "Line {} ({}): the quantity to invoice is more than 0 and at most the deal's {}, not {}.",
-                c.index + 1,
+                c.index.saturating_add(1),
                 line.name,
                 line.quantity.normalize(),
                 c.quantity.normalize()
@@ -276,29 +291,13 @@ fn scaled_lines(
     target: Decimal,
     label: &str,
 ) -> Result<Vec<FormLine>, PartRefusal> {
-    let sum: Decimal = weights.iter().map(|w| w.1).sum();
-    if sum <= Decimal::ZERO {
-        return Err(invalid(
-            "The deal's lines add up to 0: there is nothing to take a part of.",
-        ));
-    }
-    let last = weights.iter().rposition(|w| !w.1.is_zero()).unwrap_or(0);
-    let mut given = Decimal::ZERO;
+    let amounts: Vec<Decimal> = weights.iter().map(|w| w.1).collect();
+    let split = split_to_target(&amounts, target, "The deal's lines")?;
     let mut lines = Vec::with_capacity(weights.len());
-    for (position, &(index, weight, quantity)) in weights.iter().enumerate() {
-        let amount = if position == last {
-            target - given
-        } else {
-            weight
-                .checked_mul(target)
-                .and_then(|product| product.checked_div(sum))
-                .map(round2)
-                .ok_or_else(|| invalid("The amounts are too large to divide into lines."))?
-        };
-        given += amount;
-        if amount.is_zero() && position != last {
+    for (&(index, _, quantity), amount) in weights.iter().zip(split) {
+        let Some(amount) = amount else {
             continue;
-        }
+        };
         let line = &form.lines[index];
         let (quantity, unit_price) = qty_and_price(quantity, amount);
         let description = match (line.description.as_deref().map(str::trim), label) {
@@ -315,4 +314,38 @@ fn scaled_lines(
         });
     }
     Ok(lines)
+}
+
+/// `weights` (line amounts) scaled so that they add up to `target` exactly: each
+/// `round2(weight × target / sum)`, the last non-zero weight taking what rounding left. `None`
+/// for a line that comes to 0 (left out; never the last). `whose` names the lines in the
+/// refusal when they add up to 0 ("The deal's lines").
+pub(crate) fn split_to_target(
+    weights: &[Decimal],
+    target: Decimal,
+    whose: &str,
+) -> Result<Vec<Option<Decimal>>, PartRefusal> {
+    let sum: Decimal = weights.iter().sum();
+    if sum <= Decimal::ZERO {
+        return Err(invalid(format!(
+            "{whose} add up to 0: there is nothing to take a part of."
+        )));
+    }
+    let last = weights.iter().rposition(|w| !w.is_zero()).unwrap_or(0);
+    let mut given = Decimal::ZERO;
+    let mut amounts = Vec::with_capacity(weights.len());
+    for (position, weight) in weights.iter().enumerate() {
+        let amount = if position == last {
+            target - given
+        } else {
+            weight
+                .checked_mul(target)
+                .and_then(|product| product.checked_div(sum))
+                .map(round2)
+                .ok_or_else(|| invalid("The amounts are too large to divide into lines."))?
+        };
+        given += amount;
+        amounts.push((!amount.is_zero() || position == last).then_some(amount));
+    }
+    Ok(amounts)
 }

@@ -184,7 +184,7 @@ fn a_deposit_then_an_amount_then_the_rest_add_up_to_the_deal_to_the_cent() {
         .invoice(&deal, &setup, amount(dec!(400)), false)
         .unwrap();
     let rest = ledger
-        .invoice(&deal, &setup, Some(BillingPart::Rest), false)
+        .invoice(&deal, &setup, Some(BillingPart::Rest {}), false)
         .unwrap();
     assert_eq!(rest.record.amount, dec!(300.01));
     let progress = ledger.progress().valued(dec!(1000.01));
@@ -193,7 +193,7 @@ fn a_deposit_then_an_amount_then_the_rest_add_up_to_the_deal_to_the_cent() {
     assert_eq!(progress.invoices, 3);
     // Nothing is left: the rest is refused with the figures.
     let nothing = ledger
-        .invoice(&deal, &setup, Some(BillingPart::Rest), false)
+        .invoice(&deal, &setup, Some(BillingPart::Rest {}), false)
         .unwrap_err();
     assert_eq!(
         sentence(nothing),
@@ -254,7 +254,7 @@ fn a_voided_or_deleted_part_is_left_to_invoice_again() {
     assert_eq!(progress[0].left, dec!(500.00));
     ledger.invoices[1].1 = InvoiceStatus::Deleted;
     let rest = ledger
-        .invoice(&deal, &setup, Some(BillingPart::Rest), false)
+        .invoice(&deal, &setup, Some(BillingPart::Rest {}), false)
         .unwrap();
     assert_eq!(rest.record.amount, dec!(1000.01));
 }
@@ -266,6 +266,7 @@ fn paid_is_each_invoices_paid_share_and_currencies_stay_apart() {
         percent: None,
         amount,
         whole,
+        estimate_id: None,
     };
     let deposit = record(dec!(100), dec!(1000));
     let second = record(dec!(200), dec!(1000));
@@ -366,6 +367,10 @@ fn bad_parts_are_refused_with_a_sentence() {
     assert_eq!(
         refuse(lines(5, dec!(1))),
         "The deal has 2 lines: there is no line 6."
+    );
+    // A hostile index (the largest a request can send) is a sentence too, not an overflow.
+    assert!(
+        refuse(lines(usize::MAX, dec!(1))).starts_with("The deal has 2 lines: there is no line")
     );
     assert_eq!(
         refuse(BillingPart::Lines { lines: vec![] }),
@@ -511,7 +516,7 @@ fn any_sequence_of_parts_then_the_rest_bills_the_deal_exactly() {
         }
         if ledger.progress().invoiced < whole {
             ledger
-                .invoice(&deal, &setup, Some(BillingPart::Rest), false)
+                .invoice(&deal, &setup, Some(BillingPart::Rest {}), false)
                 .unwrap_or_else(|e| panic!("round {round}: {}", sentence(e)));
         }
         let progress = ledger.progress().valued(whole);
@@ -540,7 +545,7 @@ fn the_part_reads_as_the_request_sends_it() {
     );
     assert_eq!(
         parse(serde_json::json!({"kind": "rest"})).unwrap(),
-        BillingPart::Rest
+        BillingPart::Rest {}
     );
     assert!(parse(serde_json::json!({"kind": "amount", "amount": 5, "percent": 5})).is_err());
     assert!(parse(serde_json::json!({"kind": "half"})).is_err());
