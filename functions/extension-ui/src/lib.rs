@@ -9,7 +9,7 @@
 //! | `GET /ui/settings?id&theme&token` | same | the app settings page (QuickBooks connection, field mapping, due date, access) |
 //! | `GET /ui/invoices?data={"deal_id":…}&id&theme&token` | same | all invoices of the deal's linked customer (time frame, link/unlink) |
 //! | `GET /ui/bulk?selectedIds={deal},{deal},…&id&theme&token` | same | the bulk-invoice modal of the deals list view: each selected deal's readiness with its fix, the run with live progress, each deal's result |
-//! | `GET /ui/assets/{file}` | none (public, nothing secret) | `app.css`, `sdk.js`, `common.js`, `decimal.js`, `panel.js` (with `panel-estimates.js`), `modal.js` with its parts (`totals.js`, `form-*.js`), `settings.js`, `invoices.js`, `bulk.js` |
+//! | `GET /ui/assets/{file}` | none (public, nothing secret) | `app.css`, `sdk.js`, `common.js`, `decimal.js`, `panel.js` (with `panel-estimates.js`, `panel-estimate-part.js`), `modal.js` with its parts (`totals.js`, `form-*.js`), `settings.js`, `invoices.js`, `bulk.js` |
 //!
 //! A page is served only after its `token` verifies (HS256, `exp` required; the extension's JWT
 //! secret or the client secret) and, when the URL carries `companyId` / `userId`, only if they are
@@ -92,6 +92,11 @@ pub const ASSETS: &[Asset] = &[
         name: "panel-estimates.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/panel-estimates.js"),
+    },
+    Asset {
+        name: "panel-estimate-part.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/panel-estimate-part.js"),
     },
     Asset {
         name: "modal.js",

@@ -392,6 +392,12 @@ export function reveal(el) {
   el.focus({ preventScroll: true });
 }
 
+/** A typed number (`30`, `30,5`, `1 000.50`) as the API takes it, or `null`. */
+export function typedNumber(text) {
+  const t = String(text || '').replace(/[\s\u00a0\u202f']/g, '').replace(',', '.');
+  return /^\d+(\.\d+)?$/.test(t) ? t : null;
+}
+
 /** `text` ending with one period (a name ending in "Inc." does not get a second one). */
 export function sentence(text) {
   const t = String(text || '').trim();

@@ -3,7 +3,7 @@
 // turns the part into lines (`shared::domain::progress`) and says, in a sentence, when it is
 // more than what is left; this page only collects the choice.
 
-import { h, money } from './common.js';
+import { h, money, typedNumber as typed } from './common.js';
 import { field, input } from './form-controls.js';
 import { clearErrorsFor, render, state } from './form-state.js';
 
@@ -29,11 +29,6 @@ export function submitLabel() {
   return LABELS[part.mode] || LABELS.whole;
 }
 
-/** A typed number (`30`, `30,5`, `1 000.50`) as the API takes it, or `null`. */
-function typed(text) {
-  const t = String(text || '').replace(/[\s\u00a0\u202f']/g, '').replace(',', '.');
-  return /^\d+(\.\d+)?$/.test(t) ? t : null;
-}
 
 /**
  * The create body's `part` for the chosen mode (`undefined` for the whole deal); throws a

@@ -1,10 +1,13 @@
 // The deal panel's "Estimates" section: each QuickBooks estimate of the deal with its status
 // (Pending, Accepted, Rejected, Closed = converted, Expired, Deleted) and its actions — send,
-// PDF, open in QuickBooks, the customer's answer (accepted / rejected), delete, and "Invoice it"
-// on an accepted one (the invoice made from it, in full, once). Every action is a native button
+// PDF, open in QuickBooks, the customer's answer (accepted / rejected), delete, and on an accepted
+// one "Invoice it" (the invoice made from it, in full — the rest once a part is invoiced — once)
+// and "Invoice part…" (a percentage, an amount or the rest, `panel-estimate-part.js`), with
+// "Invoiced X of Y · Z left" once an invoice bills it. Every action is a native button
 // (keyboard-usable) whose label names the estimate.
 
 import { api, busy, confirmAction, downloadPdf, h, Problem, snackbar, statusFlag } from './common.js';
+import { billingLine, partControl } from './panel-estimate-part.js';
 
 // One Idempotency-Key per estimate for the panel's life: a retry after a failure sends the same
 // one, so it never makes a second invoice.
@@ -57,8 +60,11 @@ export function estimatesSection(deal, list, reload) {
     }
     await reload();
   };
-  const actions = (estimate) => {
+  const actions = (estimate, part) => {
     const number = estimate.doc_number || estimate.id;
+    // After a part, "Invoice it" bills what is left of the estimate.
+    const started = estimate.invoiced !== undefined && estimate.invoiced !== null && Number(estimate.invoiced) > 0;
+    const allLabel = started ? 'Invoice the rest' : 'Invoice it';
     const button = (key, label, onclick, reason) => h('button', {
       type: 'button', class: 'small', dataset: { action: key }, disabled: Boolean(reason), title: reason || null,
       'aria-label': `${label} estimate ${number}`, onclick,
@@ -66,8 +72,9 @@ export function estimatesSection(deal, list, reload) {
     return h('div', { class: 'estimate-actions' },
       // Accepted and not invoiced yet (QuickBooks may leave an invoiced estimate Accepted).
       estimate.status === 'accepted' && !(estimate.invoice_ids || []).length
-        ? button('invoice', 'Invoice it', (event) => invoice(estimate, event.currentTarget), whyNot('invoice', estimate))
+        ? button('invoice', allLabel, (event) => invoice(estimate, event.currentTarget), whyNot('invoice', estimate))
         : null,
+      part ? part.toggle : null,
       button('accept', 'Accepted', () => run(estimate, 'answer', { answer: 'accepted' }, 'Marked accepted.'), whyNot('accept', estimate)),
       button('reject', 'Rejected', () => run(estimate, 'answer', { answer: 'rejected' }, 'Marked rejected.'), whyNot('reject', estimate)),
       button('send', 'Send', () => run(estimate, 'send', undefined, 'Sent.'), whyNot('send', estimate)),
@@ -88,6 +95,9 @@ export function estimatesSection(deal, list, reload) {
   };
   const row = (estimate) => {
     const number = estimate.doc_number || estimate.id;
+    const part = estimate.status === 'accepted' && !(estimate.invoice_ids || []).length
+      ? partControl(deal, estimate, number, reload)
+      : null;
     const meta = [estimate.txn_date, estimate.expiration_date ? `expires ${estimate.expiration_date}` : null,
       estimate.accepted_by ? `accepted by ${estimate.accepted_by}` : null].filter(Boolean).join(' · ');
     return h('li', { class: 'estimate', dataset: { estimateId: estimate.id, status: estimate.status } },
@@ -96,7 +106,9 @@ export function estimatesSection(deal, list, reload) {
         estimate.email_sent ? h('span', { class: 'badge', dataset: { sent: 'true' } }, 'Sent') : null),
       h('div', { class: 'invoice-meta muted' }, meta),
       h('div', { class: 'invoice-amounts' }, 'Total ', h('strong', { class: 'total' }, estimate.total_text)),
-      actions(estimate));
+      billingLine(estimate),
+      actions(estimate, part),
+      part ? part.form : null);
   };
   return h('section', { class: 'estimates', id: 'estimates', 'aria-labelledby': 'estimates-h' },
     h('h2', { id: 'estimates-h' }, 'Estimates'),
