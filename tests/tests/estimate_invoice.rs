@@ -451,8 +451,19 @@ async fn thirty_percent_of_an_estimate_then_the_rest_add_up_to_it_and_only_the_r
         figures(&w).await,
         ("accepted".into(), dec!(300.00), dec!(1000.01), dec!(700.01))
     );
-    // The deal's progress (the draft's) measures against the estimate now.
-    let progress = w.draft(B, 1).await["progress"].clone();
+    // The panel's progress measures against the estimate now (the newest invoice records it),
+    // even once the deal itself is worth more than the estimate.
+    let more: shared::wire::pipedrive::model::DealProduct = serde_json::from_value(json!({
+        "id": 603, "product_id": 1, "name": "Product 1", "quantity": 1, "item_price": 50.0,
+        "tax": 0, "tax_method": "exclusive", "is_enabled": true, "order_nr": 603
+    }))
+    .unwrap();
+    w.pipedrive.add_deal_product(COMPANY_B, 1, more).unwrap();
+    let (status, invoices) = w
+        .call_json("GET", "/api/deals/1/invoices", B, None, None)
+        .await;
+    assert_eq!(status, 200, "{invoices}");
+    let progress = &invoices["progress"][0];
     assert_eq!(
         (
             dec_of(&progress["deal_value"]),
@@ -550,7 +561,7 @@ async fn an_amount_over_what_is_left_is_refused_then_confirmed_and_a_voided_part
     assert_eq!(
         refused["detail"].as_str().unwrap(),
         format!(
-            "Only 700.01 USD is left to invoice of {name} (it comes to 1,000.01 USD before tax, \
+            "Only 700.01 USD is left to invoice of {name} (value before tax 1,000.01 USD, \
              invoiced 300.00 USD). This invoice would bill 800.00 USD: lower it, or confirm to \
              invoice more than what is left."
         )

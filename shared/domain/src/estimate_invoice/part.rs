@@ -30,8 +30,9 @@ pub struct EstimatePart {
     pub phrase: String,
 }
 
-/// What the deal's live invoices (`invoices`: any currency, any estimate) bill of the estimate
-/// `estimate_id` in `currency`, the estimate worth `whole`.
+/// What the deal's live invoices (`invoices`: any estimate) bill of the estimate `estimate_id`,
+/// the estimate worth `whole` in `currency`. An invoice made from the estimate is in its
+/// currency whatever its link says (a link may lack the currency QuickBooks left out).
 pub fn estimate_progress(
     estimate_id: &str,
     currency: &str,
@@ -41,7 +42,7 @@ pub fn estimate_progress(
     let of_it: Vec<Billed> = invoices
         .iter()
         .filter(|b| b.billing.and_then(|r| r.estimate_id.as_deref()) == Some(estimate_id))
-        .copied()
+        .map(|b| Billed { currency, ..*b })
         .collect();
     BillingProgress::of(currency, whole, &of_it)
 }
@@ -210,24 +211,10 @@ fn target_of(
     })
 }
 
-/// "Only 700.01 USD is left to invoice of Estimate #1001 (700.01 USD of 1,000.01 USD before tax
-/// is invoiced)."
+/// "Only 700.01 USD is left to invoice of Estimate #1001 (value before tax 1,000.01 USD,
+/// invoiced 300.00 USD)."
 pub fn left_sentence(name: &str, progress: &BillingProgress, format: &NumberFormat) -> String {
-    let money = |a| format.money(a, &progress.currency);
-    if progress.left.is_zero() {
-        format!(
-            "Nothing is left to invoice of {name}: it comes to {} before tax and {} is invoiced.",
-            money(progress.deal_value),
-            money(progress.invoiced)
-        )
-    } else {
-        format!(
-            "Only {} is left to invoice of {name} (it comes to {} before tax, invoiced {}).",
-            money(progress.left),
-            money(progress.deal_value),
-            money(progress.invoiced)
-        )
-    }
+    progress.left_sentence_of(format, &format!("of {name}"), "value before tax")
 }
 
 fn invalid(message: impl Into<String>) -> PartRefusal {

@@ -206,16 +206,22 @@ impl BillingProgress {
     /// "Only 300.01 USD is left to invoice on this deal (value 1,000.01 USD, invoiced
     /// 700.00 USD)."
     pub fn left_sentence(&self, format: &NumberFormat) -> String {
+        self.left_sentence_of(format, "on this deal", "value")
+    }
+
+    /// [`Self::left_sentence`] of something else than the deal: `of` ("of Estimate #1001") and
+    /// the word for its value (`value`: "value before tax").
+    pub fn left_sentence_of(&self, format: &NumberFormat, of: &str, value: &str) -> String {
         let money = |a| format.money(a, &self.currency);
         if self.left.is_zero() {
             format!(
-                "Nothing is left to invoice on this deal: its value is {} and {} is invoiced.",
+                "Nothing is left to invoice {of}: its {value} is {} and {} is invoiced.",
                 money(self.deal_value),
                 money(self.invoiced)
             )
         } else {
             format!(
-                "Only {} is left to invoice on this deal (value {}, invoiced {}).",
+                "Only {} is left to invoice {of} ({value} {}, invoiced {}).",
                 money(self.left),
                 money(self.deal_value),
                 money(self.invoiced)

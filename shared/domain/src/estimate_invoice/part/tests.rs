@@ -406,6 +406,15 @@ fn only_live_invoices_of_this_estimate_count_as_billed() {
         "the voided part is left to invoice again"
     );
     assert_eq!(recorded_progress("9", "USD", &invoices), None);
+    // A link without the currency QuickBooks left out still bills the estimate.
+    let c = mine(dec!(100));
+    let blank = Billed {
+        currency: "",
+        ..billed(&c, InvoiceStatus::Open)
+    };
+    let with_blank = [invoices[0], blank];
+    let progress = recorded_progress("7", "USD", &with_blank).unwrap();
+    assert_eq!(progress.invoiced, dec!(400));
 }
 
 #[test]
