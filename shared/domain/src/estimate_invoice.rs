@@ -22,6 +22,12 @@
 //! "Part of Estimate #1001" in their private note instead; the finishing one closes it under
 //! either reading.
 //!
+//! The estimate link's `invoice_ids` stay QuickBooks' `LinkedTxn` invoices (the sync rewrites
+//! them from QuickBooks, keeping only `converted_invoice_id` besides): the parts before the
+//! finishing one are not among them, since QuickBooks does not link them. What is billed of an
+//! estimate is read from the deal's invoice links instead ([`estimate_progress`]), which is also
+//! what the panel shows per estimate ([`recorded_progress`]).
+//!
 //! Exactly once, the whole estimate at once: before QuickBooks is called, the estimate's link
 //! records the `requestid` of the invoice being made (`conversion_request_id`, a conditional
 //! write); any later request for the same estimate — the same key after a crash, or another
