@@ -212,7 +212,9 @@ function body(confirmDuplicate, confirmOver) {
     // A part's total is the server's to compute (its lines are the deal's, scaled).
     expected_total: billed ? null : total.toFixed(2),
     confirm_duplicate: Boolean(confirmDuplicate),
-    ...(billed ? { part: billed, confirm_over_invoice: Boolean(confirmOver) } : {}),
+    ...(billed ? { part: billed } : {}),
+    // Over what is left: a part, or the whole deal on top of parts already invoiced.
+    ...(kind === 'estimate' ? {} : { confirm_over_invoice: Boolean(confirmOver) }),
   };
 }
 

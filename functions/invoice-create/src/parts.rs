@@ -2,8 +2,9 @@
 //! the store), the part planned from it by the domain ([`shared::domain::progress`]), and its
 //! refusals as problems the page shows.
 //!
-//! A create without a part reads nothing more: it is recorded as the whole deal. A create with
-//! one reads the deal's links once; links made after this request's `Idempotency-Key` was first
+//! Every create reads the deal's links once: a part is planned from what they bill, and a
+//! create of the whole deal where parts are invoiced already is an over-invoice (refused unless
+//! confirmed). Links made after this request's `Idempotency-Key` was first
 //! claimed do not count, so a retry after a crash plans the very same invoice again (and
 //! QuickBooks' `requestid` answers it with the invoice it made the first time).
 
@@ -41,19 +42,16 @@ pub async fn planned(
     setup: &CompanySetup,
     claimed_at: DateTime<Utc>,
 ) -> Result<PlannedPart, ApiError> {
-    let billed = if form.part.is_some() {
-        let links = app
-            .records
-            .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id))
-            .await?;
-        let before: Vec<InvoiceLink> = links
-            .into_iter()
-            .filter(|l| l.created_at < claimed_at)
-            .collect();
-        progress_in(&before, &form.currency, Decimal::ZERO)
-    } else {
-        BillingProgress::of(&form.currency, Decimal::ZERO, &[])
-    };
+    // Read for a whole-deal invoice too: on top of parts it is an over-invoice.
+    let links = app
+        .records
+        .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id))
+        .await?;
+    let before: Vec<InvoiceLink> = links
+        .into_iter()
+        .filter(|l| l.created_at < claimed_at)
+        .collect();
+    let billed = progress_in(&before, &form.currency, Decimal::ZERO);
     plan(form, setup, &billed, &caller.number_format()).map_err(|r| refusal(r, &form.currency))
 }
 

@@ -200,6 +200,41 @@ async fn more_than_what_is_left_is_refused_then_created_when_confirmed() {
 }
 
 #[tokio::test]
+async fn the_whole_deal_after_a_deposit_is_refused_then_created_when_confirmed() {
+    let (w, _) = ready().await;
+    let whole = thousand_and_one_cent(&w).await;
+    let (status, _) = create(
+        &w,
+        &with_part(&whole, json!({"kind": "percentage", "percent": 30}), false),
+        "deposit",
+    )
+    .await;
+    assert_eq!(status, 201);
+    // The rep forgets the deposit and invoices the whole deal.
+    let (status, problem) = create(&w, &whole, "whole").await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:pipedrive-quickbooks:problem:over-invoice"
+    );
+    assert_eq!(
+        problem["detail"],
+        "Only 700.01 USD is left to invoice on this deal (value 1,000.01 USD, invoiced 300.00 USD). An invoice for the whole deal would bill 1,000.01 USD: choose \"The rest\" under What to invoice, or confirm to invoice the whole deal again."
+    );
+    assert_eq!(
+        w.quickbooks.invoices(US_REALM).unwrap().len(),
+        1,
+        "nothing sent"
+    );
+    let mut confirmed = whole.clone();
+    confirmed["confirm_over_invoice"] = json!(true);
+    let (status, created) = create(&w, &confirmed, "whole").await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(w.quickbooks.invoices(US_REALM).unwrap().len(), 2);
+    assert_eq!(dec_of(&progress(&w).await["over_invoiced"]), dec!(300.00));
+}
+
+#[tokio::test]
 async fn a_voided_deposit_is_left_to_invoice_again() {
     let (w, _) = ready().await;
     let whole = thousand_and_one_cent(&w).await;

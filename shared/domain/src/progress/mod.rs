@@ -134,6 +134,11 @@ impl Billed<'_> {
         !matches!(self.status, InvoiceStatus::Voided | InvoiceStatus::Deleted)
     }
 
+    /// Whether it bills a part of the deal rather than all of it.
+    fn is_part(&self) -> bool {
+        self.billing.is_some_and(|b| b.kind != PartKind::Full)
+    }
+
     /// What the invoice bills of the deal.
     fn amount(&self) -> Decimal {
         self.billing.map_or(self.total, |b| b.amount)
@@ -168,6 +173,10 @@ pub struct BillingProgress {
     pub over_invoiced: Decimal,
     /// How many live invoices bill the deal.
     pub invoices: u32,
+    /// How many of them bill a part of it (a deposit, a percentage, lines, the rest): a whole-deal
+    /// invoice on top of them is an over-invoice ([`plan`]). Not part of the views.
+    #[serde(skip)]
+    pub parts: u32,
 }
 
 impl BillingProgress {
@@ -186,6 +195,7 @@ impl BillingProgress {
             left: Decimal::ZERO,
             over_invoiced: Decimal::ZERO,
             invoices: u32::try_from(live.len()).unwrap_or(u32::MAX),
+            parts: u32::try_from(live.iter().filter(|b| b.is_part()).count()).unwrap_or(u32::MAX),
         }
         .valued(deal_value)
     }
@@ -200,6 +210,7 @@ impl BillingProgress {
             left: (deal_value - self.invoiced).max(Decimal::ZERO),
             over_invoiced: (self.invoiced - deal_value).max(Decimal::ZERO),
             invoices: self.invoices,
+            parts: self.parts,
         }
     }
 

@@ -46,6 +46,7 @@ pub fn plan(
 ) -> Result<PlannedPart, PartRefusal> {
     let whole = value_of(&preview(form, setup));
     let Some(part) = &form.part else {
+        whole_after_parts(form, whole, billed, format)?;
         return Ok(PlannedPart {
             form: form.clone(),
             record: BillingRecord {
@@ -96,6 +97,29 @@ pub fn plan(
             whole,
             estimate_id: None,
         },
+    })
+}
+
+/// A whole-deal invoice where parts of the deal are invoiced already bills more than is left:
+/// refused with what is left, unless the rep confirms. Without parts (a deal's first invoice, or
+/// another whole one, which the duplicate check asks about) nothing is checked.
+fn whole_after_parts(
+    form: &InvoiceForm,
+    whole: Decimal,
+    billed: &BillingProgress,
+    format: &NumberFormat,
+) -> Result<(), PartRefusal> {
+    let progress = billed.valued(whole);
+    if billed.parts == 0 || form.confirm_over_invoice || whole <= progress.left {
+        return Ok(());
+    }
+    Err(PartRefusal::OverInvoice {
+        detail: format!(
+            "{} An invoice for the whole deal would bill {}: choose \"The rest\" under What to invoice, or confirm to invoice the whole deal again.",
+            progress.left_sentence(format),
+            format.money(whole, &form.currency)
+        ),
+        left: progress.left,
     })
 }
 

@@ -239,6 +239,32 @@ fn more_than_what_is_left_is_refused_with_what_is_left_unless_confirmed() {
 }
 
 #[test]
+fn the_whole_deal_on_top_of_parts_is_an_over_invoice_but_a_second_whole_invoice_is_not() {
+    let deal = thousand();
+    let setup = setup(false);
+    // A deal's first invoice, then another whole one (the duplicate check asks about that one).
+    let mut repeat = Ledger::default();
+    repeat.invoice(&deal, &setup, None, false).unwrap();
+    repeat.invoice(&deal, &setup, None, false).unwrap();
+    // A deposit, then the whole deal: refused with what is left, unless confirmed.
+    let mut ledger = Ledger::default();
+    ledger.invoice(&deal, &setup, pct(dec!(30)), false).unwrap();
+    let refused = ledger.invoice(&deal, &setup, None, false).unwrap_err();
+    assert!(matches!(refused, PartRefusal::OverInvoice { left, .. } if left == dec!(700.01)));
+    assert_eq!(
+        sentence(refused),
+        "Only 700.01 USD is left to invoice on this deal (value 1,000.01 USD, invoiced 300.00 USD). An invoice for the whole deal would bill 1,000.01 USD: choose \"The rest\" under What to invoice, or confirm to invoice the whole deal again."
+    );
+    let whole = ledger.invoice(&deal, &setup, None, true).unwrap();
+    assert_eq!(whole.record.kind, PartKind::Full);
+    // Once the deposit is voided, the whole deal is what is left again.
+    let mut voided = Ledger::default();
+    voided.invoice(&deal, &setup, pct(dec!(30)), false).unwrap();
+    voided.invoices[0].1 = InvoiceStatus::Voided;
+    voided.invoice(&deal, &setup, None, false).unwrap();
+}
+
+#[test]
 fn a_voided_or_deleted_part_is_left_to_invoice_again() {
     let deal = thousand();
     let setup = setup(true);
