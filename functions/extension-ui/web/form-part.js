@@ -104,6 +104,15 @@ function chosenLines() {
     }));
 }
 
+/**
+ * The choice a draft opens with: the rest when part of the deal is invoiced already and some is
+ * left (the whole deal again would be an over-invoice), else the whole deal.
+ */
+export function startingPart(progress) {
+  const partly = progress && Number(progress.invoiced) > 0 && Number(progress.left) > 0;
+  part.mode = partly ? 'rest' : 'whole';
+}
+
 /** The section: the progress, the five choices and the value the chosen one needs. */
 export function partSection() {
   const p = state.draft.progress;

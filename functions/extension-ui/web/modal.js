@@ -12,7 +12,7 @@ import { field, input, select } from './form-controls.js';
 import { askToChange, currencyBox, pendingProblem, rememberOriginals } from './form-currency.js';
 import { customerSection } from './form-customer.js';
 import { itemsSection } from './form-lines.js';
-import { PartInputError, partOfBody, partSection, submitLabel } from './form-part.js';
+import { PartInputError, partOfBody, partSection, startingPart, submitLabel } from './form-part.js';
 import { clearErrorsFor, newKey, setRenderer, state } from './form-state.js';
 import { totalsSection, updateTotals } from './form-totals.js';
 import { preview, totalRate } from './totals.js';
@@ -316,6 +316,7 @@ async function load() {
     return;
   }
   state.draft = draft;
+  startingPart(draft.progress);
   state.form = structuredClone(draft.form);
   state.lineKeys = state.form.lines.map(() => newKey());
   state.taxNotes = new Map((draft.lines || []).map((hint) => [state.lineKeys[hint.index], hint.tax_note]).filter(([, note]) => note));
