@@ -10,6 +10,8 @@ use std::process::Command;
 const PACKAGE: &str = "@pipedrive/app-extensions-sdk";
 
 fn main() {
+    // Release builds link the code a cold start runs first (`infra/hot-text`).
+    hot_text::link(&["extension-ui"]);
     let manifest =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let web = manifest.join("web");

@@ -228,3 +228,68 @@ fn the_extension_pages_link_no_aws_sdk_and_no_store() {
 fn linked_has_sdk(package: &str) -> bool {
     linked(package).iter().any(|p| p.starts_with("aws-sdk-"))
 }
+
+/// Every Lambda binary (and the benchmark's baseline and floor, built like them) is linked with
+/// the hot-text script in release builds: its package build-depends on `hot-text` and its build
+/// script names exactly its binaries (`infra/hot-text`, BENCHMARKS.md).
+#[test]
+fn every_lambda_binary_links_the_code_a_cold_start_runs_first() {
+    let metadata: Value = serde_json::from_str(&cargo(&[
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--offline",
+    ]))
+    .expect("cargo metadata's JSON");
+    let root = workspace().canonicalize().expect("the root");
+    let mut checked = 0;
+    for package in metadata["packages"].as_array().expect("packages") {
+        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
+        let folder = manifest.parent().expect("a folder").to_path_buf();
+        let relative = folder.strip_prefix(&root).expect("inside the workspace");
+        let lambda = relative.starts_with("functions")
+            || relative == Path::new("infra/bench/hello")
+            || relative == Path::new("infra/bench/floor");
+        if !lambda {
+            continue;
+        }
+        let name = package["name"].as_str().unwrap_or_default();
+        let bins: BTreeSet<String> = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "bin"))
+            })
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect();
+        assert!(!bins.is_empty(), "{name} has binaries");
+        let build_dep = package["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["name"] == "hot-text" && d["kind"].as_str() == Some("build"));
+        assert!(build_dep, "{name} build-depends on hot-text");
+        let script = std::fs::read_to_string(folder.join("build.rs"))
+            .unwrap_or_else(|e| panic!("{name}'s build.rs: {e}"));
+        let call = script
+            .split("hot_text::link(&[")
+            .nth(1)
+            .and_then(|rest| rest.split("])").next())
+            .unwrap_or_else(|| panic!("{name}'s build.rs calls hot_text::link"));
+        let named: BTreeSet<String> = call
+            .split(',')
+            .map(|b| b.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+            .collect();
+        assert_eq!(named, bins, "{name}'s build.rs names its binaries");
+        checked += 1;
+    }
+    assert!(
+        checked >= 9,
+        "the seven functions, the baseline and the floor: {checked}"
+    );
+}

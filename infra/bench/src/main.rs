@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|bulk|report> [options]`
+//! `cargo run -p bench --release -- <all|coldstart|sizes|latency|sync|writeback|rules|bulk|hot-text|report> [options]`
 //!
 //! Prints each figure as a table next to its same-run baseline (as a ratio), stores the run in
 //! `target/bench/last.json` (`report` prints it again). Speed is measured here, never asserted
@@ -15,6 +15,7 @@
 
 mod bulk;
 mod coldstart;
+mod hot_text;
 mod latency;
 mod report;
 mod rules;
@@ -29,7 +30,7 @@ use std::process::{Command, ExitCode};
 
 use report::{Machine, Report, Table};
 
-const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|bulk|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
+const USAGE: &str = "usage: bench <all|coldstart|sizes|latency|sync|writeback|rules|bulk|hot-text|report> [--rounds N] [--warm N] [--no-build] [--no-arm64] [--keep-page-cache] [--label NAME] [--max-links N] [--only f1,f2] [--env NAME=VALUE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -107,7 +108,7 @@ fn parse_args(raw: &[String]) -> Result<Args, String> {
                 )
             }
             "all" | "coldstart" | "sizes" | "latency" | "sync" | "writeback" | "rules" | "bulk"
-            | "report"
+            | "report" | "hot-text"
                 if args.command.is_empty() =>
             {
                 args.command = arg.clone()
@@ -130,10 +131,18 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Builds every function and the baseline with the release profile, in one cargo invocation, at
 /// the lowest priority.
 fn build_release(root: &Path) -> Result<(), String> {
+    build_release_with(root, &[])
+}
+
+/// [`build_release`] with more environment for cargo (and the build scripts).
+fn build_release_with(root: &Path, env: &[(&str, &Path)]) -> Result<(), String> {
     let mut command = Command::new("nice");
     command
         .args(["-n", "19", "cargo", "build", "--release"])
         .current_dir(root);
+    for (name, value) in env {
+        command.env(name, value);
+    }
     for bin in coldstart::FUNCTIONS
         .iter()
         .chain([&coldstart::HELLO, &coldstart::FLOOR])
@@ -217,9 +226,58 @@ fn run_sizes(root: &Path, args: &Args) -> Result<Table, String> {
     Ok(sizes::table(&target_dir(root), note))
 }
 
+/// `bench hot-text`: every binary of the cold-start table built with its link map, run under
+/// callgrind, and the functions that ran written to `infra/hot-text/hot-text.txt`
+/// ([`hot_text`]). Not part of `all`: it rewrites a file of the project.
+async fn run_hot_text(root: &Path, args: &Args) -> Result<Table, String> {
+    let target = target_dir(root);
+    let work = target.join("bench").join("hot-text");
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    if args.build {
+        build_release_with(root, &[("HOT_TEXT_MAPS", &work)])?;
+    }
+    let world = coldstart::ColdWorld::start(root).await?;
+    let mut binaries = vec![coldstart::HELLO, coldstart::FLOOR];
+    binaries.extend(coldstart::FUNCTIONS);
+    let mut profiles = Vec::new();
+    for binary in binaries {
+        let profile = hot_text::profile(
+            &target.join("release"),
+            &work,
+            &world,
+            binary,
+            args.warm,
+            &work,
+        )
+        .await?;
+        eprintln!(
+            "hot-text: {binary}: {} functions ran",
+            profile.symbols.len()
+        );
+        profiles.push(profile);
+    }
+    let machine = Machine::describe();
+    let note = format!(
+        "Measured {} ({} warm events after the first, per binary).",
+        machine.date, args.warm
+    );
+    let list = root.join("infra").join("hot-text").join("hot-text.txt");
+    std::fs::write(&list, hot_text::list(&profiles, &note))
+        .map_err(|e| format!("{}: {e}", list.display()))?;
+    let mut table = hot_text::table(&profiles);
+    table.note(format!(
+        "Written to {}; the next release build links with it.",
+        list.display()
+    ));
+    Ok(table)
+}
+
 async fn run(args: &Args, root: &Path) -> Result<Report, String> {
     let mut tables = Vec::new();
     let all = args.command == "all";
+    if args.command == "hot-text" {
+        tables.push(run_hot_text(root, args).await?);
+    }
     if all || args.command == "sizes" {
         tables.push(run_sizes(root, args)?);
     }

@@ -1,0 +1,4 @@
+//! Release builds link the code a cold start runs first (`infra/hot-text`).
+fn main() {
+    hot_text::link(&["bench-hello"]);
+}
