@@ -54,15 +54,20 @@ fn linked(package: &str) -> BTreeSet<String> {
 
 /// The workspace's packages: name → (manifest folder relative to the root, workspace crates it
 /// depends on with any kind but dev).
-fn workspace_packages() -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let metadata: Value = serde_json::from_str(&cargo(&[
+/// `cargo metadata` of the workspace's own packages.
+fn metadata() -> Value {
+    serde_json::from_str(&cargo(&[
         "metadata",
         "--format-version",
         "1",
         "--no-deps",
         "--offline",
     ]))
-    .expect("cargo metadata's JSON");
+    .expect("cargo metadata's JSON")
+}
+
+fn workspace_packages() -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let metadata = metadata();
     let root = workspace().canonicalize().expect("the root");
     let packages = metadata["packages"].as_array().expect("packages");
     let names: BTreeSet<String> = packages
@@ -234,14 +239,7 @@ fn linked_has_sdk(package: &str) -> bool {
 /// script names exactly its binaries (`infra/hot-text`, BENCHMARKS.md).
 #[test]
 fn every_lambda_binary_links_the_code_a_cold_start_runs_first() {
-    let metadata: Value = serde_json::from_str(&cargo(&[
-        "metadata",
-        "--format-version",
-        "1",
-        "--no-deps",
-        "--offline",
-    ]))
-    .expect("cargo metadata's JSON");
+    let metadata = metadata();
     let root = workspace().canonicalize().expect("the root");
     let mut checked = 0;
     for package in metadata["packages"].as_array().expect("packages") {
