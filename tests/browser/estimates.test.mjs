@@ -7,6 +7,8 @@
 // "Invoiced X of Y · Z left" in the rep's number format, an amount over what is left refused in a
 // sentence next to the form with "Invoice anyway" offered, then the rest: the estimate Closed,
 // the two invoices adding up to it.
+// The part form survives the panel re-reading the store while the rep types (the poll): it stays
+// open with the number, the focus and the caret.
 // Screenshots: artifacts/browser/estimates-panel-320.png, estimates-accepted-panel-320.png,
 // estimates-part-panel-320.png.
 
@@ -157,7 +159,16 @@ test('invoice an accepted estimate in parts from the panel: 30 %, then the rest'
   assert.equal(await form.locator(`#part-${id}-percentage`).isChecked(), true);
   assert.equal(await form.locator(`label[for="part-${id}-value"]`).textContent(), 'Percentage of the estimate (%)');
   await form.locator(`#part-${id}-value`).fill('30');
-  await form.locator(`#part-${id}-value`).press('Enter');
+  // The panel reads the store again while it is open (every 15 s): the form it re-renders stays
+  // open with the number typed, and the focus and caret stay in the field.
+  const field = panel().locator(`#part-${id}-value`);
+  await panel().locator(`#part-${id}-form`).evaluate((f) => { f.dataset.before = 'poll'; });
+  await panel().locator(`#part-${id}-form:not([data-before])`).waitFor({ state: 'attached', timeout: 25000 });
+  assert.equal(await panel().locator(`#part-${id}-form`).isVisible(), true, 'the form stays open across a re-render');
+  assert.equal(await field.inputValue(), '30');
+  assert.equal(await field.evaluate((el) => el === document.activeElement && el.selectionStart === 2), true,
+    'the focus and the caret stay in the field');
+  await page.keyboard.press('Enter');
   const billing = panel().locator(`li.estimate[data-estimate-id="${id}"] .estimate-billing`);
   await billing.waitFor({ timeout: 15000 });
   assert.equal(Math.round(Number(await billing.getAttribute('data-invoiced')) * 100), thirty);

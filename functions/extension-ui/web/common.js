@@ -201,8 +201,25 @@ export function h(tag, attrs = {}, ...children) {
 
 export function mount(...children) {
   const main = document.getElementById('app');
+  // A re-render (the panel's poll, a refresh from QuickBooks) must not take the focus or the
+  // caret from under the person: the control with the same id gets them back.
+  const focused = document.activeElement;
+  const keep = focused && focused.id && main.contains(focused)
+    ? { id: focused.id, start: focused.selectionStart, end: focused.selectionEnd }
+    : null;
   main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   main.setAttribute('aria-busy', 'false');
+  const again = keep && document.getElementById(keep.id);
+  if (again && again !== document.activeElement && !again.disabled && !again.closest('[hidden]')) {
+    again.focus({ preventScroll: true });
+    if (typeof keep.start === 'number' && typeof again.setSelectionRange === 'function') {
+      try {
+        again.setSelectionRange(keep.start, keep.end);
+      } catch {
+        // Not a text field: the focus is enough.
+      }
+    }
+  }
   return main;
 }
 

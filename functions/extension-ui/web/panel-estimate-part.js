@@ -15,6 +15,11 @@ const keyFor = (id, body) => {
   return [k, keys.get(k)];
 };
 
+// The forms the rep has open, by estimate id, with what was chosen and typed: the panel
+// re-renders while it is open (the poll, a refresh from QuickBooks) and must not close a form or
+// drop a number under the rep's hands. Forgotten once the part is made or the form closed.
+const open = new Map();
+
 const MODES = {
   percentage: { choice: 'Percentage', label: 'Percentage of the estimate (%)', example: 'Type the percentage of the estimate as a number, such as 30.' },
   amount: { choice: 'Amount', label: 'Amount before tax', example: 'Type the amount to invoice as a number, such as 500 or 500.50.' },
@@ -36,11 +41,16 @@ export function billingLine(estimate) {
 export function partControl(deal, estimate, number, reload) {
   const id = estimate.id;
   const base = `part-${id}`;
-  let mode = 'percentage';
+  const kept = open.get(id);
+  let mode = kept ? kept.mode : 'percentage';
   const label = h('label', { for: `${base}-value` }, MODES.percentage.label);
   const value = h('input', {
     id: `${base}-value`, inputmode: 'decimal', autocomplete: 'off', 'aria-describedby': `${base}-error`,
+    oninput: () => remember(),
   });
+  const remember = () => {
+    if (open.has(id)) open.set(id, { ...open.get(id), mode, value: value.value });
+  };
   const valueField = h('div', { class: 'field part-value' }, label, value);
   const error = h('p', { class: 'field-error', id: `${base}-error`, role: 'alert' });
   const anyway = h('button', { type: 'button', class: 'small', id: `${base}-anyway`, hidden: true }, 'Invoice anyway');
@@ -51,11 +61,13 @@ export function partControl(deal, estimate, number, reload) {
     valueField.hidden = !text;
     if (text) label.textContent = next === 'amount' ? `${text} (${estimate.currency})` : text;
     showError('');
+    remember();
   };
   const showError = (text, overInvoice = false) => {
     error.textContent = text;
     value.setAttribute('aria-invalid', text && !overInvoice && mode !== 'rest' ? 'true' : 'false');
     anyway.hidden = !overInvoice;
+    if (open.has(id)) open.set(id, { ...open.get(id), error: text, overInvoice });
   };
   const choices = h('fieldset', { class: 'plain part-kind' },
     h('legend', {}, 'Part to invoice'),
@@ -88,6 +100,7 @@ export function partControl(deal, estimate, number, reload) {
         body: request, headers: { 'Idempotency-Key': key },
       }), { label: 'Invoicing…', scope: choices });
       keys.delete(k);
+      open.delete(id);
       snackbar(answer.message, answer.open_url ? { url: answer.open_url, label: 'Open invoice' } : undefined);
       await reload();
     } catch (e) {
@@ -108,12 +121,25 @@ export function partControl(deal, estimate, number, reload) {
   const toggle = h('button', {
     type: 'button', class: 'small', dataset: { action: 'invoice-part' }, 'aria-expanded': 'false',
     'aria-controls': `${base}-form`, 'aria-label': `Invoice part of estimate ${number}`,
+    id: `${base}-toggle`,
     onclick: () => {
-      const open = form.hidden;
-      form.hidden = !open;
-      toggle.setAttribute('aria-expanded', String(open));
-      if (open) document.getElementById(`${base}-${mode}`)?.focus();
+      const opening = form.hidden;
+      form.hidden = !opening;
+      toggle.setAttribute('aria-expanded', String(opening));
+      if (opening) {
+        open.set(id, { mode, value: value.value });
+        document.getElementById(`${base}-${mode}`)?.focus();
+      } else {
+        open.delete(id);
+      }
     },
   }, 'Invoice part…');
+  if (kept) {
+    value.value = kept.value || '';
+    choose(mode);
+    if (kept.error) showError(kept.error, kept.overInvoice);
+    form.hidden = false;
+    toggle.setAttribute('aria-expanded', 'true');
+  }
   return { toggle, form };
 }
