@@ -22,7 +22,6 @@ use shared::app::tokens::CallError;
 use shared::clients::quickbooks::QuickBooksError;
 use shared::domain::draft::{self, CompanySetup, InvoiceForm, Totals};
 use shared::domain::links::{link_from_invoice, name_customer, today_in};
-use shared::domain::money::NumberFormat;
 use shared::domain::progress::BillingRecord;
 use shared::domain::{
     ActivityEvent, CustomerLink, DealId, IdempotencyRecord, InvoiceLink, Outcome,
@@ -31,10 +30,11 @@ use shared::store::StoreError;
 use shared::web::auth::Tenant;
 use shared::web::error::{ApiError, FieldError};
 use shared::web::http::{JsonBody, PathParams};
-use shared::wire::pipedrive::model::NewNote;
 use shared::wire::quickbooks::model::Invoice;
 
 use crate::context::{Caller, caller, company_setup, forget_setup, is_definitive, qb_error};
+pub use crate::deal_note::NoteOutcome;
+use crate::deal_note::{tell, told_before};
 use crate::draft::DealPath;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, forget, idempotency_key,
@@ -55,13 +55,6 @@ pub struct CreatedInvoice {
     pub status: shared::domain::InvoiceStatus,
     pub customer_id: String,
     pub customer_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NoteOutcome {
-    pub posted: bool,
-    #[serde(default)]
-    pub error: Option<String>,
 }
 
 /// The answer of the create route (replayed verbatim for the same key).
@@ -123,20 +116,29 @@ pub async fn create_claimed(
     record: IdempotencyRecord,
 ) -> Result<Response, ApiError> {
     let attempt = attempt_of(&record);
-    let asked = duplicates::check(app, caller, deal_id, form, record.created_at)
-        .await
-        .unwrap_or_else(Some);
-    if let Some(answer) = asked {
-        // Nothing was sent anywhere: the same key may come back with the rep's answer.
-        if attempt == 0 {
-            forget(&app.records, &record).await;
-        } else {
-            release_for_retry(&app.records, &app.clock, record, attempt).await;
+    // One read of the deal's invoices: the duplicate question and the part's plan both use it.
+    let asked = match deal_links(app, caller, deal_id).await {
+        Ok(links) => duplicates::check(app, caller, form, &links, record.created_at)
+            .await
+            .unwrap_or_else(Some)
+            .map(Err)
+            .unwrap_or(Ok(links)),
+        Err(error) => Err(error),
+    };
+    let links = match asked {
+        Ok(links) => links,
+        Err(answer) => {
+            // Nothing was sent anywhere: the same key may come back with the rep's answer.
+            if attempt == 0 {
+                forget(&app.records, &record).await;
+            } else {
+                release_for_retry(&app.records, &app.clock, record, attempt).await;
+            }
+            return Err(answer);
         }
-        return Err(answer);
-    }
-    let claimed_at = record.created_at;
-    match run_at(app, caller, deal_id, form, key, attempt, claimed_at).await {
+    };
+    let held = Held::of(key, &record);
+    match run_at(app, caller, deal_id, form, &held, &links).await {
         Ok(created) => {
             let body = serde_json::to_value(&created)
                 .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
@@ -193,7 +195,42 @@ async fn missing_customer_or_deal(
     }
 }
 
-/// The create after the key is held (public for benchmarks and tests).
+/// An `Idempotency-Key` held for a create: the key, which attempt this is, and when the key was
+/// first claimed (a part of the deal counts only the invoices linked before it, so a retry plans
+/// the same invoice again).
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    pub key: &'a str,
+    pub attempt: u32,
+    pub claimed_at: DateTime<Utc>,
+}
+
+impl<'a> Held<'a> {
+    /// The key `key` as its stored `record` says it is held.
+    pub fn of(key: &'a str, record: &IdempotencyRecord) -> Self {
+        Held {
+            key,
+            attempt: attempt_of(record),
+            claimed_at: record.created_at,
+        }
+    }
+}
+
+/// The deal's invoice links, read once per create (the duplicate question and the part's plan
+/// are both decided on them).
+pub async fn deal_links(
+    app: &App,
+    caller: &Caller,
+    deal_id: u64,
+) -> Result<Vec<InvoiceLink>, ApiError> {
+    Ok(app
+        .records
+        .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id))
+        .await?)
+}
+
+/// The create after the key is held (public for benchmarks and tests): the deal's links read,
+/// the key taken as claimed now.
 pub async fn run(
     app: &App,
     caller: &Caller,
@@ -202,25 +239,30 @@ pub async fn run(
     key: &str,
     attempt: u32,
 ) -> Result<Created, Failure> {
-    run_at(app, caller, deal_id, form, key, attempt, app.clock.now()).await
+    let links = deal_links(app, caller, deal_id).await?;
+    let held = Held {
+        key,
+        attempt,
+        claimed_at: app.clock.now(),
+    };
+    run_at(app, caller, deal_id, form, &held, &links).await
 }
 
-/// [`run`] for a key first claimed at `claimed_at` (a part of the deal counts only the invoices
-/// linked before it: a retry plans the same invoice again).
+/// [`run`] under a key `held` since its claim, with the deal's `links` already read.
 pub async fn run_at(
     app: &App,
     caller: &Caller,
     deal_id: u64,
     form: &InvoiceForm,
-    key: &str,
-    attempt: u32,
-    claimed_at: DateTime<Utc>,
+    held: &Held<'_>,
+    links: &[InvoiceLink],
 ) -> Result<Created, Failure> {
     let (link, setup) = validated(app, caller, deal_id, form).await?;
-    let planned = parts::planned(app, caller, deal_id, form, &setup, claimed_at).await?;
+    let planned = parts::planned(caller, form, &setup, links, held.claimed_at)?;
     let totals = checked_totals(caller, &planned.form, &setup)?;
     let invoice = draft::build_invoice(&planned.form, &setup);
-    let request_id = derived_request_id(caller.tenant.company_id, "invoice", key, attempt);
+    let request_id =
+        derived_request_id(caller.tenant.company_id, "invoice", held.key, held.attempt);
     let mut created = create_in_quickbooks(app, caller, deal_id, &invoice, &request_id).await?;
     name_customer(&mut created, &link);
     finish(app, caller, deal_id, created, totals, planned.record)
@@ -518,154 +560,6 @@ where
             .ok_or_else(|| ApiError::internal("the link vanished during a retry")),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn told_before(
-    app: &App,
-    caller: &Caller,
-    deal_id: u64,
-    link: &InvoiceLink,
-) -> Result<bool, ApiError> {
-    Ok(app
-        .records
-        .deal_activity(caller.tenant.company_id, DealId(deal_id), 50)
-        .await?
-        .iter()
-        .any(|e| {
-            e.kind == "invoice.created" && e.invoice_id.as_deref() == Some(link.invoice_id.as_str())
-        }))
-}
-
-/// The deal's note and the activity event, together; a note Pipedrive refused is recorded.
-async fn tell(
-    app: &App,
-    caller: &Caller,
-    deal_id: u64,
-    link: &InvoiceLink,
-    open_url: &str,
-) -> NoteOutcome {
-    let event = activity(
-        app,
-        caller,
-        deal_id,
-        link,
-        "invoice.created",
-        Outcome::Succeeded,
-        created_sentence(link, &caller.number_format()),
-    );
-    let (note, event) = futures::join!(
-        post_note(app, caller, deal_id, link, open_url),
-        app.records.append_activity(&event)
-    );
-    if let Err(error) = event {
-        tracing::warn!(%error, "could not record the activity event");
-    }
-    let Err(error) = note else {
-        return NoteOutcome {
-            posted: true,
-            error: None,
-        };
-    };
-    let failed = activity(
-        app,
-        caller,
-        deal_id,
-        link,
-        "note.failed",
-        Outcome::Failed,
-        format!(
-            "The note about invoice {} could not be added to the deal: {error}",
-            doc_label(link)
-        ),
-    );
-    if let Err(e) = app.records.append_activity(&failed).await {
-        tracing::warn!(error = %e, "could not record the note failure");
-    }
-    NoteOutcome {
-        posted: false,
-        error: Some(error),
-    }
-}
-
-fn activity(
-    app: &App,
-    caller: &Caller,
-    deal_id: u64,
-    link: &InvoiceLink,
-    kind: &str,
-    outcome: Outcome,
-    message: String,
-) -> ActivityEvent {
-    ActivityEvent {
-        company_id: caller.tenant.company_id,
-        deal_id: DealId(deal_id),
-        at: app.clock.now(),
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: kind.into(),
-        outcome,
-        message,
-        invoice_id: Some(link.invoice_id.clone()),
-        user_id: Some(caller.tenant.user_id),
-        intuit_tid: None,
-    }
-}
-
-fn doc_label(link: &InvoiceLink) -> String {
-    match &link.doc_number {
-        Some(doc) => format!("#{doc}"),
-        None => format!("(id {})", link.invoice_id),
-    }
-}
-
-/// "QuickBooks invoice #1042 created, 1,250.00 EUR, due 20 March" (amounts in the reader's
-/// number format).
-pub fn created_sentence(link: &InvoiceLink, format: &NumberFormat) -> String {
-    let mut s = format!(
-        "QuickBooks invoice {} created, {}{}",
-        doc_label(link),
-        format.money(link.total, &link.currency),
-        parts::part_phrase(link.billing.as_ref())
-    );
-    if let Some(due) = link.due_date {
-        s.push_str(&format!(", due {}", due.format("%-d %B")));
-    }
-    s
-}
-
-pub fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// The note on the deal (HTML).
-pub fn note_html(link: &InvoiceLink, open_url: &str, format: &NumberFormat) -> String {
-    format!(
-        "<p>{}. <a href=\"{}\">Open in QuickBooks</a></p>",
-        escape_html(&created_sentence(link, format)),
-        escape_html(open_url)
-    )
-}
-
-async fn post_note(
-    app: &App,
-    caller: &Caller,
-    deal_id: u64,
-    link: &InvoiceLink,
-    open_url: &str,
-) -> Result<(), String> {
-    let note = NewNote {
-        content: note_html(link, open_url, &caller.number_format()),
-        deal_id: Some(deal_id),
-        ..NewNote::default()
-    };
-    app.pipedrive_of(caller.tenant)
-        .add_note(&note)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 /// Records in the deal's activity what QuickBooks refused and why.

@@ -15,7 +15,7 @@ use serde_json::json;
 use shared::app::App;
 use shared::domain::draft::{InvoiceForm, preview};
 use shared::domain::money::NumberFormat;
-use shared::domain::{DealId, InvoiceLink, InvoiceStatus};
+use shared::domain::{InvoiceLink, InvoiceStatus};
 use shared::web::error::{ApiError, Refusal};
 
 use crate::context::{Caller, company_setup};
@@ -79,8 +79,8 @@ pub fn question(existing: &InvoiceLink, format: &NumberFormat) -> ApiError {
 pub async fn check(
     app: &App,
     caller: &Caller,
-    deal_id: u64,
     form: &InvoiceForm,
+    links: &[InvoiceLink],
     claimed_at: DateTime<Utc>,
 ) -> Result<Option<ApiError>, ApiError> {
     // A part of the deal is checked against what is left instead (`crate::parts`).
@@ -91,17 +91,11 @@ pub async fn check(
     else {
         return Ok(None);
     };
-    let (links, setup) = futures::join!(
-        app.records
-            .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id)),
-        company_setup(app, caller)
-    );
-    let links = links?;
     if links.is_empty() {
         return Ok(None);
     }
-    let total = preview(form, &setup?).total;
-    Ok(find(&links, customer_id, &form.currency, total, claimed_at)
+    let total = preview(form, &company_setup(app, caller).await?).total;
+    Ok(find(links, customer_id, &form.currency, total, claimed_at)
         .map(|existing| question(existing, &caller.number_format())))
 }
 

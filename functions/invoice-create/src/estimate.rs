@@ -28,9 +28,8 @@ use shared::wire::pipedrive::model::NewNote;
 use shared::wire::quickbooks::model::{Estimate, MemoRef};
 
 use crate::context::{Caller, caller};
-use crate::create::{
-    Failure, NoteOutcome, created_or_found, escape_html, prepared, refused, settle_failure,
-};
+use crate::create::{Failure, NoteOutcome, created_or_found, prepared, refused, settle_failure};
+use crate::deal_note::escape_html;
 use crate::draft::DealPath;
 use crate::idempotency::{
     Claim, attempt_of, body_hash, claim, complete, derived_request_id, idempotency_key,

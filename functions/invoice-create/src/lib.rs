@@ -35,6 +35,7 @@ pub mod convert_part;
 pub mod create;
 pub mod customer_choice;
 pub mod customers;
+pub mod deal_note;
 pub mod draft;
 pub mod duplicates;
 pub mod estimate;

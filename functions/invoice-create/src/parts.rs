@@ -1,6 +1,6 @@
-//! Deposits and progress invoices on the create path: what the deal's invoices already bill (from
-//! the store), the part planned from it by the domain ([`shared::domain::progress`]), and its
-//! refusals as problems the page shows.
+//! Deposits and progress invoices on the create path: what the deal's invoices already bill (its
+//! links, read once by the create), the part planned from it by the domain
+//! ([`shared::domain::progress`]), and its refusals as problems the page shows.
 //!
 //! Every create reads the deal's links once: a part is planned from what they bill, and a
 //! create of the whole deal where parts are invoiced already is an over-invoice (refused unless
@@ -11,12 +11,11 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
-use shared::app::App;
+use shared::domain::InvoiceLink;
 use shared::domain::draft::{CompanySetup, InvoiceForm, Totals};
 use shared::domain::progress::{
     Billed, BillingProgress, BillingRecord, PartKind, PartRefusal, PlannedPart, plan, value_of,
 };
-use shared::domain::{DealId, InvoiceLink};
 use shared::web::error::{ApiError, Refusal};
 
 use crate::context::Caller;
@@ -34,22 +33,18 @@ pub fn draft_progress(links: &[InvoiceLink], currency: &str, totals: &Totals) ->
 }
 
 /// The invoice to create for `form` (its part of the deal, or all of it).
-pub async fn planned(
-    app: &App,
+pub fn planned(
     caller: &Caller,
-    deal_id: u64,
     form: &InvoiceForm,
     setup: &CompanySetup,
+    links: &[InvoiceLink],
     claimed_at: DateTime<Utc>,
 ) -> Result<PlannedPart, ApiError> {
-    // Read for a whole-deal invoice too: on top of parts it is an over-invoice.
-    let links = app
-        .records
-        .all_deal_invoice_links(caller.tenant.company_id, DealId(deal_id))
-        .await?;
+    // Every link counts, for a whole-deal invoice too: on top of parts it is an over-invoice.
     let before: Vec<InvoiceLink> = links
-        .into_iter()
+        .iter()
         .filter(|l| l.created_at < claimed_at)
+        .cloned()
         .collect();
     let billed = progress_in(&before, &form.currency, Decimal::ZERO);
     plan(form, setup, &billed, &caller.number_format()).map_err(|r| refusal(r, &form.currency))

@@ -124,7 +124,15 @@ pub async fn create_once(
         Err(error) => return Err(Unattended::Retry(error.to_string())),
     };
     let attempt = attempt_of(&record);
-    match duplicates::check(app, caller, deal.0, form, record.created_at).await {
+    let links = match create::deal_links(app, caller, deal.0).await {
+        Ok(links) => links,
+        Err(error) => {
+            let why = error.to_string();
+            settle_failure(app, record, attempt, &error.into()).await;
+            return Err(Unattended::Retry(why));
+        }
+    };
+    match duplicates::check(app, caller, form, &links, record.created_at).await {
         Ok(None) => {}
         Ok(Some(question)) => {
             let why = format!("No invoice was created: {question}");
@@ -137,7 +145,8 @@ pub async fn create_once(
             return Err(Unattended::Retry(why));
         }
     }
-    match create::run(app, caller, deal.0, form, key, attempt).await {
+    let held = create::Held::of(key, &record);
+    match create::run_at(app, caller, deal.0, form, &held, &links).await {
         Ok(created) => {
             complete(
                 &app.records,

@@ -162,34 +162,47 @@ async fn the_rest_of_1000_01_in_three_parts_is_exact_to_the_cent() {
     );
 }
 
-#[tokio::test]
-async fn more_than_what_is_left_is_refused_then_created_when_confirmed() {
+/// The 1,000.01 deal with a part of `percent` % invoiced under `key`, and its whole form.
+async fn deal_with_a_part(percent: u32, key: &str) -> (World, Value) {
     let (w, _) = ready().await;
     let whole = thousand_and_one_cent(&w).await;
-    let (status, _) = create(
-        &w,
-        &with_part(&whole, json!({"kind": "percentage", "percent": 70}), false),
-        "seventy",
-    )
-    .await;
-    assert_eq!(status, 201);
-    let over = with_part(&whole, json!({"kind": "amount", "amount": 400}), false);
-    let (status, problem) = create(&w, &over, "over").await;
+    let part = with_part(
+        &whole,
+        json!({"kind": "percentage", "percent": percent}),
+        false,
+    );
+    let (status, created) = create(&w, &part, key).await;
+    assert_eq!(status, 201, "{created}");
+    (w, whole)
+}
+
+/// The answer is the over-invoice refusal saying `detail`, and QuickBooks still has only the first
+/// part: the problem.
+fn refused_as_over_invoice(w: &World, (status, problem): (u16, Value), detail: &str) -> Value {
     assert_eq!(status, 409, "{problem}");
     assert_eq!(
         problem["type"],
         "urn:pipedrive-quickbooks:problem:over-invoice"
     );
-    assert_eq!(
-        problem["detail"],
-        "Only 300.00 USD is left to invoice on this deal (value 1,000.01 USD, invoiced 700.01 USD). This invoice would bill 400.00 USD: lower it, or confirm to invoice more than what is left."
-    );
-    assert_eq!(dec_of(&problem["current"]["left"]), dec!(300.00));
+    assert_eq!(problem["detail"], detail);
     assert_eq!(
         w.quickbooks.invoices(US_REALM).unwrap().len(),
         1,
         "nothing sent"
     );
+    problem
+}
+
+#[tokio::test]
+async fn more_than_what_is_left_is_refused_then_created_when_confirmed() {
+    let (w, whole) = deal_with_a_part(70, "seventy").await;
+    let over = with_part(&whole, json!({"kind": "amount", "amount": 400}), false);
+    let problem = refused_as_over_invoice(
+        &w,
+        create(&w, &over, "over").await,
+        "Only 300.00 USD is left to invoice on this deal (value 1,000.01 USD, invoiced 700.01 USD). This invoice would bill 400.00 USD: lower it, or confirm to invoice more than what is left.",
+    );
+    assert_eq!(dec_of(&problem["current"]["left"]), dec!(300.00));
     // The rep confirms (the same key comes back with the answer).
     let confirmed = with_part(&whole, json!({"kind": "amount", "amount": 400}), true);
     let (status, created) = create(&w, &confirmed, "over").await;
@@ -201,30 +214,12 @@ async fn more_than_what_is_left_is_refused_then_created_when_confirmed() {
 
 #[tokio::test]
 async fn the_whole_deal_after_a_deposit_is_refused_then_created_when_confirmed() {
-    let (w, _) = ready().await;
-    let whole = thousand_and_one_cent(&w).await;
-    let (status, _) = create(
-        &w,
-        &with_part(&whole, json!({"kind": "percentage", "percent": 30}), false),
-        "deposit",
-    )
-    .await;
-    assert_eq!(status, 201);
+    let (w, whole) = deal_with_a_part(30, "deposit").await;
     // The rep forgets the deposit and invoices the whole deal.
-    let (status, problem) = create(&w, &whole, "whole").await;
-    assert_eq!(status, 409, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "urn:pipedrive-quickbooks:problem:over-invoice"
-    );
-    assert_eq!(
-        problem["detail"],
-        "Only 700.01 USD is left to invoice on this deal (value 1,000.01 USD, invoiced 300.00 USD). An invoice for the whole deal would bill 1,000.01 USD: choose \"The rest\" under What to invoice, or confirm to invoice the whole deal again."
-    );
-    assert_eq!(
-        w.quickbooks.invoices(US_REALM).unwrap().len(),
-        1,
-        "nothing sent"
+    refused_as_over_invoice(
+        &w,
+        create(&w, &whole, "whole").await,
+        "Only 700.01 USD is left to invoice on this deal (value 1,000.01 USD, invoiced 300.00 USD). An invoice for the whole deal would bill 1,000.01 USD: choose \"The rest\" under What to invoice, or confirm to invoice the whole deal again.",
     );
     let mut confirmed = whole.clone();
     confirmed["confirm_over_invoice"] = json!(true);
