@@ -57,6 +57,9 @@ pub const FUNCTIONS: &[&str] = &[
 const TABLE: &str = "bench-table";
 const PREFIX: &str = "bench";
 const MEMORY_MB: &str = "256";
+/// The allocator's settings `template.yaml` gives every function (its `GLIBC_TUNABLES`), so the
+/// binaries here run with them too — the baseline included.
+pub const GLIBC_TUNABLES: &str = "glibc.malloc.tcache_count=0";
 const INIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One cold start of one binary.
@@ -180,6 +183,7 @@ impl ColdWorld {
             ("QUICKBOOKS_BASE_URL", &self.qb_url),
             ("PIPEDRIVE_OAUTH_BASE_URL", &self.pd_url),
             ("SYNC_QUEUE_URL", &self.queue_url),
+            ("GLIBC_TUNABLES", GLIBC_TUNABLES),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -604,6 +608,24 @@ mod tests {
         assert_eq!(parse_vm_hwm("Name: x\n"), None);
         // Our own process has one.
         assert!(peak_rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn the_binaries_run_with_the_allocator_settings_the_template_deploys() {
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        )
+        .unwrap();
+        let deployed: Vec<&str> = template
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("GLIBC_TUNABLES:"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            deployed,
+            [GLIBC_TUNABLES],
+            "one setting, for every function"
+        );
     }
 
     #[test]

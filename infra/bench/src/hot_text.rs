@@ -10,8 +10,10 @@
 //!
 //! The binaries are the stripped release ones, exactly as `bench coldstart` and `sam build`
 //! make them: callgrind's instruction addresses need no symbols, and the link map carries the
-//! names. Code that only assembly files hold (`.text` without a name: the C runtime's start,
-//! ring's assembler) cannot be placed and is left out.
+//! names. Code that only assembly files hold (`.text` without a name) cannot be listed: the C
+//! runtime's start files are placed by file name in `infra/hot-text` instead, ring's assembler
+//! (TLS, which the loopback world does not run) is left out. A second pass
+//! ([`crate::hot_data`]) lists the read-only data each binary reads.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -36,9 +38,17 @@ pub struct Section {
     pub symbol: Option<String>,
 }
 
-/// The code sections of an lld link map (`-Map`), sorted by address: the input sections of the
-/// `.text` and `.text.hot` output sections.
-pub fn code_sections(map: &str) -> Result<Vec<Section>, String> {
+/// One input section of an lld link map (`-Map`): where it lies, its size, its name (what is
+/// inside `file:(…)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSection {
+    pub start: u64,
+    pub size: u64,
+    pub name: String,
+}
+
+/// The input sections of the output sections `outputs` in an lld link map, sorted by address.
+pub fn map_sections(map: &str, outputs: &[&str]) -> Result<Vec<MapSection>, String> {
     let mut lines = map.lines();
     let header = lines.next().ok_or("the link map is empty")?;
     let (out_col, in_col) = match (header.find("Out"), header.find("In ")) {
@@ -46,15 +56,15 @@ pub fn code_sections(map: &str) -> Result<Vec<Section>, String> {
         _ => return Err(format!("not an lld link map header: `{header}`")),
     };
     let column = |line: &str, col: usize| line.len() > col && line.as_bytes()[col] != b' ';
-    let mut in_code = false;
+    let mut inside = false;
     let mut sections = Vec::new();
     for line in lines {
         if column(line, out_col) {
             let name = line[out_col..].split_whitespace().next().unwrap_or("");
-            in_code = name == ".text" || name == ".text.hot";
+            inside = outputs.contains(&name);
             continue;
         }
-        if !in_code || !column(line, in_col) {
+        if !inside || !column(line, in_col) {
             continue;
         }
         let mut fields = line.split_whitespace();
@@ -74,19 +84,32 @@ pub fn code_sections(map: &str) -> Result<Vec<Section>, String> {
         else {
             continue;
         };
-        let symbol = name
-            .strip_prefix(".text.unlikely.")
-            .or_else(|| name.strip_prefix(".text."))
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        sections.push(Section {
+        sections.push(MapSection {
             start,
             size,
-            symbol,
+            name: name.to_string(),
         });
     }
     sections.sort_by_key(|s| s.start);
     Ok(sections)
+}
+
+/// The code sections of an lld link map (`-Map`), sorted by address: the input sections of the
+/// `.text` and `.text.hot` output sections.
+pub fn code_sections(map: &str) -> Result<Vec<Section>, String> {
+    Ok(map_sections(map, &[".text", ".text.hot"])?
+        .into_iter()
+        .map(|s| Section {
+            start: s.start,
+            size: s.size,
+            symbol: s
+                .name
+                .strip_prefix(".text.unlikely.")
+                .or_else(|| s.name.strip_prefix(".text."))
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+        })
+        .collect())
 }
 
 /// The instruction addresses a callgrind record (`--dump-instr=yes --compress-pos=no`) shows.
@@ -132,78 +155,126 @@ pub struct Profile {
     pub code_bytes: u64,
 }
 
+/// Takes valgrind's log line by line as it comes ([`Valgrind::run`]).
+pub type LineSink = Box<dyn FnMut(&str) + Send>;
+
+/// A release binary to run under valgrind against the cold-start world: the directory it is
+/// in, its name, the warm events after its first, where its logs and records go.
+pub struct Valgrind<'a> {
+    pub bin_dir: &'a Path,
+    pub world: &'a ColdWorld,
+    pub binary: &'a str,
+    pub warm: usize,
+    pub work: &'a Path,
+}
+
+impl Valgrind<'_> {
+    /// Runs the binary under valgrind with `tool_args`, sends its first event and `warm` more,
+    /// then stops it with SIGTERM (valgrind's tools write their records then). With `each_line`,
+    /// valgrind's log (stderr) is handed over line by line as it comes; else it goes to the log
+    /// file with the binary's output (`<work>/<binary>.<tag>.log`).
+    pub async fn run(
+        &self,
+        tag: &str,
+        tool_args: &[String],
+        each_line: Option<LineSink>,
+    ) -> Result<(), String> {
+        let binary = self.binary;
+        let log = self.work.join(format!("{binary}.{tag}.log"));
+        let api = RuntimeApi::start(binary)
+            .await
+            .map_err(|e| format!("runtime API: {e}"))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let stderr = match each_line {
+            Some(_) => Stdio::piped(),
+            None => Stdio::from(
+                log_file
+                    .try_clone()
+                    .map_err(|e| format!("{}: {e}", log.display()))?,
+            ),
+        };
+        let mut child = tokio::process::Command::new("valgrind")
+            .args(tool_args)
+            .arg(self.bin_dir.join(binary))
+            .env_clear()
+            .envs(self.world.env(binary, &api.host()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log_file))
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting valgrind (apt: valgrind): {e}"))?;
+        let reader = match (each_line, child.stderr.take()) {
+            (Some(mut each), Some(err)) => Some(tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::with_capacity(1 << 20, err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    each(&line);
+                }
+            })),
+            _ => None,
+        };
+        let ran = async {
+            api.wait_ready(READY_TIMEOUT).await?;
+            for _ in 0..=self.warm {
+                let (_, event) = event_for(binary)?;
+                api.invoke(event.to_string().as_bytes()).await?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        if let Some(pid) = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let stopped = tokio::time::timeout(STOP_TIMEOUT, child.wait()).await;
+        if let Some(reader) = reader {
+            let _ = tokio::time::timeout(STOP_TIMEOUT, reader).await;
+        }
+        ran.map_err(|e| format!("{binary} under valgrind: {e} (see {})", log.display()))?;
+        if stopped.is_err() {
+            return Err(format!(
+                "{binary} did not stop on SIGTERM (see {})",
+                log.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The binary's link map (written by the build with `HOT_TEXT_MAPS`).
+    pub fn link_map(&self, maps: &Path) -> Result<String, String> {
+        let path = maps.join(format!("{}.map", self.binary));
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e} (built with HOT_TEXT_MAPS?)", path.display()))
+    }
+}
+
 /// Runs `binary` (in `bin_dir`) under callgrind with its first event and `warm` more, then reads
 /// its record against its link map (in `maps`).
-pub async fn profile(
-    bin_dir: &Path,
-    maps: &Path,
-    world: &ColdWorld,
-    binary: &str,
-    warm: usize,
-    work: &Path,
-) -> Result<Profile, String> {
-    let record = work.join(format!("{binary}.callgrind"));
-    let log = work.join(format!("{binary}.log"));
+pub async fn profile(run: &Valgrind<'_>, maps: &Path) -> Result<Profile, String> {
+    let binary = run.binary;
+    let record = run.work.join(format!("{binary}.callgrind"));
     let _ = std::fs::remove_file(&record);
-    let api = RuntimeApi::start(binary)
-        .await
-        .map_err(|e| format!("runtime API: {e}"))?;
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let log_err = log_file
-        .try_clone()
-        .map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut child = tokio::process::Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--dump-instr=yes",
-            "--compress-strings=no",
-            "--compress-pos=no",
-        ])
-        .arg(format!("--callgrind-out-file={}", record.display()))
-        .arg(bin_dir.join(binary))
-        .env_clear()
-        .envs(world.env(binary, &api.host()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file))
-        .stderr(Stdio::from(log_err))
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting valgrind (apt: valgrind): {e}"))?;
-    let ran = async {
-        api.wait_ready(READY_TIMEOUT).await?;
-        for _ in 0..=warm {
-            let (_, event) = event_for(binary)?;
-            api.invoke(event.to_string().as_bytes()).await?;
-        }
-        Ok::<(), String>(())
-    }
-    .await;
-    if let Some(pid) = child
-        .id()
-        .and_then(|p| i32::try_from(p).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-    let stopped = tokio::time::timeout(STOP_TIMEOUT, child.wait()).await;
-    ran.map_err(|e| format!("{binary} under callgrind: {e} (see {})", log.display()))?;
-    if stopped.is_err() {
-        return Err(format!(
-            "{binary} did not stop on SIGTERM (see {})",
-            log.display()
-        ));
-    }
-    let record = std::fs::read_to_string(&record)
-        .map_err(|e| format!("{}: {e} (see {})", record.display(), log.display()))?;
-    let map_path = maps.join(format!("{binary}.map"));
-    let map = std::fs::read_to_string(&map_path)
-        .map_err(|e| format!("{}: {e} (built with HOT_TEXT_MAPS?)", map_path.display()))?;
-    let sections = code_sections(&map)?;
+    let args = [
+        "--tool=callgrind".to_string(),
+        "--dump-instr=yes".to_string(),
+        "--compress-strings=no".to_string(),
+        "--compress-pos=no".to_string(),
+        format!("--callgrind-out-file={}", record.display()),
+    ];
+    run.run("callgrind", &args, None).await?;
+    let record =
+        std::fs::read_to_string(&record).map_err(|e| format!("{}: {e}", record.display()))?;
+    let sections = code_sections(&run.link_map(maps)?)?;
     let (symbols, ran_bytes) = executed_symbols(&sections, &executed_addresses(&record));
     if symbols.is_empty() {
         return Err(format!(
             "{binary}: no function of its own ran under callgrind (see {})",
-            log.display()
+            run.work.join(format!("{binary}.callgrind.log")).display()
         ));
     }
     Ok(Profile {
@@ -232,29 +303,37 @@ pub fn list(profiles: &[Profile], note: &str) -> String {
     out
 }
 
-/// The figures of a run: per binary, how much of its code ran.
-pub fn table(profiles: &[Profile]) -> Table {
+/// The figures of a run: per binary, how much of its code ran and of its data was read.
+pub fn table(profiles: &[Profile], data: &[crate::hot_data::DataProfile]) -> Table {
     let mut table = Table::new(
         "hot-text",
-        "Code a cold start runs (bench hot-text): functions and their size, of the executable's code",
+        "Code a cold start runs and read-only data it reads (bench hot-text), of the executable's",
         &[
             "binary",
             "functions that ran",
             "their size KiB",
             "all code KiB",
             "share",
+            "data sections read",
+            "their size KiB",
+            "all data KiB",
         ],
     );
+    let kib = |bytes: u64| format!("{:.0}", bytes as f64 / 1024.0);
     for p in profiles {
+        let read = data.iter().find(|d| d.binary == p.binary);
         table.row(vec![
             p.binary.clone(),
             p.symbols.len().to_string(),
-            format!("{:.0}", p.ran_bytes as f64 / 1024.0),
-            format!("{:.0}", p.code_bytes as f64 / 1024.0),
+            kib(p.ran_bytes),
+            kib(p.code_bytes),
             format!(
                 "{:.0} %",
                 100.0 * p.ran_bytes as f64 / (p.code_bytes.max(1)) as f64
             ),
+            read.map_or("–".into(), |d| d.sections.len().to_string()),
+            read.map_or("–".into(), |d| kib(d.read_bytes)),
+            read.map_or("–".into(), |d| kib(d.data_bytes)),
         ]);
     }
     table

@@ -15,6 +15,7 @@
 
 mod bulk;
 mod coldstart;
+mod hot_data;
 mod hot_text;
 mod latency;
 mod report;
@@ -239,35 +240,45 @@ async fn run_hot_text(root: &Path, args: &Args) -> Result<Table, String> {
     let world = coldstart::ColdWorld::start(root).await?;
     let mut binaries = vec![coldstart::HELLO, coldstart::FLOOR];
     binaries.extend(coldstart::FUNCTIONS);
-    let mut profiles = Vec::new();
+    let bin_dir = target.join("release");
+    let (mut profiles, mut data) = (Vec::new(), Vec::new());
     for binary in binaries {
-        let profile = hot_text::profile(
-            &target.join("release"),
-            &work,
-            &world,
+        let run = |warm| hot_text::Valgrind {
+            bin_dir: &bin_dir,
+            world: &world,
             binary,
-            args.warm,
-            &work,
-        )
-        .await?;
+            warm,
+            work: &work,
+        };
+        let profile = hot_text::profile(&run(args.warm), &work).await?;
+        let read = hot_data::profile(&run(hot_data::WARM.min(args.warm)), &work).await?;
         eprintln!(
-            "hot-text: {binary}: {} functions ran",
-            profile.symbols.len()
+            "hot-text: {binary}: {} functions ran, {} data sections read",
+            profile.symbols.len(),
+            read.sections.len()
         );
         profiles.push(profile);
+        data.push(read);
     }
     let machine = Machine::describe();
-    let note = format!(
-        "Measured {} ({} warm events after the first, per binary).",
-        machine.date, args.warm
-    );
-    let list = root.join("infra").join("hot-text").join("hot-text.txt");
-    std::fs::write(&list, hot_text::list(&profiles, &note))
+    let note = |warm: usize| {
+        format!(
+            "Measured {} ({warm} warm events after the first, per binary).",
+            machine.date
+        )
+    };
+    let dir = root.join("infra").join("hot-text");
+    let (list, data_list) = (dir.join("hot-text.txt"), dir.join("hot-data.txt"));
+    std::fs::write(&list, hot_text::list(&profiles, &note(args.warm)))
         .map_err(|e| format!("{}: {e}", list.display()))?;
-    let mut table = hot_text::table(&profiles);
+    let data_note = note(hot_data::WARM.min(args.warm));
+    std::fs::write(&data_list, hot_data::list(&data, &data_note))
+        .map_err(|e| format!("{}: {e}", data_list.display()))?;
+    let mut table = hot_text::table(&profiles, &data);
     table.note(format!(
-        "Written to {}; the next release build links with it.",
-        list.display()
+        "Written to {} and {}; the next release build links with them.",
+        list.display(),
+        data_list.display()
     ));
     Ok(table)
 }

@@ -20,6 +20,11 @@
 //! zig's lld (cargo lambda, `sam build`), which refuses `--symbol-ordering-file` but takes a
 //! script.
 //!
+//! **Read-only data, too.** Half of what a start maps beyond its code is the constants it reads
+//! (string literals, vtables, tables: `.rodata`, `.data.rel.ro`), spread the same way. The
+//! sections it reads (`hot-data.txt`, the second pass of `bench hot-text`) go first the same way:
+//! a `.rodata.hot` section before `.rodata`, and first in `.data.rel.ro` ([`data_script`]).
+//!
 //! Release builds only; debug and test binaries link as before.
 
 use std::fmt::Write as _;
@@ -28,13 +33,46 @@ use std::path::{Path, PathBuf};
 /// The measured list, one symbol per line (`#` comments).
 pub const LIST: &str = "hot-text.txt";
 
+/// The measured read-only data, one input section per line (`.rodata.…`, `.data.rel.ro.…`).
+pub const DATA_LIST: &str = "hot-data.txt";
+
+/// Code every start runs that the measurement does not name, placed first:
+/// - the C runtime's start files (`_start` in `Scrt1.o`, `crtbeginS.o`'s init helpers): they
+///   sit at the head of `.text`, and the fault on `_start` mapped the 64 KiB after it;
+/// - SHA-256 with the CPU's SHA extensions (`sha2::sha256::x86` and the SHA and SSSE3
+///   intrinsics it calls; request signing and token checks): picked at run time on the CPUs Lambda runs on, while valgrind's emulated CPU has no
+///   SHA extensions and runs the portable code instead. Found with `perf record -e page-faults`
+///   on a native cold start (BENCHMARKS.md, "The code that runs, first").
+pub const ALWAYS: &[&str] = &[
+    "*Scrt1.o(.text)",
+    "*crt1.o(.text)",
+    "*crti.o(.text)",
+    "*crtbeginS.o(.text)",
+    "*crtbegin.o(.text)",
+    "*crtendS.o(.text)",
+    "*crtend.o(.text)",
+    "*(.text._ZN4sha26sha2563x86* .text._R*4sha26sha2563x86*)",
+    "*(.text._ZN4core9core_arch3x863sha* .text._R*4core9core_arch3x863sha*)",
+    "*(.text._ZN4core9core_arch3x865ssse3* .text._R*4core9core_arch3x865ssse3*)",
+];
+
+/// Read-only data every start reads that the measurement does not see: SHA-256's round
+/// constants as the SHA-extension code reads them (see [`ALWAYS`]).
+pub const ALWAYS_DATA: &[&str] = &["*(.rodata._ZN4sha26consts* .rodata._R*4sha26consts*)"];
+
+/// Merged literals (strings, 4- to 32-byte constants): the linker makes one section of each
+/// kind, read all over by every start; placed right after the measured data.
+pub const MERGED_DATA: &str = "*(.rodata.str* .rodata.cst*)";
+
 /// Build-script entry point for a package whose binaries are `bins`: in a release build, link
 /// each of them with the hot-text script; with `HOT_TEXT_MAPS=<dir>` (set by `bench hot-text`),
 /// also write each one's link map there (`<bin>.map`, what the measurement reads addresses
 /// with; rust-lld only, zig refuses `-Map`).
 pub fn link(bins: &[&str]) {
     let list = Path::new(env!("CARGO_MANIFEST_DIR")).join(LIST);
+    let data_list = Path::new(env!("CARGO_MANIFEST_DIR")).join(DATA_LIST);
     println!("cargo:rerun-if-changed={}", list.display());
+    println!("cargo:rerun-if-changed={}", data_list.display());
     println!("cargo:rerun-if-env-changed=HOT_TEXT_MAPS");
     if std::env::var("PROFILE").as_deref() != Ok("release") {
         return;
@@ -50,7 +88,9 @@ pub fn link(bins: &[&str]) {
         return;
     };
     let script = out.join("hot-text.ld");
-    if let Err(e) = std::fs::write(&script, script_for(&names)) {
+    // Without the data list the code is still placed.
+    let data = std::fs::read_to_string(&data_list).unwrap_or_default();
+    if let Err(e) = std::fs::write(&script, script_for(&names, &data)) {
         println!(
             "cargo:warning=hot-text: writing {}: {e}; linking without it",
             script.display()
@@ -69,18 +109,26 @@ pub fn link(bins: &[&str]) {
     }
 }
 
-/// The linker script for the list `names` (one symbol per line; blank and `#` lines ignored):
-/// every name exactly, then every name's cross-build pattern (each pattern once).
-pub fn script_for(names: &str) -> String {
-    let names: Vec<&str> = names
-        .lines()
+/// The lines of a list that the script can name (blank and `#` lines ignored).
+fn entries(list: &str) -> Vec<&str> {
+    list.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter(|l| usable(l))
-        .collect();
+        .collect()
+}
+
+/// The linker script for the list `names` (one symbol per line; blank and `#` lines ignored):
+/// [`ALWAYS`], every name exactly, then every name's cross-build pattern (each pattern once);
+/// then the read-only data of `data` ([`data_script`]).
+pub fn script_for(names: &str, data: &str) -> String {
+    let names = entries(names);
     let mut script = String::from(
         "/* Generated from infra/hot-text/hot-text.txt by the hot-text build helper. */\nSECTIONS\n{\n  .text.hot :\n  {\n",
     );
+    for always in ALWAYS {
+        let _ = writeln!(script, "    {always}");
+    }
     for name in &names {
         let _ = writeln!(script, "    *(.text.{name} .text.unlikely.{name})");
     }
@@ -92,6 +140,56 @@ pub fn script_for(names: &str) -> String {
         }
     }
     script.push_str("  }\n}\nINSERT BEFORE .text;\n");
+    script.push_str(&data_script(&entries(data)));
+    script
+}
+
+/// The read-only data a cold start reads, together: the `.rodata.…` input sections of `data` in
+/// a `.rodata.hot` section before `.rodata`, and the `.data.rel.ro.…` ones (constants holding
+/// addresses: vtables, tables of strings) first in `.data.rel.ro`. That output section keeps its
+/// name, so the linker still counts it as RELRO (read-only after relocation, next to
+/// `.init_array`); every other `.data.rel.ro` input follows. Constants without a name of their
+/// own are named after their crate's hash and a counter (`.rodata..Lanon.<hash>.<n>`): stable
+/// for the dependencies, drifting in the crates that change, which then lie where they did
+/// before. Merged strings and literals (`.rodata.str…`, `.rodata.cst…`) are one section of each
+/// kind, placed whole after the measured data ([`MERGED_DATA`]). Named constants also match
+/// across builds by their pattern.
+pub fn data_script(data: &[&str]) -> String {
+    let pick = |prefix: &str| -> Vec<String> {
+        let mut exact = Vec::new();
+        let mut patterns = std::collections::BTreeSet::new();
+        for name in data.iter().filter_map(|d| d.strip_prefix(prefix)) {
+            if name.is_empty() || name.starts_with("str") || name.starts_with("cst") {
+                continue;
+            }
+            exact.push(format!("    *({prefix}{name})"));
+            if !name.starts_with(".L") {
+                patterns.insert(format!("    *({prefix}{})", pattern_of(name)));
+            }
+        }
+        exact.extend(patterns);
+        exact
+    };
+    let (rodata, relro) = (pick(".rodata."), pick(".data.rel.ro."));
+    let mut script = String::new();
+    if !rodata.is_empty() {
+        script.push_str("SECTIONS\n{\n  .rodata.hot :\n  {\n");
+        for always in ALWAYS_DATA {
+            let _ = writeln!(script, "    {always}");
+        }
+        for line in rodata {
+            let _ = writeln!(script, "{line}");
+        }
+        let _ = writeln!(script, "    {MERGED_DATA}");
+        script.push_str("  }\n}\nINSERT BEFORE .rodata;\n");
+    }
+    if !relro.is_empty() {
+        script.push_str("SECTIONS\n{\n  .data.rel.ro :\n  {\n");
+        for line in relro {
+            let _ = writeln!(script, "{line}");
+        }
+        script.push_str("    *(.data.rel.ro .data.rel.ro.*)\n  }\n}\nINSERT AFTER .init_array;\n");
+    }
     script
 }
 
@@ -189,10 +287,15 @@ mod tests {
     }
 
     #[test]
-    fn the_script_lists_exact_names_first_then_each_pattern_once_and_keeps_the_default_layout() {
+    fn the_script_lists_the_start_files_then_exact_names_then_each_pattern_once() {
         let list = "# measured\n\n_ZN3foo3bar17h0123456789abcdefE\n_ZN3foo3bar17hfedcba9876543210E\nbad name(\n";
-        let script = script_for(list);
+        let script = script_for(list, "");
         let lines: Vec<&str> = script.lines().collect();
+        assert_eq!(
+            lines[5], "    *Scrt1.o(.text)",
+            "the C runtime's start first"
+        );
+        let lines = &lines[ALWAYS.len()..];
         assert_eq!(
             lines[5..9],
             [
@@ -207,5 +310,50 @@ mod tests {
             "a name that would break the script is left out"
         );
         assert!(script.trim_end().ends_with("INSERT BEFORE .text;"));
+    }
+
+    #[test]
+    fn read_only_data_goes_first_in_its_sections_and_the_merged_literals_follow_it() {
+        let data = "# measured\n.rodata..Lanon.0a1b.12\n.rodata.str1.1\n.rodata.cst16\n\
+                    .rodata._ZN3foo5TABLE17h0123456789abcdefE\n.data.rel.ro..Lanon.0a1b.3\n";
+        let script = script_for("_ZN3foo3bar17h0123456789abcdefE\n", data);
+        let rodata = script
+            .split("  .rodata.hot :")
+            .nth(1)
+            .and_then(|s| s.split("INSERT BEFORE .rodata;").next())
+            .unwrap_or_default();
+        assert!(rodata.contains("    *(.rodata..Lanon.0a1b.12)\n"));
+        assert!(rodata.contains("    *(.rodata._ZN3foo5TABLE17h0123456789abcdefE)\n"));
+        assert!(
+            rodata.contains("    *(.rodata._ZN3foo5TABLE17h*)\n"),
+            "a named constant also by its pattern"
+        );
+        assert!(
+            !rodata.contains("str1") && !rodata.contains("cst16"),
+            "merged literals are one section each: not named one by one"
+        );
+        assert!(
+            rodata
+                .trim_end()
+                .ends_with(&format!("    {MERGED_DATA}\n  }}\n}}")),
+            "but placed right after the measured data: {rodata}"
+        );
+        assert!(
+            !rodata.contains("Lanon.0a1b.*"),
+            "no pattern for unnamed constants"
+        );
+        let relro = script.split("  .data.rel.ro :").nth(1).unwrap_or_default();
+        let first = relro.find("*(.data.rel.ro..Lanon.0a1b.3)");
+        let rest = relro.find("*(.data.rel.ro .data.rel.ro.*)");
+        assert!(
+            first.is_some() && first < rest,
+            "measured first, then the rest: {relro}"
+        );
+        assert!(script.trim_end().ends_with("INSERT AFTER .init_array;"));
+        assert_eq!(
+            data_script(&[]),
+            "",
+            "without a measured list the data keeps the linker's layout"
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! another CA (a proxy).
 
 #[cfg(feature = "aws")]
+pub mod lazy_libm;
+#[cfg(feature = "aws")]
 pub mod sdk;
 pub mod sigv4;
 
